@@ -1,0 +1,92 @@
+#include "ThreadPool.hpp"
+
+#include "CBridge.h"
+
+#if defined(__x86_64__)
+#include <immintrin.h>
+#define RX_PAUSE() _mm_pause()
+#else
+#define RX_PAUSE() ((void)0)
+#endif
+
+namespace reflex {
+
+ThreadPool &ThreadPool::shared() {
+  static ThreadPool pool;
+  return pool;
+}
+
+ThreadPool::~ThreadPool() { stopAll(); }
+
+void ThreadPool::stopAll() {
+  {
+    std::lock_guard<std::mutex> lock(mutex_);
+    stopping_.store(true);
+    generation_.fetch_add(1);
+  }
+  wake_.notify_all();
+  for (auto &t : workers_) t.join();
+  workers_.clear();
+  stopping_.store(false);
+}
+
+void ThreadPool::resize(int threads) {
+  std::lock_guard<std::mutex> guard(dispatchMutex_);
+  if (threads < 1) threads = 1;
+  if (threads == size()) return;
+  stopAll();
+  for (int i = 1; i < threads; ++i) workers_.emplace_back([this, i] { workerLoop(i); });
+}
+
+void ThreadPool::dispatch(int n, Job *job) {
+  std::unique_lock<std::mutex> guard(dispatchMutex_, std::try_to_lock);
+  if (!guard.owns_lock() || n > size()) { // another thread is using the pool: do the work here
+    for (int i = 0; i < n; ++i) (*job)(i);
+    return;
+  }
+  {
+    std::lock_guard<std::mutex> lock(mutex_);
+    job_ = job;
+    jobCount_ = n;
+    pending_.store(n - 1, std::memory_order_relaxed);
+    generation_.fetch_add(1, std::memory_order_release);
+  }
+  wake_.notify_all();
+  (*job)(0);
+  while (pending_.load(std::memory_order_acquire) > 0) RX_PAUSE();
+}
+
+void ThreadPool::workerLoop(int index) {
+  uint64_t seen = generation_.load();
+  for (;;) {
+    // Spin a little (about 50 µs) for the next job of a burst before sleeping.
+    uint64_t now = generation_.load(std::memory_order_acquire);
+    for (int spin = 0; now == seen && spin < 20000; ++spin) {
+      RX_PAUSE();
+      now = generation_.load(std::memory_order_acquire);
+    }
+    if (now == seen) {
+      std::unique_lock<std::mutex> lock(mutex_);
+      wake_.wait(lock, [&] { return generation_.load() != seen; });
+      now = generation_.load();
+    }
+    seen = now;
+    if (stopping_.load()) return;
+    Job *job;
+    int count;
+    {
+      std::lock_guard<std::mutex> lock(mutex_);
+      job = job_;
+      count = jobCount_;
+    }
+    if (index < count) {
+      (*job)(index);
+      pending_.fetch_sub(1, std::memory_order_acq_rel);
+    }
+  }
+}
+
+} // namespace reflex
+
+extern "C" void rx_set_num_threads(int n) { reflex::ThreadPool::shared().resize(n); }
+extern "C" int rx_num_threads(void) { return reflex::ThreadPool::shared().size(); }

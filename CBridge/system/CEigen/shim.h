@@ -1,0 +1,2 @@
+// Eigen is C++ and only CBridge includes it; this module carries its pkg-config flags.
+#pragma once

@@ -1,0 +1,45 @@
+// swift-tools-version: 6.1
+// Reflex: an embeddable control-policy runtime for robot arms. See docs/ARCHITECTURE.md for the module map.
+import PackageDescription
+
+let package = Package(
+    name: "Reflex",
+    platforms: [.macOS(.v15)],
+    products: [
+        .library(name: "Reflex", targets: ["ReflexCore", "ReflexNN"]),
+        .executable(name: "reflex", targets: ["reflex"]),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
+        .package(url: "https://github.com/apple/swift-log", from: "1.6.0"),
+    ],
+    targets: [
+        // System libraries come in through pkg-config only (no unsafeFlags), so Reflex can be a dependency.
+        .systemLibrary(name: "CEigen", path: "CBridge/system/CEigen", pkgConfig: "eigen3",
+                       providers: [.apt(["libeigen3-dev"])]),
+        .systemLibrary(name: "CBullet", path: "CBridge/system/CBullet", pkgConfig: "bullet-float64",
+                       providers: [.apt(["libbullet-dev"])]),
+        .systemLibrary(name: "CYAML", path: "CBridge/system/CYAML", pkgConfig: "yaml-0.1",
+                       providers: [.apt(["libyaml-dev"])]),
+        // All C++ lives here, behind the plain C header CBridge/include/CBridge.h.
+        .target(name: "CBridge", dependencies: ["CEigen", "CBullet", "CYAML"], path: "CBridge",
+                exclude: ["system"], sources: ["src"], publicHeadersPath: "include",
+                cxxSettings: [
+                    .define("EIGEN_NO_DEBUG"), .define("EIGEN_DONT_PARALLELIZE"),
+                    // SwiftPM drops -D flags from pkg-config; bullet-float64 links the double-precision build.
+                    .define("BT_USE_DOUBLE_PRECISION"),
+                ]),
+        .target(name: "ReflexCore", dependencies: ["CBridge"]),
+        .target(name: "ReflexNN", dependencies: ["ReflexCore", "CBridge"]),
+        .executableTarget(name: "reflex", dependencies: [
+            "ReflexCore", "ReflexNN",
+            .product(name: "ArgumentParser", package: "swift-argument-parser"),
+        ]),
+        // Counts this thread's heap allocations by interposing malloc in the test binary (hot-path tests).
+        .target(name: "AllocationCounter", path: "Tests/AllocationCounter"),
+        .testTarget(name: "ReflexCoreTests", dependencies: ["ReflexCore"], exclude: ["Fixtures"]),
+        .testTarget(name: "ReflexNNTests", dependencies: ["ReflexNN", "AllocationCounter"]),
+    ],
+    swiftLanguageModes: [.v6],
+    cxxLanguageStandard: .cxx17
+)

@@ -1,0 +1,10 @@
+import ArgumentParser
+
+@main
+struct Reflex: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "reflex",
+        abstract: "An embeddable control-policy runtime for robot arms.",
+        subcommands: [Inspect.self, Bench.self]
+    )
+}
