@@ -76,12 +76,20 @@ void gemmSerial(bool tA, bool tB, long M, long N, long K, float alpha, const flo
   }
   if (K == 0) return;
   if (M == 1 || N == 1) { // a vector result: GEMV streams the matrix once
-    CMap a(A, tA ? K : M, tA ? M : K, OuterStride<>(lda));
-    CMap b(B, tB ? N : K, tB ? K : N, OuterStride<>(ldb));
-    if (!tA && !tB) c.noalias() += alpha * (a * b);
-    else if (!tA && tB) c.noalias() += alpha * (a * b.transpose());
-    else if (tA && !tB) c.noalias() += alpha * (a.transpose() * b);
-    else c.noalias() += alpha * (a.transpose() * b.transpose());
+    // Vector operands as compile-time vectors with runtime strides, so Eigen's GEMV needs no heap temporary.
+    using SVec = Map<const VectorXf, Unaligned, InnerStride<>>;
+    using MSVec = Map<VectorXf, Unaligned, InnerStride<>>;
+    if (M == 1) { // c^T (N) = op(B)^T a^T
+      SVec a(A, K, InnerStride<>(tA ? lda : 1));
+      MSVec cv(C, N, InnerStride<>(1));
+      if (tB) cv.noalias() += alpha * (CMap(B, N, K, OuterStride<>(ldb)) * a);
+      else cv.noalias() += alpha * (CMap(B, K, N, OuterStride<>(ldb)).transpose() * a);
+    } else { // c (M) = op(A) b
+      SVec b(B, K, InnerStride<>(tB ? 1 : ldb));
+      MSVec cv(C, M, InnerStride<>(ldc));
+      if (!tA) cv.noalias() += alpha * (CMap(A, M, K, OuterStride<>(lda)) * b);
+      else cv.noalias() += alpha * (CMap(A, K, M, OuterStride<>(lda)).transpose() * b);
+    }
     return;
   }
   // op(A) is RowMajor when stored as is, ColMajor when stored transposed (likewise B).
