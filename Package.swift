@@ -6,7 +6,7 @@ let package = Package(
     name: "Reflex",
     platforms: [.macOS(.v15)],
     products: [
-        .library(name: "Reflex", targets: ["ReflexCore", "ReflexNN"]),
+        .library(name: "Reflex", targets: ["ReflexCore", "ReflexNN", "ReflexPolicy"]),
         .executable(name: "reflex", targets: ["reflex"]),
     ],
     dependencies: [
@@ -31,6 +31,7 @@ let package = Package(
                 ]),
         .target(name: "ReflexCore", dependencies: ["CBridge"]),
         .target(name: "ReflexNN", dependencies: ["ReflexCore", "CBridge"]),
+        .target(name: "ReflexPolicy", dependencies: ["ReflexCore", "ReflexNN", "CBridge"]),
         .executableTarget(name: "reflex", dependencies: [
             "ReflexCore", "ReflexNN",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
@@ -38,7 +39,8 @@ let package = Package(
         // Counts this thread's heap allocations by interposing malloc in the test binary (hot-path tests).
         .target(name: "AllocationCounter", path: "Tests/AllocationCounter"),
         .testTarget(name: "ReflexCoreTests", dependencies: ["ReflexCore"], exclude: ["Fixtures"]),
-        .testTarget(name: "ReflexNNTests", dependencies: ["ReflexNN", "AllocationCounter"]),
+        .testTarget(name: "ReflexNNTests", dependencies: ["ReflexNN", "AllocationCounter"], exclude: ["Fixtures"]),
+        .testTarget(name: "ReflexPolicyTests", dependencies: ["ReflexPolicy", "AllocationCounter"], exclude: ["Fixtures"]),
     ],
     swiftLanguageModes: [.v6],
     cxxLanguageStandard: .cxx17
