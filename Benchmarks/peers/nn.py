@@ -43,11 +43,9 @@ def main():
     infer = mlp([64, 256, 256, 256, 16], nn.Mish).eval()
     x = torch.randn(1, 64)
 
-    def infer_step():
-        with torch.inference_mode():
-            infer(x)
-
-    inference = measure(2000, args.rounds, 2000, infer_step)
+    # inference_mode entered once, outside the timed calls: PyTorch's fastest eager configuration.
+    with torch.inference_mode():
+        inference = measure(2000, args.rounds, 2000, lambda: infer(x))
 
     training = []
     for t in [int(s) for s in args.threads.split(",")]:
