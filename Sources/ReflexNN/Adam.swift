@@ -75,3 +75,11 @@ public struct Adam: Sendable {
         step = n
     }
 }
+
+/// target ← (1 − τ) · target + τ · source, elementwise over flat parameter tensors of one layout (Polyak
+/// averaging: target networks, EMA weights).
+/// - Note: Real-time safe.
+public func polyakAverage(target: Tensor, source: Tensor, tau: Float) {
+    precondition(target.count == source.count, "Polyak averaging over different layouts")
+    rx_polyak(target.count, target.data, source.data, tau)
+}

@@ -1,0 +1,205 @@
+import ReflexCore
+import ReflexNN
+
+/// How a policy turns noise into chunks at inference time, written as in `policy.yaml` and on the command line:
+/// `ddpm` (all T steps), `ddpm:N`, `ddim:N` (η = 0), `ddim:N:ETA`, `rti:2,1,0` (RTI warm start over the
+/// listed timesteps, the official form) or `rti-renoise:2,1,0` (the warm start re-noised to the first timestep).
+public enum SamplerSpec: Codable, Sendable, Equatable, CustomStringConvertible {
+    case ddpm(steps: Int?)
+    case ddim(steps: Int, eta: Float)
+    case rti(schedule: [Int], variant: RTIVariant)
+
+    public init(parsing text: String) throws {
+        let parts = text.split(separator: ":", maxSplits: 2).map(String.init)
+        func bad(_ why: String) -> ReflexError {
+            ReflexError(.invalidValue, "sampler '\(text)': \(why) (expected ddpm, ddpm:N, ddim:N, ddim:N:ETA, rti:2,1,0 or rti-renoise:2,1,0)")
+        }
+        switch parts.first {
+        case "ddpm":
+            if parts.count == 1 { self = .ddpm(steps: nil); return }
+            guard let n = Int(parts[1]), n >= 1 else { throw bad("step count must be a positive integer") }
+            self = .ddpm(steps: n)
+        case "ddim":
+            guard parts.count >= 2, let n = Int(parts[1]), n >= 1 else { throw bad("ddim needs a step count") }
+            var eta: Float = 0
+            if parts.count == 3 {
+                guard let e = Float(parts[2]), e >= 0 else { throw bad("eta must be a non-negative number") }
+                eta = e
+            }
+            self = .ddim(steps: n, eta: eta)
+        case "rti", "rti-renoise":
+            guard parts.count == 2 else { throw bad("rti needs a timestep schedule") }
+            let fields = parts[1].split(separator: ",").map { $0.filter { $0 != " " } }
+            let schedule = fields.compactMap { Int($0) }
+            guard !schedule.isEmpty, schedule.count == fields.count, schedule.allSatisfy({ $0 >= 0 }) else {
+                throw bad("schedule must be integers >= 0")
+            }
+            guard zip(schedule, schedule.dropFirst()).allSatisfy({ $0 > $1 }) else { throw bad("schedule must be descending") }
+            self = .rti(schedule: schedule, variant: parts[0] == "rti" ? .official : .renoise)
+        default:
+            throw bad("unknown sampler")
+        }
+    }
+
+    public var description: String {
+        switch self {
+        case let .ddpm(steps): return steps.map { "ddpm:\($0)" } ?? "ddpm"
+        case let .ddim(steps, eta): return eta == 0 ? "ddim:\(steps)" : "ddim:\(steps):\(eta)"
+        case let .rti(schedule, variant):
+            return (variant == .official ? "rti:" : "rti-renoise:") + schedule.map(String.init).joined(separator: ",")
+        }
+    }
+
+    public init(from decoder: Decoder) throws {
+        let text = try decoder.singleValueContainer().decode(String.self)
+        do { try self.init(parsing: text) } catch let e as ReflexError {
+            throw DecodingError.dataCorrupted(.init(codingPath: decoder.codingPath, debugDescription: e.message))
+        }
+    }
+
+    public func encode(to encoder: Encoder) throws {
+        var c = encoder.singleValueContainer()
+        try c.encode(description)
+    }
+
+    /// Validates the schedule against the scheduler's T.
+    public func validate(trainTimesteps: Int) throws {
+        switch self {
+        case let .ddpm(steps?) where steps > trainTimesteps, let .ddim(steps, _) where steps > trainTimesteps:
+            throw ReflexError(.invalidValue, "sampler \(self) asks for more steps than num_train_timesteps (\(trainTimesteps))")
+        case let .rti(schedule, _) where (schedule.first ?? 0) >= trainTimesteps:
+            throw ReflexError(.invalidValue, "sampler \(self): timestep \(schedule[0]) is not below num_train_timesteps (\(trainTimesteps))")
+        default: break
+        }
+    }
+}
+
+/// The two RTI warm starts (Duan, Yin, Kragic 2025).
+public enum RTIVariant: String, Codable, Sendable {
+    /// As the official code: the shifted clean chunk is fed in directly as x at the first timestep k0.
+    case official
+    /// The shifted chunk is first re-noised to k0 through q(x_k0 | x₀), so the input has the noise level the
+    /// network was trained to see at k0.
+    case renoise
+}
+
+/// How gripper dimensions are treated, for actions that are really discrete (open/close).
+public struct GripperConfig: Codable, Sendable, Equatable {
+    /// RTI's handling of discrete dimensions in the warm start.
+    public enum Handling: String, Codable, Sendable {
+        case none
+        /// Snap the stored warm start's gripper values (normalized) to ±1/f.
+        case clip
+        /// Train and sample with normalized gripper values divided by f, so the warm start stays close.
+        case scale
+    }
+
+    /// Action dimensions that are grippers.
+    public var dims: [Int]
+    public var handling: Handling
+    /// The factor f (10 in the paper).
+    public var factor: Float
+    /// Execute sign(gripper) (mapped back to the gripper's min/max) instead of the raw value.
+    public var binarize: Bool
+
+    public init(dims: [Int], handling: Handling = .none, factor: Float = 10, binarize: Bool = true) {
+        self.dims = dims
+        self.handling = handling
+        self.factor = factor
+        self.binarize = binarize
+    }
+}
+
+/// Network shape of a policy (the MLP denoiser's, or the BC MLP's; the time embedding is unused by BC).
+public typealias NetworkConfig = MLPDenoiserConfig
+
+/// Everything in `policy.yaml`: what the policy is, its horizons, normalization, network and sampler.
+public struct PolicyConfig: Codable, Sendable, Equatable {
+    public enum Kind: String, Codable, Sendable {
+        /// Denoising diffusion over action chunks (ε-prediction).
+        case diffusion
+        /// Behaviour cloning: an MLP that outputs the chunk directly.
+        case bc
+    }
+
+    public struct Normalization: Codable, Sendable, Equatable {
+        public var observation: Normalizer
+        public var action: Normalizer
+        public init(observation: Normalizer, action: Normalizer) {
+            self.observation = observation
+            self.action = action
+        }
+    }
+
+    public var kind: Kind
+    public var observationSize: Int
+    public var actionSize: Int
+    /// Observations the policy sees per inference (the newest last).
+    public var nObsSteps: Int
+    /// Actions per predicted chunk (H).
+    public var horizon: Int
+    /// Actions executed from each chunk before the next inference.
+    public var nActionSteps: Int
+    public var normalization: Normalization
+    public var network: NetworkConfig
+    public var gripper: GripperConfig?
+    /// Diffusion only.
+    public var scheduler: NoiseScheduler.Config?
+    /// Diffusion only: the default sampler.
+    public var sampler: SamplerSpec?
+    /// Where the policy came from (task, robot, demonstrations), for people reading the file.
+    public var notes: [String: String]?
+
+    public init(kind: Kind, observationSize: Int, actionSize: Int, nObsSteps: Int, horizon: Int, nActionSteps: Int,
+                normalization: Normalization, network: NetworkConfig, gripper: GripperConfig? = nil,
+                scheduler: NoiseScheduler.Config? = nil, sampler: SamplerSpec? = nil, notes: [String: String]? = nil) {
+        self.kind = kind
+        self.observationSize = observationSize
+        self.actionSize = actionSize
+        self.nObsSteps = nObsSteps
+        self.horizon = horizon
+        self.nActionSteps = nActionSteps
+        self.normalization = normalization
+        self.network = network
+        self.gripper = gripper
+        self.scheduler = scheduler
+        self.sampler = sampler
+        self.notes = notes
+    }
+
+    /// Length of the conditioning vector (the flattened observation history).
+    public var conditionSize: Int { nObsSteps * observationSize }
+
+    /// Checks every cross-field rule; the error names the key.
+    public func validate() throws {
+        func bad(_ key: String, _ message: String) -> ReflexError {
+            ReflexError(.invalidValue, message, at: .init(keyPath: key))
+        }
+        guard observationSize > 0 else { throw bad("observation_size", "must be positive, got \(observationSize)") }
+        guard actionSize > 0 else { throw bad("action_size", "must be positive, got \(actionSize)") }
+        guard nObsSteps >= 1 else { throw bad("n_obs_steps", "must be at least 1, got \(nObsSteps)") }
+        guard horizon >= 1 else { throw bad("horizon", "must be at least 1, got \(horizon)") }
+        // LeRobot's rule: the executed actions start at n_obs_steps − 1 and must fit in the chunk.
+        guard nActionSteps >= 1, nActionSteps <= horizon - nObsSteps + 1 else {
+            throw bad("n_action_steps", "must be in 1...horizon − n_obs_steps + 1 = \(horizon - nObsSteps + 1), got \(nActionSteps)")
+        }
+        guard normalization.observation.size == observationSize || normalization.observation.mode == .identity else {
+            throw bad("normalization.observation", "has \(normalization.observation.size) values, observation_size is \(observationSize)")
+        }
+        guard normalization.action.size == actionSize || normalization.action.mode == .identity else {
+            throw bad("normalization.action", "has \(normalization.action.size) values, action_size is \(actionSize)")
+        }
+        try network.validate()
+        if let g = gripper {
+            guard g.dims.allSatisfy({ $0 >= 0 && $0 < actionSize }) else {
+                throw bad("gripper.dims", "must be action indices below \(actionSize), got \(g.dims)")
+            }
+            guard g.factor > 0 else { throw bad("gripper.factor", "must be positive, got \(g.factor)") }
+        }
+        if kind == .diffusion {
+            guard let s = scheduler else { throw bad("scheduler", "a diffusion policy needs a scheduler") }
+            try s.validate()
+            try sampler?.validate(trainTimesteps: s.trainTimesteps)
+        }
+    }
+}

@@ -1,0 +1,95 @@
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
+import ReflexCore
+import ReflexNN
+
+extension ReflexError.Code {
+    /// A policy directory is missing a file or holds one that does not fit the others.
+    public static let invalidPolicy = Self("invalidPolicy")
+}
+
+/// A Reflex policy on disk: a directory with `policy.yaml` (architecture, normalization, horizons, sampler) and
+/// `model.safetensors` (the network, tensors named `network.layers.i.weight`, …).
+public enum PolicyDirectory {
+    public static let configFile = "policy.yaml"
+    public static let weightsFile = "model.safetensors"
+    static let weightPrefix = "network."
+
+    /// Writes `config` and `network` into `directory` (created if needed); each file is written atomically.
+    public static func save(config: PolicyConfig, network: MLP, to directory: String) throws {
+        try config.validate()
+        try makeDirectory(directory)
+        let yaml = "# Reflex policy (see docs/policies.md). Weights: model.safetensors.\n" + (try YAMLEncoder().encode(config))
+        try writeFileAtomically(Array(yaml.utf8), to: directory + "/" + configFile)
+        try writeSafetensors(network.namedParameters(prefix: weightPrefix), to: directory + "/" + weightsFile,
+                             metadata: ["format": "reflex", "kind": config.kind.rawValue])
+    }
+
+    /// Reads and validates `policy.yaml`.
+    public static func readConfig(_ directory: String) throws -> PolicyConfig {
+        let path = directory + "/" + configFile
+        guard isDirectory(directory) else {
+            throw ReflexError(.fileNotFound, "policy directory does not exist", at: .init(file: directory))
+        }
+        let config = try YAMLDecoder().decode(PolicyConfig.self, fromFile: path)
+        do {
+            try config.validate()
+        } catch let e as ReflexError {
+            throw e.inFile(path)
+        }
+        return config
+    }
+
+    /// The network a policy config describes.
+    public static func networkConfig(for config: PolicyConfig) -> MLPConfig {
+        switch config.kind {
+        case .diffusion: return config.network.mlp(horizon: config.horizon, actionSize: config.actionSize,
+                                                   conditionSize: config.conditionSize)
+        case .bc: return BCPolicy.networkConfig(for: config)
+        }
+    }
+
+    /// Reads the network weights, checking every tensor's presence and shape.
+    public static func readNetwork(_ directory: String, config: PolicyConfig) throws -> MLP {
+        let file = try SafetensorsFile(path: directory + "/" + weightsFile)
+        let mlpConfig = networkConfig(for: config)
+        let network = MLP(config: mlpConfig, parameters: Tensor(zeros: [MLP.layout(for: mlpConfig).count]))
+        try network.layout.load(into: network.parameters, from: file, prefix: weightPrefix)
+        return network
+    }
+
+    /// Loads a policy ready to run. `maxCandidates` sizes the batch of a diffusion policy (V-GPS's K).
+    public static func load(_ directory: String, maxCandidates: Int = 1) throws -> Policy {
+        let config = try readConfig(directory)
+        let network = try readNetwork(directory, config: config)
+        switch config.kind {
+        case .bc:
+            return try BCPolicy(config: config, network: network)
+        case .diffusion:
+            let denoiser = MLPDenoiser(config: config.network, network: network, horizon: config.horizon,
+                                       actionSize: config.actionSize, conditionSize: config.conditionSize,
+                                       trainTimesteps: config.scheduler?.trainTimesteps ?? 100, maxBatch: maxCandidates)
+            return try DiffusionPolicy(config: config, denoiser: denoiser)
+        }
+    }
+}
+
+func isDirectory(_ path: String) -> Bool {
+    var st = stat()
+    return stat(path, &st) == 0 && (st.st_mode & S_IFMT) == S_IFDIR
+}
+
+/// mkdir -p.
+public func makeDirectory(_ path: String) throws {
+    var built = path.hasPrefix("/") ? "" : "."
+    for part in path.split(separator: "/") {
+        built += "/" + part
+        if isDirectory(built) { continue }
+        if mkdir(built, 0o755) != 0 && errno != EEXIST {
+            throw ReflexError(.io, "cannot create directory: \(String(cString: strerror(errno)))", at: .init(file: built))
+        }
+    }
+}

@@ -1,0 +1,197 @@
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
+import ReflexCore
+import ReflexNN
+
+/// Optimization settings for `PolicyTrainer`.
+public struct TrainingConfig: Codable, Sendable, Equatable {
+    public var steps: Int
+    public var batchSize: Int
+    /// Peak learning rate of AdamW (β = (0.95, 0.999), as LeRobot's diffusion preset).
+    public var learningRate: Float
+    public var weightDecay: Float
+    /// Linear warm-up steps before the cosine decay to zero.
+    public var warmupSteps: Int
+    /// Exponential moving average of the weights (diffusion_policy's EMA); nil to save the raw weights.
+    public var emaDecay: Float?
+    public var seed: UInt64
+
+    public init(steps: Int = 8000, batchSize: Int = 256, learningRate: Float = 1e-3, weightDecay: Float = 1e-6,
+                warmupSteps: Int = 300, emaDecay: Float? = 0.995, seed: UInt64 = 0) {
+        self.steps = steps
+        self.batchSize = batchSize
+        self.learningRate = learningRate
+        self.weightDecay = weightDecay
+        self.warmupSteps = warmupSteps
+        self.emaDecay = emaDecay
+        self.seed = seed
+    }
+
+    /// Learning rate at `step`: linear warm-up, then cosine to zero (LeRobot's `cosine_decay_with_warmup`).
+    public func learningRate(at step: Int) -> Float {
+        if step < warmupSteps { return learningRate * Float(step + 1) / Float(warmupSteps) }
+        let progress = Double(step - warmupSteps) / Double(max(1, steps - warmupSteps))
+        return learningRate * Float(0.5 * (1 + cos(Double.pi * min(1, progress))))
+    }
+}
+
+/// Trains a BC or diffusion policy on demonstrations, in Swift, allocation-free per step.
+///
+/// Diffusion: the ε-prediction objective of Ho et al. 2020 (eq. 14): t ~ U{0…T−1}, ε ~ N(0, I),
+/// x_t = √ᾱ_t a + √(1−ᾱ_t) ε, loss ‖ε̂(x_t, t, o) − ε‖² (or ‖â − a‖² for sample prediction). BC: ‖f(o) − a‖².
+/// Actions are in network space (normalized; gripper dims divided by f under RTI's "scale").
+public final class PolicyTrainer {
+    public let config: PolicyConfig
+    public let training: TrainingConfig
+    public let data: Demonstrations
+    public let network: MLP
+    /// The averaged weights that get saved, when `emaDecay` is set.
+    public let ema: MLP?
+    public private(set) var adam: Adam
+    public private(set) var step = 0
+    public private(set) var generator: RandomGenerator
+    private let scheduler: NoiseScheduler?
+    private let embedding: TimestepEmbedding?
+    private let actions: ActionSpace
+    private let windows: [(episode: Int, index: Int)]
+    private let tape: MLPTape
+    private let gradient: Tensor
+    private let inputs: Tensor
+    private let targets: Tensor
+    private let outputGradient: Tensor
+    private let observationWindow: Tensor
+    private let actionWindow: Tensor
+    private let noise: Tensor
+
+    /// Sets up training. `config`'s normalization is replaced by min-max ranges of `data` (LeRobot's default for
+    /// state and action features).
+    public init(config: PolicyConfig, data: Demonstrations, training: TrainingConfig) throws {
+        var config = config
+        guard data.observationSize == config.observationSize, data.actionSize == config.actionSize else {
+            throw ReflexError(.shapeMismatch,
+                              "demonstrations have observations of \(data.observationSize) and actions of \(data.actionSize); the policy expects \(config.observationSize) and \(config.actionSize)")
+        }
+        guard !data.episodes.isEmpty else { throw ReflexError(.invalidArgument, "no demonstrations to train on") }
+        let r = data.ranges()
+        config.normalization = .init(observation: try .minMax(min: r.observationMin, max: r.observationMax),
+                                     action: try .minMax(min: r.actionMin, max: r.actionMax))
+        try config.validate()
+        guard training.steps > 0, training.batchSize > 0 else {
+            throw ReflexError(.invalidValue, "steps and batch_size must be positive")
+        }
+        self.config = config
+        self.training = training
+        self.data = data
+        var gen = RandomGenerator(seed: training.seed)
+        let mlpConfig = PolicyDirectory.networkConfig(for: config)
+        network = MLP(config: mlpConfig, generator: &gen)
+        ema = training.emaDecay == nil ? nil : network.copy()
+        generator = gen
+        adam = Adam(parameterCount: network.parameterCount,
+                    config: .init(learningRate: training.learningRate, beta1: 0.95, beta2: 0.999, epsilon: 1e-8,
+                                  weightDecay: training.weightDecay, decoupled: true))
+        if config.kind == .diffusion, let s = config.scheduler {
+            let sch = NoiseScheduler(s)
+            scheduler = sch
+            embedding = TimestepEmbedding(size: config.network.timeEmbeddingSize, timesteps: s.trainTimesteps)
+        } else {
+            scheduler = nil
+            embedding = nil
+        }
+        actions = ActionSpace(config: config)
+        var windows: [(Int, Int)] = []
+        for (e, ep) in data.episodes.enumerated() { for i in 0 ..< ep.length { windows.append((e, i)) } }
+        self.windows = windows
+        let b = training.batchSize
+        tape = MLPTape(config: mlpConfig, maxBatch: b)
+        gradient = Tensor(zeros: [network.parameterCount])
+        inputs = Tensor(zeros: [b, mlpConfig.inputSize])
+        targets = Tensor(zeros: [b, mlpConfig.outputSize])
+        outputGradient = Tensor(zeros: [b, mlpConfig.outputSize])
+        observationWindow = Tensor(zeros: [config.nObsSteps, config.observationSize])
+        actionWindow = Tensor(zeros: [config.horizon, config.actionSize])
+        noise = Tensor(zeros: [config.horizon * config.actionSize])
+    }
+
+    /// One optimization step on a fresh minibatch; returns its loss.
+    /// - Note: Real-time safe.
+    @discardableResult
+    public func trainStep() -> Float {
+        let b = training.batchSize
+        let width = network.config.inputSize
+        let out = network.config.outputSize
+        let cond = config.conditionSize
+        let T = scheduler?.config.trainTimesteps ?? 1
+        for r in 0 ..< b {
+            let w = windows[generator.index(below: windows.count)]
+            data.window(episode: w.episode, index: w.index, nObs: config.nObsSteps, horizon: config.horizon,
+                        observations: observationWindow.data, actions: actionWindow.data)
+            config.normalization.observation.normalize(observationWindow.data, rows: config.nObsSteps)
+            actions.toNetwork(actionWindow.data, rows: config.horizon)
+            let row = inputs.data + r * width
+            let target = targets.data + r * out
+            if let scheduler, let embedding {
+                let t = generator.index(below: T)
+                generator.fillGaussian(noise.data, count: out)
+                // x_t from the clean chunk (actionWindow is then reused as x_t).
+                let clean = target
+                clean.update(from: actionWindow.data, count: out)
+                scheduler.addNoise(actionWindow.data, noise: noise.data, t: t, count: out)
+                row.update(from: actionWindow.data, count: out)
+                embedding.table.withUnsafeBufferPointer { e in
+                    (row + out).update(from: e.baseAddress! + t * embedding.size, count: embedding.size)
+                }
+                (row + out + embedding.size).update(from: observationWindow.data, count: cond)
+                if scheduler.config.predictionType == .epsilon { target.update(from: noise.data, count: out) }
+            } else {
+                row.update(from: observationWindow.data, count: cond)
+                target.update(from: actionWindow.data, count: out)
+            }
+        }
+        let pred = network.forward(inputs.data, batch: b, tape: tape)
+        var loss: Float = 0
+        let n = b * out
+        let scale = 2 / Float(n)
+        for i in 0 ..< n {
+            let e = pred[i] - targets.data[i]
+            loss += e * e
+            outputGradient.data[i] = scale * e
+        }
+        gradient.fill(0)
+        network.backward(tape: tape, outputGradient: outputGradient.data, gradient: gradient, inputGradient: nil)
+        adam.config.learningRate = training.learningRate(at: step)
+        adam.update(parameters: network.parameters, gradient: gradient)
+        if let ema, let decay = training.emaDecay {
+            // Warm-up of the average as in diffusion_policy's EMAModel: decay_t = min(decay, (1 + t) / (10 + t)).
+            let d = min(decay, Float(1 + step) / Float(10 + step))
+            polyakAverage(target: ema.parameters, source: network.parameters, tau: 1 - d)
+        }
+        step += 1
+        return loss / Float(n)
+    }
+
+    /// The weights to deploy (the EMA when kept).
+    public var deployedNetwork: MLP { ema ?? network }
+
+    /// Writes the policy directory with the deployed weights.
+    public func save(to directory: String) throws {
+        try PolicyDirectory.save(config: config, network: deployedNetwork, to: directory)
+    }
+
+    /// A policy object over the current deployed weights (for evaluation during training).
+    public func policy(maxCandidates: Int = 1) throws -> Policy {
+        let net = deployedNetwork.copy()
+        switch config.kind {
+        case .bc: return try BCPolicy(config: config, network: net)
+        case .diffusion:
+            let d = MLPDenoiser(config: config.network, network: net, horizon: config.horizon, actionSize: config.actionSize,
+                                conditionSize: config.conditionSize, trainTimesteps: config.scheduler?.trainTimesteps ?? 100,
+                                maxBatch: maxCandidates)
+            return try DiffusionPolicy(config: config, denoiser: d)
+        }
+    }
+}
+
