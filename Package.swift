@@ -6,7 +6,7 @@ let package = Package(
     name: "Reflex",
     platforms: [.macOS(.v15)],
     products: [
-        .library(name: "Reflex", targets: ["ReflexCore", "ReflexNN", "ReflexPolicy"]),
+        .library(name: "Reflex", targets: ["ReflexCore", "ReflexNN", "ReflexPolicy", "ReflexRuntime"]),
         .executable(name: "reflex", targets: ["reflex"]),
     ],
     dependencies: [
@@ -32,8 +32,9 @@ let package = Package(
         .target(name: "ReflexCore", dependencies: ["CBridge"]),
         .target(name: "ReflexNN", dependencies: ["ReflexCore", "CBridge"]),
         .target(name: "ReflexPolicy", dependencies: ["ReflexCore", "ReflexNN", "CBridge"]),
+        .target(name: "ReflexRuntime", dependencies: ["ReflexCore", "ReflexPolicy"]),
         .executableTarget(name: "reflex", dependencies: [
-            "ReflexCore", "ReflexNN",
+            "ReflexCore", "ReflexNN", "ReflexPolicy", "ReflexRuntime",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ]),
         // Counts this thread's heap allocations by interposing malloc in the test binary (hot-path tests).
@@ -41,6 +42,7 @@ let package = Package(
         .testTarget(name: "ReflexCoreTests", dependencies: ["ReflexCore"], exclude: ["Fixtures"]),
         .testTarget(name: "ReflexNNTests", dependencies: ["ReflexNN", "AllocationCounter"], exclude: ["Fixtures"]),
         .testTarget(name: "ReflexPolicyTests", dependencies: ["ReflexPolicy", "AllocationCounter"], exclude: ["Fixtures"]),
+        .testTarget(name: "ReflexRuntimeTests", dependencies: ["ReflexRuntime", "ReflexPolicy", "AllocationCounter"]),
     ],
     swiftLanguageModes: [.v6],
     cxxLanguageStandard: .cxx17

@@ -227,3 +227,19 @@ func reflexCode(_ body: () throws -> Void) -> ReflexError.Code? {
     do { try body() } catch let e as ReflexError { return e.code } catch { return nil }
     return nil
 }
+
+@Suite(.serialized) struct RTICalibrationTests {
+    @Test func distancesShrinkWithK0AndTheChoiceIsTheSmallestWithinTolerance() throws {
+        let t = TrainedPointMass.shared
+        let policy = try #require(try t.diffusion.policy() as? DiffusionPolicy)
+        let calibration = RTICalibration(candidates: [1, 4, 20], tolerance: 10, seed: 2)
+        let r = try calibration.run(policy: policy, data: t.demos, episodes: 4, maxCalls: 8)
+        #expect(r.rows.map(\.k0) == [1, 4, 20])
+        #expect(r.rows.allSatisfy { $0.meanDistance.isFinite && $0.meanDistance >= 0 })
+        #expect(r.rows[2].meanDistance < r.rows[0].meanDistance, "\(r.rows.map(\.meanDistance))")
+        #expect(r.chosenK0 == 1) // every candidate is within a tolerance of 10
+        let strict = RTICalibration(candidates: [1, 4, 20], tolerance: 0, seed: 2)
+        #expect(try strict.run(policy: policy, data: t.demos, episodes: 2, maxCalls: 4).chosenK0 == nil)
+        #expect(policy.sampler == t.diffusion.config.sampler) // restored
+    }
+}

@@ -1,0 +1,193 @@
+import Foundation
+import ReflexCore
+import Synchronization
+import ReflexPolicy
+
+/// Settings of a sim evaluation run.
+public struct EvaluationConfig: Sendable {
+    public var episodes: Int
+    /// Episode k starts from environment seed `seed + k` and draws its policy noise from a generator seeded by
+    /// (seed, k), so two samplers see the same starts and results do not depend on the number of workers.
+    public var seed: UInt64
+    public var workers: Int
+    /// Actions executed per inference (nil: the policy's `n_action_steps`).
+    public var actionSteps: Int?
+
+    public init(episodes: Int, seed: UInt64 = 0, workers: Int = 1, actionSteps: Int? = nil) {
+        self.episodes = episodes
+        self.seed = seed
+        self.workers = workers
+        self.actionSteps = actionSteps
+    }
+}
+
+/// One evaluated episode.
+public struct EpisodeResult: Codable, Sendable {
+    public var index: Int
+    public var seed: UInt64
+    public var success: Bool
+    public var episodeReturn: Double
+    public var steps: Int
+    public var inferenceCalls: Int
+    public var networkEvaluations: Int
+    /// Wall time of each inference call, in microseconds.
+    public var inferenceMicros: [Double]
+}
+
+/// The summary a sim evaluation prints and writes.
+public struct EvaluationReport: Codable, Sendable {
+    public var episodes: Int
+    public var successes: Int
+    public var successRate: Double
+    /// Wilson score 95% interval of the success rate.
+    public var successInterval: [Double]
+    public var meanReturn: Double
+    public var meanSteps: Double
+    public var evaluationsPerCall: Double
+    public var evaluationsPerStep: Double
+    public var latencyP50Micros: Double
+    public var latencyP99Micros: Double
+    public var episodeResults: [EpisodeResult]
+
+    public init(_ results: [EpisodeResult]) {
+        let r = results.sorted { $0.index < $1.index }
+        episodes = r.count
+        successes = r.filter(\.success).count
+        successRate = r.isEmpty ? 0 : Double(successes) / Double(r.count)
+        let w = Statistics.wilsonInterval(successes: successes, trials: r.count)
+        successInterval = [w.low, w.high]
+        meanReturn = Statistics.mean(r.map(\.episodeReturn))
+        meanSteps = Statistics.mean(r.map { Double($0.steps) })
+        let evals = r.reduce(0) { $0 + $1.networkEvaluations }
+        let calls = r.reduce(0) { $0 + $1.inferenceCalls }
+        let steps = r.reduce(0) { $0 + $1.steps }
+        evaluationsPerCall = calls == 0 ? 0 : Double(evals) / Double(calls)
+        evaluationsPerStep = steps == 0 ? 0 : Double(evals) / Double(steps)
+        let lat = r.flatMap(\.inferenceMicros)
+        latencyP50Micros = Statistics.quantile(lat, 0.5)
+        latencyP99Micros = Statistics.quantile(lat, 0.99)
+        episodeResults = r
+    }
+}
+
+/// Runs seeded episodes of a policy in simulation, spread over worker threads, each with its own environment and
+/// policy instance.
+public struct Evaluator {
+    public typealias EnvironmentFactory = @Sendable () throws -> any Environment
+    public typealias PolicyFactory = @Sendable () throws -> Policy
+
+    public let makeEnvironment: EnvironmentFactory
+    public let makePolicy: PolicyFactory
+
+    public init(environment: @escaping EnvironmentFactory, policy: @escaping PolicyFactory) {
+        makeEnvironment = environment
+        makePolicy = policy
+    }
+
+    /// The generator of episode `k`'s policy noise: a function of (seed, k) only.
+    public static func policyGenerator(seed: UInt64, episode k: Int) -> RandomGenerator {
+        RandomGenerator(seed: seed &* 0x9E37_79B9_7F4A_7C15 &+ UInt64(k) &+ 0x5851_F42D_4C95_7F2D)
+    }
+
+    /// Runs one episode.
+    public static func runEpisode(index k: Int, config: EvaluationConfig, environment env: inout any Environment,
+                                  runner: PolicyRunner) -> EpisodeResult {
+        let seed = config.seed &+ UInt64(k)
+        var gen = policyGenerator(seed: config.seed, episode: k)
+        var observation = [Float](repeating: 0, count: env.observationSpace.size)
+        var action = [Float](repeating: 0, count: env.actionSpace.size)
+        env.reset(seed: seed, observation: &observation)
+        runner.reset()
+        var result = EpisodeResult(index: k, seed: seed, success: false, episodeReturn: 0, steps: 0, inferenceCalls: 0,
+                                   networkEvaluations: 0, inferenceMicros: [])
+        while true {
+            let t0 = monotonicNanoseconds()
+            let info = runner.step(observation: observation, action: &action, generator: &gen)
+            if let info {
+                result.inferenceMicros.append(Double(monotonicNanoseconds() - t0) / 1000)
+                result.inferenceCalls += 1
+                result.networkEvaluations += info.networkEvaluations
+            }
+            let out = env.step(action, observation: &observation)
+            result.steps += 1
+            result.episodeReturn += out.reward
+            if out.success { result.success = true }
+            if out.done || result.steps >= env.maxEpisodeSteps { break }
+        }
+        return result
+    }
+
+    /// Runs `config.episodes` episodes on `config.workers` threads; `progress(done, successes)` is called after
+    /// each episode, from the worker that finished it.
+    public func run(_ config: EvaluationConfig, progress: @escaping @Sendable (Int, Int) -> Void = { _, _ in })
+        throws -> EvaluationReport
+    {
+        let workers = max(1, min(config.workers, config.episodes))
+        let state = EvaluationState(episodes: config.episodes)
+        // Build every worker's environment and policy before starting, so set-up errors surface here.
+        var setups: [(any Environment, PolicyRunner)] = []
+        for _ in 0 ..< workers {
+            setups.append((try makeEnvironment(), PolicyRunner(policy: try makePolicy(), actionSteps: config.actionSteps)))
+        }
+        let boxes = setups.map { WorkerBox(environment: $0.0, runner: $0.1) }
+        let group = DispatchGroup()
+        for w in 0 ..< workers {
+            let box = boxes[w]
+            let thread = Thread {
+                while let k = state.claim() {
+                    let r = Evaluator.runEpisode(index: k, config: config, environment: &box.environment, runner: box.runner)
+                    let (done, ok) = state.finish(r)
+                    progress(done, ok)
+                }
+                group.leave()
+            }
+            thread.stackSize = 8 << 20
+            group.enter()
+            thread.start()
+        }
+        group.wait()
+        return EvaluationReport(state.results)
+    }
+}
+
+/// One worker's environment and runner, owned by that worker's thread.
+private final class WorkerBox: @unchecked Sendable {
+    var environment: any Environment
+    let runner: PolicyRunner
+    init(environment: any Environment, runner: PolicyRunner) {
+        self.environment = environment
+        self.runner = runner
+    }
+}
+
+/// Hands out episode indices and collects results across workers.
+private final class EvaluationState: Sendable {
+    private struct Shared {
+        var next = 0
+        var results: [EpisodeResult] = []
+        var successes = 0
+    }
+
+    private let shared = Mutex(Shared())
+    private let total: Int
+
+    init(episodes: Int) { total = episodes }
+
+    var results: [EpisodeResult] { shared.withLock { $0.results } }
+
+    func claim() -> Int? {
+        shared.withLock { s in
+            guard s.next < total else { return nil }
+            s.next += 1
+            return s.next - 1
+        }
+    }
+
+    func finish(_ r: EpisodeResult) -> (Int, Int) {
+        shared.withLock { s in
+            s.results.append(r)
+            if r.success { s.successes += 1 }
+            return (s.results.count, s.successes)
+        }
+    }
+}

@@ -1,0 +1,74 @@
+import ReflexCore
+import ReflexPolicy
+import Testing
+
+@testable import ReflexRuntime
+
+/// A one-dimensional task whose outcome depends on both the start (seed) and the policy's noise: the agent must
+/// move from x0 to 0; the "policy" is a diffusion-free stub that adds its generator's noise to a proportional step.
+struct Line: Environment {
+    var observationSpace = BoxSpace(unbounded: 1)
+    var actionSpace = BoxSpace(unbounded: 1)
+    var maxEpisodeSteps = 30
+    var x: Float = 0
+    mutating func reset(seed: UInt64, observation: inout [Float]) {
+        var g = RandomGenerator(seed: seed)
+        x = Float(g.uniform(-1, 1))
+        observation[0] = x
+    }
+    mutating func step(_ action: [Float], observation: inout [Float]) -> StepOutcome {
+        x = action[0]
+        observation[0] = x
+        let ok = abs(x) < 0.05
+        return StepOutcome(reward: ok ? 0 : -1, terminated: ok, truncated: false, success: ok)
+    }
+}
+
+final class NoisyPolicy: Policy {
+    let config: PolicyConfig
+    init() throws {
+        config = PolicyConfig(kind: .bc, observationSize: 1, actionSize: 1, nObsSteps: 1, horizon: 2, nActionSteps: 2,
+                              normalization: .init(observation: .identity(size: 1), action: .identity(size: 1)),
+                              network: .init(hiddenSizes: [1]))
+    }
+    func reset() {}
+    func predictChunk(history: UnsafePointer<Float>, stepsExecuted: Int, output: UnsafeMutablePointer<Float>,
+                      generator: inout RandomGenerator) -> InferenceInfo {
+        output[0] = history[0] * 0.5 + Float(generator.gaussian()) * 0.05
+        output[1] = output[0] * 0.5
+        return InferenceInfo(networkEvaluations: 7, warmStarted: false)
+    }
+}
+
+@Suite struct EvaluatorTests {
+    let evaluator = Evaluator(environment: { Line() }, policy: { try NoisyPolicy() })
+
+    @Test func resultsDoNotDependOnTheNumberOfWorkers() throws {
+        let one = try evaluator.run(.init(episodes: 40, seed: 3, workers: 1))
+        let two = try evaluator.run(.init(episodes: 40, seed: 3, workers: 2))
+        #expect(one.episodeResults.map(\.steps) == two.episodeResults.map(\.steps))
+        #expect(one.episodeResults.map(\.episodeReturn) == two.episodeResults.map(\.episodeReturn))
+        #expect(one.successes == two.successes)
+        let other = try evaluator.run(.init(episodes: 40, seed: 4, workers: 2))
+        #expect(other.episodeResults.map(\.steps) != one.episodeResults.map(\.steps))
+    }
+
+    @Test func reportCountsEvaluationsPerCallAndPerStep() throws {
+        let r = try evaluator.run(.init(episodes: 20, seed: 1, workers: 2))
+        #expect(r.episodes == 20)
+        #expect(r.evaluationsPerCall == 7)
+        // Two actions per call, so per step it is about half (the last call of an episode may use one).
+        #expect(r.evaluationsPerStep > 3 && r.evaluationsPerStep <= 7)
+        #expect(r.successInterval[0] <= r.successRate && r.successRate <= r.successInterval[1])
+        #expect(r.latencyP50Micros > 0)
+        var seeds = Set<UInt64>()
+        for e in r.episodeResults { seeds.insert(e.seed) }
+        #expect(seeds.count == 20)
+    }
+
+    @Test func setUpErrorsSurfaceBeforeAnyEpisode() {
+        struct Boom: Error {}
+        let bad = Evaluator(environment: { throw Boom() }, policy: { try NoisyPolicy() })
+        #expect(throws: Boom.self) { try bad.run(.init(episodes: 3)) }
+    }
+}
