@@ -32,7 +32,9 @@ let package = Package(
         .target(name: "ReflexCore", dependencies: ["CBridge"]),
         .target(name: "ReflexNN", dependencies: ["ReflexCore", "CBridge"]),
         .target(name: "ReflexPolicy", dependencies: ["ReflexCore", "ReflexNN", "CBridge"]),
-        .target(name: "ReflexRuntime", dependencies: ["ReflexCore", "ReflexPolicy"]),
+        .target(name: "ReflexRL", dependencies: ["ReflexCore", "ReflexNN", "CBridge"]),
+        .target(name: "ReflexSteering", dependencies: ["ReflexCore", "ReflexNN", "ReflexPolicy", "ReflexRL"]),
+        .target(name: "ReflexRuntime", dependencies: ["ReflexCore", "ReflexPolicy", "ReflexSteering"]),
         .executableTarget(name: "reflex", dependencies: [
             "ReflexCore", "ReflexNN", "ReflexPolicy", "ReflexRuntime",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
@@ -42,6 +44,7 @@ let package = Package(
         .testTarget(name: "ReflexCoreTests", dependencies: ["ReflexCore"], exclude: ["Fixtures"]),
         .testTarget(name: "ReflexNNTests", dependencies: ["ReflexNN", "AllocationCounter"], exclude: ["Fixtures"]),
         .testTarget(name: "ReflexPolicyTests", dependencies: ["ReflexPolicy", "AllocationCounter"], exclude: ["Fixtures"]),
+        .testTarget(name: "ReflexSteeringTests", dependencies: ["ReflexSteering", "ReflexRL", "ReflexPolicy", "AllocationCounter"]),
         .testTarget(name: "ReflexRuntimeTests", dependencies: ["ReflexRuntime", "ReflexPolicy", "AllocationCounter"]),
     ],
     swiftLanguageModes: [.v6],

@@ -1,0 +1,81 @@
+import AllocationCounter
+import ReflexCore
+import ReflexNN
+import ReflexPolicy
+import ReflexRL
+import Testing
+
+@testable import ReflexSteering
+
+/// A critic whose output is exactly w · [s, a]: a 1-layer "MLP" with identity output.
+func linearCritic(stateSize: Int, actionSize: Int, weights: [Float]) -> MLP {
+    let config = MLPConfig(inputSize: stateSize + actionSize, hiddenSizes: [], outputSize: 1)
+    let m = MLP(config: config, parameters: Tensor(zeros: [MLP.layout(for: config).count]))
+    for (i, w) in weights.enumerated() { m.linears[0].weight.data[i] = w }
+    return m
+}
+
+@Suite struct ValueRerankerTests {
+    @Test func argmaxPicksTheHighestMinimumOfTheTwinCritics() throws {
+        // Critic 1 likes a[0], critic 2 likes a[1]; the min of the two decides.
+        let c1 = linearCritic(stateSize: 1, actionSize: 2, weights: [0, 1, 0])
+        let c2 = linearCritic(stateSize: 1, actionSize: 2, weights: [0, 0, 1])
+        let r = try ValueReranker(critics: [c1, c2], stateSize: 1, actionSize: 2, maxCandidates: 4)
+        let candidates: [Float] = [5, 0, 1, 1, 0, 5, 2, 3]
+        var gen = RandomGenerator(seed: 1)
+        #expect(r.select(state: [0], candidates: candidates, stride: 2, count: 4, generator: &gen) == 3)
+        #expect(Array(r.lastScores) == [0, 1, 0, 2])
+    }
+
+    @Test func softmaxFollowsTheTemperature() throws {
+        let c = linearCritic(stateSize: 1, actionSize: 1, weights: [0, 1])
+        let r = try ValueReranker(critics: [c, c], stateSize: 1, actionSize: 1, maxCandidates: 2, selection: .softmax(beta: 1))
+        var gen = RandomGenerator(seed: 2)
+        var picks = [0, 0]
+        for _ in 0 ..< 4000 { picks[r.select(state: [0], candidates: [0, 1], stride: 1, count: 2, generator: &gen)] += 1 }
+        // P(second) = e / (1 + e) = 0.731
+        #expect(abs(Double(picks[1]) / 4000 - 0.731) < 0.03)
+        r.selection = .softmax(beta: 0.01)
+        var greedy = 0
+        for _ in 0 ..< 200 where r.select(state: [0], candidates: [0, 1], stride: 1, count: 2, generator: &gen) == 1 { greedy += 1 }
+        #expect(greedy == 200)
+    }
+
+    @Test func mismatchedCriticsAreRefused() {
+        let c1 = linearCritic(stateSize: 1, actionSize: 2, weights: [0, 1, 0])
+        #expect(throws: ReflexError.self) { try ValueReranker(critics: [c1], stateSize: 2, actionSize: 2, maxCandidates: 1) }
+    }
+}
+
+@Suite struct IQLTests {
+    @Test func learnsToPreferTheActionThatLeadsToReward() {
+        // States s ∈ [-1, 1]; action a ∈ {−1, +1}; +1 ends the episode with reward 0, −1 costs −1 and returns to a
+        // random state. The data holds both actions everywhere, so Q(s, +1) ≈ 0 > Q(s, −1) ≈ −1 + γ V.
+        var gen = RandomGenerator(seed: 5)
+        let data = TransitionDataset(stateSize: 1, actionSize: 1, capacity: 4000)
+        for _ in 0 ..< 4000 {
+            let s = Float(gen.uniform(-1, 1))
+            let good = gen.uniform() < 0.5
+            let s2 = Float(gen.uniform(-1, 1))
+            data.append(state: [s], action: [good ? 1 : -1], reward: good ? 0 : -1, nextState: [s2],
+                        discount: good ? 0 : 0.9, monteCarloReturn: good ? 0 : -1)
+        }
+        let iql = IQL(stateSize: 1, actionSize: 1, config: .init(hiddenSizes: [64, 64], batchSize: 128), generator: &gen)
+        for _ in 0 ..< 1500 { iql.update(data, generator: &gen) }
+        let q = iql.targets[0].evaluate(Tensor(shape: [4, 2], values: [0.5, 1, 0.5, -1, -0.5, 1, -0.5, -1]))
+        #expect(q[0, 0] > q[1, 0] + 0.5, "\(q.scalars)")
+        #expect(q[2, 0] > q[3, 0] + 0.5, "\(q.scalars)")
+        #expect(abs(q[0, 0]) < 0.2)
+    }
+
+    @Test func updatesAllocateNothing() {
+        var gen = RandomGenerator(seed: 6)
+        let data = TransitionDataset(stateSize: 3, actionSize: 2, capacity: 100)
+        for _ in 0 ..< 100 { data.append(state: [1, 2, 3], action: [0, 1], reward: -1, nextState: [1, 2, 3], discount: 0.9, monteCarloReturn: -5) }
+        let iql = IQL(stateSize: 3, actionSize: 2, config: .init(batchSize: 32), generator: &gen)
+        iql.update(data, generator: &gen)
+        let before = rx_thread_allocation_count()
+        for _ in 0 ..< 50 { iql.update(data, generator: &gen) }
+        #expect(rx_thread_allocation_count() - before == 0)
+    }
+}
