@@ -6,12 +6,15 @@ let package = Package(
     name: "Reflex",
     platforms: [.macOS(.v15)],
     products: [
-        .library(name: "Reflex", targets: ["ReflexCore", "ReflexNN", "ReflexPolicy", "ReflexRuntime"]),
+        .library(name: "Reflex", targets: ["ReflexCore", "ReflexNN", "ReflexPolicy", "ReflexRL", "ReflexSteering",
+                                           "ReflexRobot", "ReflexSim", "ReflexHardware", "ReflexRuntime"]),
         .executable(name: "reflex", targets: ["reflex"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
         .package(url: "https://github.com/apple/swift-log", from: "1.6.0"),
+        .package(url: "https://github.com/apple/swift-atomics", from: "1.2.0"),
+        .package(url: "https://github.com/HdrHistogram/hdrhistogram-swift", from: "0.1.0"),
     ],
     targets: [
         // System libraries come in through pkg-config only (no unsafeFlags), so Reflex can be a dependency.
@@ -34,9 +37,17 @@ let package = Package(
         .target(name: "ReflexPolicy", dependencies: ["ReflexCore", "ReflexNN", "CBridge"]),
         .target(name: "ReflexRL", dependencies: ["ReflexCore", "ReflexNN", "CBridge"]),
         .target(name: "ReflexSteering", dependencies: ["ReflexCore", "ReflexNN", "ReflexPolicy", "ReflexRL"]),
-        .target(name: "ReflexRuntime", dependencies: ["ReflexCore", "ReflexPolicy", "ReflexSteering"]),
+        .target(name: "ReflexRobot", dependencies: ["ReflexCore", "CBridge"]),
+        .target(name: "ReflexSim", dependencies: ["ReflexCore", "ReflexRobot", "CBridge"]),
+        .target(name: "ReflexHardware", dependencies: ["ReflexCore", "ReflexRobot"]),
+        .target(name: "ReflexRuntime", dependencies: [
+            "ReflexCore", "ReflexPolicy", "ReflexSteering", "ReflexRobot",
+            .product(name: "Atomics", package: "swift-atomics"),
+            .product(name: "Histogram", package: "hdrhistogram-swift"),
+        ]),
         .executableTarget(name: "reflex", dependencies: [
-            "ReflexCore", "ReflexNN", "ReflexPolicy", "ReflexRuntime",
+            "ReflexCore", "ReflexNN", "ReflexPolicy", "ReflexRL", "ReflexSteering", "ReflexRobot", "ReflexSim",
+            "ReflexHardware", "ReflexRuntime",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ]),
         // Counts this thread's heap allocations by interposing malloc in the test binary (hot-path tests).
@@ -45,7 +56,11 @@ let package = Package(
         .testTarget(name: "ReflexNNTests", dependencies: ["ReflexNN", "AllocationCounter"], exclude: ["Fixtures"]),
         .testTarget(name: "ReflexPolicyTests", dependencies: ["ReflexPolicy", "AllocationCounter"], exclude: ["Fixtures"]),
         .testTarget(name: "ReflexSteeringTests", dependencies: ["ReflexSteering", "ReflexRL", "ReflexPolicy", "AllocationCounter"]),
-        .testTarget(name: "ReflexRuntimeTests", dependencies: ["ReflexRuntime", "ReflexPolicy", "AllocationCounter"]),
+        .testTarget(name: "ReflexRuntimeTests", dependencies: ["ReflexRuntime", "ReflexPolicy", "ReflexRobot", "AllocationCounter"]),
+        .testTarget(name: "ReflexRLTests", dependencies: ["ReflexRL", "AllocationCounter"]),
+        .testTarget(name: "ReflexRobotTests", dependencies: ["ReflexRobot"]),
+        .testTarget(name: "ReflexSimTests", dependencies: ["ReflexSim", "ReflexRobot", "AllocationCounter"]),
+        .testTarget(name: "ReflexHardwareTests", dependencies: ["ReflexHardware", "ReflexRobot", "AllocationCounter"]),
     ],
     swiftLanguageModes: [.v6],
     cxxLanguageStandard: .cxx17

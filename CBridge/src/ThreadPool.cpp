@@ -35,7 +35,10 @@ void ThreadPool::resize(int threads) {
   if (threads < 1) threads = 1;
   if (threads == size()) return;
   stopAll();
-  for (int i = 1; i < threads; ++i) workers_.emplace_back([this, i] { workerLoop(i); });
+  // Each worker starts from the generation as it is now: a worker that read it itself, after starting, could
+  // read the generation of the first job and wait for the next one while the caller waits for it (lost wake-up).
+  const uint64_t start = generation_.load();
+  for (int i = 1; i < threads; ++i) workers_.emplace_back([this, i, start] { workerLoop(i, start); });
 }
 
 void ThreadPool::dispatch(int n, Job *job) {
@@ -56,26 +59,19 @@ void ThreadPool::dispatch(int n, Job *job) {
   while (pending_.load(std::memory_order_acquire) > 0) RX_PAUSE();
 }
 
-void ThreadPool::workerLoop(int index) {
-  uint64_t seen = generation_.load();
+void ThreadPool::workerLoop(int index, uint64_t seen) {
   for (;;) {
     // Spin a little (about 50 µs) for the next job of a burst before sleeping.
-    uint64_t now = generation_.load(std::memory_order_acquire);
-    for (int spin = 0; now == seen && spin < 20000; ++spin) {
-      RX_PAUSE();
-      now = generation_.load(std::memory_order_acquire);
-    }
-    if (now == seen) {
-      std::unique_lock<std::mutex> lock(mutex_);
-      wake_.wait(lock, [&] { return generation_.load() != seen; });
-      now = generation_.load();
-    }
-    seen = now;
-    if (stopping_.load()) return;
+    for (int spin = 0; generation_.load(std::memory_order_acquire) == seen && spin < 20000; ++spin) RX_PAUSE();
     Job *job;
     int count;
     {
-      std::lock_guard<std::mutex> lock(mutex_);
+      // The generation, job and count are read together under the lock that dispatch() writes them under, so a
+      // worker that missed a job (it had no index in it) never runs a later job twice.
+      std::unique_lock<std::mutex> lock(mutex_);
+      wake_.wait(lock, [&] { return generation_.load() != seen; });
+      seen = generation_.load();
+      if (stopping_.load()) return;
       job = job_;
       count = jobCount_;
     }

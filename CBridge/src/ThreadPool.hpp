@@ -43,7 +43,7 @@ private:
   };
 
   void dispatch(int n, Job *job);
-  void workerLoop(int index);
+  void workerLoop(int index, uint64_t seen);
   void stopAll();
 
   std::vector<std::thread> workers_;

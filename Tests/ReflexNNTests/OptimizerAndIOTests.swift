@@ -111,6 +111,26 @@ private let fixtures = URL(fileURLWithPath: #filePath).deletingLastPathComponent
 }
 
 @Suite(.serialized) struct AllocationTests {
+    /// Regression: a worker started by a resize used to read the job generation itself and could miss the first
+    /// job, leaving the caller waiting forever (CI hung on it). Resizing between parallel kernels must neither hang
+    /// nor change results.
+    @Test func threadPoolSurvivesResizesBetweenParallelKernels() {
+        var gen = RandomGenerator(seed: 5)
+        let config = MLPConfig(inputSize: 256, hiddenSizes: [256], outputSize: 256, activation: .relu)
+        let net = MLP(config: config, generator: &gen)
+        let ws = MLPWorkspace(config: config, maxBatch: 256)
+        let x = Tensor(zeros: [256, 256]), y = Tensor(zeros: [256, 256])
+        gen.fillGaussian(x)
+        KernelBuild.setThreads(1)
+        let reference = net.evaluate(x)
+        defer { KernelBuild.setThreads(1) }
+        for i in 0 ..< 400 {
+            KernelBuild.setThreads(1 + i % 2)
+            net.evaluate(x.data, batch: 256, output: y.data, workspace: ws)
+            #expect(y.scalars == reference.scalars, "iteration \(i)")
+        }
+    }
+
     @Test(arguments: [1, 2])
     func forwardBackwardAdamAndEvaluateAllocateNothing(threads: Int) {
         #expect(rx_allocation_counter_active() == 1)

@@ -1,0 +1,1 @@
+// ReflexHardwareTests: mirrors Sources/ReflexHardware.

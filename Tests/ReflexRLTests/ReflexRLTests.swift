@@ -1,0 +1,1 @@
+// ReflexRLTests: mirrors Sources/ReflexRL.

@@ -1,0 +1,1 @@
+// ReflexRobotTests: mirrors Sources/ReflexRobot.

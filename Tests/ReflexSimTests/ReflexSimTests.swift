@@ -1,0 +1,1 @@
+// ReflexSimTests: mirrors Sources/ReflexSim.
