@@ -60,7 +60,8 @@ let package = Package(
         .testTarget(name: "ReflexRLTests", dependencies: ["ReflexRL", "AllocationCounter"], exclude: ["Fixtures"]),
         .testTarget(name: "ReflexRobotTests", dependencies: ["ReflexRobot"]),
         .testTarget(name: "ReflexSimTests", dependencies: ["ReflexSim", "ReflexRobot", "AllocationCounter"]),
-        .testTarget(name: "ReflexHardwareTests", dependencies: ["ReflexHardware", "ReflexRobot", "AllocationCounter"]),
+        .testTarget(name: "ReflexHardwareTests", dependencies: ["ReflexHardware", "ReflexRobot", "AllocationCounter"],
+                    exclude: ["Fixtures"]),
     ],
     swiftLanguageModes: [.v6],
     cxxLanguageStandard: .cxx17
