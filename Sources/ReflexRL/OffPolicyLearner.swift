@@ -32,13 +32,16 @@ public struct OffPolicyConfig: Codable, Sendable, Equatable {
     public var clipSigmas: Float
     /// DSAC-T: ε in ω = σ̄² + ε and in the σ-denominators.
     public var varianceEpsilon: Float
+    /// DSAC-T: the paper's critic gradient or the official code's July 2025 variant (see `DSACT`).
+    public var distributionalLoss: DistributionalCriticLoss
 
     public init(actorHiddenSizes: [Int] = [256, 256], criticHiddenSizes: [Int] = [256, 256],
                 activation: Activation = .relu, layerNorm: Bool = false, batchSize: Int = 256, gamma: Float = 0.99,
                 tau: Float = 0.005, actorLearningRate: Float = 3e-4, criticLearningRate: Float = 3e-4,
                 alphaLearningRate: Float = 3e-4, adamEpsilon: Float = 1e-8, initialAlpha: Float = 1,
                 learnAlpha: Bool = true, targetEntropy: Float? = nil, logStdMin: Float = -20, logStdMax: Float = 2,
-                policyDelay: Int = 1, clipSigmas: Float = 3, varianceEpsilon: Float = 0.1) {
+                policyDelay: Int = 1, clipSigmas: Float = 3, varianceEpsilon: Float = 0.1,
+                distributionalLoss: DistributionalCriticLoss = .paper) {
         self.actorHiddenSizes = actorHiddenSizes
         self.criticHiddenSizes = criticHiddenSizes
         self.activation = activation
@@ -58,6 +61,7 @@ public struct OffPolicyConfig: Codable, Sendable, Equatable {
         self.policyDelay = policyDelay
         self.clipSigmas = clipSigmas
         self.varianceEpsilon = varianceEpsilon
+        self.distributionalLoss = distributionalLoss
     }
 
     /// DSAC-T's published setting (Duan et al. 2025, table of hyperparameters): 3×256 GELU, critic and actor lr
@@ -90,6 +94,8 @@ public struct OffPolicyConfig: Codable, Sendable, Equatable {
         if !(gamma >= 0 && gamma <= 1) { throw bad("gamma", "must be in [0, 1], got \(gamma)") }
         if !(tau > 0 && tau <= 1) { throw bad("tau", "must be in (0, 1], got \(tau)") }
         if !(initialAlpha > 0) { throw bad("initial_alpha", "must be positive, got \(initialAlpha)") }
+        if !(clipSigmas > 0) { throw bad("clip_sigmas", "must be positive, got \(clipSigmas)") }
+        if !(varianceEpsilon > 0) { throw bad("variance_epsilon", "must be positive, got \(varianceEpsilon)") }
         if policyDelay < 1 { throw bad("policy_delay", "must be at least 1, got \(policyDelay)") }
         if !(logStdMin < logStdMax) { throw bad("log_std_min", "must be below log_std_max") }
         for (name, lr) in [("actor", actorLearningRate), ("critic", criticLearningRate), ("alpha", alphaLearningRate)] where !(lr > 0) {

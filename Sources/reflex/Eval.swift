@@ -3,6 +3,7 @@ import Foundation
 import ReflexCore
 import ReflexPolicy
 import ReflexRuntime
+import ReflexSteering
 
 /// `reflex eval`: seeded sim evaluation runs of a policy.
 struct Eval: ParsableCommand {
@@ -27,6 +28,10 @@ struct Eval: ParsableCommand {
     @Option(help: "Worker threads (each runs its own world and policy copy).") var workers = 2
     @Option(help: "Results JSON path (default: eval-<task>-<sampler>.json).") var out: String?
     @Option(help: "Plot path (SVG; default: next to the JSON).") var plot: String?
+    @Option(help: "V-GPS: value function directory (reflex train-value); scores --k candidates per call.") var value: String?
+    @Option(help: "V-GPS: candidates sampled per inference call, in one batched pass.") var k = 10
+    @Option(help: "V-GPS: softmax temperature β; 0 executes the argmax.") var beta: Float = 0
+    @Option(help: "Also write every episode (observations, actions, rewards) as a demonstration directory.") var record: String?
     @Flag(help: "No live progress line.") var quiet = false
 
     func run() throws {
@@ -39,14 +44,23 @@ struct Eval: ParsableCommand {
         if let spec, let s = config.scheduler { try spec.validate(trainTimesteps: s.trainTimesteps) }
         let policyDir = policy
         let makeEnv = try SimTasks.environmentFactory(robot: robot, task: task)
+        let valueDir = value, candidates = value == nil ? 1 : k, beta = beta
+        if value != nil, config.kind != .diffusion { throw ValidationError("--value (V-GPS) needs a diffusion policy") }
         let evaluator = Evaluator(environment: makeEnv, policy: {
-            let p = try PolicyDirectory.load(policyDir)
+            let p = try PolicyDirectory.load(policyDir, maxCandidates: candidates)
             if let spec, let d = p as? DiffusionPolicy { d.sampler = spec }
+            if let valueDir, let d = p as? DiffusionPolicy {
+                let reranker = try ValueFunctionDirectory.load(valueDir, maxCandidates: candidates,
+                                                               selection: beta > 0 ? .softmax(beta: beta) : .argmax)
+                return try SteeredPolicy(base: d, reranker: reranker, candidates: candidates)
+            }
             return p
         })
-        let samplerName = spec?.description ?? config.sampler?.description ?? config.kind.rawValue
+        var samplerName = spec?.description ?? config.sampler?.description ?? config.kind.rawValue
+        if value != nil { samplerName += "+vgps\(k)" }
         let progress = quiet ? nil : ProgressLine(total: episodes, label: "eval \(task) \(samplerName)")
-        let report = try evaluator.run(EvaluationConfig(episodes: episodes, seed: seed, workers: workers, actionSteps: actionSteps)) {
+        let report = try evaluator.run(EvaluationConfig(episodes: episodes, seed: seed, workers: workers, actionSteps: actionSteps,
+                                                        record: record != nil)) {
             done, ok in progress?.update(done, status: "success \(ok)/\(done)")
         }
         progress?.finish("success \(report.successes)/\(report.episodes)")
@@ -61,6 +75,16 @@ struct Eval: ParsableCommand {
         let plotPath = plot ?? (jsonPath.hasSuffix(".json") ? String(jsonPath.dropLast(5)) : jsonPath) + ".svg"
         try Eval.successPlot(report, title: "\(task): \(samplerName)").write(to: plotPath)
         print("wrote \(jsonPath) and \(plotPath)")
+        if let record {
+            let env = try makeEnv()
+            let rollouts = try Demonstrations(observationSize: env.observationSpace.size, actionSize: env.actionSpace.size,
+                                              episodes: report.episodeResults.compactMap(\.trajectory))
+            let names = { (space: BoxSpace, prefix: String) in space.names ?? (0 ..< space.size).map { "\(prefix)\($0)" } }
+            try rollouts.save(to: record, metadata: .init(robot: robot, task: task, controlHz: 0,
+                                                          observationNames: names(env.observationSpace, "obs"),
+                                                          actionNames: names(env.actionSpace, "action")))
+            print("recorded \(rollouts.episodes.count) episodes in \(record)")
+        }
     }
 
     static func summary(_ r: EvaluationReport, title: String) -> String {
