@@ -104,16 +104,27 @@ public struct Rotation3: Sendable, Equatable {
 
     /// The rotation vector (axis × angle) of this rotation, for orientation errors.
     public var rotationVector: Vector3 {
-        let c = max(-1, min(1, (m.0 + m.4 + m.8 - 1) / 2))
-        let angle = acos(c)
-        let v = Vector3(m.7 - m.5, m.2 - m.6, m.3 - m.1)
-        if angle < 1e-9 { return 0.5 * v }
-        let s = sin(angle)
-        if s > 1e-6 { return (angle / (2 * s)) * v }
-        // Near π: the axis from the diagonal.
-        let ax = Vector3(((m.0 + 1) / 2).squareRoot(), ((m.4 + 1) / 2).squareRoot(), ((m.8 + 1) / 2).squareRoot())
-        let sx: Double = ax.x > 0 ? 1 : 1, sy: Double = (m.1 + m.3) >= 0 ? 1 : -1, sz: Double = (m.2 + m.6) >= 0 ? 1 : -1
-        return angle * Vector3(sx * ax.x, sy * ax.y, sz * ax.z).normalized
+        let v = Vector3(m.7 - m.5, m.2 - m.6, m.3 - m.1) // 2 sin(θ) · axis
+        let s = 0.5 * v.norm, c = 0.5 * (m.0 + m.4 + m.8 - 1)
+        let angle = atan2(s, c) // well conditioned for small and large angles alike
+        if s > 1e-7 * max(1, angle) && angle < Double.pi - 1e-6 { return (angle / (2 * s)) * v }
+        if angle < 1e-3 { return 0.5 * v }
+        // Near π the antisymmetric part vanishes: the axis from the symmetric part, R + I = 2 a aᵀ (θ = π).
+        let xx = max(0, (m.0 + 1) / 2), yy = max(0, (m.4 + 1) / 2), zz = max(0, (m.8 + 1) / 2)
+        var axis: Vector3
+        if xx >= yy && xx >= zz {
+            let x = xx.squareRoot()
+            axis = Vector3(x, (m.1 + m.3) / (4 * x), (m.2 + m.6) / (4 * x))
+        } else if yy >= zz {
+            let y = yy.squareRoot()
+            axis = Vector3((m.1 + m.3) / (4 * y), y, (m.5 + m.7) / (4 * y))
+        } else {
+            let z = zz.squareRoot()
+            axis = Vector3((m.2 + m.6) / (4 * z), (m.5 + m.7) / (4 * z), z)
+        }
+        // Keep the sign the antisymmetric part still gives.
+        if axis.dot(v) < 0 { axis = -axis }
+        return angle * axis.normalized
     }
 }
 

@@ -47,13 +47,15 @@ public struct TaskConfig: Sendable, Equatable {
 
 /// Where the task puts things (metres, in the arm's base frame, table top at z = 0).
 struct Workspace {
-    static let cubeX = 0.15 ... 0.23
-    static let cubeY = -0.08 ... 0.08
+    /// Cubes start at this distance from the base axis and bearing (the SO-101 reaches the table top-down from
+    /// about 0.155 m to 0.245 m).
+    static let cubeRadius = 0.175 ... 0.225
+    static let cubeBearing = -0.45 ... 0.45
+    /// Where the grasp centre of a pushing gripper and the push goal may be.
+    static let pushRadius = 0.165 ... 0.24
     static let reachX = 0.12 ... 0.26
     static let reachY = -0.12 ... 0.12
     static let reachZ = 0.04 ... 0.20
-    static let goalX = 0.12 ... 0.27
-    static let goalY = -0.12 ... 0.12
 }
 
 /// A simulated arm on a table doing one of `TaskKind`'s tasks: an `Environment` over a Bullet world.
@@ -174,18 +176,22 @@ public final class ArmTaskEnvironment: Environment, @unchecked Sendable {
                            gen.uniform(Workspace.reachY.lowerBound, Workspace.reachY.upperBound),
                            gen.uniform(Workspace.reachZ.lowerBound, Workspace.reachZ.upperBound))
         case .push, .lift:
-            cubeStart = Vector3(gen.uniform(Workspace.cubeX.lowerBound, Workspace.cubeX.upperBound),
-                                gen.uniform(Workspace.cubeY.lowerBound, Workspace.cubeY.upperBound), h)
+            let r = gen.uniform(Workspace.cubeRadius.lowerBound, Workspace.cubeRadius.upperBound)
+            let bearing = gen.uniform(Workspace.cubeBearing.lowerBound, Workspace.cubeBearing.upperBound)
+            cubeStart = Vector3(r * cos(bearing), r * sin(bearing), h)
             let yaw = gen.uniform(-Double.pi / 4, Double.pi / 4)
             world.setObjectPose(cube, position: cubeStart, yaw: yaw)
             if config.kind == .lift {
                 goal = cubeStart + Vector3(0, 0, config.liftHeight)
             } else {
-                // A goal 6–9 cm away in a direction that keeps it on the workspace.
+                // A goal 6–9 cm away such that the goal and the pushing gripper behind the cube stay reachable.
+                func radius(_ v: Vector3) -> Double { (v.x * v.x + v.y * v.y).squareRoot() }
+                var pusher = Vector3.zero
                 repeat {
                     let angle = gen.uniform(-Double.pi, Double.pi), distance = gen.uniform(0.06, 0.09)
                     goal = Vector3(cubeStart.x + distance * cos(angle), cubeStart.y + distance * sin(angle), h)
-                } while !Workspace.goalX.contains(goal.x) || !Workspace.goalY.contains(goal.y)
+                    pusher = cubeStart - 0.05 * Vector3(cos(angle), sin(angle), 0)
+                } while !Workspace.pushRadius.contains(radius(goal)) || !Workspace.pushRadius.contains(radius(pusher))
             }
         }
         steps = 0

@@ -143,6 +143,13 @@ public final class ScriptedExpert: @unchecked Sendable {
                 target = Vector3(pre.x, pre.y, pushZ)
                 if reached(target) || phaseSteps > 30 { phase = .push; phaseSteps = 0 }
             default:
+                // Re-approach when the cube has slipped off the pushing face.
+                let ee = vector(obs, "ee")
+                let rel = Vector3(cube.x - ee.x, cube.y - ee.y, 0)
+                if rel.norm > 0.06 || rel.normalized.dot(d) < cos(35 * Double.pi / 180) {
+                    phase = .approach
+                    phaseSteps = 0
+                }
                 let p = cube - 0.03 * d
                 target = Vector3(p.x, p.y, pushZ)
             }
