@@ -57,10 +57,11 @@ let package = Package(
         .testTarget(name: "ReflexPolicyTests", dependencies: ["ReflexPolicy", "AllocationCounter"], exclude: ["Fixtures"]),
         .testTarget(name: "ReflexSteeringTests", dependencies: ["ReflexSteering", "ReflexRL", "ReflexPolicy", "AllocationCounter"]),
         .testTarget(name: "ReflexRuntimeTests", dependencies: ["ReflexRuntime", "ReflexPolicy", "ReflexRobot", "AllocationCounter"]),
-        .testTarget(name: "ReflexRLTests", dependencies: ["ReflexRL", "AllocationCounter"]),
+        .testTarget(name: "ReflexRLTests", dependencies: ["ReflexRL", "AllocationCounter"], exclude: ["Fixtures"]),
         .testTarget(name: "ReflexRobotTests", dependencies: ["ReflexRobot"]),
         .testTarget(name: "ReflexSimTests", dependencies: ["ReflexSim", "ReflexRobot", "AllocationCounter"]),
-        .testTarget(name: "ReflexHardwareTests", dependencies: ["ReflexHardware", "ReflexRobot", "AllocationCounter"]),
+        .testTarget(name: "ReflexHardwareTests", dependencies: ["ReflexHardware", "ReflexRobot", "AllocationCounter"],
+                    exclude: ["Fixtures"]),
     ],
     swiftLanguageModes: [.v6],
     cxxLanguageStandard: .cxx17

@@ -207,6 +207,31 @@ void rx_object_set_pose(rx_world *world, int object, const double pos[3], const 
 void rx_object_pose(const rx_world *world, int object, double pos[3], double quat[4], double linear_velocity[3],
                     double angular_velocity[3]);
 
+// MARK: - 1-D convolutions (ConditionalUnet1D; Float32, real-time safe)
+//
+// Activations are channel-major: channels × (batch · length), row-major, so one GEMM per layer computes all
+// batch items and reads the weights once.
+
+/// im2col for Conv1d: col[(c·kernel + j)][b·L_out + t] = x[c][b·length + t·stride + j − padding] (0 outside),
+/// L_out = (length + 2·padding − kernel)/stride + 1. col holds in_channels·kernel × batch·L_out values.
+void rx_conv1d_im2col(long in_channels, long batch, long length, long kernel, long stride, long padding,
+                      const float *x, float *col);
+/// col2im for ConvTranspose1d: y[c][b·L_out + i·stride − padding + j] += z[(c·kernel + j)][b·length + i], plus
+/// bias[c] (may be NULL), L_out = (length − 1)·stride − 2·padding + kernel. y is overwritten.
+void rx_conv_transpose1d_col2im(long out_channels, long batch, long length, long kernel, long stride, long padding,
+                                const float *z, const float *bias, float *y);
+/// y[r][i] += bias[r] for `rows` rows of `cols` values.
+void rx_row_bias_add(long rows, long cols, float *y, const float *bias);
+/// In place over channel-major x (channels × batch·length): adds bias[c] (may be NULL), then GroupNorm
+/// (Wu & He 2018) per batch item over each of `groups` channel groups × length, y = γ (x − μ)/√(σ² + eps) + β
+/// (gamma/beta may be NULL), then Mish when mish != 0.
+void rx_group_norm(long channels, long batch, long length, long groups, const float *bias, const float *gamma,
+                   const float *beta, float eps, int mish, float *x);
+/// FiLM (Perez et al. 2018) in place: x[c][b·length + t] = scale[b·cond_stride + c] · x + shift[b·cond_stride + c];
+/// scale may be NULL (shift only); cond_stride 0 shares one row across the batch.
+void rx_film(long channels, long batch, long length, const float *scale, const float *shift, long cond_stride,
+             float *x);
+
 #ifdef __cplusplus
 }
 #endif

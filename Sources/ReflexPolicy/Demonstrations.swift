@@ -9,12 +9,19 @@ public struct Demonstrations: Sendable {
         public var actions: [Float]
         public var length: Int
         public var success: Bool
+        /// Per-step rewards (empty when not recorded).
+        public var rewards: [Float]
+        /// The seed the episode's start was drawn from, when known.
+        public var seed: UInt64?
 
-        public init(observations: [Float], actions: [Float], length: Int, success: Bool = true) {
+        public init(observations: [Float], actions: [Float], length: Int, success: Bool = true,
+                    rewards: [Float] = [], seed: UInt64? = nil) {
             self.observations = observations
             self.actions = actions
             self.length = length
             self.success = success
+            self.rewards = rewards
+            self.seed = seed
         }
     }
 
@@ -24,7 +31,8 @@ public struct Demonstrations: Sendable {
 
     public init(observationSize: Int, actionSize: Int, episodes: [Episode]) throws {
         for (i, e) in episodes.enumerated() {
-            guard e.length > 0, e.observations.count == e.length * observationSize, e.actions.count == e.length * actionSize else {
+            guard e.length > 0, e.observations.count == e.length * observationSize, e.actions.count == e.length * actionSize,
+                  e.rewards.isEmpty || e.rewards.count == e.length else {
                 throw ReflexError(.shapeMismatch,
                                   "episode \(i): \(e.observations.count) observation values and \(e.actions.count) action values for length \(e.length)")
             }

@@ -32,12 +32,12 @@ public protocol Policy: AnyObject {
 
 /// Maps between raw actions and the space the network works in: normalized, with gripper dimensions scaled by 1/f
 /// under RTI's "scale" handling, and binarized on the way out when configured.
-struct ActionSpace: Sendable {
-    let normalizer: Normalizer
-    let gripper: GripperConfig?
-    let actionSize: Int
+public struct ActionSpace: Sendable {
+    public let normalizer: Normalizer
+    public let gripper: GripperConfig?
+    public let actionSize: Int
 
-    init(config: PolicyConfig) {
+    public init(config: PolicyConfig) {
         normalizer = config.normalization.action
         gripper = config.gripper
         actionSize = config.actionSize
@@ -45,7 +45,7 @@ struct ActionSpace: Sendable {
 
     /// Raw → network space, `rows` actions in place.
     /// - Note: Real-time safe.
-    func toNetwork(_ a: UnsafeMutablePointer<Float>, rows: Int) {
+    public func toNetwork(_ a: UnsafeMutablePointer<Float>, rows: Int) {
         normalizer.normalize(a, rows: rows)
         if let g = gripper, g.handling == .scale {
             for r in 0 ..< rows { for d in g.dims { a[r * actionSize + d] /= g.factor } }
@@ -54,7 +54,7 @@ struct ActionSpace: Sendable {
 
     /// Network space → raw, `rows` actions in place.
     /// - Note: Real-time safe.
-    func toRaw(_ a: UnsafeMutablePointer<Float>, rows: Int) {
+    public func toRaw(_ a: UnsafeMutablePointer<Float>, rows: Int) {
         if let g = gripper {
             for r in 0 ..< rows {
                 for d in g.dims {

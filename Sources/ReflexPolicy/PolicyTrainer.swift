@@ -50,9 +50,9 @@ public final class PolicyTrainer {
     public let network: MLP
     /// The averaged weights that get saved, when `emaDecay` is set.
     public let ema: MLP?
-    public private(set) var adam: Adam
-    public private(set) var step = 0
-    public private(set) var generator: RandomGenerator
+    public internal(set) var adam: Adam
+    public internal(set) var step = 0
+    public internal(set) var generator: RandomGenerator
     private let scheduler: NoiseScheduler?
     private let embedding: TimestepEmbedding?
     private let actions: ActionSpace
@@ -195,3 +195,47 @@ public final class PolicyTrainer {
     }
 }
 
+
+extension PolicyTrainer {
+    /// File (inside the output directory) holding everything needed to continue training exactly.
+    public static let stateFile = "training_state.safetensors"
+
+    /// Writes the deployable policy and the training state (raw and EMA weights, AdamW moments, step, generator)
+    /// into `directory`, each file atomically, so a run killed at any moment resumes from the last checkpoint.
+    public func checkpoint(to directory: String) throws {
+        try save(to: directory)
+        var tensors = [("network", network.parameters)] + adam.namedState(prefix: "adam.")
+        if let ema { tensors.append(("ema", ema.parameters)) }
+        var meta = adam.metadata(prefix: "adam.")
+        meta["step"] = String(step)
+        let g = generator.state
+        meta["generator"] = g.s.map(String.init).joined(separator: ",")
+        if let spare = g.spareGaussian { meta["generator.spare"] = String(spare.bitPattern) }
+        try writeSafetensors(tensors, to: directory + "/" + Self.stateFile, metadata: meta)
+    }
+
+    /// Restores a state written by `checkpoint(to:)` for the same config and data (the caller rebuilt the trainer
+    /// with the same arguments). Refuses a state of another shape with the file named.
+    public func restore(from directory: String) throws {
+        let path = directory + "/" + Self.stateFile
+        let file = try SafetensorsFile(path: path)
+        func load(_ name: String, into t: Tensor) throws {
+            let x = try file.tensor(name)
+            guard x.count == t.count else {
+                throw ReflexError(.shapeMismatch, "'\(name)' holds \(x.count) values, this policy has \(t.count)",
+                                  at: .init(file: path, element: "tensor '\(name)'"))
+            }
+            t.assign(from: x)
+        }
+        try load("network", into: network.parameters)
+        if let ema { try load("ema", into: ema.parameters) }
+        try adam.load(from: file, prefix: "adam.")
+        guard let s = file.metadata["step"].flatMap(Int.init), s >= 0,
+              let words = file.metadata["generator"]?.split(separator: ",").compactMap({ UInt64($0) }), words.count == 4 else {
+            throw ReflexError(.invalidValue, "missing step or generator state in metadata", at: .init(file: path))
+        }
+        let spare = file.metadata["generator.spare"].flatMap(UInt64.init).map(Double.init(bitPattern:))
+        generator = try RandomGenerator(state: .init(s: words, spareGaussian: spare))
+        step = s
+    }
+}

@@ -12,12 +12,15 @@ public struct EvaluationConfig: Sendable {
     public var workers: Int
     /// Actions executed per inference (nil: the policy's `n_action_steps`).
     public var actionSteps: Int?
+    /// Keep each episode's observations, actions and rewards (rollouts for offline value learning).
+    public var record: Bool
 
-    public init(episodes: Int, seed: UInt64 = 0, workers: Int = 1, actionSteps: Int? = nil) {
+    public init(episodes: Int, seed: UInt64 = 0, workers: Int = 1, actionSteps: Int? = nil, record: Bool = false) {
         self.episodes = episodes
         self.seed = seed
         self.workers = workers
         self.actionSteps = actionSteps
+        self.record = record
     }
 }
 
@@ -32,6 +35,12 @@ public struct EpisodeResult: Codable, Sendable {
     public var networkEvaluations: Int
     /// Wall time of each inference call, in microseconds.
     public var inferenceMicros: [Double]
+    /// The recorded episode when `EvaluationConfig.record` is set (not written to JSON).
+    public var trajectory: Demonstrations.Episode?
+
+    enum CodingKeys: String, CodingKey {
+        case index, seed, success, episodeReturn, steps, inferenceCalls, networkEvaluations, inferenceMicros
+    }
 }
 
 /// The summary a sim evaluation prints and writes.
@@ -100,6 +109,7 @@ public struct Evaluator {
         runner.reset()
         var result = EpisodeResult(index: k, seed: seed, success: false, episodeReturn: 0, steps: 0, inferenceCalls: 0,
                                    networkEvaluations: 0, inferenceMicros: [])
+        var recorded: (observations: [Float], actions: [Float], rewards: [Float]) = ([], [], [])
         while true {
             let t0 = monotonicNanoseconds()
             let info = runner.step(observation: observation, action: &action, generator: &gen)
@@ -108,11 +118,21 @@ public struct Evaluator {
                 result.inferenceCalls += 1
                 result.networkEvaluations += info.networkEvaluations
             }
+            if config.record {
+                recorded.observations += observation
+                recorded.actions += action
+            }
             let out = env.step(action, observation: &observation)
+            if config.record { recorded.rewards.append(Float(out.reward)) }
             result.steps += 1
             result.episodeReturn += out.reward
             if out.success { result.success = true }
             if out.done || result.steps >= env.maxEpisodeSteps { break }
+        }
+        if config.record {
+            result.trajectory = Demonstrations.Episode(observations: recorded.observations, actions: recorded.actions,
+                                                       length: result.steps, success: result.success,
+                                                       rewards: recorded.rewards, seed: seed)
         }
         return result
     }

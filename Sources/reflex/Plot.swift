@@ -99,7 +99,9 @@ struct LinePlot {
 }
 
 /// A one-line progress display on standard error: a bar, a count, a rate, an ETA and a free-form status.
-final class ProgressLine {
+/// Safe to update from several worker threads (the lock serializes drawing).
+final class ProgressLine: @unchecked Sendable {
+    private let lock = NSLock()
     let total: Int
     let label: String
     private let start = Date()
@@ -112,6 +114,8 @@ final class ProgressLine {
     }
 
     func update(_ done: Int, status: String = "", force: Bool = false) {
+        lock.lock()
+        defer { lock.unlock() }
         let now = Date()
         guard force || done >= total || now.timeIntervalSince(lastDraw) > (interactive ? 0.1 : 5) else { return }
         lastDraw = now

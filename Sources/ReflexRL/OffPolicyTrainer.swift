@@ -1,0 +1,217 @@
+import ReflexCore
+
+/// How a fine-tuning run interacts with its environment.
+public struct TrainerConfig: Codable, Sendable, Equatable {
+    /// Environment steps in the whole run.
+    public var totalSteps: Int
+    /// Steps with uniformly random actions before the actor acts (and before updates start).
+    public var warmupSteps: Int
+    /// Gradient updates per environment step after warm-up (the UTD ratio).
+    public var updatesPerStep: Int
+    /// Replay capacity; runs shorter than it never overwrite.
+    public var replayCapacity: Int
+    /// Evaluate every this many steps (0: never); each evaluation runs `evaluationEpisodes` deterministic episodes.
+    public var evaluationInterval: Int
+    public var evaluationEpisodes: Int
+    /// Checkpoint at the first episode end after every this many steps (0: never).
+    public var checkpointInterval: Int
+
+    public init(totalSteps: Int = 20_000, warmupSteps: Int = 100, updatesPerStep: Int = 1, replayCapacity: Int = 1_000_000,
+                evaluationInterval: Int = 1000, evaluationEpisodes: Int = 10, checkpointInterval: Int = 2000) {
+        self.totalSteps = totalSteps
+        self.warmupSteps = warmupSteps
+        self.updatesPerStep = updatesPerStep
+        self.replayCapacity = replayCapacity
+        self.evaluationInterval = evaluationInterval
+        self.evaluationEpisodes = evaluationEpisodes
+        self.checkpointInterval = checkpointInterval
+    }
+
+    public func validate() throws {
+        if totalSteps <= 0 { throw ReflexError(.invalidValue, "total_steps must be positive, got \(totalSteps)") }
+        if warmupSteps < 0 { throw ReflexError(.invalidValue, "warmup_steps must be non-negative, got \(warmupSteps)") }
+        if updatesPerStep < 0 { throw ReflexError(.invalidValue, "updates_per_step must be non-negative, got \(updatesPerStep)") }
+        if replayCapacity <= 0 { throw ReflexError(.invalidValue, "replay_capacity must be positive, got \(replayCapacity)") }
+        if evaluationInterval < 0 || evaluationEpisodes < 0 || checkpointInterval < 0 {
+            throw ReflexError(.invalidValue, "evaluation and checkpoint intervals must be non-negative")
+        }
+    }
+}
+
+/// One evaluation: deterministic-policy returns over fixed reset seeds.
+public struct EvaluationRecord: Codable, Sendable, Equatable {
+    public var step: Int
+    public var meanReturn: Double
+    public var stdReturn: Double
+    public var episodes: Int
+    /// The learner's last update metrics at that step.
+    public var alpha: Float = 0
+    public var criticLoss: Float = 0
+    public var meanQ: Float = 0
+    public var meanSigma: Float = 0
+}
+
+/// One finished training episode.
+public struct EpisodeRecord: Codable, Sendable, Equatable {
+    public var step: Int
+    public var episodeReturn: Double
+}
+
+/// The interaction loop of an off-policy fine-tuning run: act (uniform random during warm-up, then sampled from
+/// the actor), step, store, update `updatesPerStep` times, evaluate now and then.
+///
+/// Every random draw comes from `generator`, and episodes start from seeds drawn from it, so the run is a function
+/// of its seed (on one thread). At an episode boundary the whole state is the learner, the replay buffer, the
+/// generator and the counters — which is where checkpoints are taken, so the environment's own state never needs
+/// saving (a Bullet world cannot be serialized bit-exactly; a seed can).
+public final class OffPolicyTrainer<Env: Environment> {
+    public let config: TrainerConfig
+    public let learner: any OffPolicyLearner
+    public let buffer: ReplayBuffer
+    public var generator: RandomGenerator
+    public private(set) var environment: Env
+    private var evaluationEnvironment: Env
+    public private(set) var step = 0
+    public private(set) var episodes = 0
+    public private(set) var evaluations: [EvaluationRecord] = []
+    public private(set) var episodeReturns: [EpisodeRecord] = []
+    public private(set) var lastMetrics = UpdateMetrics()
+    /// True between episodes (the only points where the run can be checkpointed).
+    public private(set) var atEpisodeBoundary = true
+    private var episodeReturn = 0.0
+    private var observation: [Float]
+    private var nextObservation: [Float]
+    private var action: [Float]
+    private var envAction: [Float]
+    private let actionLow: [Float]
+    private let actionHigh: [Float]
+    /// Reset seeds of evaluation episodes: fixed, apart from training seeds, and drawn from no generator.
+    public static var evaluationSeedBase: UInt64 { 1 << 40 }
+
+    public init(environment: Env, evaluationEnvironment: Env, learner: any OffPolicyLearner, config: TrainerConfig,
+                seed: UInt64) throws {
+        try config.validate()
+        let o = environment.observationSpace.size, a = environment.actionSpace.size
+        guard learner.observationSize == o, learner.actionSize == a else {
+            throw ReflexError(.shapeMismatch, "learner is \(learner.observationSize)→\(learner.actionSize), environment \(o)→\(a)")
+        }
+        guard environment.actionSpace.low.allSatisfy(\.isFinite), environment.actionSpace.high.allSatisfy(\.isFinite) else {
+            throw ReflexError(.invalidValue, "the action space must be bounded to scale tanh actions into it")
+        }
+        self.config = config
+        self.learner = learner
+        self.environment = environment
+        self.evaluationEnvironment = evaluationEnvironment
+        buffer = ReplayBuffer(observationSize: o, actionSize: a, capacity: min(config.replayCapacity, config.totalSteps))
+        generator = RandomGenerator(seed: seed)
+        observation = [Float](repeating: 0, count: o)
+        nextObservation = observation
+        action = [Float](repeating: 0, count: a)
+        envAction = action
+        actionLow = environment.actionSpace.low
+        actionHigh = environment.actionSpace.high
+    }
+
+    public var finished: Bool { step >= config.totalSteps }
+
+    /// One environment step and its updates; an evaluation when one is due.
+    /// - Note: Real-time safe apart from evaluations and the episode-record append at episode ends.
+    public func advance() {
+        if atEpisodeBoundary {
+            environment.reset(seed: generator.next(), observation: &observation)
+            episodeReturn = 0
+            atEpisodeBoundary = false
+        }
+        let a = action.count
+        if step < config.warmupSteps {
+            for j in 0 ..< a { action[j] = Float(generator.uniform(-1, 1)) }
+        } else {
+            observation.withUnsafeBufferPointer { o in
+                action.withUnsafeMutableBufferPointer { act in
+                    learner.act(o.baseAddress!, batch: 1, deterministic: false, output: act.baseAddress!, generator: &generator)
+                }
+            }
+        }
+        scale(action, into: &envAction)
+        let outcome = environment.step(envAction, observation: &nextObservation)
+        observation.withUnsafeBufferPointer { o in
+            action.withUnsafeBufferPointer { act in
+                nextObservation.withUnsafeBufferPointer { n in
+                    buffer.add(observation: o.baseAddress!, action: act.baseAddress!, reward: Float(outcome.reward),
+                               nextObservation: n.baseAddress!, terminal: outcome.terminated)
+                }
+            }
+        }
+        episodeReturn += outcome.reward
+        swap(&observation, &nextObservation)
+        step += 1
+        if step >= config.warmupSteps {
+            for _ in 0 ..< config.updatesPerStep { lastMetrics = learner.update(buffer, generator: &generator) }
+        }
+        if outcome.done || step >= config.totalSteps {
+            if outcome.done {
+                episodes += 1
+                episodeReturns.append(EpisodeRecord(step: step, episodeReturn: episodeReturn))
+            }
+            atEpisodeBoundary = true
+        }
+        if config.evaluationInterval > 0, step % config.evaluationInterval == 0 || step == config.totalSteps {
+            if evaluations.last?.step != step {
+                evaluations.append(evaluate(episodes: config.evaluationEpisodes))
+            }
+        }
+    }
+
+    /// Deterministic-policy returns over `episodes` fixed reset seeds; touches neither the training environment nor
+    /// the training generator.
+    public func evaluate(episodes: Int) -> EvaluationRecord {
+        var returns: [Double] = []
+        var obs = [Float](repeating: 0, count: observation.count)
+        var act = [Float](repeating: 0, count: action.count)
+        var envAct = act
+        var unused = RandomGenerator(seed: 0)
+        for e in 0 ..< episodes {
+            evaluationEnvironment.reset(seed: Self.evaluationSeedBase + UInt64(e), observation: &obs)
+            var total = 0.0
+            for _ in 0 ..< evaluationEnvironment.maxEpisodeSteps {
+                obs.withUnsafeBufferPointer { o in
+                    act.withUnsafeMutableBufferPointer { a in
+                        learner.act(o.baseAddress!, batch: 1, deterministic: true, output: a.baseAddress!, generator: &unused)
+                    }
+                }
+                scale(act, into: &envAct)
+                let out = evaluationEnvironment.step(envAct, observation: &obs)
+                total += out.reward
+                if out.done { break }
+            }
+            returns.append(total)
+        }
+        return EvaluationRecord(step: step, meanReturn: Statistics.mean(returns),
+                                stdReturn: Statistics.standardDeviation(returns), episodes: episodes,
+                                alpha: learner.alpha, criticLoss: lastMetrics.criticLoss, meanQ: lastMetrics.meanQ,
+                                meanSigma: lastMetrics.meanSigma)
+    }
+
+    /// Runs `evaluate` now and records it in `evaluations`.
+    @discardableResult
+    public func appendEvaluation(episodes: Int) -> EvaluationRecord {
+        let e = evaluate(episodes: episodes)
+        evaluations.append(e)
+        return e
+    }
+
+    /// [−1, 1] → [low, high] per dimension.
+    private func scale(_ a: [Float], into out: inout [Float]) {
+        for j in 0 ..< a.count { out[j] = actionLow[j] + (a[j] + 1) * 0.5 * (actionHigh[j] - actionLow[j]) }
+    }
+
+    /// Restores counters and histories from a checkpoint (the learner, buffer and generator are restored by the
+    /// checkpoint reader).
+    func restore(step: Int, episodes: Int, evaluations: [EvaluationRecord], episodeReturns: [EpisodeRecord]) {
+        self.step = step
+        self.episodes = episodes
+        self.evaluations = evaluations
+        self.episodeReturns = episodeReturns
+        atEpisodeBoundary = true
+    }
+}

@@ -1,0 +1,70 @@
+import ReflexCore
+import ReflexNN
+
+/// Two critics Q_θ1, Q_θ2 over [observation, action], their Polyak-averaged targets and Adam states (clipped double
+/// Q, Fujimoto et al. 2018, as SAC and DSAC-T use it). Output column 0 is the mean Q; DSAC-T's critics add a
+/// second column, the pre-softplus standard deviation.
+public final class TwinCritics: @unchecked Sendable {
+    public let networks: [MLP]
+    public let targets: [MLP]
+    public internal(set) var optimizers: [Adam]
+    public let outputSize: Int
+    let tapes: [MLPTape]
+    let gradient: Tensor
+    let workspace: MLPWorkspace
+
+    public init(inputSize: Int, outputSize: Int, config: OffPolicyConfig, generator: inout RandomGenerator) {
+        let c = MLPConfig(inputSize: inputSize, hiddenSizes: config.criticHiddenSizes, outputSize: outputSize,
+                          activation: config.activation, layerNorm: config.layerNorm)
+        networks = [MLP(config: c, generator: &generator), MLP(config: c, generator: &generator)]
+        targets = networks.map { $0.copy() }
+        let adam = Adam.Config(learningRate: config.criticLearningRate, epsilon: config.adamEpsilon)
+        optimizers = networks.map { Adam(parameterCount: $0.parameterCount, config: adam) }
+        self.outputSize = outputSize
+        tapes = networks.map { _ in MLPTape(config: c, maxBatch: config.batchSize) }
+        gradient = Tensor(zeros: [networks[0].parameterCount])
+        workspace = MLPWorkspace(config: c, maxBatch: config.batchSize)
+    }
+
+    /// Training forward of critic `k`; the output (batch × outputSize) lives in its tape.
+    /// - Note: Real-time safe.
+    func forward(_ k: Int, _ input: UnsafePointer<Float>, batch: Int) -> UnsafeMutablePointer<Float> {
+        networks[k].forward(input, batch: batch, tape: tapes[k])
+    }
+
+    /// Backward of critic `k` from ∂L/∂output and one Adam step on it.
+    /// - Note: Real-time safe.
+    func step(_ k: Int, outputGradient: UnsafePointer<Float>) {
+        gradient.fill(0)
+        networks[k].backward(tape: tapes[k], outputGradient: outputGradient, gradient: gradient, inputGradient: nil)
+        optimizers[k].update(parameters: networks[k].parameters, gradient: gradient)
+    }
+
+    /// θ̄ ← (1 − τ) θ̄ + τ θ for both critics.
+    /// - Note: Real-time safe.
+    func updateTargets(tau: Float) {
+        for k in 0 ..< 2 { polyakAverage(target: targets[k].parameters, source: networks[k].parameters, tau: tau) }
+    }
+
+    func namedState(prefix: String) -> [(name: String, tensor: Tensor)] {
+        var out: [(name: String, tensor: Tensor)] = []
+        for k in 0 ..< 2 {
+            out += networks[k].namedParameters(prefix: "\(prefix)\(k).")
+            out += targets[k].namedParameters(prefix: "\(prefix)\(k).target.")
+            out += optimizers[k].namedState(prefix: "\(prefix)\(k).adam.")
+        }
+        return out
+    }
+
+    func metadata(prefix: String) -> [String: String] {
+        optimizers.enumerated().reduce(into: [:]) { $0.merge($1.element.metadata(prefix: "\(prefix)\($1.offset).adam.")) { a, _ in a } }
+    }
+
+    func load(from file: SafetensorsFile, prefix: String) throws {
+        for k in 0 ..< 2 {
+            try networks[k].layout.load(into: networks[k].parameters, from: file, prefix: "\(prefix)\(k).")
+            try targets[k].layout.load(into: targets[k].parameters, from: file, prefix: "\(prefix)\(k).target.")
+            try optimizers[k].load(from: file, prefix: "\(prefix)\(k).adam.")
+        }
+    }
+}

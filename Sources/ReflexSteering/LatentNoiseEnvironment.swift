@@ -1,0 +1,101 @@
+import ReflexCore
+import ReflexPolicy
+
+/// DSRL's view of a task (Wagenmaker et al. 2025, §4): the frozen diffusion policy becomes part of the environment,
+/// and the agent's action is the policy's initial noise w.
+///
+/// One step of this environment takes w (H × A values in [−magnitude, magnitude]), denoises it deterministically
+/// (DDIM at η = 0, so w ↦ chunk is a fixed map), executes the chunk's `n_action_steps` actions in the base task and
+/// returns their summed reward. The observation is the policy's normalized observation history, the same input
+/// `LatentNoiseActor` gets at deployment. Any off-policy learner then runs DSRL-SAC unchanged: the diffusion weights
+/// never change and each chunk is denoised once per step (the official code denoises it twice).
+public struct LatentNoiseEnvironment<Base: Environment>: Environment {
+    /// How the base task's rewards become DSRL's.
+    public enum RewardMode: String, Sendable, Codable {
+        /// The task's own (dense) reward, summed over the executed actions.
+        case task
+        /// 1 on the step the task succeeds, else 0 (the paper's sparse setting); the episode ends at success.
+        case sparse
+    }
+
+    public private(set) var base: Base
+    public let policy: DiffusionPolicy
+    public let magnitude: Float
+    public let rewardMode: RewardMode
+    public let observationSpace: BoxSpace
+    public let actionSpace: BoxSpace
+    public let maxEpisodeSteps: Int
+    private let history: Tensor
+    private let chunk: Tensor
+    private var baseObservation: [Float]
+    private var baseAction: [Float]
+    private var baseSteps = 0
+    private var scratch = RandomGenerator(seed: 0)
+
+    /// `policy`'s sampler is set to DDIM with `ddimSteps` steps at η = 0 (deterministic).
+    public init(base: Base, policy: DiffusionPolicy, magnitude: Float = 1.5, ddimSteps: Int = 10,
+                rewardMode: RewardMode = .sparse) throws {
+        let c = policy.config
+        guard base.observationSpace.size == c.observationSize, base.actionSpace.size == c.actionSize else {
+            throw ReflexError(.shapeMismatch,
+                              "policy is \(c.observationSize)→\(c.actionSize), task \(base.observationSpace.size)→\(base.actionSpace.size)")
+        }
+        guard magnitude > 0 else { throw ReflexError(.invalidValue, "action magnitude must be positive") }
+        policy.sampler = .ddim(steps: ddimSteps, eta: 0)
+        self.base = base
+        self.policy = policy
+        self.magnitude = magnitude
+        self.rewardMode = rewardMode
+        observationSpace = BoxSpace(unbounded: c.conditionSize)
+        actionSpace = BoxSpace(symmetric: magnitude, size: c.horizon * c.actionSize)
+        maxEpisodeSteps = (base.maxEpisodeSteps + c.nActionSteps - 1) / c.nActionSteps
+        history = Tensor(zeros: [c.nObsSteps, c.observationSize])
+        chunk = Tensor(zeros: [c.horizon, c.actionSize])
+        baseObservation = [Float](repeating: 0, count: c.observationSize)
+        baseAction = [Float](repeating: 0, count: c.actionSize)
+    }
+
+    public mutating func reset(seed: UInt64, observation: inout [Float]) {
+        let c = policy.config, o = c.observationSize
+        base.reset(seed: seed, observation: &baseObservation)
+        baseSteps = 0
+        for k in 0 ..< c.nObsSteps { (history.data + k * o).update(from: baseObservation, count: o) }
+        writeCondition(into: &observation)
+    }
+
+    /// - Note: Real-time safe.
+    public mutating func step(_ action: [Float], observation: inout [Float]) -> StepOutcome {
+        let c = policy.config, o = c.observationSize, a = c.actionSize
+        action.withUnsafeBufferPointer { w in
+            policy.sampleCandidates(history: history.data, count: 1, initialNoise: w.baseAddress!, stepsExecuted: 0,
+                                    generator: &scratch)
+        }
+        policy.commit(candidate: 0, output: chunk.data)
+        var outcome = StepOutcome(reward: 0, terminated: false, truncated: false)
+        let executed = chunk.data + (c.nObsSteps - 1) * a
+        for j in 0 ..< c.nActionSteps {
+            for i in 0 ..< a { baseAction[i] = executed[j * a + i] }
+            let out = base.step(baseAction, observation: &baseObservation)
+            baseSteps += 1
+            if c.nObsSteps > 1 { history.data.update(from: history.data + o, count: (c.nObsSteps - 1) * o) }
+            (history.data + (c.nObsSteps - 1) * o).update(from: baseObservation, count: o)
+            switch rewardMode {
+            case .task: outcome.reward += out.reward
+            case .sparse: outcome.reward += out.success ? 1 : 0
+            }
+            if out.success { outcome.success = true }
+            if out.terminated || (rewardMode == .sparse && out.success) { outcome.terminated = true; break }
+            if out.truncated || baseSteps >= base.maxEpisodeSteps { outcome.truncated = true; break }
+        }
+        writeCondition(into: &observation)
+        return outcome
+    }
+
+    private func writeCondition(into observation: inout [Float]) {
+        let c = policy.config
+        observation.withUnsafeMutableBufferPointer { out in
+            out.baseAddress!.update(from: history.data, count: c.conditionSize)
+            c.normalization.observation.normalize(out.baseAddress!, rows: c.nObsSteps)
+        }
+    }
+}

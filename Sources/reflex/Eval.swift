@@ -1,0 +1,127 @@
+import ArgumentParser
+import Foundation
+import ReflexCore
+import ReflexPolicy
+import ReflexRuntime
+import ReflexSteering
+
+/// `reflex eval`: seeded sim evaluation runs of a policy.
+struct Eval: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Evaluate a policy on a simulated task over seeded episodes.",
+        discussion: """
+        Episode k starts from seed S+k, so two samplers (or two policies) see the same starts. Prints success with
+        a 95% Wilson interval, mean return, network evaluations per inference call and per control step, and
+        inference latency p50/p99; writes the results JSON and a plot of the running success rate.
+        Example: reflex eval --policy policies/lift --robot so101 --task lift --episodes 200 --sampler rti:2,1,0
+        """)
+
+    @Option(help: "Policy directory (policy.yaml + model.safetensors).") var policy: String
+    @Option(help: "Robot name or description file (robots/so101.yaml).") var robot = "so101"
+    @Option(help: "Task: reach, push or lift.") var task = "lift"
+    @Option(help: "Episodes.") var episodes = 200
+    @Option(help: "Sampler (ddpm, ddpm:N, ddim:N[:ETA], rti:2,1,0, rti-renoise:2,1,0); default: policy.yaml's.")
+    var sampler: String?
+    @Option(help: "Actions executed per inference call (default: the policy's n_action_steps; RTI infers every step with 1).")
+    var actionSteps: Int?
+    @Option(help: "First episode seed.") var seed: UInt64 = 0
+    @Option(help: "Worker threads (each runs its own world and policy copy).") var workers = 2
+    @Option(help: "Results JSON path (default: eval-<task>-<sampler>.json).") var out: String?
+    @Option(help: "Plot path (SVG; default: next to the JSON).") var plot: String?
+    @Option(help: "V-GPS: value function directory (reflex train-value); scores --k candidates per call.") var value: String?
+    @Option(help: "V-GPS: candidates sampled per inference call, in one batched pass.") var k = 10
+    @Option(help: "V-GPS: softmax temperature β; 0 executes the argmax.") var beta: Float = 0
+    @Option(help: "Also write every episode (observations, actions, rewards) as a demonstration directory.") var record: String?
+    @Flag(help: "No live progress line.") var quiet = false
+
+    func run() throws {
+        KernelBuild.setThreads(1) // parallelism comes from the workers
+        let spec = try sampler.map(SamplerSpec.init(parsing:))
+        let config = try PolicyDirectory.readConfig(policy)
+        if spec != nil, config.kind != .diffusion {
+            throw ValidationError("--sampler applies to diffusion policies; \(policy) is \(config.kind.rawValue)")
+        }
+        if let spec, let s = config.scheduler { try spec.validate(trainTimesteps: s.trainTimesteps) }
+        let policyDir = policy
+        let makeEnv = try SimTasks.environmentFactory(robot: robot, task: task)
+        let valueDir = value, candidates = value == nil ? 1 : k, beta = beta
+        if value != nil, config.kind != .diffusion { throw ValidationError("--value (V-GPS) needs a diffusion policy") }
+        let evaluator = Evaluator(environment: makeEnv, policy: {
+            let p = try PolicyDirectory.load(policyDir, maxCandidates: candidates)
+            if let spec, let d = p as? DiffusionPolicy { d.sampler = spec }
+            if let valueDir, let d = p as? DiffusionPolicy {
+                let reranker = try ValueFunctionDirectory.load(valueDir, maxCandidates: candidates,
+                                                               selection: beta > 0 ? .softmax(beta: beta) : .argmax)
+                return try SteeredPolicy(base: d, reranker: reranker, candidates: candidates)
+            }
+            return p
+        })
+        var samplerName = spec?.description ?? config.sampler?.description ?? config.kind.rawValue
+        if value != nil { samplerName += "+vgps\(k)" }
+        let progress = quiet ? nil : ProgressLine(total: episodes, label: "eval \(task) \(samplerName)")
+        let report = try evaluator.run(EvaluationConfig(episodes: episodes, seed: seed, workers: workers, actionSteps: actionSteps,
+                                                        record: record != nil)) {
+            done, ok in progress?.update(done, status: "success \(ok)/\(done)")
+        }
+        progress?.finish("success \(report.successes)/\(report.episodes)")
+        print(Eval.summary(report, title: "\(policy) on \(robot):\(task), sampler \(samplerName), seeds \(seed)..<\(seed + UInt64(episodes))"))
+        let jsonPath = out ?? "eval-\(task)-\(samplerName.replacingOccurrences(of: ":", with: "_").replacingOccurrences(of: ",", with: "-")).json"
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
+        encoder.keyEncodingStrategy = .convertToSnakeCase
+        let results = EvalResults(policy: policy, robot: robot, task: task, sampler: samplerName, seed: seed,
+                                  actionSteps: actionSteps, report: report)
+        try writeFileAtomically(Array(try encoder.encode(results)), to: jsonPath)
+        let plotPath = plot ?? (jsonPath.hasSuffix(".json") ? String(jsonPath.dropLast(5)) : jsonPath) + ".svg"
+        try Eval.successPlot(report, title: "\(task): \(samplerName)").write(to: plotPath)
+        print("wrote \(jsonPath) and \(plotPath)")
+        if let record {
+            let env = try makeEnv()
+            let rollouts = try Demonstrations(observationSize: env.observationSpace.size, actionSize: env.actionSpace.size,
+                                              episodes: report.episodeResults.compactMap(\.trajectory))
+            let names = { (space: BoxSpace, prefix: String) in space.names ?? (0 ..< space.size).map { "\(prefix)\($0)" } }
+            try rollouts.save(to: record, metadata: .init(robot: robot, task: task, controlHz: 0,
+                                                          observationNames: names(env.observationSpace, "obs"),
+                                                          actionNames: names(env.actionSpace, "action")))
+            print("recorded \(rollouts.episodes.count) episodes in \(record)")
+        }
+    }
+
+    static func summary(_ r: EvaluationReport, title: String) -> String {
+        let rows = [
+            ["success", "\(fmt(100 * r.successRate, 1))%  (\(r.successes)/\(r.episodes), 95% CI \(fmt(100 * r.successInterval[0], 1))–\(fmt(100 * r.successInterval[1], 1))%)"],
+            ["mean return", fmt(r.meanReturn, 3)],
+            ["mean episode steps", fmt(r.meanSteps, 1)],
+            ["network evaluations / inference call", fmt(r.evaluationsPerCall, 2)],
+            ["network evaluations / control step", fmt(r.evaluationsPerStep, 2)],
+            ["inference latency p50 / p99", "\(fmt(r.latencyP50Micros, 1)) µs / \(fmt(r.latencyP99Micros, 1)) µs"],
+        ]
+        return title + "\n" + table(["", ""], rows)
+    }
+
+    /// The running success rate over episodes with its Wilson band.
+    static func successPlot(_ r: EvaluationReport, title: String) -> LinePlot {
+        var points: [(x: Double, y: Double)] = [], band: [(low: Double, high: Double)] = []
+        var ok = 0
+        for (i, e) in r.episodeResults.enumerated() {
+            if e.success { ok += 1 }
+            let w = Statistics.wilsonInterval(successes: ok, trials: i + 1)
+            points.append((Double(i + 1), Double(ok) / Double(i + 1)))
+            band.append((w.low, w.high))
+        }
+        var plot = LinePlot(title: title, xLabel: "episodes", yLabel: "success rate (95% Wilson band)")
+        plot.series = [.init(name: "success rate", points: points, band: band)]
+        return plot
+    }
+}
+
+/// What `reflex eval` writes.
+struct EvalResults: Codable {
+    var policy: String
+    var robot: String
+    var task: String
+    var sampler: String
+    var seed: UInt64
+    var actionSteps: Int?
+    var report: EvaluationReport
+}

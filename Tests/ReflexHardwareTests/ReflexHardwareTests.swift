@@ -1,1 +1,0 @@
-// ReflexHardwareTests: mirrors Sources/ReflexHardware.

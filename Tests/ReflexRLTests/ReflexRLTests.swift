@@ -1,1 +1,0 @@
-// ReflexRLTests: mirrors Sources/ReflexRL.
