@@ -129,6 +129,84 @@ void rx_world_step(rx_world *world, double dt);
 /// Number of steps taken so far.
 long rx_world_step_count(const rx_world *world);
 
+// MARK: - Simulation: arms and objects in the Bullet world (ReflexSim)
+//
+// Arms are fixed- or free-base btMultiBodies built as pybullet's URDF importer builds them; joint indices are
+// multibody link indices (every URDF joint, fixed ones included, in depth-first order), as pybullet numbers
+// them. Stepping and state access are real-time safe; adding bodies is not.
+
+typedef enum { RX_JOINT_FIXED = 0, RX_JOINT_REVOLUTE = 1, RX_JOINT_CONTINUOUS = 2, RX_JOINT_PRISMATIC = 3 } rx_joint_type;
+typedef enum {
+  RX_SHAPE_BOX = 0,        // size = full extents x, y, z
+  RX_SHAPE_SPHERE = 1,     // size[0] = radius
+  RX_SHAPE_CYLINDER = 2,   // size[0] = radius, size[1] = length along z
+  RX_SHAPE_CAPSULE = 3,    // size[0] = radius, size[1] = length of the cylinder part along z
+  RX_SHAPE_CONVEX_HULL = 4 // vertices: vertex_count points, x y z each, already scaled
+} rx_shape_type;
+
+/// One collision shape of a link, placed in the link frame by xyz/rpy (URDF convention).
+typedef struct {
+  rx_shape_type type;
+  double xyz[3];
+  double rpy[3];
+  double size[3];
+  const double *vertices;
+  long vertex_count;
+} rx_shape_desc;
+
+/// One link and the joint to its parent (ignored for the root, index 0). Parents precede children.
+typedef struct {
+  int parent;
+  rx_joint_type joint_type;
+  double joint_xyz[3]; // joint origin in the parent link frame
+  double joint_rpy[3];
+  double axis[3];      // joint axis in the joint frame
+  double lower, upper; // lower > upper: no limit
+  double damping, friction, max_force, max_velocity;
+  double mass;
+  double inertial_xyz[3];
+  double inertial_rpy[3];
+  double inertia[6];   // ixx ixy ixz iyy iyz izz about the inertial origin, in the inertial frame
+  long first_shape, shape_count;
+  double lateral_friction; // < 0: Bullet's default (0.5)
+} rx_link_desc;
+
+/// Builds a multibody from `link_count` links (index 0 is the root). A fixed base gets zero mass. Returns the
+/// body index, or -1 with a message in `error`. Not real-time safe.
+int rx_world_add_multibody(rx_world *world, const rx_link_desc *links, long link_count, const rx_shape_desc *shapes,
+                           long shape_count, int fixed_base, const double base_xyz[3], int self_collision,
+                           char *error, size_t error_capacity);
+/// Runs `n` steps of dt seconds.
+void rx_world_step_n(rx_world *world, double dt, long n);
+/// Constraint-solver iterations per step (pybullet's default: 50).
+void rx_world_set_solver_iterations(rx_world *world, int iterations);
+/// Multibody links (= joints, fixed ones included).
+long rx_body_link_count(const rx_world *world, int body);
+/// Sets every 1-dof joint's position and velocity (arrays of rx_body_link_count values; qd may be NULL).
+void rx_body_reset_joints(rx_world *world, int body, const double *q, const double *qd);
+/// Reads joint positions and velocities (0 for fixed joints); either pointer may be NULL.
+void rx_body_joint_state(const rx_world *world, int body, double *q, double *qd);
+/// pybullet's POSITION_CONTROL on `count` joints: the joint motor's velocity-level constraint
+/// rhs = kp * (target - q) / dt + kd * (velocity - qd), impulse limited to max_force * dt, target clamped to the
+/// joint limits; max_velocity (may be NULL; <= 0 keeps the previous) clamps rhs. velocity may be NULL (0).
+void rx_body_position_control(rx_world *world, int body, long count, const int *links, const double *position,
+                              const double *velocity, const double *kp, const double *kd, const double *max_force,
+                              const double *max_velocity, double dt);
+/// Joint torques applied at every step until changed; turns those joints' motors off (max force 0).
+void rx_body_torque_control(rx_world *world, int body, long count, const int *links, const double *torque);
+/// World pose of a link's URDF frame (link -1: the base); quat is x, y, z, w.
+void rx_body_link_pose(const rx_world *world, int body, int link, double pos[3], double quat[4]);
+/// A static plane z = height with the given friction. Returns the object index.
+int rx_world_add_plane(rx_world *world, double z, double friction);
+/// A dynamic box (mass > 0) or static one (mass 0). Returns the object index.
+int rx_world_add_box(rx_world *world, const double half_extents[3], double mass, double friction, const double pos[3],
+                     const double quat[4]);
+/// Places an object at rest.
+void rx_object_set_pose(rx_world *world, int object, const double pos[3], const double quat[4]);
+/// An object's pose and velocities (velocity pointers may be NULL).
+void rx_object_pose(const rx_world *world, int object, double pos[3], double quat[4], double linear_velocity[3],
+                    double angular_velocity[3]);
+
 #ifdef __cplusplus
 }
 #endif

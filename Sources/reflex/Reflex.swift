@@ -5,6 +5,10 @@ struct Reflex: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "reflex",
         abstract: "An embeddable control-policy runtime for robot arms.",
-        subcommands: [Train.self, Eval.self, CalibrateRTI.self, TrainValue.self, Inspect.self, Convert.self, Bench.self]
+        subcommands: [
+            Train.self, Eval.self, CalibrateRTI.self, TrainValue.self,
+            Collect.self,
+            Inspect.self, Convert.self, Bench.self,
+        ]
     )
 }
