@@ -207,6 +207,45 @@ void rx_object_set_pose(rx_world *world, int object, const double pos[3], const 
 void rx_object_pose(const rx_world *world, int object, double pos[3], double quat[4], double linear_velocity[3],
                     double angular_velocity[3]);
 
+// MARK: - 1-D convolutions (ConditionalUnet1D; Float32, real-time safe)
+//
+// Activations are position-major: (batch · length) × channels, row-major, one row per sequence position. A layer
+// is one GEMM over all batch items, so its weights are read once per call whatever the batch.
+
+/// im2col for Conv1d: row (b·L_out + t) of col is the k input rows x[b·length + t·stride + j − padding]
+/// (j = 0..<kernel; zeros outside) side by side, k·in_channels wide, matching weights laid out (C_out, k, C_in).
+/// L_out = (length + 2·padding − kernel)/stride + 1.
+void rx_conv1d_im2col(long in_channels, long batch, long length, long kernel, long stride, long padding,
+                      const float *x, float *col);
+/// col2im for ConvTranspose1d: z has a row per input position holding kernel blocks of out_channels (tap j at
+/// j·out_channels); y[b·L_out + i·stride − padding + j] += z[b·length + i][j·out_channels ...], after y = bias
+/// (NULL: 0). L_out = (length − 1)·stride − 2·padding + kernel.
+void rx_conv_transpose1d_col2im(long out_channels, long batch, long length, long kernel, long stride, long padding,
+                                const float *z, const float *bias, float *y);
+/// In place over position-major x: adds bias[c] (may be NULL), then GroupNorm (Wu & He 2018) per batch item over
+/// each of `groups` channel groups × length, y = γ (x − μ)/√(σ² + eps) + β (gamma/beta may be NULL), then Mish
+/// when mish != 0.
+void rx_group_norm(long channels, long batch, long length, long groups, const float *bias, const float *gamma,
+                   const float *beta, float eps, int mish, float *x);
+/// FiLM (Perez et al. 2018) in place: x[b·length + t][c] = scale[b·cond_stride + c] · x + shift[b·cond_stride + c];
+/// scale may be NULL (shift only); cond_stride 0 shares one row across the batch.
+void rx_film(long channels, long batch, long length, const float *scale, const float *shift, long cond_stride,
+             float *x);
+
+/// Width of the K blocks a weight matrix with K columns is packed in (K itself when small).
+long rx_panel_width(long K);
+/// Packs W (M × K, row stride ldw) into `out` (M·K floats) as K blocks of rx_panel_width(K) columns, each block
+/// holding all M rows contiguously, so a GEMM sweep over one block reads memory sequentially. Done once at load.
+void rx_pack_panels(long M, long K, const float *W, long ldw, float *out);
+/// Y (N × M, row stride ldy) = X (N × K, row stride ldx) · Wᵀ with W packed by rx_pack_panels. Built for few rows
+/// (N = batch·length, 4–128) against large weights: each weight is streamed from memory once into register-tiled
+/// dot products, without the second packing pass of a general GEMM. Splits M over the kernel threads.
+void rx_sgemm_panels(long N, long M, long K, const float *X, long ldx, const float *Wp, float *Y, long ldy);
+
+/// Sum of n floats read once, split over the kernel threads: `reflex bench unet` times it over a buffer much larger
+/// than the caches to measure the memory read bandwidth that bounds a denoising step.
+double rx_stream_sum(long n, const float *x);
+
 #ifdef __cplusplus
 }
 #endif

@@ -44,6 +44,11 @@ public struct EvaluationRecord: Codable, Sendable, Equatable {
     public var meanReturn: Double
     public var stdReturn: Double
     public var episodes: Int
+    /// The learner's last update metrics at that step.
+    public var alpha: Float = 0
+    public var criticLoss: Float = 0
+    public var meanQ: Float = 0
+    public var meanSigma: Float = 0
 }
 
 /// One finished training episode.
@@ -182,7 +187,17 @@ public final class OffPolicyTrainer<Env: Environment> {
             returns.append(total)
         }
         return EvaluationRecord(step: step, meanReturn: Statistics.mean(returns),
-                                stdReturn: Statistics.standardDeviation(returns), episodes: episodes)
+                                stdReturn: Statistics.standardDeviation(returns), episodes: episodes,
+                                alpha: learner.alpha, criticLoss: lastMetrics.criticLoss, meanQ: lastMetrics.meanQ,
+                                meanSigma: lastMetrics.meanSigma)
+    }
+
+    /// Runs `evaluate` now and records it in `evaluations`.
+    @discardableResult
+    public func appendEvaluation(episodes: Int) -> EvaluationRecord {
+        let e = evaluate(episodes: episodes)
+        evaluations.append(e)
+        return e
     }
 
     /// [−1, 1] → [low, high] per dimension.

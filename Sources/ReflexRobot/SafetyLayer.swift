@@ -78,7 +78,7 @@ public struct SafetyCounters: Sendable, Equatable, Codable {
 /// per-tick maximum; the slower approach speed until the first commanded pose is reached). Commands are limited
 /// relative to the last *command*, not the measured position, so a held or stale tick never makes the next one jump.
 public final class SafetyLayer: @unchecked Sendable {
-    public enum Mode: UInt8, Sendable, Codable {
+    public enum Mode: String, Sendable, Codable {
         /// Active, no action yet: holding where the arm was at `begin`.
         case waiting
         /// Moving slowly to the policy's first pose.

@@ -5,10 +5,19 @@ struct Reflex: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "reflex",
         abstract: "An embeddable control-policy runtime for robot arms.",
+        // One command per line keeps merges of new commands trivial.
         subcommands: [
-            Train.self, Eval.self, CalibrateRTI.self, TrainValue.self,
+            Train.self,
+            Eval.self,
+            CalibrateRTI.self,
+            TrainValue.self,
+            Finetune.self,
             Collect.self,
-            Inspect.self, Convert.self, Bench.self,
+            Servo.self,
+            Emulate.self,
+            Inspect.self,
+            Convert.self,
+            Bench.self,
         ]
     )
 }

@@ -1,0 +1,211 @@
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
+import ReflexCore
+import ReflexNN
+
+/// A LeRobot `DiffusionPolicy` checkpoint directory as `save_pretrained` writes it, read into Reflex's pieces:
+/// the validated config, the U-Net, and one `Normalizer` per feature.
+///
+/// Two layouts are read: lerobot 0.4.x (`policy_preprocessor.json` / `policy_postprocessor.json` whose
+/// normalizer steps name a state file of `<feature>.<stat>` tensors), and the older one whose normalization buffers
+/// sit in model.safetensors (`normalize_inputs.buffer_observation_state.min`, …; its MIN_MAX adds ε to every range).
+public struct LeRobotCheckpoint {
+    public enum Layout: String, Sendable {
+        /// lerobot 0.4: normalizer statistics in the processor state files.
+        case processors
+        /// Before 0.4: normalization buffers inside model.safetensors.
+        case legacyBuffers = "legacy buffers in model.safetensors"
+    }
+
+    public static let weightsFile = "model.safetensors"
+    public static let configFile = "config.json"
+    public static let preprocessorFile = "policy_preprocessor.json"
+    public static let postprocessorFile = "policy_postprocessor.json"
+    static let unetPrefix = "diffusion.unet."
+    static let legacyPrefixes = ["normalize_inputs.", "normalize_targets.", "unnormalize_outputs."]
+
+    public let directory: String
+    public let config: LeRobotDiffusionConfig
+    public let layout: Layout
+    public let unet: ConditionalUnet1D
+    public let stateNormalizer: Normalizer
+    public let environmentStateNormalizer: Normalizer?
+    /// Applied to the network's output (the postprocessor's unnormalizer).
+    public let actionNormalizer: Normalizer
+    /// Bytes of the U-Net weights as stored, and their dtypes.
+    public let weightBytes: Int
+    public let weightDTypes: Set<String>
+
+    /// Reads and checks every file of `directory`.
+    public init(directory: String) throws {
+        guard isDirectory(directory) else {
+            throw ReflexError(.fileNotFound, "checkpoint directory does not exist", at: .init(file: directory))
+        }
+        self.directory = directory
+        let config = try LeRobotDiffusionConfig(path: directory + "/" + LeRobotCheckpoint.configFile)
+        self.config = config
+        let weightsPath = directory + "/" + LeRobotCheckpoint.weightsFile
+        let file = try SafetensorsFile(path: weightsPath)
+
+        // The U-Net, every tensor checked for presence and shape against what config.json implies.
+        var used: Set<String> = []
+        var bytes = 0
+        var dtypes: Set<String> = []
+        do {
+            unet = try ConditionalUnet1D(config: config.unet) { name, shape in
+                let full = LeRobotCheckpoint.unetPrefix + name
+                guard let entry = file.entry(full) else {
+                    throw ReflexError(.safetensorsMissingTensor,
+                                      "missing tensor: config.json (down_dims \(config.unet.downDims), kernel_size \(config.unet.kernelSize)) needs it with shape \(shape)",
+                                      at: .init(file: weightsPath, element: "tensor '\(full)'"))
+                }
+                guard entry.shape == shape else {
+                    throw ReflexError(.shapeMismatch,
+                                      "has shape \(entry.shape) but config.json implies \(shape) (config and weights disagree)",
+                                      at: .init(file: weightsPath, element: "tensor '\(full)'"))
+                }
+                used.insert(full)
+                bytes += entry.dataRange.count
+                dtypes.insert(entry.dtype.rawValue)
+                return try file.tensor(full)
+            }
+        } catch let e as ReflexError {
+            throw e.inFile(weightsPath)
+        }
+        weightBytes = bytes
+        weightDTypes = dtypes
+        let unexpected = file.names.filter { name in
+            !used.contains(name) && !LeRobotCheckpoint.legacyPrefixes.contains(where: { name.hasPrefix($0) })
+        }
+        if !unexpected.isEmpty {
+            let shown = unexpected.prefix(5).joined(separator: ", ") + (unexpected.count > 5 ? ", …" : "")
+            let why = unexpected.contains(where: { $0.contains("rgb_encoder") })
+                ? "image encoders are not supported yet" : "config and weights disagree"
+            throw ReflexError(.shapeMismatch,
+                              "\(unexpected.count) tensors are not part of the U-Net config.json describes (\(why)): \(shown)",
+                              at: .init(file: weightsPath))
+        }
+
+        // Normalization.
+        let state = config.inputFeatures.first { $0.feature.type == "STATE" }!
+        let env = config.inputFeatures.first { $0.feature.type == "ENV" }
+        let prePath = directory + "/" + LeRobotCheckpoint.preprocessorFile
+        let postPath = directory + "/" + LeRobotCheckpoint.postprocessorFile
+        if fileExists(prePath) || fileExists(postPath) {
+            layout = .processors
+            let pre = try NormalizerStep(pipeline: prePath, registryName: "normalizer_processor", directory: directory)
+            let post = try NormalizerStep(pipeline: postPath, registryName: "unnormalizer_processor", directory: directory)
+            stateNormalizer = try pre.normalizer(for: state.name, type: "STATE", size: state.feature.size)
+            environmentStateNormalizer = try env.map { try pre.normalizer(for: $0.name, type: "ENV", size: $0.feature.size) }
+            actionNormalizer = try post.normalizer(for: LeRobotDiffusionConfig.actionKey, type: "ACTION",
+                                                   size: config.actionFeature.size)
+        } else {
+            layout = .legacyBuffers
+            func legacy(_ module: String, _ key: String, _ type: String, _ size: Int) throws -> Normalizer {
+                let mode = config.normalizationMapping[type] ?? "IDENTITY"
+                let prefix = "\(module).buffer_" + String(key.map { $0 == "." ? "_" : $0 }) + "."
+                let made = try makeNormalizer(mode: mode, key: key, size: size, epsilon: 1e-8, legacy: true,
+                                              where: weightsPath) { stat in
+                    guard file.contains(prefix + stat) else { return nil }
+                    return try file.tensor(prefix + stat)
+                }
+                guard let made else {
+                    throw ReflexError(.invalidPolicy,
+                                      "no normalization statistics: neither \(LeRobotCheckpoint.preprocessorFile) nor buffer '\(prefix)\(mode == "MEAN_STD" ? "mean" : "min")' in model.safetensors",
+                                      at: .init(file: directory))
+                }
+                return made
+            }
+            stateNormalizer = try legacy("normalize_inputs", state.name, "STATE", state.feature.size)
+            environmentStateNormalizer = try env.map { try legacy("normalize_inputs", $0.name, "ENV", $0.feature.size) }
+            actionNormalizer = try legacy("unnormalize_outputs", LeRobotDiffusionConfig.actionKey, "ACTION",
+                                          config.actionFeature.size)
+        }
+    }
+}
+
+/// A (un)normalizer step of a lerobot 0.4 processor pipeline: its norm_map, ε and statistics.
+struct NormalizerStep {
+    var normMap: [String: String]
+    var epsilon: Float
+    var stats: SafetensorsFile?
+    var path: String
+
+    init(pipeline path: String, registryName: String, directory: String) throws {
+        self.path = path
+        let json: JSONValue
+        do {
+            let bytes = try readFile(path)
+            json = try bytes.withUnsafeBufferPointer { try JSONParser.parse($0) }
+        } catch let e as ReflexError {
+            throw e.inFile(path)
+        }
+        guard let steps = json["steps"]?.arrayValue else {
+            throw ReflexError(.invalidPolicy, "processor pipeline has no 'steps' list", at: .init(file: path, keyPath: "steps"))
+        }
+        guard let step = steps.first(where: { $0["registry_name"]?.stringValue == registryName }) else {
+            throw ReflexError(.invalidPolicy, "processor pipeline has no '\(registryName)' step", at: .init(file: path, keyPath: "steps"))
+        }
+        let config = step["config"]
+        epsilon = Float(config?["eps"]?.numberValue ?? 1e-8)
+        var map: [String: String] = [:]
+        for (k, v) in config?["norm_map"]?.objectValue ?? [] { map[k] = v.stringValue ?? "" }
+        normMap = map
+        if let file = step["state_file"]?.stringValue {
+            stats = try SafetensorsFile(path: directory + "/" + file)
+        } else {
+            stats = nil
+        }
+    }
+
+    func normalizer(for key: String, type: String, size: Int) throws -> Normalizer {
+        let mode = normMap[type] ?? "IDENTITY"
+        // As lerobot's _apply_transform: a feature without statistics passes through unchanged.
+        let made = try makeNormalizer(mode: mode, key: key, size: size, epsilon: epsilon, legacy: false,
+                                      where: stats?.path ?? path) { stat in
+            guard let stats, stats.contains(key + "." + stat) else { return nil }
+            return try stats.tensor(key + "." + stat)
+        }
+        return made ?? .identity(size: size)
+    }
+}
+
+/// A `Normalizer` for `mode` from the statistics `lookup` finds (nil when a needed one is absent).
+func makeNormalizer(mode: String, key: String, size: Int, epsilon: Float, legacy: Bool, where file: String,
+                    lookup: (String) throws -> Tensor?) throws -> Normalizer? {
+    func stat(_ name: String) throws -> [Float]? {
+        guard let t = try lookup(name) else { return nil }
+        guard t.count == size else {
+            throw ReflexError(.shapeMismatch, "statistic has \(t.count) values but feature '\(key)' has \(size)",
+                              at: .init(file: file, element: "\(key).\(name)"))
+        }
+        let v = t.scalars
+        guard v.allSatisfy({ $0.isFinite }) else {
+            throw ReflexError(.invalidValue, "statistic is not finite (never filled in by training?)",
+                              at: .init(file: file, element: "\(key).\(name)"))
+        }
+        return v
+    }
+    switch mode {
+    case "IDENTITY":
+        return .identity(size: size)
+    case "MIN_MAX":
+        guard let lo = try stat("min"), let hi = try stat("max") else { return nil }
+        return try .minMax(min: lo, max: hi, epsilon: epsilon, legacy: legacy)
+    case "MEAN_STD":
+        guard let m = try stat("mean"), let s = try stat("std") else { return nil }
+        return try .meanStd(mean: m, std: s, epsilon: epsilon)
+    default:
+        throw ReflexError(.unsupportedCheckpoint,
+                          "normalization mode \(mode) of feature '\(key)' is not supported (IDENTITY, MIN_MAX, MEAN_STD)",
+                          at: .init(file: file))
+    }
+}
+
+func fileExists(_ path: String) -> Bool {
+    var st = stat()
+    return stat(path, &st) == 0
+}

@@ -1,0 +1,173 @@
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
+import Dispatch
+import ReflexCore
+import ReflexPolicy
+import Synchronization
+
+/// An observation history the loop hands to the inference worker.
+public final class InferenceRequest {
+    /// `nObsSteps × observationSize` raw observations, oldest first.
+    public let history: UnsafeMutablePointer<Float>
+    /// The loop tick whose observation is newest in `history`.
+    public var tick: Int64 = 0
+    /// Loop clock reading at that tick (ns).
+    public var time: UInt64 = 0
+    /// First request of an episode: the policy is reset before it runs (RTI's warm start dropped).
+    public var episodeStart = false
+
+    init(size: Int) {
+        history = .allocate(capacity: size)
+        history.initialize(repeating: 0, count: size)
+    }
+
+    deinit { history.deallocate() }
+}
+
+/// A chunk of actions the worker hands back, with what the loop needs to time-align it.
+public final class ActionChunk {
+    /// `horizon × actionSize` raw actions.
+    public let actions: UnsafeMutablePointer<Float>
+    /// The request tick the chunk was conditioned on: action index `nObsSteps − 1` belongs to that tick.
+    public var tick: Int64 = 0
+    /// Loop clock reading at that tick (ns): the chunk's age is measured from it.
+    public var time: UInt64 = 0
+    /// When inference started and ended (ns, loop clock).
+    public var started: UInt64 = 0
+    public var finished: UInt64 = 0
+    public var info = InferenceInfo(networkEvaluations: 0, warmStarted: false)
+
+    init(size: Int) {
+        actions = .allocate(capacity: size)
+        actions.initialize(repeating: 0, count: size)
+    }
+
+    deinit { actions.deallocate() }
+}
+
+/// Runs a policy beside the control loop: it waits for a request, infers a chunk, and publishes it through a
+/// lock-free triple buffer, so a tick never waits for the network. On its own thread (`start`), or driven by the
+/// caller with `serviceOnce()` (deterministic tests, and the inline mode of `ControlLoop`).
+public final class InferenceWorker: @unchecked Sendable {
+    public let policy: Policy
+    public let config: PolicyConfig
+    let requests: TripleBuffer<InferenceRequest>
+    let chunks: TripleBuffer<ActionChunk>
+    private let clock: LoopClock
+    private var generator: RandomGenerator
+    private var previousTick: Int64 = -1
+    private let wake = DispatchSemaphore(value: 0)
+    private let stopping = Atomic<Bool>(false)
+    private var thread: JoinableThread?
+    /// Chunks inferred so far.
+    public var chunksInferred: Int { inferred.load(ordering: .relaxed) }
+    private let inferred = Atomic<Int>(0)
+
+    public init(policy: Policy, clock: LoopClock, seed: UInt64) {
+        self.policy = policy
+        config = policy.config
+        self.clock = clock
+        generator = RandomGenerator(seed: seed)
+        let c = policy.config
+        requests = TripleBuffer { InferenceRequest(size: c.nObsSteps * c.observationSize) }
+        chunks = TripleBuffer { ActionChunk(size: c.horizon * c.actionSize) }
+    }
+
+    /// Wakes the worker after a request was published (loop side).
+    /// - Note: Real-time safe.
+    func notify() { wake.signal() }
+
+    /// Runs one pending request if there is one; returns whether it did.
+    /// - Note: Real-time safe (the policy's `predictChunk` is).
+    @discardableResult
+    public func serviceOnce() -> Bool {
+        guard let request = requests.consume() else { return false }
+        if request.episodeStart {
+            policy.reset()
+            previousTick = -1
+        }
+        let steps = previousTick >= 0 ? Int(request.tick - previousTick) : 0
+        let out = chunks.writable
+        out.started = clock.now()
+        out.info = policy.predictChunk(history: request.history, stepsExecuted: steps, output: out.actions,
+                                       generator: &generator)
+        out.finished = clock.now()
+        out.tick = request.tick
+        out.time = request.time
+        chunks.publish()
+        previousTick = request.tick
+        inferred.add(1, ordering: .relaxed)
+        return true
+    }
+
+    /// Starts the worker thread.
+    /// - Warning: Not real-time safe.
+    public func start() {
+        guard thread == nil else { return }
+        stopping.store(false, ordering: .releasing)
+        thread = JoinableThread(name: "reflex-infer") { [self] in
+            while true {
+                wake.wait()
+                if stopping.load(ordering: .acquiring) { break }
+                while serviceOnce() {}
+            }
+        }
+    }
+
+    /// Stops and joins the worker thread.
+    /// - Warning: Not real-time safe.
+    public func stop() {
+        guard let t = thread else { return }
+        stopping.store(true, ordering: .releasing)
+        wake.signal()
+        t.join()
+        thread = nil
+    }
+}
+
+/// A POSIX thread that can be joined (Foundation's `Thread` cannot).
+final class JoinableThread: @unchecked Sendable {
+    private final class Body {
+        let run: () -> Void
+        let name: String
+        init(_ name: String, _ run: @escaping () -> Void) { self.name = name; self.run = run }
+    }
+
+    #if canImport(Glibc)
+    private var handle = pthread_t()
+    #else
+    private var handle: pthread_t?
+    #endif
+    private var joined = false
+
+    init(name: String, _ run: @escaping () -> Void) {
+        let context = Unmanaged.passRetained(Body(name, run)).toOpaque()
+        #if canImport(Glibc)
+        pthread_create(&handle, nil, { arg in
+            guard let arg else { return nil }
+            let body = Unmanaged<Body>.fromOpaque(arg).takeRetainedValue()
+            body.run()
+            return nil
+        }, context)
+        #else
+        pthread_create(&handle, nil, { arg in
+            let body = Unmanaged<Body>.fromOpaque(arg).takeRetainedValue()
+            body.run()
+            return nil
+        }, context)
+        #endif
+    }
+
+    func join() {
+        guard !joined else { return }
+        joined = true
+        #if canImport(Glibc)
+        pthread_join(handle, nil)
+        #else
+        if let handle { pthread_join(handle, nil) }
+        #endif
+    }
+}

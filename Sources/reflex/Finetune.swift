@@ -1,0 +1,158 @@
+import ArgumentParser
+import Foundation
+import ReflexCore
+import ReflexNN
+import ReflexRL
+
+/// What a run directory's `run.json` records: enough to rebuild the run exactly on `--resume`.
+struct FinetuneSpec: Codable {
+    var algo: String
+    var env: String
+    var seed: UInt64
+    var threads: Int
+    var learner: OffPolicyConfig
+    var trainer: TrainerConfig
+}
+
+/// `reflex finetune`: SAC or DSAC-T in simulation, resumable from the run directory.
+struct Finetune: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Train a SAC or DSAC-T policy in simulation; checkpoints atomically, resumes exactly with --resume.",
+        discussion: """
+        Environments: pendulum (gymnasium Pendulum-v1); so101:<task> once ReflexSim provides its tasks.
+        Presets: sac (Haarnoja et al.: 2x256 ReLU, lr 3e-4), dsac-t (3x256 GELU, lr 1e-4, policy delay 2),
+        rltools (2x64, batch 100, lr 1e-3), sb3 (rl-zoo3 Pendulum: 2x256, batch 256, lr 1e-3).
+        The run directory gets run.json, checkpoint.safetensors (+ .prev), metrics.csv, learning_curve.svg and
+        policy.safetensors.
+        """
+    )
+
+    @Option(help: "sac or dsac-t.") var algo: String?
+    @Option(help: "pendulum, or so101:<task>.") var env: String?
+    @Option(help: "Seed of the whole run.") var seed: UInt64?
+    @Option(help: "Environment steps.") var steps: Int?
+    @Option(help: "Hyperparameter preset: sac, dsac-t, rltools, sb3 (default: the algorithm's own).") var preset: String?
+    @Option(help: "Hidden widths of actor and critics, e.g. 256,256.") var hidden: String?
+    @Option(help: "Hidden activation (relu, gelu, tanh, mish, silu, …).") var activation: String?
+    @Option(help: "Minibatch size.") var batch: Int?
+    @Option(help: "Learning rate of actor, critics and temperature.") var lr: Float?
+    @Option(help: "Gradient updates per environment step (UTD ratio).") var utd: Int?
+    @Option(help: "Uniform-random warm-up steps.") var warmup: Int?
+    @Option(help: "Actor/target update every N critic updates.") var policyDelay: Int?
+    @Option(help: "DSAC-T critic gradient: paper or huber-ratio-2025.") var dsacLoss: String?
+    @Option(help: "Evaluate every N steps (0: only at the end).") var evalEvery: Int?
+    @Option(help: "Deterministic episodes per evaluation.") var evalEpisodes: Int?
+    @Option(help: "Checkpoint at the first episode end after every N steps (0: only at the end).") var checkpointEvery: Int?
+    @Option(help: "Kernel threads (1 makes runs bit-reproducible).") var threads: Int?
+    @Option(help: "Run directory to create.") var out: String?
+    @Option(help: "Run directory to continue from its last checkpoint (its run.json fixes every other option).") var resume: String?
+    @Flag(help: "No progress line.") var quiet = false
+
+    func run() throws {
+        do {
+            let (spec, dir, resuming) = try prepare()
+            try FinetuneEnvironment.parse(spec.env).run(spec: spec, directory: dir, resuming: resuming, quiet: quiet)
+        } catch let e as ReflexError {
+            throw ValidationError(e.description)
+        }
+    }
+
+    private func prepare() throws -> (FinetuneSpec, RunDirectory, Bool) {
+        if let resume {
+            let given: [String?] = [algo, env, seed.map(String.init), steps.map(String.init), preset, hidden, activation,
+                                    batch.map(String.init), lr.map { "\($0)" }, utd.map(String.init), warmup.map(String.init),
+                                    policyDelay.map(String.init), dsacLoss, evalEvery.map(String.init),
+                                    evalEpisodes.map(String.init), checkpointEvery.map(String.init), threads.map(String.init), out]
+            guard given.allSatisfy({ $0 == nil }) else {
+                throw ValidationError("--resume continues \(resume) exactly as its run.json says; give no other options")
+            }
+            let dir = RunDirectory(path: resume)
+            let data: Data
+            do { data = try Data(contentsOf: URL(fileURLWithPath: dir.runFile)) } catch {
+                throw ReflexError(.fileNotFound, "not a run directory (no run.json)", at: .init(file: dir.runFile))
+            }
+            do {
+                return (try JSONDecoder().decode(FinetuneSpec.self, from: data), dir, true)
+            } catch {
+                throw ReflexError(.invalidValue, "cannot read run.json: \(error)", at: .init(file: dir.runFile))
+            }
+        }
+        guard let out else { throw ValidationError("give --out RUN (a new run directory) or --resume RUN") }
+        let algo = self.algo ?? "sac"
+        guard ["sac", "dsac-t"].contains(algo) else { throw ValidationError("--algo must be sac or dsac-t, not '\(algo)'") }
+        var learner: OffPolicyConfig
+        switch preset ?? algo {
+        case "sac": learner = OffPolicyConfig()
+        case "dsac-t": learner = .dsacT
+        case "rltools": learner = .rltools
+        case "sb3": learner = .sb3Zoo
+        case let p: throw ValidationError("--preset must be sac, dsac-t, rltools or sb3, not '\(p)'")
+        }
+        if algo == "dsac-t" { learner.policyDelay = 2 }
+        if let hidden {
+            let widths = hidden.split(separator: ",").compactMap { Int($0) }
+            guard !widths.isEmpty, widths.count == hidden.split(separator: ",").count else {
+                throw ValidationError("--hidden takes comma-separated widths, e.g. 256,256")
+            }
+            learner.actorHiddenSizes = widths
+            learner.criticHiddenSizes = widths
+        }
+        if let activation {
+            guard let a = Activation(rawValue: activation) else {
+                throw ValidationError("--activation must be one of \(Activation.allCases.map(\.rawValue).joined(separator: ", "))")
+            }
+            learner.activation = a
+        }
+        if let batch { learner.batchSize = batch }
+        if let lr { (learner.actorLearningRate, learner.criticLearningRate, learner.alphaLearningRate) = (lr, lr, lr) }
+        if let policyDelay { learner.policyDelay = policyDelay }
+        if let dsacLoss {
+            switch dsacLoss {
+            case "paper": learner.distributionalLoss = .paper
+            case "huber-ratio-2025": learner.distributionalLoss = .huberRatio2025
+            default: throw ValidationError("--dsac-loss must be paper or huber-ratio-2025")
+            }
+        }
+        try learner.validate()
+        let totalSteps = steps ?? 20_000
+        let trainer = TrainerConfig(totalSteps: totalSteps, warmupSteps: warmup ?? 100, updatesPerStep: utd ?? 1,
+                                    replayCapacity: 1_000_000, evaluationInterval: evalEvery ?? 1000,
+                                    evaluationEpisodes: evalEpisodes ?? 10, checkpointInterval: checkpointEvery ?? 2000)
+        try trainer.validate()
+        let spec = FinetuneSpec(algo: algo, env: env ?? "pendulum", seed: seed ?? 0, threads: threads ?? 1,
+                                learner: learner, trainer: trainer)
+        _ = try FinetuneEnvironment.parse(spec.env)
+        let dir = RunDirectory(path: out)
+        if FileManager.default.fileExists(atPath: dir.runFile) {
+            throw ValidationError("\(out) already holds a run; continue it with --resume \(out) or pick another --out")
+        }
+        try dir.create()
+        let enc = JSONEncoder()
+        enc.outputFormatting = [.prettyPrinted, .sortedKeys]
+        try writeFileAtomically(Array(try enc.encode(spec)), to: dir.runFile)
+        return (spec, dir, false)
+    }
+}
+
+/// The environments `reflex finetune` can drive. Each case builds its `Environment` type and runs the generic
+/// session over it, so a new task is one case here.
+enum FinetuneEnvironment {
+    case pendulum
+    case so101(task: String)
+
+    static func parse(_ name: String) throws -> FinetuneEnvironment {
+        if name == "pendulum" { return .pendulum }
+        if name.hasPrefix("so101:") { return .so101(task: String(name.dropFirst(6))) }
+        throw ReflexError(.invalidArgument, "unknown environment '\(name)' (known: pendulum, so101:<task>)")
+    }
+
+    func run(spec: FinetuneSpec, directory: RunDirectory, resuming: Bool, quiet: Bool) throws {
+        switch self {
+        case .pendulum:
+            try FinetuneSession(spec: spec, directory: directory, quiet: quiet)
+                .run(environment: Pendulum(), evaluationEnvironment: Pendulum(), resuming: resuming)
+        case .so101(let task):
+            throw ReflexError(.invalidArgument, "so101:\(task) needs ReflexSim's tasks, which are not in this build yet")
+        }
+    }
+}
