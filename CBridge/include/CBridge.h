@@ -154,6 +154,14 @@ void rx_group_norm(long channels, long batch, long length, long groups, const fl
 void rx_film(long channels, long batch, long length, const float *scale, const float *shift, long cond_stride,
              float *x);
 
+// MARK: - Small GEMM (register-tiled, for RL-sized networks; real-time safe after first use per thread)
+
+/// rx_sgemm's contract on the calling thread through the register-tiled kernel of SmallGemm.cpp. Returns 0 and
+/// leaves C untouched when the shape is outside its range (N < 16, K or N > 1024, or more than 3e7 multiply-adds);
+/// rx_sgemm uses it automatically inside that range.
+int rx_small_sgemm(int transA, int transB, long M, long N, long K, float alpha, const float *A, long lda,
+                   const float *B, long ldb, float beta, float *C, long ldc);
+
 #ifdef __cplusplus
 }
 #endif
