@@ -129,30 +129,122 @@ void rx_world_step(rx_world *world, double dt);
 /// Number of steps taken so far.
 long rx_world_step_count(const rx_world *world);
 
+// MARK: - Simulation: arms and objects in the Bullet world (ReflexSim)
+//
+// Arms are fixed- or free-base btMultiBodies built as pybullet's URDF importer builds them; joint indices are
+// multibody link indices (every URDF joint, fixed ones included, in depth-first order), as pybullet numbers
+// them. Stepping and state access are real-time safe; adding bodies is not.
+
+typedef enum { RX_JOINT_FIXED = 0, RX_JOINT_REVOLUTE = 1, RX_JOINT_CONTINUOUS = 2, RX_JOINT_PRISMATIC = 3 } rx_joint_type;
+typedef enum {
+  RX_SHAPE_BOX = 0,        // size = full extents x, y, z
+  RX_SHAPE_SPHERE = 1,     // size[0] = radius
+  RX_SHAPE_CYLINDER = 2,   // size[0] = radius, size[1] = length along z
+  RX_SHAPE_CAPSULE = 3,    // size[0] = radius, size[1] = length of the cylinder part along z
+  RX_SHAPE_CONVEX_HULL = 4 // vertices: vertex_count points, x y z each, already scaled
+} rx_shape_type;
+
+/// One collision shape of a link, placed in the link frame by xyz/rpy (URDF convention).
+typedef struct {
+  rx_shape_type type;
+  double xyz[3];
+  double rpy[3];
+  double size[3];
+  const double *vertices;
+  long vertex_count;
+} rx_shape_desc;
+
+/// One link and the joint to its parent (ignored for the root, index 0). Parents precede children.
+typedef struct {
+  int parent;
+  rx_joint_type joint_type;
+  double joint_xyz[3]; // joint origin in the parent link frame
+  double joint_rpy[3];
+  double axis[3];      // joint axis in the joint frame
+  double lower, upper; // lower > upper: no limit
+  double damping, friction, max_force, max_velocity;
+  double mass;
+  double inertial_xyz[3];
+  double inertial_rpy[3];
+  double inertia[6];   // ixx ixy ixz iyy iyz izz about the inertial origin, in the inertial frame
+  long first_shape, shape_count;
+  double lateral_friction; // < 0: Bullet's default (0.5)
+} rx_link_desc;
+
+/// Builds a multibody from `link_count` links (index 0 is the root). A fixed base gets zero mass. Returns the
+/// body index, or -1 with a message in `error`. Not real-time safe.
+int rx_world_add_multibody(rx_world *world, const rx_link_desc *links, long link_count, const rx_shape_desc *shapes,
+                           long shape_count, int fixed_base, const double base_xyz[3], int self_collision,
+                           char *error, size_t error_capacity);
+/// Runs `n` steps of dt seconds.
+void rx_world_step_n(rx_world *world, double dt, long n);
+/// Constraint-solver iterations per step (pybullet's default: 50).
+void rx_world_set_solver_iterations(rx_world *world, int iterations);
+/// Multibody links (= joints, fixed ones included).
+long rx_body_link_count(const rx_world *world, int body);
+/// Sets every 1-dof joint's position and velocity (arrays of rx_body_link_count values; qd may be NULL).
+void rx_body_reset_joints(rx_world *world, int body, const double *q, const double *qd);
+/// Reads joint positions and velocities (0 for fixed joints); either pointer may be NULL.
+void rx_body_joint_state(const rx_world *world, int body, double *q, double *qd);
+/// pybullet's POSITION_CONTROL on `count` joints: the joint motor's velocity-level constraint
+/// rhs = kp * (target - q) / dt + kd * (velocity - qd), impulse limited to max_force * dt, target clamped to the
+/// joint limits; max_velocity (may be NULL; <= 0 keeps the previous) clamps rhs. velocity may be NULL (0).
+void rx_body_position_control(rx_world *world, int body, long count, const int *links, const double *position,
+                              const double *velocity, const double *kp, const double *kd, const double *max_force,
+                              const double *max_velocity, double dt);
+/// Joint torques applied at every step until changed; turns those joints' motors off (max force 0).
+void rx_body_torque_control(rx_world *world, int body, long count, const int *links, const double *torque);
+/// World pose of a link's URDF frame (link -1: the base); quat is x, y, z, w.
+void rx_body_link_pose(const rx_world *world, int body, int link, double pos[3], double quat[4]);
+/// A static plane z = height with the given friction. Returns the object index.
+int rx_world_add_plane(rx_world *world, double z, double friction);
+/// A dynamic box (mass > 0) or static one (mass 0). Returns the object index.
+int rx_world_add_box(rx_world *world, const double half_extents[3], double mass, double friction, const double pos[3],
+                     const double quat[4]);
+/// Places an object at rest.
+void rx_object_set_pose(rx_world *world, int object, const double pos[3], const double quat[4]);
+/// An object's pose and velocities (velocity pointers may be NULL).
+void rx_object_pose(const rx_world *world, int object, double pos[3], double quat[4], double linear_velocity[3],
+                    double angular_velocity[3]);
+
 // MARK: - 1-D convolutions (ConditionalUnet1D; Float32, real-time safe)
 //
-// Activations are channel-major: channels × (batch · length), row-major, so one GEMM per layer computes all
-// batch items and reads the weights once.
+// Activations are position-major: (batch · length) × channels, row-major, one row per sequence position. A layer
+// is one GEMM over all batch items, so its weights are read once per call whatever the batch.
 
-/// im2col for Conv1d: col[(c·kernel + j)][b·L_out + t] = x[c][b·length + t·stride + j − padding] (0 outside),
-/// L_out = (length + 2·padding − kernel)/stride + 1. col holds in_channels·kernel × batch·L_out values.
+/// im2col for Conv1d: row (b·L_out + t) of col is the k input rows x[b·length + t·stride + j − padding]
+/// (j = 0..<kernel; zeros outside) side by side, k·in_channels wide, matching weights laid out (C_out, k, C_in).
+/// L_out = (length + 2·padding − kernel)/stride + 1.
 void rx_conv1d_im2col(long in_channels, long batch, long length, long kernel, long stride, long padding,
                       const float *x, float *col);
-/// col2im for ConvTranspose1d: y[c][b·L_out + i·stride − padding + j] += z[(c·kernel + j)][b·length + i], plus
-/// bias[c] (may be NULL), L_out = (length − 1)·stride − 2·padding + kernel. y is overwritten.
+/// col2im for ConvTranspose1d: z has a row per input position holding kernel blocks of out_channels (tap j at
+/// j·out_channels); y[b·L_out + i·stride − padding + j] += z[b·length + i][j·out_channels ...], after y = bias
+/// (NULL: 0). L_out = (length − 1)·stride − 2·padding + kernel.
 void rx_conv_transpose1d_col2im(long out_channels, long batch, long length, long kernel, long stride, long padding,
                                 const float *z, const float *bias, float *y);
-/// y[r][i] += bias[r] for `rows` rows of `cols` values.
-void rx_row_bias_add(long rows, long cols, float *y, const float *bias);
-/// In place over channel-major x (channels × batch·length): adds bias[c] (may be NULL), then GroupNorm
-/// (Wu & He 2018) per batch item over each of `groups` channel groups × length, y = γ (x − μ)/√(σ² + eps) + β
-/// (gamma/beta may be NULL), then Mish when mish != 0.
+/// In place over position-major x: adds bias[c] (may be NULL), then GroupNorm (Wu & He 2018) per batch item over
+/// each of `groups` channel groups × length, y = γ (x − μ)/√(σ² + eps) + β (gamma/beta may be NULL), then Mish
+/// when mish != 0.
 void rx_group_norm(long channels, long batch, long length, long groups, const float *bias, const float *gamma,
                    const float *beta, float eps, int mish, float *x);
-/// FiLM (Perez et al. 2018) in place: x[c][b·length + t] = scale[b·cond_stride + c] · x + shift[b·cond_stride + c];
+/// FiLM (Perez et al. 2018) in place: x[b·length + t][c] = scale[b·cond_stride + c] · x + shift[b·cond_stride + c];
 /// scale may be NULL (shift only); cond_stride 0 shares one row across the batch.
 void rx_film(long channels, long batch, long length, const float *scale, const float *shift, long cond_stride,
              float *x);
+
+/// Width of the K blocks a weight matrix with K columns is packed in (K itself when small).
+long rx_panel_width(long K);
+/// Packs W (M × K, row stride ldw) into `out` (M·K floats) as K blocks of rx_panel_width(K) columns, each block
+/// holding all M rows contiguously, so a GEMM sweep over one block reads memory sequentially. Done once at load.
+void rx_pack_panels(long M, long K, const float *W, long ldw, float *out);
+/// Y (N × M, row stride ldy) = X (N × K, row stride ldx) · Wᵀ with W packed by rx_pack_panels. Built for few rows
+/// (N = batch·length, 4–128) against large weights: each weight is streamed from memory once into register-tiled
+/// dot products, without the second packing pass of a general GEMM. Splits M over the kernel threads.
+void rx_sgemm_panels(long N, long M, long K, const float *X, long ldx, const float *Wp, float *Y, long ldy);
+
+/// Sum of n floats read once, split over the kernel threads: `reflex bench unet` times it over a buffer much larger
+/// than the caches to measure the memory read bandwidth that bounds a denoising step.
+double rx_stream_sum(long n, const float *x);
 
 // MARK: - Small GEMM (register-tiled, for RL-sized networks; real-time safe after first use per thread)
 

@@ -17,7 +17,7 @@ import ReflexCore
 ///   ConvTranspose1d(k=4, stride 2) — on every decoder level, as LeRobot's `is_last` test never fires there;
 /// - `final_conv`: Conv1d → GroupNorm → Mish block, then a 1×1 Conv1d to the action size.
 ///
-/// Activations are channel-major (C × batch·length), so each layer is one GEMM for all K candidate chunks and
+/// Activations are position-major ((batch·length) × C, LeRobot's (B, T, C) before its transpose), so each layer is one GEMM for all K candidate chunks and
 /// every weight is read from memory once per denoising step whatever K is.
 public final class ConditionalUnet1D: @unchecked Sendable {
     public let config: ConditionalUnet1DConfig
@@ -97,10 +97,9 @@ public final class ConditionalUnet1D: @unchecked Sendable {
     public var parameterCount: Int {
         var n = [stepLinear1.weight, stepLinear1.bias, stepLinear2.weight, stepLinear2.bias].reduce(0) { $0 + ($1?.count ?? 0) }
         n += blocks.reduce(0) { $0 + $1.parameterCount }
-        for d in down { if let c = d.downsample { n += c.weight.count + (c.bias?.count ?? 0) } }
-        for u in up { if let c = u.upsample { n += c.weight.count + (c.bias?.count ?? 0) } }
-        n += finalConv.weight.count + (finalConv.bias?.count ?? 0) + finalNorm.gamma.count + finalNorm.beta.count
-        n += outputConv.weight.count + (outputConv.bias?.count ?? 0)
+        for d in down { n += d.downsample?.parameterCount ?? 0 }
+        for u in up { n += u.upsample?.parameterCount ?? 0 }
+        n += finalConv.parameterCount + finalNorm.gamma.count + finalNorm.beta.count + outputConv.parameterCount
         return n
     }
 
@@ -125,7 +124,7 @@ public final class ConditionalUnet1D: @unchecked Sendable {
                          workspace ws: ConditionalUnet1DWorkspace) {
         precondition(batch >= 1 && batch <= ws.maxBatch, "batch \(batch) outside 1...\(ws.maxBatch)")
         precondition(conditionBatch == 1 || conditionBatch == batch, "conditionBatch must be 1 or batch")
-        let a = config.actionSize, h = ws.horizon, e = config.diffusionStepEmbedDim
+        let e = config.diffusionStepEmbedDim
         let g = config.globalConditionSize, cd = config.conditionDim
 
         // Timestep embedding and the FiLM input Mish([emb(t), condition]) per condition row.
@@ -143,13 +142,7 @@ public final class ConditionalUnet1D: @unchecked Sendable {
             blocks[i].film.forward(ws.globalFeature.data, batch: conditionBatch, output: ws.film.data + ws.filmOffsets[i])
         }
 
-        // (B, T, A) → channel-major A × (B·T).
-        let input = ws.p2.data
-        for b in 0 ..< batch {
-            for s in 0 ..< h {
-                for c in 0 ..< a { input[c * batch * h + b * h + s] = x[(b * h + s) * a + c] }
-            }
-        }
+        // (B, T, A) is already position-major: one row of A channels per (b, t).
         var blockIndex = 0
         func run(_ block: ConditionalResidualBlock1D, _ src: UnsafePointer<Float>, _ dst: UnsafeMutablePointer<Float>,
                  length: Int) {
@@ -160,8 +153,8 @@ public final class ConditionalUnet1D: @unchecked Sendable {
             blockIndex += 1
         }
 
-        var current = UnsafePointer(input)
-        var length = h
+        var current = x
+        var length = ws.horizon
         for (i, level) in down.enumerated() {
             let skip = ws.skips[i].data
             run(level.first, current, ws.p0.data, length: length)
@@ -179,12 +172,14 @@ public final class ConditionalUnet1D: @unchecked Sendable {
         current = UnsafePointer(ws.p1.data)
         var channels = config.downDims[config.downDims.count - 1]
         for (i, level) in up.enumerated() {
-            // Concatenate [x; skip] along channels: channel-major rows stack.
+            // Concatenate [x, skip] along channels, row by row (torch.cat(dim=1)).
             let skipIndex = down.count - 1 - i
-            let n = batch * length
             let skipChannels = down[skipIndex].second.outChannels
-            ws.p2.data.update(from: current, count: channels * n)
-            (ws.p2.data + channels * n).update(from: ws.skips[skipIndex].data, count: skipChannels * n)
+            let width = channels + skipChannels
+            for r in 0 ..< batch * length {
+                (ws.p2.data + r * width).update(from: current + r * channels, count: channels)
+                (ws.p2.data + r * width + channels).update(from: ws.skips[skipIndex].data + r * skipChannels, count: skipChannels)
+            }
             run(level.first, ws.p2.data, ws.p0.data, length: length)
             run(level.second, ws.p0.data, ws.p1.data, length: length)
             channels = level.second.outChannels
@@ -198,14 +193,7 @@ public final class ConditionalUnet1D: @unchecked Sendable {
         finalConv.evaluate(current, batch: batch, length: length, column: ws.column.data, output: ws.p0.data,
                            addBias: false)
         finalNorm.evaluate(ws.p0.data, batch: batch, length: length, bias: finalConv.bias?.data, mish: true)
-        outputConv.evaluate(ws.p0.data, batch: batch, length: length, column: ws.column.data, output: ws.p2.data)
-        // A × (B·T) → (B, T, A).
-        let out = ws.p2.data
-        for b in 0 ..< batch {
-            for s in 0 ..< h {
-                for c in 0 ..< a { output[(b * h + s) * a + c] = out[c * batch * h + b * h + s] }
-            }
-        }
+        outputConv.evaluate(ws.p0.data, batch: batch, length: length, column: ws.column.data, output: output)
     }
 }
 

@@ -37,16 +37,16 @@ public struct ConditionalResidualBlock1D: Sendable {
 
     /// Parameters of the block.
     var parameterCount: Int {
-        [conv1.weight, conv1.bias, norm1.gamma, norm1.beta, film.weight, film.bias, conv2.weight, conv2.bias,
-         norm2.gamma, norm2.beta, residual?.weight, residual?.bias].reduce(0) { $0 + ($1?.count ?? 0) }
+        conv1.parameterCount + conv2.parameterCount + (residual?.parameterCount ?? 0)
+            + [norm1.gamma, norm1.beta, film.weight, film.bias, norm2.gamma, norm2.beta].reduce(0) { $0 + ($1?.count ?? 0) }
     }
 
     func columnCount(batch: Int, length: Int) -> Int {
         max(conv1.columnCount(batch: batch, length: length), conv2.columnCount(batch: batch, length: length))
     }
 
-    /// y (C_out × batch·length) from x (C_in × batch·length). `filmRows` holds the FiLM outputs (one row per batch
-    /// item, or one shared row when `filmStride` is 0); `scratch` needs C_out × batch·length floats.
+    /// y ((batch·length) × C_out) from x ((batch·length) × C_in), position-major. `filmRows` holds the FiLM outputs (one row per batch
+    /// item, or one shared row when `filmStride` is 0); `scratch` needs batch·length × C_out floats.
     /// - Note: Real-time safe.
     func evaluate(_ x: UnsafePointer<Float>, batch: Int, length: Int, filmRows: UnsafePointer<Float>, filmStride: Int,
                   column: UnsafeMutablePointer<Float>, scratch: UnsafeMutablePointer<Float>,

@@ -5,13 +5,37 @@ import ReflexCore
 /// checks the shape, or a random initializer). Names are relative to the network (e.g. `final_conv.1.weight`).
 public typealias WeightSource = (_ name: String, _ shape: [Int]) throws -> Tensor
 
+/// Weights of a convolution as one GEMM operand: re-laid out once at load into K-blocked panels
+/// (`rx_pack_panels`), so each denoising step streams them sequentially from memory.
+public struct PackedWeights: Sendable {
+    /// Rows (outputs) and columns (the dot-product length).
+    public let rows: Int
+    public let columns: Int
+    public let panels: Tensor
+
+    /// Packs `matrix` (rows × columns, row-major).
+    init(_ matrix: UnsafePointer<Float>, rows: Int, columns: Int) {
+        self.rows = rows
+        self.columns = columns
+        panels = Tensor(zeros: [rows * columns])
+        rx_pack_panels(rows, columns, matrix, columns, panels.data)
+    }
+
+    /// Y (n × rows) = X (n × columns) · Wᵀ.
+    /// - Note: Real-time safe.
+    @inline(__always)
+    func multiply(_ x: UnsafePointer<Float>, rows n: Int, output y: UnsafeMutablePointer<Float>) {
+        rx_sgemm_panels(n, rows, columns, x, columns, panels.data, y, rows)
+    }
+}
+
 /// A 1-D convolution (PyTorch's `nn.Conv1d`, no dilation or groups) run as one GEMM over im2col.
 ///
-/// Activations are channel-major, C × (batch · length), so W (C_out × C_in·k, PyTorch's (C_out, C_in, k) layout
-/// read as a matrix) multiplies the im2col matrix of every batch item at once and is read from memory once per call.
+/// Activations are position-major, (batch · length) × C, so the layer multiplies the im2col rows of every batch
+/// item at once and reads its weights from memory once per call. PyTorch's (C_out, C_in, k) weight is re-laid out
+/// at load to (C_out, k, C_in), so an im2col row is k input rows side by side (plain copies).
 public struct Conv1d: Sendable {
-    /// C_out × (C_in · k).
-    public let weight: Tensor
+    public let weight: PackedWeights
     public let bias: Tensor?
     public let inChannels: Int
     public let outChannels: Int
@@ -23,7 +47,14 @@ public struct Conv1d: Sendable {
     public init(_ prefix: String, in inChannels: Int, out outChannels: Int, kernel: Int, stride: Int = 1,
                 padding: Int = 0, weights: WeightSource) throws {
         let w = try weights(prefix + ".weight", [outChannels, inChannels, kernel])
-        weight = w.reshaped([outChannels, inChannels * kernel])
+        let relaid = Tensor(zeros: [outChannels, kernel, inChannels])
+        let src = w.data, dst = relaid.data
+        for o in 0 ..< outChannels {
+            for i in 0 ..< inChannels {
+                for j in 0 ..< kernel { dst[(o * kernel + j) * inChannels + i] = src[(o * inChannels + i) * kernel + j] }
+            }
+        }
+        weight = PackedWeights(relaid.data, rows: outChannels, columns: kernel * inChannels)
         bias = try weights(prefix + ".bias", [outChannels])
         self.inChannels = inChannels
         self.outChannels = outChannels
@@ -31,6 +62,8 @@ public struct Conv1d: Sendable {
         self.stride = stride
         self.padding = padding
     }
+
+    public var parameterCount: Int { weight.rows * weight.columns + (bias?.count ?? 0) }
 
     public func outputLength(_ length: Int) -> Int { (length + 2 * padding - kernelSize) / stride + 1 }
 
@@ -41,19 +74,18 @@ public struct Conv1d: Sendable {
 
     private var isPointwise: Bool { kernelSize == 1 && stride == 1 && padding == 0 }
 
-    /// y (C_out × batch·L_out) = W · im2col(x); the bias is added unless `addBias` is false (a following GroupNorm
-    /// folds it in). `col` needs `columnCount` floats.
+    /// y ((batch·L_out) × C_out) = im2col(x) · Wᵀ; the bias is added unless `addBias` is false (a following
+    /// GroupNorm folds it in). `col` needs `columnCount` floats.
     /// - Note: Real-time safe.
     public func evaluate(_ x: UnsafePointer<Float>, batch: Int, length: Int, column col: UnsafeMutablePointer<Float>,
                          output y: UnsafeMutablePointer<Float>, addBias: Bool = true) {
         let n = batch * outputLength(length)
-        let k = inChannels * kernelSize
-        var b: UnsafePointer<Float> = x
+        var rows: UnsafePointer<Float> = x
         if !isPointwise {
             rx_conv1d_im2col(inChannels, batch, length, kernelSize, stride, padding, x, col)
-            b = UnsafePointer(col)
+            rows = UnsafePointer(col)
         }
-        rx_sgemm(0, 0, outChannels, n, k, 1, weight.data, k, b, n, 0, y, n)
-        if addBias, let bias { rx_row_bias_add(outChannels, n, y, bias.data) }
+        weight.multiply(rows, rows: n, output: y)
+        if addBias, let bias { rx_bias_add(n, outChannels, y, outChannels, bias.data) }
     }
 }

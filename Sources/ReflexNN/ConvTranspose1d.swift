@@ -1,14 +1,13 @@
 import CBridge
 import ReflexCore
 
-/// A transposed 1-D convolution (PyTorch's `nn.ConvTranspose1d`): one GEMM Z = Wᵗ · x giving every
-/// (output channel, tap) row, then col2im adds each tap into its output position o = i·stride − padding + j.
+/// A transposed 1-D convolution (PyTorch's `nn.ConvTranspose1d`): one GEMM Z = x · Wᵗᵀ giving, per input
+/// position, every (tap, output channel) product, then col2im adds tap j of input i into output i·stride − padding + j.
 ///
-/// PyTorch stores the weight as (C_in, C_out, k); it is re-laid out once at load to (C_out·k) × C_in row-major,
-/// so the GEMM streams it in the same order as a `Conv1d`'s.
+/// PyTorch stores the weight as (C_in, C_out, k); it is re-laid out once at load to (k · C_out) × C_in and packed,
+/// so the GEMM streams it as a `Conv1d` streams its own.
 public struct ConvTranspose1d: Sendable {
-    /// (C_out · k) × C_in.
-    public let weight: Tensor
+    public let weight: PackedWeights
     public let bias: Tensor?
     public let inChannels: Int
     public let outChannels: Int
@@ -19,12 +18,14 @@ public struct ConvTranspose1d: Sendable {
     public init(_ prefix: String, in inChannels: Int, out outChannels: Int, kernel: Int, stride: Int, padding: Int,
                 weights: WeightSource) throws {
         let w = try weights(prefix + ".weight", [inChannels, outChannels, kernel])
-        let t = Tensor(zeros: [outChannels * kernel, inChannels])
-        let src = w.data, dst = t.data
-        for ci in 0 ..< inChannels {
-            for r in 0 ..< outChannels * kernel { dst[r * inChannels + ci] = src[ci * outChannels * kernel + r] }
+        let relaid = Tensor(zeros: [kernel * outChannels, inChannels])
+        let src = w.data, dst = relaid.data
+        for i in 0 ..< inChannels {
+            for o in 0 ..< outChannels {
+                for j in 0 ..< kernel { dst[(j * outChannels + o) * inChannels + i] = src[(i * outChannels + o) * kernel + j] }
+            }
         }
-        weight = t
+        weight = PackedWeights(relaid.data, rows: kernel * outChannels, columns: inChannels)
         bias = try weights(prefix + ".bias", [outChannels])
         self.inChannels = inChannels
         self.outChannels = outChannels
@@ -33,17 +34,18 @@ public struct ConvTranspose1d: Sendable {
         self.padding = padding
     }
 
+    public var parameterCount: Int { weight.rows * weight.columns + (bias?.count ?? 0) }
+
     public func outputLength(_ length: Int) -> Int { (length - 1) * stride - 2 * padding + kernelSize }
 
     /// Floats of scratch `evaluate` needs (the tap matrix Z).
     public func columnCount(batch: Int, length: Int) -> Int { outChannels * kernelSize * batch * length }
 
-    /// y (C_out × batch·L_out) from x (C_in × batch·length).
+    /// y ((batch·L_out) × C_out) from x ((batch·length) × C_in).
     /// - Note: Real-time safe.
     public func evaluate(_ x: UnsafePointer<Float>, batch: Int, length: Int, column z: UnsafeMutablePointer<Float>,
                          output y: UnsafeMutablePointer<Float>) {
-        let n = batch * length
-        rx_sgemm(0, 0, outChannels * kernelSize, n, inChannels, 1, weight.data, inChannels, x, n, 0, z, n)
+        weight.multiply(x, rows: batch * length, output: z)
         rx_conv_transpose1d_col2im(outChannels, batch, length, kernelSize, stride, padding, z, bias?.data, y)
     }
 }

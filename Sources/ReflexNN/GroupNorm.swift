@@ -1,7 +1,7 @@
 import CBridge
 import ReflexCore
 
-/// Group normalization (Wu & He 2018; PyTorch's `nn.GroupNorm`) over channel-major activations: each batch item's
+/// Group normalization (Wu & He 2018; PyTorch's `nn.GroupNorm`) over position-major activations ((batch·length) × channels): each batch item's
 /// channels are split into `groups` groups, normalized over (channels in group × length), then scaled per channel.
 public struct GroupNorm: Sendable {
     public let groups: Int
@@ -23,7 +23,7 @@ public struct GroupNorm: Sendable {
         self.epsilon = epsilon
     }
 
-    /// Normalizes x (channels × batch·length) in place, first adding the preceding layer's `bias` (per channel,
+    /// Normalizes x ((batch·length) × channels) in place, first adding the preceding layer's `bias` (per channel,
     /// may be nil) and finishing with Mish when `mish` is set, in one pass over the activations.
     /// - Note: Real-time safe.
     public func evaluate(_ x: UnsafeMutablePointer<Float>, batch: Int, length: Int, bias: UnsafePointer<Float>?,

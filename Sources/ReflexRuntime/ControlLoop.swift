@@ -74,6 +74,7 @@ public final class ControlLoop: @unchecked Sendable {
     private var latencyTicks = 0
     private var lastWriteStatus = RobotStatus.ok
     private var previousEvents: SafetyEvents = []
+    private var previousFaults: RobotFaults = []
     private let running = Atomic<Bool>(false)
     private var thread: JoinableThread?
     private let realTimeReport = Mutex<RealTimeReport?>(nil)
@@ -162,6 +163,7 @@ public final class ControlLoop: @unchecked Sendable {
         latencyTicks = 0
         lastWriteStatus = .ok
         previousEvents = []
+        previousFaults = []
         telemetry.reset()
     }
 
@@ -310,6 +312,10 @@ public final class ControlLoop: @unchecked Sendable {
         if action == nil { telemetry.counters.noActionTicks += 1 }
 
         let status = readStatus.merged(lastWriteStatus)
+        if !status.faults.isSubset(of: previousFaults) {
+            events.push(LoopEvent(kind: .robotFault, tick: tickIndex, events: [], status: status, value: 0))
+        }
+        previousFaults = status.faults
         let report = safety.filter(action: action, state: state, status: status, now: clock.now(), into: command)
         switch report.output {
         case .command:

@@ -14,6 +14,8 @@ public struct LoopEvent: Sendable, Equatable, CustomStringConvertible {
         case torqueOff
         /// The first chunk of a run arrived; `value` is the inference latency in ns.
         case firstChunk
+        /// The robot reported faults it had not reported on the previous tick (`status` names them and the joint).
+        case robotFault
     }
 
     public var kind: Kind
@@ -29,6 +31,7 @@ public struct LoopEvent: Sendable, Equatable, CustomStringConvertible {
         case .deadlineMiss: return "tick \(tick): deadline missed by \(Double(value) / 1000) µs"
         case .torqueOff: return "tick \(tick): torque off\(status == .ok ? "" : " (robot: \(status))")"
         case .firstChunk: return "tick \(tick): first chunk after \(Double(value) / 1000) µs of inference"
+        case .robotFault: return "tick \(tick): robot reports \(status)"
         }
     }
 }

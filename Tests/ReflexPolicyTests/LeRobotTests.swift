@@ -137,7 +137,10 @@ private func loadError(_ dir: String) -> ReflexError? {
         var gen = RandomGenerator(seed: 1)
         gen.fillGaussian(x)
         gen.fillGaussian(cond)
-        for b in [1, 8] { d.predict(x.data, timestep: 5, condition: cond.data, conditionBatch: 1, batch: b, output: y.data) }
+        // Warm-up with every shape used below (it grows the per-thread GEMM packing buffers of the FiLM layers).
+        for b in [1, 8] {
+            for cb in [1, b] { d.predict(x.data, timestep: 5, condition: cond.data, conditionBatch: cb, batch: b, output: y.data) }
+        }
         let before = rx_thread_allocation_count()
         for i in 0 ..< 50 {
             let b = i % 2 == 0 ? 1 : 8

@@ -1,0 +1,354 @@
+// The servo-bus emulator: emulated STS3215 / XL330 servos with their control tables, answering the real
+// protocol bytes. Transport-free: bytes in, timed bytes out; `EmulatorLink` puts it behind a pseudo-terminal and
+// `LoopbackTransport` connects a bus to it in-process.
+import ReflexCore
+
+/// One emulated servo: its control-table memory and its motion.
+public final class EmulatedServo {
+    public let table: ServoControlTable
+    /// The control table's bytes.
+    public internal(set) var memory: [UInt8]
+    public internal(set) var motion: ServoMotionState
+
+    /// A servo of `table`'s model with id `id`, its registers at factory defaults, sitting at `position` ticks.
+    public init(table: ServoControlTable, id: UInt8, position: Double = 2048) {
+        self.table = table
+        memory = [UInt8](repeating: 0, count: table.memorySize)
+        motion = ServoMotionState(id: id, goal: position, position: position, velocity: 0, load: 0,
+                                  torqueEnabled: false, minPosition: 0, maxPosition: Double(table.resolution - 1),
+                                  resolution: table.resolution)
+        for (r, v) in table.defaults { store(r, v) }
+        store(table.id, Int32(id))
+        store(table.goalPosition, Int32(position))
+        syncPresent()
+    }
+
+    public var id: UInt8 { memory[Int(table.id.address)] }
+
+    /// Reads a register's decoded value.
+    public func load(_ r: ServoRegister) -> Int32 {
+        r.decode(raw: memory.withUnsafeBytes { LittleEndian.load($0, Int(r.address), width: r.width) })
+    }
+
+    /// Writes a register's value (no access check: this is the servo itself).
+    public func store(_ r: ServoRegister, _ value: Int32) {
+        let raw = r.encode(value)
+        for b in 0 ..< r.width { memory[Int(r.address) + b] = UInt8(truncatingIfNeeded: raw >> UInt32(8 * b)) }
+    }
+
+    /// Copies the motion state into the present-value registers.
+    func syncPresent() {
+        store(table.presentPosition, Int32(motion.position.rounded()))
+        store(table.presentVelocity, Int32(motion.velocity.rounded()))
+        store(table.presentLoad, Int32(motion.load.rounded()))
+    }
+
+    /// Picks up what a write changed: goal, torque, limits.
+    func applyWrite(address: Int, count: Int) {
+        func touched(_ r: ServoRegister) -> Bool {
+            Int(r.address) < address + count && address < Int(r.address) + r.width
+        }
+        if touched(table.goalPosition) { motion.goal = Double(load(table.goalPosition)) }
+        if touched(table.torqueEnable) { motion.torqueEnabled = load(table.torqueEnable) != 0 }
+        if touched(table.minPositionLimit) || touched(table.maxPositionLimit) {
+            let lo = Double(load(table.minPositionLimit))
+            let hi = Double(load(table.maxPositionLimit))
+            if hi > lo { motion.minPosition = lo; motion.maxPosition = hi }
+        }
+        if touched(table.id) { motion.id = id }
+    }
+}
+
+/// Bytes the emulator sends, and when (monotonic ns).
+public struct EmulatorOutput: Sendable {
+    public var bytes: [UInt8]
+    public var releaseAt: UInt64
+}
+
+/// Emulated servos on one bus, answering requests as the real ones do, with counted fault injection.
+public final class ServoBusEmulator {
+    public let wireProtocol: ServoProtocol
+    public private(set) var servos: [EmulatedServo]
+    /// What moves the servos between requests.
+    public var model: any ServoModel
+    /// How late a `.lateReply` arrives (default 50 ms: past any sensible bus timeout).
+    public var lateReplyDelayNanoseconds: UInt64 = 50_000_000
+    /// Faults currently armed.
+    public private(set) var faults: [ServoFault] = []
+    /// How many replies each fault kind affected so far.
+    public private(set) var injected: [ServoFaultKind: Int] = [:]
+    /// Requests understood, and bytes that were not part of a valid request.
+    public private(set) var requestsHandled = 0
+    public var discardedBytes: Int { parser.discardedBytes }
+
+    private var parser: ServoFrameParser
+    private var out = PacketBuffer(capacity: 1024)
+    private var pending: [EmulatorOutput] = []
+    private var motionScratch: [ServoMotionState] = []
+    private var noise = RandomGenerator(seed: 0x5EED)
+
+    /// An emulator for servos on one bus (all the same protocol).
+    public init(servos: [EmulatedServo], model: any ServoModel = FirstOrderMotorModel()) throws {
+        guard let first = servos.first else {
+            throw ReflexError(.invalidArgument, "an emulated bus needs at least one servo")
+        }
+        let proto = first.table.wireProtocol
+        guard servos.allSatisfy({ $0.table.wireProtocol == proto }) else {
+            throw ReflexError(.invalidArgument, "all emulated servos on one bus must speak the same protocol")
+        }
+        guard Set(servos.map(\.id)).count == servos.count else {
+            throw ReflexError(.invalidArgument, "emulated servo ids must be distinct, got \(servos.map(\.id))")
+        }
+        wireProtocol = proto
+        self.servos = servos
+        self.model = model
+        parser = ServoFrameParser(framing: proto == .feetech ? .feetechInstruction : .dynamixelInstruction)
+    }
+
+    /// A bus of `table` servos with `ids`, all at mid-range.
+    public convenience init(table: ServoControlTable, ids: [UInt8], model: any ServoModel = FirstOrderMotorModel()) throws {
+        try self.init(servos: ids.map { EmulatedServo(table: table, id: $0, position: Double(table.resolution / 2)) },
+                      model: model)
+    }
+
+    /// The servo with `id`, if present.
+    public func servo(id: UInt8) -> EmulatedServo? { servos.first { $0.id == id } }
+
+    /// Arms a fault.
+    public func inject(_ fault: ServoFault) { faults.append(fault) }
+
+    /// Disarms every fault (or those of one kind).
+    public func clearFaults(_ kind: ServoFaultKind? = nil) {
+        faults.removeAll { kind == nil || $0.kind == kind }
+    }
+
+    /// Moves the servos by `dt` seconds through the model.
+    public func advance(dt: Double) {
+        motionScratch.removeAll(keepingCapacity: true)
+        for s in servos { motionScratch.append(s.motion) }
+        model.advance(&motionScratch, dt: dt)
+        for (k, s) in servos.enumerated() {
+            s.motion.position = motionScratch[k].position
+            s.motion.velocity = motionScratch[k].velocity
+            s.motion.load = motionScratch[k].load
+            s.syncPresent()
+        }
+    }
+
+    /// Feeds received bytes; replies become available from `takeOutput`.
+    public func receive(_ bytes: UnsafeRawBufferPointer, now: UInt64) {
+        parser.append(bytes)
+        while true {
+            switch parser.next() {
+            case .needMore: return
+            case .corrupt: continue // a real servo ignores a packet with a bad checksum
+            case .frame(let f):
+                requestsHandled += 1
+                let params = parser.withParameters(of: f) { Array($0) }
+                handle(id: f.id, instruction: f.instruction, params: params, now: now)
+            }
+        }
+    }
+
+    /// Convenience for tests.
+    public func receive(_ bytes: [UInt8], now: UInt64 = monotonicNanoseconds()) {
+        bytes.withUnsafeBytes { receive($0, now: now) }
+    }
+
+    /// Outputs due at or before `now`, in order; later ones stay queued.
+    public func takeOutput(dueBy now: UInt64) -> [UInt8] {
+        var result: [UInt8] = []
+        var keep: [EmulatorOutput] = []
+        for o in pending {
+            if o.releaseAt <= now { result += o.bytes } else { keep.append(o) }
+        }
+        pending = keep
+        return result
+    }
+
+    /// When the next queued output is due, if any.
+    public var nextReleaseTime: UInt64? { pending.map(\.releaseAt).min() }
+
+    // MARK: - Requests
+
+    private func handle(id: UInt8, instruction: UInt8, params: [UInt8], now: UInt64) {
+        switch wireProtocol {
+        case .feetech: handleFeetech(id: id, instruction: instruction, p: params, now: now)
+        case .dynamixel: handleDynamixel(id: id, instruction: instruction, p: params, now: now)
+        }
+    }
+
+    private func targets(_ id: UInt8) -> [EmulatedServo] {
+        id == 0xFE ? servos : servos.filter { $0.id == id }
+    }
+
+    private func handleFeetech(id: UInt8, instruction: UInt8, p: [UInt8], now: UInt64) {
+        typealias I = FeetechPacket.Instruction
+        switch I(rawValue: instruction) {
+        case .ping:
+            for s in targets(id) where id != 0xFE { reply(s, data: [], now: now) }
+        case .read:
+            guard p.count >= 2, id != 0xFE, let s = servo(id: id) else { return }
+            reply(s, data: readMemory(s, Int(p[0]), Int(p[1])), now: now)
+        case .write, .regWrite:
+            guard p.count >= 1 else { return }
+            for s in targets(id) {
+                writeMemory(s, Int(p[0]), Array(p[1...]))
+                if id != 0xFE { reply(s, data: [], now: now) }
+            }
+        case .syncWrite:
+            guard p.count >= 2 else { return }
+            let address = Int(p[0]), width = Int(p[1])
+            var k = 2
+            while k + 1 + width <= p.count {
+                if let s = servo(id: p[k]) { writeMemory(s, address, Array(p[(k + 1) ..< (k + 1 + width)])) }
+                k += 1 + width
+            }
+        case .syncRead:
+            guard p.count >= 2 else { return }
+            let address = Int(p[0]), length = Int(p[1])
+            var delay: UInt64 = 0
+            for target in p[2...] {
+                guard let s = servo(id: target) else { continue }
+                delay += reply(s, data: readMemory(s, address, length), now: now, after: delay)
+            }
+        case .action, .none:
+            return
+        }
+    }
+
+    private func handleDynamixel(id: UInt8, instruction: UInt8, p: [UInt8], now: UInt64) {
+        typealias I = DynamixelPacket.Instruction
+        func word(_ k: Int) -> Int { Int(p[k]) | Int(p[k + 1]) << 8 }
+        switch I(rawValue: instruction) {
+        case .ping:
+            var delay: UInt64 = 0
+            for s in targets(id) {
+                let model = UInt16(s.table.modelNumber)
+                let fw = UInt8(truncatingIfNeeded: s.load(DynamixelX.firmwareVersion))
+                delay += reply(s, data: [UInt8(model & 0xFF), UInt8(model >> 8), fw], now: now, after: delay)
+            }
+        case .read:
+            guard p.count >= 4, id != 0xFE, let s = servo(id: id) else { return }
+            let address = word(0), length = word(2)
+            guard address + length <= s.memory.count else { reply(s, data: [], error: 7, now: now); return }
+            reply(s, data: readMemory(s, address, length), now: now)
+        case .write, .regWrite:
+            guard p.count >= 2 else { return }
+            let address = word(0)
+            let data = Array(p[2...])
+            for s in targets(id) {
+                let ok = address + data.count <= s.memory.count && writable(s, address, data.count)
+                if ok { writeMemory(s, address, data) }
+                if id != 0xFE { reply(s, data: [], error: ok ? 0 : 7, now: now) }
+            }
+        case .syncWrite:
+            guard p.count >= 4 else { return }
+            let address = word(0), width = word(2)
+            var k = 4
+            while k + 1 + width <= p.count {
+                if let s = servo(id: p[k]), writable(s, address, width) {
+                    writeMemory(s, address, Array(p[(k + 1) ..< (k + 1 + width)]))
+                }
+                k += 1 + width
+            }
+        case .syncRead:
+            guard p.count >= 4 else { return }
+            let address = word(0), length = word(2)
+            var delay: UInt64 = 0
+            for target in p[4...] {
+                guard let s = servo(id: target) else { continue }
+                delay += reply(s, data: readMemory(s, address, length), now: now, after: delay)
+            }
+        case .bulkRead:
+            var delay: UInt64 = 0
+            var k = 0
+            while k + 5 <= p.count {
+                if let s = servo(id: p[k]) {
+                    delay += reply(s, data: readMemory(s, word(k + 1), word(k + 3)), now: now, after: delay)
+                }
+                k += 5
+            }
+        case .reboot, .action, .factoryReset, .clear:
+            if id != 0xFE, let s = servo(id: id) { reply(s, data: [], now: now) }
+        default:
+            if id != 0xFE, let s = servo(id: id) { reply(s, data: [], error: 2, now: now) } // instruction error
+        }
+    }
+
+    private func writable(_ s: EmulatedServo, _ address: Int, _ count: Int) -> Bool {
+        for r in s.table.registers where Int(r.address) < address + count && address < Int(r.address) + r.width {
+            if !r.writable { return false }
+        }
+        return true
+    }
+
+    private func readMemory(_ s: EmulatedServo, _ address: Int, _ length: Int) -> [UInt8] {
+        s.syncPresent()
+        s.store(s.table.presentTemperature, faultActive(.overheat, s.id) ? 80 : 30)
+        var d = [UInt8](repeating: 0, count: length)
+        for k in 0 ..< length where address + k < s.memory.count { d[k] = s.memory[address + k] }
+        return d
+    }
+
+    private func writeMemory(_ s: EmulatedServo, _ address: Int, _ data: [UInt8]) {
+        for (k, b) in data.enumerated() where address + k < s.memory.count && address + k >= 0 {
+            s.memory[address + k] = b
+        }
+        s.applyWrite(address: address, count: data.count)
+    }
+
+    // MARK: - Replies and faults
+
+    private func faultActive(_ kind: ServoFaultKind, _ id: UInt8) -> Bool {
+        faults.contains { $0.kind == kind && ($0.id == nil || $0.id == id) && ($0.remaining ?? 1) > 0 }
+    }
+
+    /// Uses up one reply's worth of the first matching armed fault; true when one applied.
+    private func consume(_ kind: ServoFaultKind, _ id: UInt8) -> Bool {
+        guard let k = faults.firstIndex(where: { $0.kind == kind && ($0.id == nil || $0.id == id) && ($0.remaining ?? 1) > 0 })
+        else { return false }
+        if let r = faults[k].remaining {
+            faults[k].remaining = r - 1
+            if r - 1 <= 0 { faults.remove(at: k) }
+        }
+        injected[kind, default: 0] += 1
+        return true
+    }
+
+    /// Queues a status packet from `s`; returns how long it occupies the line (so sync-read replies queue up).
+    @discardableResult
+    private func reply(_ s: EmulatedServo, data: [UInt8], error: UInt8 = 0, now: UInt64, after: UInt64 = 0) -> UInt64 {
+        let id = s.id
+        if consume(.silent, id) || consume(.droppedReply, id) { return 0 }
+        var err = error
+        var hw: UInt8 = 0
+        if consume(.overload, id) { hw |= 1 << 5 }
+        if consume(.overheat, id) { hw |= 1 << 2 }
+        if wireProtocol == .feetech {
+            err |= hw // the same bit positions: overload 0x20, overheat 0x04
+        } else {
+            s.store(DynamixelX.hardwareErrorStatus, Int32(hw))
+            if hw != 0 { err |= DynamixelPacket.alertBit }
+        }
+        data.withUnsafeBytes { d in
+            if wireProtocol == .feetech {
+                FeetechPacket.status(&out, id: id, error: err, parameters: d)
+            } else {
+                DynamixelPacket.status(&out, id: id, error: err, parameters: d)
+            }
+        }
+        var bytes = out.bytes
+        if consume(.badChecksum, id) { bytes[bytes.count - 1] ^= 0x5A }
+        if consume(.garbage, id) {
+            var junk: [UInt8] = [0xFF, 0x00]
+            for _ in 0 ..< 6 { junk.append(UInt8(truncatingIfNeeded: noise.next())) }
+            bytes = junk + bytes
+        }
+        var release = now + after
+        if consume(.lateReply, id) { release += lateReplyDelayNanoseconds }
+        pending.append(EmulatorOutput(bytes: bytes, releaseAt: release))
+        // 10 bits a byte at 1 Mbit/s; the line is busy that long before the next servo's turn.
+        return UInt64(bytes.count) * 10_000
+    }
+}

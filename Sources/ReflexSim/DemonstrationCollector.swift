@@ -1,0 +1,126 @@
+import Foundation
+import ReflexCore
+import ReflexRobot
+import Synchronization
+
+/// One recorded episode: per step, the observation seen, the action taken and the reward received.
+public struct RecordedEpisode: Sendable {
+    public var seed: UInt64
+    public var length: Int
+    public var success: Bool
+    public var episodeReturn: Double
+    /// length × observation size, row-major.
+    public var observations: [Float]
+    /// length × action size.
+    public var actions: [Float]
+    public var rewards: [Float]
+}
+
+/// Runs a scripted expert for many seeded episodes (on worker threads, each with its own world) and writes them
+/// in Reflex's demonstration format: `demos.safetensors` + `meta.json` (see docs/simulation.md).
+public enum DemonstrationCollector {
+    /// Episode `k` uses seed `seed + k`; results come back in episode order whatever the worker count.
+    public static func collect(robot: RobotDescription, task: TaskKind, episodes: Int, seed: UInt64 = 0, workers: Int = 1,
+                               sparseReward: Bool = false,
+                               progress: @escaping @Sendable (Int, Int) -> Void = { _, _ in }) throws -> [RecordedEpisode] {
+        let results = Mutex<[RecordedEpisode?]>(Array(repeating: nil, count: episodes))
+        let next = Mutex(0)
+        let failure = Mutex<ReflexError?>(nil)
+        let counts = Mutex((done: 0, successes: 0))
+        let workerCount = max(1, min(workers, episodes))
+        let work: @Sendable () -> Void = {
+            do {
+                let env = try SimTask.make(robot: robot, task: task.rawValue, sparseReward: sparseReward)
+                let expert = try SimTask.expert(for: env)
+                while true {
+                    let k = next.withLock { n -> Int in let k = n; n += 1; return k }
+                    if k >= episodes { break }
+                    let e = run(env: env, expert: expert, seed: seed &+ UInt64(k))
+                    results.withLock { $0[k] = e }
+                    let c = counts.withLock { c -> (Int, Int) in
+                        c.done += 1
+                        if e.success { c.successes += 1 }
+                        return (c.done, c.successes)
+                    }
+                    progress(c.0, c.1)
+                }
+            } catch let e as ReflexError {
+                failure.withLock { $0 = e }
+            } catch {
+                failure.withLock { $0 = ReflexError(.simulation, "\(error)") }
+            }
+        }
+        var finished: [DispatchSemaphore] = []
+        for _ in 1 ..< workerCount {
+            let done = DispatchSemaphore(value: 0)
+            let t = Thread { work(); done.signal() }
+            t.stackSize = 1 << 22
+            t.start()
+            finished.append(done)
+        }
+        work()
+        for d in finished { d.wait() }
+        if let e = failure.withLock({ $0 }) { throw e }
+        return results.withLock { $0.compactMap { $0 } }
+    }
+
+    /// One expert episode from `seed`.
+    public static func run(env: ArmTaskEnvironment, expert: ScriptedExpert, seed: UInt64) -> RecordedEpisode {
+        let o = env.observationSpace.size, a = env.actionSpace.size
+        var obs = [Float](repeating: 0, count: o)
+        var action = [Float](repeating: 0, count: a)
+        env.reset(seed: seed, observation: &obs)
+        expert.reset()
+        var e = RecordedEpisode(seed: seed, length: 0, success: false, episodeReturn: 0, observations: [], actions: [], rewards: [])
+        e.observations.reserveCapacity(env.maxEpisodeSteps * o)
+        e.actions.reserveCapacity(env.maxEpisodeSteps * a)
+        while e.length < env.maxEpisodeSteps {
+            expert.action(observation: obs, into: &action)
+            e.observations += obs
+            e.actions += action
+            let out = env.step(action, observation: &obs)
+            e.rewards.append(Float(out.reward))
+            e.episodeReturn += out.reward
+            e.length += 1
+            if out.success { e.success = true }
+            if out.done { break }
+        }
+        return e
+    }
+
+    /// Writes `DIR/demos.safetensors` (F32 `observations` [N, obs], `actions` [N, act], `rewards` [N], episodes
+    /// concatenated in order) and `DIR/meta.json`, both atomically.
+    public static func write(_ episodes: [RecordedEpisode], robot: String, task: TaskKind, controlHz: Int,
+                             observationNames: [String], actionNames: [String], to directory: String) throws {
+        try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
+        let n = episodes.reduce(0) { $0 + $1.length }
+        let o = observationNames.count, a = actionNames.count
+        let obs = Tensor(zeros: [n, o]), act = Tensor(zeros: [n, a]), rew = Tensor(zeros: [n])
+        var row = 0
+        for e in episodes {
+            guard e.observations.count == e.length * o, e.actions.count == e.length * a else {
+                throw ReflexError(.shapeMismatch, "episode with seed \(e.seed) does not match \(o) observations and \(a) actions")
+            }
+            e.observations.withUnsafeBufferPointer { (obs.data + row * o).update(from: $0.baseAddress!, count: $0.count) }
+            e.actions.withUnsafeBufferPointer { (act.data + row * a).update(from: $0.baseAddress!, count: $0.count) }
+            e.rewards.withUnsafeBufferPointer { (rew.data + row).update(from: $0.baseAddress!, count: $0.count) }
+            row += e.length
+        }
+        try writeSafetensors([("observations", obs), ("actions", act), ("rewards", rew)],
+                             to: (directory as NSString).appendingPathComponent("demos.safetensors"))
+        let meta = JSONValue.object([
+            ("format", .string("reflex-demonstrations")),
+            ("version", .number(1)),
+            ("robot", .string(robot)),
+            ("task", .string(task.rawValue)),
+            ("control_hz", .number(Double(controlHz))),
+            ("observation_names", .array(observationNames.map { .string($0) })),
+            ("action_names", .array(actionNames.map { .string($0) })),
+            ("episodes", .array(episodes.map { e in
+                .object([("seed", .number(Double(e.seed))), ("length", .number(Double(e.length))),
+                         ("success", .bool(e.success)), ("return", .number(e.episodeReturn))])
+            })),
+        ])
+        try writeFileAtomically(Array(meta.serialized.utf8), to: (directory as NSString).appendingPathComponent("meta.json"))
+    }
+}

@@ -1,0 +1,92 @@
+import ArgumentParser
+#if canImport(Glibc)
+import Glibc
+#endif
+import ReflexCore
+import ReflexHardware
+
+/// `reflex emulate`: a device node that behaves like the arm's servo bus, for trying the stack without hardware.
+struct Emulate: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Emulate a robot's servo bus behind a pseudo-terminal (STS3215 / XL330 servos, first-order motors, injected faults).",
+        discussion: """
+        Clients (reflex servo, reflex run, LeRobot, the vendors' SDKs) open --link as if it were the arm's USB adapter.
+        Faults: comma-separated kind[@id][xcount], kinds: drop, late, checksum, garbage, silent, overload, overheat.
+        Example: reflex emulate --robot robots/so101.yaml --link /tmp/so101 --faults drop@3x5,overload@2
+        """
+    )
+
+    @Option(help: "Robot description with a hardware: section (servo ids, bus, models).") var robot: String?
+    @Option(help: "Bus protocol, when no --robot is given.") var bus: ServoProtocol?
+    @Option(help: "Comma-separated servo ids, when no --robot is given.") var ids: String?
+    @Option(help: "Servo model, when no --robot is given (sts3215, xl330, xl430).") var model: String?
+    @Option(help: "Path of the symlink to the pseudo-terminal (e.g. /tmp/so101).") var link: String
+    @Option(help: "Faults to inject, e.g. drop@3x5,silent@2.") var faults: String?
+    @Option(help: "Stop after this many seconds (default: until Ctrl-C).") var seconds: Double?
+
+    func run() throws {
+        var servos: [EmulatedServo] = []
+        var title = "servo bus"
+        if let robot {
+            let (name, hw) = try wrap { try ArmBusConfiguration.load(robotFile: robot) }
+            title = "\(name) (\(hw.bus), \(hw.servos.count) servos)"
+            for s in hw.servos {
+                guard let table = ServoControlTable.named(s.model) else { throw ValidationError("unknown model \(s.model)") }
+                // Start at joint zero (the description's offset), as a freshly calibrated arm would.
+                servos.append(EmulatedServo(table: table, id: s.id, position: Double(s.offset)))
+            }
+        } else {
+            guard let bus, let ids else { throw ValidationError("give --robot FILE, or --bus and --ids") }
+            let idList = try ids.split(separator: ",").map { part -> UInt8 in
+                guard let v = UInt8(part.trimmingCharacters(in: .whitespaces)), v <= 252 else {
+                    throw ValidationError("bad servo id '\(part)'")
+                }
+                return v
+            }
+            let modelName = model ?? (bus == .feetech ? "sts3215" : "xl330")
+            guard let table = ServoControlTable.named(modelName), table.wireProtocol == bus else {
+                throw ValidationError("model \(modelName) does not fit the \(bus) bus")
+            }
+            servos = idList.map { EmulatedServo(table: table, id: $0) }
+            title = "\(bus) bus with \(table.modelName) ids \(idList)"
+        }
+        let emulator = try wrap { try ServoBusEmulator(servos: servos) }
+        for spec in (faults ?? "").split(separator: ",") {
+            guard let f = ServoFault(parsing: String(spec)) else {
+                throw ValidationError("bad fault '\(spec)': kind[@id][xcount], kinds \(ServoFaultKind.allCases.map(\.rawValue).joined(separator: ", "))")
+            }
+            emulator.inject(f)
+        }
+        let linkObject = try wrap { try EmulatorLink(emulator: emulator, link: link) }
+        print("emulating \(title) at \(link) -> \(linkObject.terminal.slavePath)")
+        if let faults { print("armed faults: \(faults)") }
+        signal(SIGINT) { _ in stopRequested = 1 }
+        signal(SIGTERM) { _ in stopRequested = 1 }
+        let start = monotonicNanoseconds()
+        var lastReport = start
+        while stopRequested == 0 {
+            var ts = timespec(tv_sec: 0, tv_nsec: 100_000_000)
+            nanosleep(&ts, nil)
+            let now = monotonicNanoseconds()
+            if let seconds, Double(now - start) * 1e-9 >= seconds { break }
+            if now - lastReport >= 10_000_000_000 {
+                lastReport = now
+                print(linkObject.withEmulator(summary))
+            }
+        }
+        print(linkObject.withEmulator(summary))
+        linkObject.stop()
+    }
+
+    private func summary(_ e: ServoBusEmulator) -> String {
+        let counts = ServoFaultKind.allCases.compactMap { k in e.injected[k].map { "\(k.rawValue)=\($0)" } }
+        return "requests \(e.requestsHandled), noise bytes \(e.discardedBytes), faults injected: "
+            + (counts.isEmpty ? "none" : counts.joined(separator: " "))
+    }
+
+    private func wrap<T>(_ body: () throws -> T) throws -> T {
+        do { return try body() } catch let e as ReflexError { throw HardwareCommandError(description: e.description) }
+    }
+}
+
+nonisolated(unsafe) private var stopRequested: sig_atomic_t = 0

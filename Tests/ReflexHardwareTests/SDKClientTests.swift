@@ -1,0 +1,66 @@
+import Foundation
+import ReflexCore
+import Testing
+
+@testable import ReflexHardware
+
+private let venvPython = NSHomeDirectory() + "/.cache/reflex/peers-venv/bin/python"
+private let clientScript = URL(fileURLWithPath: #filePath).deletingLastPathComponent()
+    .appendingPathComponent("Fixtures/sdk_client.py").path
+
+/// The vendors' official Python SDKs (scservo_sdk, dynamixel_sdk) as clients of the emulator over a
+/// pseudo-terminal: what they read is what the emulated servos hold, what they write lands in the control tables.
+@Suite(.enabled(if: FileManager.default.isExecutableFile(atPath: venvPython),
+                "skipped: no peers venv at ~/.cache/reflex/peers-venv (run Benchmarks/peers/setup.sh)"))
+struct SDKClientTests {
+    struct Report: Decodable {
+        var models: [String: Int]
+        var present: [String: Int]
+        var goal_readback: [String: Int]
+        var errors: [String]
+        var bulk_models: [String: Int]?
+    }
+
+    func runClient(_ kind: String, path: String, ids: [UInt8]) throws -> Report {
+        let p = Process()
+        p.executableURL = URL(fileURLWithPath: venvPython)
+        p.arguments = [clientScript, kind, path, ids.map(String.init).joined(separator: ",")]
+        let out = Pipe(), err = Pipe()
+        p.standardOutput = out
+        p.standardError = err
+        try p.run()
+        let data = out.fileHandleForReading.readDataToEndOfFile()
+        let errText = String(decoding: err.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+        p.waitUntilExit()
+        guard p.terminationStatus == 0 else {
+            throw ReflexError(.io, "sdk client failed (\(p.terminationStatus)): \(errText)")
+        }
+        return try JSONDecoder().decode(Report.self, from: data)
+    }
+
+    @Test(arguments: [ServoProtocol.feetech, .dynamixel])
+    func officialSDKReadsAndWritesTheEmulator(_ proto: ServoProtocol) throws {
+        let ids: [UInt8] = [1, 2, 3, 4]
+        let table = proto == .feetech ? STS3215.table : XL330.table
+        let emu = try ServoBusEmulator(table: table, ids: ids)
+        for (k, id) in ids.enumerated() { emu.servo(id: id)!.motion.position = Double(700 + 333 * k) }
+        let link = try EmulatorLink(emulator: emu)
+        defer { link.stop() }
+        let r = try runClient(proto.rawValue, path: link.path, ids: ids)
+        #expect(r.errors.isEmpty, "\(r.errors)")
+        for (k, id) in ids.enumerated() {
+            let key = String(id)
+            #expect(r.models[key] == Int(table.modelNumber))
+            #expect(r.present[key] == 700 + 333 * k, "servo \(id) present position seen by the SDK")
+            let goal = k == 0 ? 1111 : 1500 + 100 * (k - 1)
+            #expect(r.goal_readback[key] == goal)
+            if proto == .dynamixel { #expect(r.bulk_models?[key] == Int(table.modelNumber)) }
+        }
+        link.withEmulator { e in
+            #expect(e.servo(id: 1)!.motion.torqueEnabled)
+            for (k, id) in ids.enumerated() {
+                #expect(e.servo(id: id)!.motion.goal == Double(k == 0 ? 1111 : 1500 + 100 * (k - 1)))
+            }
+        }
+    }
+}

@@ -1,1 +1,0 @@
-// ReflexRobotTests: mirrors Sources/ReflexRobot.

@@ -1,0 +1,135 @@
+import Foundation
+import ReflexCore
+import Testing
+
+@testable import ReflexRobot
+
+private func parse(_ xml: String, base: String = ".") throws -> URDFModel {
+    try URDFParser.parse(Data(xml.utf8), file: "test.urdf", baseDirectory: base)
+}
+
+private func expectURDFError(_ xml: String, base: String = ".", code: ReflexError.Code, element: String?,
+                             sourceLocation: SourceLocation = #_sourceLocation) {
+    do {
+        _ = try parse(xml, base: base)
+        Issue.record("expected \(code)", sourceLocation: sourceLocation)
+    } catch let e as ReflexError {
+        #expect(e.code == code, sourceLocation: sourceLocation)
+        if let element { #expect(e.location.element == element, "\(e)", sourceLocation: sourceLocation) }
+        #expect(e.location.file == "test.urdf", sourceLocation: sourceLocation)
+        #expect(e.location.line != nil, sourceLocation: sourceLocation)
+    } catch {
+        Issue.record("unexpected \(error)", sourceLocation: sourceLocation)
+    }
+}
+
+@Suite struct URDFTests {
+    @Test func so101ParsesInDepthFirstOrder() throws {
+        let model = try URDFParser.load(path: repositoryRoot + "/robots/so101.urdf")
+        #expect(model.name == "so101")
+        #expect(model.links.map(\.name) == ["base_link", "shoulder_link", "upper_arm_link", "lower_arm_link", "wrist_link",
+                                            "gripper_link", "moving_jaw_link", "tcp_link"])
+        #expect(model.joints.map(\.name) == ["shoulder_pan", "shoulder_lift", "elbow_flex", "wrist_flex", "wrist_roll", "gripper", "tcp"])
+        #expect(model.joints[1].axis == Vector3(0, 1, 0))
+        #expect(model.joints[5].axis == Vector3(-1, 0, 0))
+        #expect(model.joints[0].damping == 0.1)
+        #expect(model.links[5].lateralFriction == 1.0)
+        #expect(model.links[0].collisions.count == 2)
+        if case .cylinder(let r, let l) = model.links[0].collisions[1].geometry {
+            #expect(r == 0.03 && l == 0.0324)
+        } else {
+            Issue.record("base_link's second collision shape is a cylinder")
+        }
+    }
+
+    @Test func geometryMeshesAndPaths() throws {
+        let dir = try temporaryDirectory()
+        try FileManager.default.createDirectory(atPath: dir + "/meshes", withIntermediateDirectories: true)
+        try "v 0 0 0\nv 1 0 0\nv 0 2 0\nv 0 0 3\nf 1 2 3\n".write(toFile: dir + "/meshes/part.obj", atomically: true, encoding: .utf8)
+        // A binary STL with one triangle.
+        var stl = [UInt8](repeating: 0, count: 80) + [1, 0, 0, 0]
+        for v: Float in [0, 0, 1, /* normal */ 1, 2, 3, 4, 5, 6, 7, 8, 9] { withUnsafeBytes(of: v.bitPattern.littleEndian) { stl += $0 } }
+        stl += [0, 0]
+        try Data(stl).write(to: URL(fileURLWithPath: dir + "/meshes/part.stl"))
+        let xml = """
+        <robot name="r">
+          <link name="a">
+            <collision><geometry><mesh filename="package://pkg/meshes/part.obj" scale="2 2 2"/></geometry></collision>
+            <collision><origin xyz="0 0 1" rpy="0 1.5707963 0"/><geometry><capsule radius="0.1" length="0.3"/></geometry></collision>
+          </link>
+          <link name="b">
+            <inertial><origin xyz="0 0 0.1"/><mass value="2"/><inertia ixx="1" ixy="0.1" ixz="0" iyy="2" iyz="0" izz="3"/></inertial>
+            <collision><geometry><mesh filename="meshes/part.stl"/></geometry></collision>
+            <collision><geometry><sphere radius="0.2"/></geometry></collision>
+          </link>
+          <link name="c"/>
+          <joint name="j1" type="continuous"><parent link="a"/><child link="b"/><axis xyz="0 0 2"/></joint>
+          <joint name="j2" type="prismatic"><parent link="b"/><child link="c"/>
+            <limit lower="-0.1" upper="0.2" effort="5" velocity="1"/><dynamics damping="0.5" friction="0.25"/></joint>
+        </robot>
+        """
+        let model = try parse(xml, base: dir)
+        guard case .mesh(let path, _, let v) = model.links[0].collisions[0].geometry else {
+            Issue.record("mesh expected")
+            return
+        }
+        #expect(path.hasSuffix("meshes/part.obj"))
+        #expect(v == [0, 0, 0, 2, 0, 0, 0, 4, 0, 0, 0, 6])
+        guard case .mesh(_, _, let sv) = model.links[1].collisions[0].geometry else {
+            Issue.record("mesh expected")
+            return
+        }
+        #expect(sv == [1, 2, 3, 4, 5, 6, 7, 8, 9])
+        #expect(model.links[0].collisions[1].geometry == .capsule(radius: 0.1, length: 0.3))
+        #expect(model.joints[0].axis == Vector3(0, 0, 1))
+        #expect(model.joints[0].lower > model.joints[0].upper) // continuous: unlimited
+        #expect(model.joints[1].type == .prismatic)
+        #expect(model.joints[1].lower == -0.1 && model.joints[1].upper == 0.2 && model.joints[1].effort == 5)
+        #expect(model.joints[1].damping == 0.5 && model.joints[1].friction == 0.25)
+        #expect(model.links[1].inertial?.inertia == [1, 0.1, 0, 2, 0, 3])
+    }
+
+    @Test func badInputNamesTheElement() throws {
+        expectURDFError("<robot name='r'><link name='a'></robot>", code: .urdfSyntax, element: nil)
+        expectURDFError("""
+        <robot name='r'><link name='a'/>
+        <joint name='j' type='fixed'><parent link='a'/><child link='nope'/></joint></robot>
+        """, code: .urdfInvalid, element: "joint 'j'")
+        expectURDFError("""
+        <robot name='r'><link name='a'/><link name='b'/><link name='c'/>
+        <joint name='j1' type='fixed'><parent link='a'/><child link='b'/></joint>
+        <joint name='j2' type='fixed'><parent link='b'/><child link='c'/></joint>
+        <joint name='j3' type='fixed'><parent link='c'/><child link='b'/></joint></robot>
+        """, code: .urdfInvalid, element: "joint 'j3'")
+        expectURDFError("""
+        <robot name='r'><link name='a'/><link name='b'/>
+        <joint name='j1' type='fixed'><parent link='a'/><child link='b'/></joint>
+        <joint name='j2' type='fixed'><parent link='b'/><child link='a'/></joint></robot>
+        """, code: .urdfInvalid, element: nil)
+        expectURDFError("""
+        <robot name='r'><link name='a'><collision><geometry><mesh filename='missing.stl'/></geometry></collision></link></robot>
+        """, code: .urdfMesh, element: "link 'a'")
+        expectURDFError("""
+        <robot name='r'><link name='a'/><link name='b'/>
+        <joint name='j' type='ball'><parent link='a'/><child link='b'/></joint></robot>
+        """, code: .urdfInvalid, element: "joint 'j'")
+        expectURDFError("""
+        <robot name='r'><link name='a'><inertial><mass value='heavy'/></inertial></link></robot>
+        """, code: .urdfInvalid, element: "link 'a'")
+    }
+
+    static let pybulletData: String? = {
+        for p in [NSHomeDirectory() + "/.cache/reflex/peers-venv/lib/python3.11/site-packages/pybullet_data"]
+            where FileManager.default.fileExists(atPath: p + "/franka_panda/panda.urdf") { return p }
+        return nil
+    }()
+
+    @Test(.enabled(if: pybulletData != nil, "pybullet_data is not installed"))
+    func thirdPartyURDFsLoadAsTheyAre() throws {
+        let data = try #require(Self.pybulletData)
+        let panda = try URDFParser.load(path: data + "/franka_panda/panda.urdf")
+        #expect(panda.joints.filter(\.isMovable).count == 9)
+        let kuka = try URDFParser.load(path: data + "/kuka_iiwa/model.urdf")
+        #expect(kuka.joints.filter(\.isMovable).count == 7)
+    }
+}

@@ -1,1 +1,0 @@
-// ReflexSimTests: mirrors Sources/ReflexSim.
