@@ -232,10 +232,10 @@ void rx_group_norm(long channels, long batch, long length, long groups, const fl
 void rx_film(long channels, long batch, long length, const float *scale, const float *shift, long cond_stride,
              float *x);
 
-/// Width of the K blocks a weight matrix with K columns is packed in (K itself when small).
-long rx_panel_width(long K);
-/// Packs W (M × K, row stride ldw) into `out` (M·K floats) as K blocks of rx_panel_width(K) columns, each block
-/// holding all M rows contiguously, so a GEMM sweep over one block reads memory sequentially. Done once at load.
+/// Floats rx_pack_panels writes for an M × K matrix (M rounded up to a multiple of 16, times K).
+long rx_packed_size(long M, long K);
+/// Packs W (M × K, row stride ldw) into `out` (rx_packed_size floats): groups of 64 rows, each split into K blocks
+/// stored k-major, so a GEMM sweep reads memory sequentially. Done once at load.
 void rx_pack_panels(long M, long K, const float *W, long ldw, float *out);
 /// Y (N × M, row stride ldy) = X (N × K, row stride ldx) · Wᵀ with W packed by rx_pack_panels. Built for few rows
 /// (N = batch·length, 4–128) against large weights: each weight is streamed from memory once into register-tiled
