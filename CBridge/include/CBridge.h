@@ -246,6 +246,14 @@ void rx_sgemm_panels(long N, long M, long K, const float *X, long ldx, const flo
 /// than the caches to measure the memory read bandwidth that bounds a denoising step.
 double rx_stream_sum(long n, const float *x);
 
+// MARK: - Small GEMM (register-tiled, for RL-sized networks; real-time safe after first use per thread)
+
+/// rx_sgemm's contract on the calling thread through the register-tiled kernel of SmallGemm.cpp. Returns 0 and
+/// leaves C untouched when the shape is outside its range (N < 16, K or N > 1024, or more than 3e7 multiply-adds);
+/// rx_sgemm uses it automatically inside that range.
+int rx_small_sgemm(int transA, int transB, long M, long N, long K, float alpha, const float *A, long lda,
+                   const float *B, long ldb, float beta, float *C, long ldc);
+
 #ifdef __cplusplus
 }
 #endif
