@@ -232,10 +232,10 @@ void rx_group_norm(long channels, long batch, long length, long groups, const fl
 void rx_film(long channels, long batch, long length, const float *scale, const float *shift, long cond_stride,
              float *x);
 
-/// Width of the K blocks a weight matrix with K columns is packed in (K itself when small).
-long rx_panel_width(long K);
-/// Packs W (M × K, row stride ldw) into `out` (M·K floats) as K blocks of rx_panel_width(K) columns, each block
-/// holding all M rows contiguously, so a GEMM sweep over one block reads memory sequentially. Done once at load.
+/// Floats rx_pack_panels writes for an M × K matrix (M rounded up to a multiple of 16, times K).
+long rx_packed_size(long M, long K);
+/// Packs W (M × K, row stride ldw) into `out` (rx_packed_size floats): groups of 64 rows, each split into K blocks
+/// stored k-major, so a GEMM sweep reads memory sequentially. Done once at load.
 void rx_pack_panels(long M, long K, const float *W, long ldw, float *out);
 /// Y (N × M, row stride ldy) = X (N × K, row stride ldx) · Wᵀ with W packed by rx_pack_panels. Built for few rows
 /// (N = batch·length, 4–128) against large weights: each weight is streamed from memory once into register-tiled
@@ -245,6 +245,14 @@ void rx_sgemm_panels(long N, long M, long K, const float *X, long ldx, const flo
 /// Sum of n floats read once, split over the kernel threads: `reflex bench unet` times it over a buffer much larger
 /// than the caches to measure the memory read bandwidth that bounds a denoising step.
 double rx_stream_sum(long n, const float *x);
+
+// MARK: - Small GEMM (register-tiled, for RL-sized networks; real-time safe after first use per thread)
+
+/// rx_sgemm's contract on the calling thread through the register-tiled kernel of SmallGemm.cpp. Returns 0 and
+/// leaves C untouched when the shape is outside its range (N < 16, K or N > 1024, or more than 3e7 multiply-adds);
+/// rx_sgemm uses it automatically inside that range.
+int rx_small_sgemm(int transA, int transB, long M, long N, long K, float alpha, const float *A, long lda,
+                   const float *B, long ldb, float beta, float *C, long ldc);
 
 #ifdef __cplusplus
 }

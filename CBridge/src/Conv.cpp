@@ -111,16 +111,20 @@ void rx_film(long channels, long batch, long length, const float *scale, const f
 
 } // extern "C"
 
-// MARK: - Skinny GEMM, Y = X · Wᵀ, for few rows of X (batch·length positions) against a large weight matrix.
+// MARK: - Packed GEMM, Y = X · Wᵀ, for few rows of X (batch·length positions) against a large weight matrix.
 //
-// A denoising step is one pass over ~1 GB of weights with only 4–128 positions per layer: Eigen's Goto GEMM packs
-// the weights into a second buffer before its microkernel runs, which doubles the traffic that bounds the step. Here
-// each weight vector goes from memory straight into FMAs against R = 4 weight rows × P = 4 positions held in
-// registers (dot products along K, reduced once per output). K is blocked so a block of X stays in L2 while every
-// weight row streams past it once; threads split the weight rows, so each core streams its own share.
+// A denoising step is one pass over ~1 GB of weights with only 4–128 positions per layer. Eigen's Goto GEMM packs
+// the weights into a second buffer on every call before its microkernel runs, which doubles the traffic that bounds
+// the step. Here the weights are packed once at load: groups of 64 output rows, each K block of a group stored
+// k-major (64 consecutive floats per k), so a sweep reads memory sequentially. The microkernel keeps a 4 × 16-wide
+// column of outputs for up to 6 positions in registers and, per k, loads 4 weight vectors and broadcasts 6 inputs
+// (24 FMAs per 4 loads): every weight goes from memory into FMAs once per K block, and the K block (64 × 1024
+// floats, 256 KB) stays in L2 while all positions pass over it.
 namespace {
 
 typedef float v16 __attribute__((vector_size(64)));
+constexpr long kGroup = 64; // output rows per packed group (4 vectors of 16)
+constexpr long kBlock = 1024; // K block
 
 inline v16 load16(const float *p) {
   v16 v;
@@ -128,89 +132,120 @@ inline v16 load16(const float *p) {
   return v;
 }
 
-inline float hsum(v16 v) {
-  float s = 0;
-  for (int i = 0; i < 16; ++i) s += v[i];
-  return s;
-}
+inline void store16(float *p, v16 v) { __builtin_memcpy(p, &v, sizeof(v)); }
 
+/// acc[r][p] (+)= Σ_k W[k][16r ..] · X[p][k] over one K block; Y rows p, columns 16r.. (row stride ldy).
 template <int R, int P>
-void skinnyTile(const float *X, long ldx, const float *W, long ldw, long K, float *Y, long ldy, bool accumulate) {
+void tile(const float *Wb, long kb, const float *X, long ldx, float *Y, long ldy, bool accumulate) {
   v16 acc[R][P];
-  for (int r = 0; r < R; ++r)
-    for (int p = 0; p < P; ++p) acc[r][p] = v16{};
-  long k = 0;
-  for (; k + 16 <= K; k += 16) {
-    v16 w[R];
-    for (int r = 0; r < R; ++r) w[r] = load16(W + r * ldw + k);
+  for (int p = 0; p < P; ++p)
+    for (int r = 0; r < R; ++r) acc[r][p] = accumulate ? load16(Y + p * ldy + 16 * r) : v16{};
+  const float *w = Wb;
+  for (long k = 0; k < kb; ++k, w += 16 * R) {
+    v16 wv[R];
+    for (int r = 0; r < R; ++r) wv[r] = load16(w + 16 * r);
     for (int p = 0; p < P; ++p) {
-      const v16 x = load16(X + p * ldx + k);
-      for (int r = 0; r < R; ++r) acc[r][p] += w[r] * x;
+      const v16 xv = v16{} + X[p * ldx + k];
+      for (int r = 0; r < R; ++r) acc[r][p] += wv[r] * xv;
     }
   }
-  for (int p = 0; p < P; ++p) {
-    for (int r = 0; r < R; ++r) {
-      float s = hsum(acc[r][p]);
-      for (long kk = k; kk < K; ++kk) s += W[r * ldw + kk] * X[p * ldx + kk];
-      float &y = Y[p * ldy + r];
-      y = accumulate ? y + s : s;
-    }
-  }
+  for (int p = 0; p < P; ++p)
+    for (int r = 0; r < R; ++r) store16(Y + p * ldy + 16 * r, acc[r][p]);
 }
 
 template <int R>
-void skinnyRows(long N, const float *X, long ldx, const float *W, long ldw, long K, float *Y, long ldy, bool acc) {
+void tileRows(long N, const float *Wb, long kb, const float *X, long ldx, float *Y, long ldy, bool acc) {
   long n = 0;
-  for (; n + 4 <= N; n += 4) skinnyTile<R, 4>(X + n * ldx, ldx, W, ldw, K, Y + n * ldy, ldy, acc);
+  for (; n + 6 <= N; n += 6) tile<R, 6>(Wb, kb, X + n * ldx, ldx, Y + n * ldy, ldy, acc);
   switch (N - n) {
-  case 3: skinnyTile<R, 3>(X + n * ldx, ldx, W, ldw, K, Y + n * ldy, ldy, acc); break;
-  case 2: skinnyTile<R, 2>(X + n * ldx, ldx, W, ldw, K, Y + n * ldy, ldy, acc); break;
-  case 1: skinnyTile<R, 1>(X + n * ldx, ldx, W, ldw, K, Y + n * ldy, ldy, acc); break;
+  case 5: tile<R, 5>(Wb, kb, X + n * ldx, ldx, Y + n * ldy, ldy, acc); break;
+  case 4: tile<R, 4>(Wb, kb, X + n * ldx, ldx, Y + n * ldy, ldy, acc); break;
+  case 3: tile<R, 3>(Wb, kb, X + n * ldx, ldx, Y + n * ldy, ldy, acc); break;
+  case 2: tile<R, 2>(Wb, kb, X + n * ldx, ldx, Y + n * ldy, ldy, acc); break;
+  case 1: tile<R, 1>(Wb, kb, X + n * ldx, ldx, Y + n * ldy, ldy, acc); break;
   default: break;
   }
 }
 
-// Weight panels: K split into blocks of kc columns, block b holding all M rows × its width contiguously (row
-// stride = the block's width), so the sweep over one K block reads memory sequentially.
-void panelSerial(long N, long m0, long m1, long M, long K, long kc, const float *X, long ldx, const float *Wp,
-                 float *Y, long ldy) {
-  for (long k0 = 0; k0 < K; k0 += kc) {
-    const long kb = std::min(kc, K - k0);
-    const float *block = Wp + k0 * M;
-    const bool acc = k0 > 0;
-    long m = m0;
-    for (; m + 4 <= m1; m += 4) skinnyRows<4>(N, X + k0, ldx, block + m * kb, kb, kb, Y + m, ldy, acc);
-    for (; m < m1; ++m) skinnyRows<1>(N, X + k0, ldx, block + m * kb, kb, kb, Y + m, ldy, acc);
+void tileDispatch(int R, long N, const float *Wb, long kb, const float *X, long ldx, float *Y, long ldy, bool acc) {
+  switch (R) {
+  case 4: tileRows<4>(N, Wb, kb, X, ldx, Y, ldy, acc); break;
+  case 3: tileRows<3>(N, Wb, kb, X, ldx, Y, ldy, acc); break;
+  case 2: tileRows<2>(N, Wb, kb, X, ldx, Y, ldy, acc); break;
+  default: tileRows<1>(N, Wb, kb, X, ldx, Y, ldy, acc); break;
+  }
+}
+
+inline long paddedRows(long M) { return (M + 15) / 16 * 16; }
+
+/// Groups [g0, g1) of the packed matrix. A last group whose rows are not a multiple of 16 goes through a small
+/// buffer so the kernel never writes past column M of Y.
+void packedSerial(long N, long g0, long g1, long M, long K, const float *X, long ldx, const float *Wp, float *Y,
+                  long ldy) {
+  const long Mp = paddedRows(M);
+  for (long g = g0; g < g1; ++g) {
+    const long m0 = g * kGroup;
+    const long rows = std::min(kGroup, Mp - m0);
+    const int R = int(rows / 16);
+    const float *group = Wp + m0 * K;
+    const bool ragged = m0 + rows > M;
+    float spill[6 * kGroup];
+    for (long k0 = 0; k0 < K; k0 += kBlock) {
+      const long kb = std::min(kBlock, K - k0);
+      const float *block = group + k0 * rows;
+      if (!ragged) {
+        tileDispatch(R, N, block, kb, X + k0, ldx, Y + m0, ldy, k0 > 0);
+        continue;
+      }
+      for (long n = 0; n < N; n += 6) { // through `spill`, 6 positions at a time
+        const long np = std::min(6L, N - n);
+        const long valid = M - m0;
+        for (long p = 0; p < np; ++p)
+          for (long c = 0; c < rows; ++c) spill[p * rows + c] = (k0 > 0 && c < valid) ? Y[(n + p) * ldy + m0 + c] : 0.0f;
+        tileDispatch(R, np, block, kb, X + n * ldx + k0, ldx, spill, rows, k0 > 0);
+        for (long p = 0; p < np; ++p)
+          for (long c = 0; c < valid; ++c) Y[(n + p) * ldy + m0 + c] = spill[p * rows + c];
+      }
+    }
   }
 }
 
 } // namespace
 
-extern "C" long rx_panel_width(long K) { return K <= 2048 ? K : 1024; }
+extern "C" long rx_packed_size(long M, long K) { return paddedRows(M) * K; }
 
 extern "C" void rx_pack_panels(long M, long K, const float *W, long ldw, float *out) {
-  const long kc = rx_panel_width(K);
-  for (long k0 = 0; k0 < K; k0 += kc) {
-    const long kb = std::min(kc, K - k0);
-    float *block = out + k0 * M;
-    for (long m = 0; m < M; ++m) std::memcpy(block + m * kb, W + m * ldw + k0, size_t(kb) * sizeof(float));
+  const long Mp = paddedRows(M);
+  for (long m0 = 0; m0 < Mp; m0 += kGroup) {
+    const long rows = std::min(kGroup, Mp - m0);
+    float *group = out + m0 * K;
+    for (long k0 = 0; k0 < K; k0 += kBlock) {
+      const long kb = std::min(kBlock, K - k0);
+      float *block = group + k0 * rows;
+      for (long k = 0; k < kb; ++k)
+        for (long r = 0; r < rows; ++r) block[k * rows + r] = (m0 + r < M) ? W[(m0 + r) * ldw + k0 + k] : 0.0f;
+    }
   }
 }
 
 extern "C" void rx_sgemm_panels(long N, long M, long K, const float *X, long ldx, const float *Wp, float *Y,
                                 long ldy) {
   if (N <= 0 || M <= 0) return;
-  const long kc = rx_panel_width(K);
-  auto &pool = reflex::ThreadPool::shared();
-  const int threads = pool.size();
-  if (threads <= 1 || double(N) * double(M) * double(K) < 2.0e6) {
-    panelSerial(N, 0, M, M, K, kc, X, ldx, Wp, Y, ldy);
+  if (K <= 0) {
+    for (long n = 0; n < N; ++n) std::memset(Y + n * ldy, 0, size_t(M) * sizeof(float));
     return;
   }
-  const long chunk = ((M + threads - 1) / threads + 3) / 4 * 4;
+  const long groups = (paddedRows(M) + kGroup - 1) / kGroup;
+  auto &pool = reflex::ThreadPool::shared();
+  const int threads = int(std::min<long>(pool.size(), groups));
+  if (threads <= 1 || double(N) * double(M) * double(K) < 2.0e6) {
+    packedSerial(N, 0, groups, M, K, X, ldx, Wp, Y, ldy);
+    return;
+  }
+  const long chunk = (groups + threads - 1) / threads;
   pool.run(threads, [&](int i) {
-    const long m0 = i * chunk, m1 = std::min(M, m0 + chunk);
-    if (m0 < m1) panelSerial(N, m0, m1, M, K, kc, X, ldx, Wp, Y, ldy);
+    const long g0 = i * chunk, g1 = std::min(groups, g0 + chunk);
+    if (g0 < g1) packedSerial(N, g0, g1, M, K, X, ldx, Wp, Y, ldy);
   });
 }
 

@@ -1,5 +1,6 @@
 // Dense Float32 kernels over Eigen. Row-major maps with outer strides stand in for CBLAS.
 #include "CBridge.h"
+#include "SmallGemm.hpp"
 #include "ThreadPool.hpp"
 
 #include <Eigen/Core>
@@ -68,6 +69,7 @@ void gemmKernel(long M, long N, long K, float alpha, const float *A, long lda, c
 /// One GEMM on the calling thread.
 void gemmSerial(bool tA, bool tB, long M, long N, long K, float alpha, const float *A, long lda, const float *B,
                 long ldb, float beta, float *C, long ldc) {
+  if (K > 0 && reflex::smallGemm(tA, tB, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc)) return;
   MMap c(C, M, N, OuterStride<>(ldc));
   if (beta == 0.0f) {
     c.setZero();

@@ -1,14 +1,13 @@
-// The `hardware:` section of a robot description (robots/so101.yaml, robots/koch.yaml): which bus, which port,
-// and each joint's servo (id, model, offset, direction). Decoded here so ReflexHardware needs nothing else from
-// the description.
+// A robot description's `hardware:` section (robots/so101.yaml), checked and typed for a bus: which protocol, and
+// each joint's servo (id, model, offset, direction).
 import ReflexCore
+import ReflexRobot
 
 /// One joint's servo on the bus.
 public struct ServoAssignment: Codable, Sendable, Equatable {
     /// The joint this servo drives (the description's joint or gripper name).
     public var joint: String
     public var id: UInt8
-    /// `sts3215`, `xl330` (`xl330-m288`), `xl430` (`xl430-w250`).
     public var model: String
     /// Ticks at joint zero.
     public var offset: Int
@@ -22,40 +21,56 @@ public struct ServoAssignment: Codable, Sendable, Equatable {
         self.offset = offset
         self.direction = direction
     }
+
+    /// The servo model's control table (checked to exist when the configuration was made).
+    public var controlTable: ServoControlTable { ServoControlTable.named(model) ?? STS3215.table }
 }
 
-/// A robot's servo bus, as its description's `hardware:` section gives it.
-public struct ArmBusConfiguration: Codable, Sendable, Equatable {
+/// A robot's servo bus, validated from its description's `hardware:` section.
+public struct ArmBusConfiguration: Sendable, Equatable {
     public var bus: ServoProtocol
     public var port: String?
     public var baudRate: Int
     public var servos: [ServoAssignment]
 
-    public init(bus: ServoProtocol, port: String?, baudRate: Int, servos: [ServoAssignment]) {
+    public init(bus: ServoProtocol, port: String?, baudRate: Int, servos: [ServoAssignment]) throws {
         self.bus = bus
         self.port = port
         self.baudRate = baudRate
         self.servos = servos
+        try validate()
     }
 
-    private struct Document: Decodable {
-        var name: String?
-        var hardware: ArmBusConfiguration?
-    }
-
-    /// Reads the `hardware:` section of a robot description file, checking ids, models and directions.
-    /// - Throws: `ReflexError` with the file and key path.
+    /// Checks and types a description's `hardware:` section; errors name the file and key.
     /// - Warning: Not real-time safe.
-    public static func load(robotFile path: String) throws -> (name: String, hardware: ArmBusConfiguration) {
-        // Lenient about the rest of the file (the robot description's own decoder checks it); this reads only
-        // `name` and `hardware`.
-        let doc = try YAMLDecoder(rejectUnknownKeys: false).decode(Document.self, fromFile: path)
-        guard let hw = doc.hardware else {
-            throw ReflexError(.invalidArgument, "robot description has no hardware: section",
-                              at: .init(file: path, keyPath: "hardware"))
+    public init(_ mapping: HardwareMapping, file: String? = nil) throws {
+        guard let bus = ServoProtocol(rawValue: mapping.bus.lowercased()) else {
+            throw ReflexError(.invalidArgument, "unknown bus '\(mapping.bus)' (feetech or dynamixel)",
+                              at: .init(file: file, keyPath: "hardware.bus"))
         }
-        try hw.validate(file: path)
-        return (doc.name ?? "robot", hw)
+        var servos: [ServoAssignment] = []
+        for (k, s) in mapping.servos.enumerated() {
+            guard (0 ... 252).contains(s.id) else {
+                throw ReflexError(.invalidArgument, "servo id \(s.id) is out of range 0…252",
+                                  at: .init(file: file, keyPath: "hardware.servos[\(k)].id"))
+            }
+            servos.append(ServoAssignment(joint: s.joint, id: UInt8(s.id), model: s.model, offset: s.offset, direction: s.direction))
+        }
+        self.bus = bus
+        self.port = mapping.port
+        self.baudRate = mapping.baudRate
+        self.servos = servos
+        try validate(file: file)
+    }
+
+    /// The description's hardware section; an error if it has none.
+    /// - Warning: Not real-time safe.
+    public init(description: RobotDescription) throws {
+        guard let hw = description.hardware else {
+            throw ReflexError(.invalidArgument, "robot '\(description.name)' has no hardware: section",
+                              at: .init(file: description.path, keyPath: "hardware"))
+        }
+        try self.init(hw, file: description.path)
     }
 
     /// Checks the section's internal consistency.

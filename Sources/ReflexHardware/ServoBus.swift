@@ -254,6 +254,26 @@ public final class ServoBus<Codec: ServoWireCodec> {
         _ = try transact(id: id, expecting: 0, what: "write \(data.count) byte(s) at \(address)")
     }
 
+    /// Reads `register` from `id` without throwing or allocating; nil when the servo never answered.
+    /// - Note: Real-time safe.
+    public func tryRead(_ register: ServoRegister, id: UInt8) -> Int32? {
+        guard id < 254 else { return nil }
+        Codec.read(&tx, id: id, address: register.address, length: UInt16(register.width))
+        for attempt in 0 ... retries {
+            if attempt > 0 { statistics.retries += 1 }
+            do { try send() } catch { return nil }
+            guard let r = try? awaitStatus(from: id, expecting: register.width) else { return nil }
+            if r.0 == .ok, r.count >= register.width {
+                lastStatusError[Int(id)] = r.error
+                var raw: UInt32 = 0
+                for k in 0 ..< register.width { raw |= UInt32(readData[k]) << UInt32(8 * k) }
+                return register.decode(raw: raw)
+            }
+            if r.0 == .refused { return nil }
+        }
+        return nil
+    }
+
     /// Encodes `value` for `register` and writes it to `id`.
     /// - Warning: Not real-time safe.
     public func write(_ register: ServoRegister, id: UInt8, value: Int32) throws {
@@ -265,8 +285,16 @@ public final class ServoBus<Codec: ServoWireCodec> {
 
     // MARK: - Group requests (the control tick)
 
+    /// SYNC WRITE the group's values (no reply). Returns `.ioError` if the transport refused the bytes.
+    /// - Note: Real-time safe (never throws, never allocates).
+    public func trySyncWrite(_ group: ServoSyncWrite) -> BusOutcome {
+        guard Codec.syncWrite(&tx, group: group) else { return .badRequest }
+        do { try send() } catch { return .ioError }
+        return .ok
+    }
+
     /// SYNC WRITE the group's values (no reply).
-    /// - Note: Real-time safe.
+    /// - Note: Real-time safe while it succeeds.
     public func syncWrite(_ group: ServoSyncWrite) throws {
         guard Codec.syncWrite(&tx, group: group) else {
             throw ReflexError(.badServoRequest, "sync write of \(group.ids.count) servos does not fit in one packet")
@@ -274,33 +302,39 @@ public final class ServoBus<Codec: ServoWireCodec> {
         try send()
     }
 
-    /// SYNC READ into the group's buffers; retries the whole request while some servo is missing, then throws
-    /// naming the servos that never answered.
-    /// - Note: Real-time safe while it succeeds.
-    public func syncRead(_ group: ServoSyncRead) throws {
-        guard Codec.syncRead(&tx, group: group) else {
-            throw ReflexError(.badServoRequest, "sync read of \(group.ids.count) servos does not fit in one packet")
-        }
-        try collect(expectedPerServo: group.length, count: group.ids.count, slot: group.slot,
-                    reset: { group.markAllMissing() },
-                    received: { group.received[$0] },
-                    store: { k, p, e in group.store(servo: k, from: p, error: e) },
-                    ids: group.ids, what: "sync read \(group.length) byte(s) at \(group.address)")
+    /// SYNC READ into the group's buffers, retrying the whole request while some servo is missing. On anything but
+    /// `.ok`, `group.received` says which servos answered in the last attempt.
+    /// - Note: Real-time safe (never throws, never allocates).
+    public func trySyncRead(_ group: ServoSyncRead) -> BusOutcome {
+        guard Codec.syncRead(&tx, group: group) else { return .badRequest }
+        return collect(expectedPerServo: group.length, count: group.ids.count, slot: group.slot,
+                       reset: { group.markAllMissing() },
+                       received: { group.received[$0] },
+                       store: { k, p, e in group.store(servo: k, from: p, error: e) })
     }
 
-    private func collect(expectedPerServo: Int, count: Int, slot: [Int16], reset: () -> Void,
-                         received: (Int) -> Bool, store: (Int, UnsafeRawBufferPointer, UInt8) -> Void,
-                         ids: [UInt8], what: @autoclosure () -> String) throws {
-        var lastCapture: [UInt8] = []
-        var corruptSeen = false
+    /// SYNC READ into the group's buffers; retries the whole request while some servo is missing, then throws
+    /// naming the servos that never answered and the bytes that came back.
+    /// - Note: Real-time safe while it succeeds.
+    public func syncRead(_ group: ServoSyncRead) throws {
+        let outcome = trySyncRead(group)
+        guard outcome != .ok else { return }
+        throw groupFailure(outcome, ids: group.ids, received: group.received,
+                           what: "sync read \(group.length) byte(s) at \(group.address)")
+    }
+
+    func collect(expectedPerServo: Int, count: Int, slot: [Int16], reset: () -> Void,
+                         received: (Int) -> Bool, store: (Int, UnsafeRawBufferPointer, UInt8) -> Void) -> BusOutcome {
+        var outcome = BusOutcome.noReply
         for attempt in 0 ... retries {
             if attempt > 0 { statistics.retries += 1 }
             reset()
-            try send()
+            do { try send() } catch { return .ioError }
             let end = deadline(expectingBytes: count * (expectedPerServo + Codec.statusOverhead))
             var got = 0
-            corruptSeen = false
-            while got < count {
+            var corruptSeen = false
+            var timedOut = false
+            while got < count && !timedOut {
                 switch parser.next() {
                 case .frame(let f):
                     let k = Int(slot[Int(f.id)])
@@ -317,43 +351,81 @@ public final class ServoBus<Codec: ServoWireCodec> {
                     statistics.corruptReplies += 1
                     corruptSeen = true
                 case .needMore:
-                    if try !receiveMore(until: end) {
-                        got = -1 // timed out
+                    do {
+                        if try !receiveMore(until: end) { timedOut = true }
+                    } catch {
+                        return .ioError
                     }
                 }
-                if got < 0 { break }
             }
-            if got == count { return }
+            if got == count { return .ok }
             statistics.timeouts += 1
-            if attempt == retries { lastCapture = capture.bytes }
+            outcome = corruptSeen ? .corrupt : .noReply
         }
-        // Name every servo that did not answer in the last attempt.
-        var missing: [UInt8] = []
-        for k in 0 ..< count where !received(k) { missing.append(ids[k]) }
-        for id in missing { failuresByID[Int(id)] += 1 }
         statistics.failures += 1
-        let got = lastCapture.isEmpty ? "nothing" : hexString(lastCapture.prefix(96))
-        let list = missing.map(String.init).joined(separator: ", ")
-        let request = what()
-        throw ReflexError(corruptSeen ? .servoCorruptReply : .servoNoReply,
-                          "\(request): no valid status packet from servo(s) \(list) after \(retries + 1) attempt(s); \(corruptSeen ? "corrupt packets seen; " : "")received \(got)",
-                          at: .init(file: name, element: "servo \(missing.first.map(String.init) ?? "?")"))
+        for k in 0 ..< count where !received(k) {
+            failuresByID[Int(slot.firstIndex(of: Int16(k)) ?? 0)] += 1
+        }
+        statistics.discardedBytes = parser.discardedBytes
+        return outcome
     }
+
+    /// The error for a failed group request: which servos never answered, what came back.
+    /// - Warning: Not real-time safe.
+    func groupFailure(_ outcome: BusOutcome, ids: [UInt8], received: [Bool], what: String) -> ReflexError {
+        var missing: [UInt8] = []
+        for k in ids.indices where !received[k] { missing.append(ids[k]) }
+        let got = capture.count == 0 ? "nothing" : hexString(capture.bytes.prefix(96))
+        let list = missing.map(String.init).joined(separator: ", ")
+        let location = ReflexError.Location(file: name, element: "servo \(missing.first.map(String.init) ?? "?")")
+        switch outcome {
+        case .ioError:
+            return ReflexError(.io, "\(what): the serial link failed", at: location)
+        case .badRequest:
+            return ReflexError(.badServoRequest, "\(what) does not fit in one packet", at: location)
+        case .corrupt:
+            return ReflexError(.servoCorruptReply,
+                               "\(what): no valid status packet from servo(s) \(list) after \(retries + 1) attempt(s); corrupt packets seen; received \(got)",
+                               at: location)
+        case .noReply, .ok:
+            return ReflexError(.servoNoReply,
+                               "\(what): no valid status packet from servo(s) \(list) after \(retries + 1) attempt(s); received \(got)",
+                               at: location)
+        }
+    }
+}
+
+/// How a hot-path group request went (the second tier of errors: a value, no allocation).
+public enum BusOutcome: UInt8, Sendable {
+    case ok
+    /// Some servo never answered (see the group's `received`).
+    case noReply
+    /// Some servo's replies failed their checksum/CRC or were cut short.
+    case corrupt
+    /// The transport failed (device unplugged).
+    case ioError
+    /// The request does not fit in a packet.
+    case badRequest
 }
 
 extension ServoBus where Codec == DynamixelCodec {
     /// BULK READ into the group's buffers (Dynamixel only), retried like `syncRead`.
     /// - Note: Real-time safe while it succeeds.
     public func bulkRead(_ group: ServoBulkRead) throws {
-        guard DynamixelCodec.bulkRead(&tx, group: group) else {
-            throw ReflexError(.badServoRequest, "bulk read of \(group.ids.count) servos does not fit in one packet")
-        }
+        let outcome = tryBulkRead(group)
+        guard outcome != .ok else { return }
+        throw groupFailure(outcome, ids: group.ids, received: group.received, what: "bulk read")
+    }
+
+    /// BULK READ without throwing.
+    /// - Note: Real-time safe.
+    public func tryBulkRead(_ group: ServoBulkRead) -> BusOutcome {
+        guard DynamixelCodec.bulkRead(&tx, group: group) else { return .badRequest }
         let longest = group.lengths.max() ?? 0
-        try collect(expectedPerServo: longest, count: group.ids.count, slot: group.slot,
-                    reset: { for k in 0 ..< group.received.count { group.received[k] = false } },
-                    received: { group.received[$0] },
-                    store: { k, p, e in group.store(servo: k, from: p, error: e) },
-                    ids: group.ids, what: "bulk read")
+        return collect(expectedPerServo: longest, count: group.ids.count, slot: group.slot,
+                       reset: { for k in 0 ..< group.received.count { group.received[k] = false } },
+                       received: { group.received[$0] },
+                       store: { k, p, e in group.store(servo: k, from: p, error: e) })
     }
 
     /// Reads Hardware Error Status (address 70) of `id`, after a status packet raised the alert bit.

@@ -5,8 +5,8 @@ import ReflexCore
 /// checks the shape, or a random initializer). Names are relative to the network (e.g. `final_conv.1.weight`).
 public typealias WeightSource = (_ name: String, _ shape: [Int]) throws -> Tensor
 
-/// Weights of a convolution as one GEMM operand: re-laid out once at load into K-blocked panels
-/// (`rx_pack_panels`), so each denoising step streams them sequentially from memory.
+/// Weights of a convolution as one GEMM operand: re-laid out once at load into groups of 64 rows, K-blocked and
+/// k-major (`rx_pack_panels`), so each denoising step streams them sequentially from memory into the microkernel.
 public struct PackedWeights: Sendable {
     /// Rows (outputs) and columns (the dot-product length).
     public let rows: Int
@@ -17,7 +17,7 @@ public struct PackedWeights: Sendable {
     init(_ matrix: UnsafePointer<Float>, rows: Int, columns: Int) {
         self.rows = rows
         self.columns = columns
-        panels = Tensor(zeros: [rows * columns])
+        panels = Tensor(zeros: [rx_packed_size(rows, columns)])
         rx_pack_panels(rows, columns, matrix, columns, panels.data)
     }
 

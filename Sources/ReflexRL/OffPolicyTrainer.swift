@@ -49,6 +49,8 @@ public struct EvaluationRecord: Codable, Sendable, Equatable {
     public var criticLoss: Float = 0
     public var meanQ: Float = 0
     public var meanSigma: Float = 0
+    /// Fraction of episodes in which the task's success predicate held at some step (0 for tasks without one).
+    public var successRate: Double = 0
 }
 
 /// One finished training episode.
@@ -166,6 +168,7 @@ public final class OffPolicyTrainer<Env: Environment> {
     /// the training generator.
     public func evaluate(episodes: Int) -> EvaluationRecord {
         var returns: [Double] = []
+        var successes = 0
         var obs = [Float](repeating: 0, count: observation.count)
         var act = [Float](repeating: 0, count: action.count)
         var envAct = act
@@ -173,6 +176,7 @@ public final class OffPolicyTrainer<Env: Environment> {
         for e in 0 ..< episodes {
             evaluationEnvironment.reset(seed: Self.evaluationSeedBase + UInt64(e), observation: &obs)
             var total = 0.0
+            var succeeded = false
             for _ in 0 ..< evaluationEnvironment.maxEpisodeSteps {
                 obs.withUnsafeBufferPointer { o in
                     act.withUnsafeMutableBufferPointer { a in
@@ -182,14 +186,17 @@ public final class OffPolicyTrainer<Env: Environment> {
                 scale(act, into: &envAct)
                 let out = evaluationEnvironment.step(envAct, observation: &obs)
                 total += out.reward
+                succeeded = succeeded || out.success
                 if out.done { break }
             }
             returns.append(total)
+            if succeeded { successes += 1 }
         }
         return EvaluationRecord(step: step, meanReturn: Statistics.mean(returns),
                                 stdReturn: Statistics.standardDeviation(returns), episodes: episodes,
                                 alpha: learner.alpha, criticLoss: lastMetrics.criticLoss, meanQ: lastMetrics.meanQ,
-                                meanSigma: lastMetrics.meanSigma)
+                                meanSigma: lastMetrics.meanSigma,
+                                successRate: episodes > 0 ? Double(successes) / Double(episodes) : 0)
     }
 
     /// Runs `evaluate` now and records it in `evaluations`.

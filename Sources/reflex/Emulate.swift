@@ -4,6 +4,7 @@ import Glibc
 #endif
 import ReflexCore
 import ReflexHardware
+import ReflexRobot
 
 /// `reflex emulate`: a device node that behaves like the arm's servo bus, for trying the stack without hardware.
 struct Emulate: ParsableCommand {
@@ -16,7 +17,7 @@ struct Emulate: ParsableCommand {
         """
     )
 
-    @Option(help: "Robot description with a hardware: section (servo ids, bus, models).") var robot: String?
+    @Option(help: "Robot name or description file with a hardware: section (servo ids, bus, models), e.g. so101.") var robot: String?
     @Option(help: "Bus protocol, when no --robot is given.") var bus: ServoProtocol?
     @Option(help: "Comma-separated servo ids, when no --robot is given.") var ids: String?
     @Option(help: "Servo model, when no --robot is given (sts3215, xl330, xl430).") var model: String?
@@ -28,12 +29,12 @@ struct Emulate: ParsableCommand {
         var servos: [EmulatedServo] = []
         var title = "servo bus"
         if let robot {
-            let (name, hw) = try wrap { try ArmBusConfiguration.load(robotFile: robot) }
-            title = "\(name) (\(hw.bus), \(hw.servos.count) servos)"
+            let description = try wrap { try RobotDescription.named(robot) }
+            let hw = try wrap { try ArmBusConfiguration(description: description) }
+            title = "\(description.name) (\(hw.bus), \(hw.servos.count) servos)"
             for s in hw.servos {
-                guard let table = ServoControlTable.named(s.model) else { throw ValidationError("unknown model \(s.model)") }
                 // Start at joint zero (the description's offset), as a freshly calibrated arm would.
-                servos.append(EmulatedServo(table: table, id: s.id, position: Double(s.offset)))
+                servos.append(EmulatedServo(table: s.controlTable, id: s.id, position: Double(s.offset)))
             }
         } else {
             guard let bus, let ids else { throw ValidationError("give --robot FILE, or --bus and --ids") }

@@ -3,6 +3,7 @@ import Foundation
 import ReflexCore
 import ReflexNN
 import ReflexRL
+import ReflexSim
 
 /// What a run directory's `run.json` records: enough to rebuild the run exactly on `--resume`.
 struct FinetuneSpec: Codable {
@@ -19,7 +20,8 @@ struct Finetune: ParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Train a SAC or DSAC-T policy in simulation; checkpoints atomically, resumes exactly with --resume.",
         discussion: """
-        Environments: pendulum (gymnasium Pendulum-v1); so101:<task> once ReflexSim provides its tasks.
+        Environments: pendulum (gymnasium Pendulum-v1) or a ReflexSim task robot:task (so101:reach, so101:push,
+        so101:lift; dense reward, actions are joint position targets scaled from [-1, 1] to the joint limits).
         Presets: sac (Haarnoja et al.: 2x256 ReLU, lr 3e-4), dsac-t (3x256 GELU, lr 1e-4, policy delay 2),
         rltools (2x64, batch 100, lr 1e-3), sb3 (rl-zoo3 Pendulum: 2x256, batch 256, lr 1e-3).
         The run directory gets run.json, checkpoint.safetensors (+ .prev), metrics.csv, learning_curve.svg and
@@ -138,12 +140,16 @@ struct Finetune: ParsableCommand {
 /// session over it, so a new task is one case here.
 enum FinetuneEnvironment {
     case pendulum
-    case so101(task: String)
+    /// A ReflexSim arm task, `robot:task`.
+    case sim(spec: String)
 
     static func parse(_ name: String) throws -> FinetuneEnvironment {
         if name == "pendulum" { return .pendulum }
-        if name.hasPrefix("so101:") { return .so101(task: String(name.dropFirst(6))) }
-        throw ReflexError(.invalidArgument, "unknown environment '\(name)' (known: pendulum, so101:<task>)")
+        if name.contains(":") {
+            _ = try SimTask.parse(name)
+            return .sim(spec: name)
+        }
+        throw ReflexError(.invalidArgument, "unknown environment '\(name)' (pendulum, or robot:task such as so101:reach)")
     }
 
     func run(spec: FinetuneSpec, directory: RunDirectory, resuming: Bool, quiet: Bool) throws {
@@ -151,8 +157,9 @@ enum FinetuneEnvironment {
         case .pendulum:
             try FinetuneSession(spec: spec, directory: directory, quiet: quiet)
                 .run(environment: Pendulum(), evaluationEnvironment: Pendulum(), resuming: resuming)
-        case .so101(let task):
-            throw ReflexError(.invalidArgument, "so101:\(task) needs ReflexSim's tasks, which are not in this build yet")
+        case .sim(let name):
+            try FinetuneSession(spec: spec, directory: directory, quiet: quiet)
+                .run(environment: try SimTask.make(name), evaluationEnvironment: try SimTask.make(name), resuming: resuming)
         }
     }
 }

@@ -76,7 +76,8 @@ struct FinetuneSession {
         progress?.finish()
         let final = trainer.evaluations.last
         print("\(spec.algo) on \(spec.env): \(trainer.step) steps (\(trainer.step - startStep) this session) in \(fmt(seconds, 2)) s, "
-              + "final mean return \(fmt(final?.meanReturn ?? .nan, 1)) ± \(fmt(final?.stdReturn ?? .nan, 1)) over \(final?.episodes ?? 0) episodes; "
+              + "final mean return \(fmt(final?.meanReturn ?? .nan, 1)) ± \(fmt(final?.stdReturn ?? .nan, 1)) over \(final?.episodes ?? 0) episodes "
+              + "(success \(fmt(100 * (final?.successRate ?? 0), 0))%); "
               + "wrote \(directory.path)")
     }
 
@@ -87,12 +88,12 @@ struct FinetuneSession {
     /// metrics.csv (episode returns and evaluations by step) and learning_curve.svg, rewritten whole each time so a
     /// resumed run's files are complete.
     func writeReports<Env>(_ trainer: OffPolicyTrainer<Env>) throws {
-        var rows: [(Int, String)] = trainer.episodeReturns.map { ($0.step, "\($0.step),\($0.episodeReturn),,,,,,") }
+        var rows: [(Int, String)] = trainer.episodeReturns.map { ($0.step, "\($0.step),\($0.episodeReturn),,,,,,,") }
         rows += trainer.evaluations.map {
-            ($0.step, "\($0.step),,\($0.meanReturn),\($0.stdReturn),\($0.alpha),\($0.criticLoss),\($0.meanQ),\($0.meanSigma)")
+            ($0.step, "\($0.step),,\($0.meanReturn),\($0.stdReturn),\($0.successRate),\($0.alpha),\($0.criticLoss),\($0.meanQ),\($0.meanSigma)")
         }
         rows.sort { $0.0 < $1.0 }
-        let csv = "step,episode_return,eval_mean_return,eval_std_return,alpha,critic_loss,mean_q,mean_sigma\n"
+        let csv = "step,episode_return,eval_mean_return,eval_std_return,eval_success_rate,alpha,critic_loss,mean_q,mean_sigma\n"
             + rows.map(\.1).joined(separator: "\n") + "\n"
         try writeFileAtomically(Array(csv.utf8), to: directory.path + "/metrics.csv")
         var plot = LinePlot(title: "\(spec.algo) on \(spec.env) (seed \(spec.seed))", xLabel: "environment steps", yLabel: "return")

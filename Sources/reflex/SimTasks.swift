@@ -1,9 +1,15 @@
 import ReflexCore
+import ReflexRobot
 import ReflexRuntime
+import ReflexSim
 
 /// Resolves `--robot`/`--task` to simulated environments for the commands that run episodes.
 enum SimTasks {
-    static func environmentFactory(robot: String, task: String) throws -> Evaluator.EnvironmentFactory {
-        throw ReflexError(.invalidArgument, "simulated tasks are not part of this build yet (robot \(robot), task \(task))")
+    /// A factory of fresh task environments (one per worker); the first is built here so a bad robot or task
+    /// name fails before any episode runs.
+    static func environmentFactory(robot: String, task: String, sparseReward: Bool = false) throws -> Evaluator.EnvironmentFactory {
+        let description = try RobotDescription.named(robot)
+        _ = try SimTask.make(robot: description, task: task, sparseReward: sparseReward)
+        return { try SimTask.make(robot: description, task: task, sparseReward: sparseReward) }
     }
 }

@@ -1,48 +1,48 @@
 import Foundation
 import ReflexCore
+import ReflexRobot
 import Testing
 
 @testable import ReflexHardware
 
-@Suite struct ArmBusConfigurationTests {
-    func write(_ text: String) -> String {
-        let path = NSTemporaryDirectory() + "reflex-hw-\(UUID().uuidString).yaml"
-        FileManager.default.createFile(atPath: path, contents: Data(text.utf8))
-        return path
-    }
+let repoRobots = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
+    .deletingLastPathComponent().appendingPathComponent("robots").path
 
-    @Test func readsTheHardwareSectionOfARobotDescription() throws {
-        let path = write("""
-        name: so101
-        urdf: so101.urdf
-        joints: [{name: a}]
-        hardware:
-          bus: feetech
-          port: /dev/ttyACM0
-          baud_rate: 1000000
-          servos:
-            - {joint: shoulder_pan, id: 1, model: sts3215, offset: 2048, direction: 1}
-            - {joint: gripper, id: 6, model: sts3215, offset: 1900, direction: -1}
-        """)
-        defer { try? FileManager.default.removeItem(atPath: path) }
-        let (name, hw) = try ArmBusConfiguration.load(robotFile: path)
-        #expect(name == "so101" && hw.bus == .feetech && hw.baudRate == 1_000_000)
-        #expect(hw.servos.map(\.id) == [1, 6] && hw.servos[1].direction == -1 && hw.servos[1].offset == 1900)
+@Suite struct ArmBusConfigurationTests {
+    @Test func readsTheHardwareSectionOfSO101() throws {
+        let d = try RobotDescription.load(path: repoRobots + "/so101.yaml")
+        let hw = try ArmBusConfiguration(description: d)
+        #expect(hw.bus == .feetech && hw.baudRate == 1_000_000)
+        #expect(hw.servos.map(\.id) == [1, 2, 3, 4, 5, 6])
+        #expect(hw.servos.allSatisfy { $0.controlTable.modelNumber == STS3215.modelNumber })
     }
 
     @Test func aServoOfTheWrongProtocolIsAnErrorAtItsKey() throws {
-        let path = write("""
-        hardware:
-          bus: feetech
-          baud_rate: 1000000
-          servos:
-            - {joint: a, id: 1, model: xl330, offset: 0, direction: 1}
+        let mapping = try YAMLDecoder().decode(HardwareMapping.self, from: """
+        bus: feetech
+        baud_rate: 1000000
+        servos:
+          - {joint: a, id: 1, model: xl330, offset: 0, direction: 1}
         """)
-        defer { try? FileManager.default.removeItem(atPath: path) }
         #expect {
-            _ = try ArmBusConfiguration.load(robotFile: path)
+            _ = try ArmBusConfiguration(mapping, file: "r.yaml")
         } throws: { e in
-            (e as? ReflexError)?.location.keyPath == "hardware.servos[0]" && (e as? ReflexError)?.location.file == path
+            (e as? ReflexError)?.location.keyPath == "hardware.servos[0]" && (e as? ReflexError)?.location.file == "r.yaml"
         }
+    }
+
+    @Test func calibrationRoundTripsAndMustMatchTheRobot() throws {
+        let d = try RobotDescription.load(path: repoRobots + "/so101.yaml")
+        let hw = try ArmBusConfiguration(description: d)
+        var cal = BusCalibration.fromDescription("so101", hw)
+        cal.joints[2].offset = 1900
+        cal.joints[2].direction = -1
+        let path = NSTemporaryDirectory() + "reflex-cal-\(UUID().uuidString).yaml"
+        defer { try? FileManager.default.removeItem(atPath: path) }
+        try cal.save(path: path)
+        #expect(try BusCalibration.load(path: path, for: hw) == cal)
+        var other = hw
+        other.servos[0].id = 9
+        #expect(throws: ReflexError.self) { _ = try BusCalibration.load(path: path, for: other) }
     }
 }

@@ -1,0 +1,136 @@
+"""PyTorch side of `reflex bench unet`: LeRobot's own DiffusionConditionalUnet1d (lerobot.policies.diffusion) on the
+same shapes — default down_dims (512, 1024, 2048), horizon 16, state inputs (state + environment state), random
+weights — one denoising step (one U-Net call) at K = 1 and K candidates for one observation, timed per call.
+Prints JSON like `reflex bench unet --json` (milliseconds and microseconds as there).
+
+Usage: ~/.cache/reflex/peers-venv/bin/python Benchmarks/peers/unet.py [--k 8] [--threads 1] [--rounds 15]
+       ... Benchmarks/peers/unet.py --compare [--repeats 3]   (alternates with `reflex bench unet --json` and prints
+                                                              the BENCHMARKS.md table)
+"""
+import argparse
+import datetime
+import json
+import os
+import pathlib
+import statistics
+import subprocess
+import time
+
+import torch
+
+from lerobot.configs.types import FeatureType, PolicyFeature
+from lerobot.policies.diffusion.configuration_diffusion import DiffusionConfig
+from lerobot.policies.diffusion.modeling_diffusion import DiffusionConditionalUnet1d
+
+
+ROOT = pathlib.Path(__file__).resolve().parent.parent.parent
+
+
+def build(a):
+    torch.manual_seed(0)
+    cfg = DiffusionConfig(
+        input_features={"observation.state": PolicyFeature(type=FeatureType.STATE, shape=(a.state,)),
+                        "observation.environment_state": PolicyFeature(type=FeatureType.ENV, shape=(a.env,))},
+        output_features={"action": PolicyFeature(type=FeatureType.ACTION, shape=(a.action,))},
+        down_dims=tuple(int(d) for d in a.down_dims.split(",")), horizon=a.horizon, n_obs_steps=a.n_obs,
+        device="cpu")
+    gdim = (a.state + a.env) * a.n_obs
+    return DiffusionConditionalUnet1d(cfg, global_cond_dim=gdim).eval(), gdim
+
+
+def time_steps(unet, gdim, a):
+    """Per-call microseconds of one U-Net call at K = 1 and K = a.k, `a.rounds` calls each."""
+    out = {}
+    with torch.inference_mode():
+        for k in sorted({1, a.k}):
+            x = torch.randn(k, a.horizon, a.action)
+            cond = torch.randn(1, gdim).expand(k, -1)  # K candidates for one observation
+            for _ in range(2):
+                unet(x, torch.full((k,), 10), global_cond=cond)
+            rounds = []
+            for i in range(a.rounds):
+                t0 = time.perf_counter_ns()
+                unet(x, torch.full((k,), i % 100), global_cond=cond)
+                rounds.append((time.perf_counter_ns() - t0) / 1000)
+            out[k] = rounds
+    return out
+
+
+def quantile(xs, q):
+    xs = sorted(xs)
+    pos = q * (len(xs) - 1)
+    lo, hi = int(pos), min(int(pos) + 1, len(xs) - 1)
+    return xs[lo] + (xs[hi] - xs[lo]) * (pos - lo)
+
+
+def compare(a):
+    """Alternates `reflex bench unet --json` and LeRobot's U-Net, `a.repeats` times, and prints the table."""
+    reflex = ROOT / ".build" / "release" / "reflex"
+    unet, gdim = build(a)
+    ours, peer, floors, bandwidths = {}, {}, [], []
+    for _ in range(a.repeats):
+        out = subprocess.run([str(reflex), "bench", "unet", "--json", "--k", str(a.k), "--threads", str(a.threads),
+                              "--rounds", str(a.rounds), "--down-dims", a.down_dims, "--horizon", str(a.horizon),
+                              "--action", str(a.action), "--observation", str(a.state + a.env), "--n-obs",
+                              str(a.n_obs)], check=True, capture_output=True, text=True).stdout
+        r = json.loads(out[out.index("{"):])
+        floors.append(r["floorMs"])
+        bandwidths.append(r["readBandwidthGBs"])
+        for key, samples in r["steps"].items():
+            ours.setdefault(int(key[1:]), []).extend(samples["roundMicros"])
+        for k, rounds in time_steps(unet, gdim, a).items():
+            peer.setdefault(k, []).extend(rounds)
+    ms = lambda xs: f"{statistics.median(xs) / 1000:,.1f} ms ({quantile(xs, .1) / 1000:,.1f}–{quantile(xs, .9) / 1000:,.1f})"
+    floor = statistics.median(floors)
+    lines = ["| one denoising step | Reflex F32 median (p10–p90) | LeRobot U-Net (PyTorch) median (p10–p90) | "
+             "PyTorch / Reflex | Reflex / floor |", "|---|---|---|---|---|"]
+    for k in sorted(ours):
+        mo, mp = statistics.median(ours[k]), statistics.median(peer[k])
+        lines.append(f"| K = {k}, {a.threads} thread{'s' if a.threads > 1 else ''} | {ms(ours[k])} | {ms(peer[k])} | "
+                     f"**{mp / mo:.2f}×** | {mo / 1000 / floor:.2f}× |")
+    ks = sorted(ours)
+    if len(ks) > 1:
+        lines.append("")
+        lines.append(f"K = {ks[-1]} costs {statistics.median(ours[ks[-1]]) / statistics.median(ours[ks[0]]):.2f}× "
+                     f"K = 1 in Reflex and {statistics.median(peer[ks[-1]]) / statistics.median(peer[ks[0]]):.2f}× "
+                     "in PyTorch.")
+    lines.append("")
+    lines.append(f"Floor: {sum(p.numel() for p in unet.parameters()) * 4 / 1e6:,.0f} MB of F32 weights / "
+                 f"{statistics.median(bandwidths):.1f} GB/s read bandwidth measured in the same run = {floor:.1f} ms.")
+    lines.append(f"Measured {datetime.date.today().isoformat()} ({os.cpu_count()} cores, shared), lerobot "
+                 f"{__import__('lerobot').__version__}, torch {torch.__version__}; reproduce with "
+                 f"`{pathlib.Path(__file__).relative_to(ROOT)} --compare --k {a.k} --threads {a.threads} "
+                 f"--rounds {a.rounds} --repeats {a.repeats}`.")
+    print("\n".join(lines))
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--k", type=int, default=8)
+    ap.add_argument("--threads", type=int, default=1)
+    ap.add_argument("--rounds", type=int, default=15)
+    ap.add_argument("--down-dims", default="512,1024,2048")
+    ap.add_argument("--horizon", type=int, default=16)
+    ap.add_argument("--action", type=int, default=2)
+    ap.add_argument("--state", type=int, default=2)
+    ap.add_argument("--env", type=int, default=16)
+    ap.add_argument("--n-obs", type=int, default=2)
+    ap.add_argument("--compare", action="store_true", help="alternate with `reflex bench unet` and print the table")
+    ap.add_argument("--repeats", type=int, default=3)
+    a = ap.parse_args()
+    torch.set_num_threads(a.threads)
+    if a.compare:
+        compare(a)
+        return
+    unet, gdim = build(a)
+    params = sum(p.numel() for p in unet.parameters())
+    steps = {}
+    for k, rounds in time_steps(unet, gdim, a).items():
+        steps[f"k{k}"] = {"median_us": statistics.median(rounds), "p10_us": quantile(rounds, .1),
+                          "p90_us": quantile(rounds, .9), "roundMicros": rounds}
+    print(json.dumps({"peer": "lerobot " + __import__("lerobot").__version__ + ", torch " + torch.__version__,
+                      "parameters": params, "threads": a.threads, "steps": steps}, indent=2, sort_keys=True))
+
+
+if __name__ == "__main__":
+    main()

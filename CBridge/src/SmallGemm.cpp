@@ -1,0 +1,101 @@
+// A register-tiled SGEMM for the small matrices of RL networks (batch ~100-256, widths 64-256).
+//
+// Eigen's general product packs both operands into blocks for every call and zero-fills C for beta = 0; at these
+// sizes that overhead is most of the time (RLtools is fast on Pendulum for the same reason: fixed-size loops, no
+// packing). Here op(B) is read as rows (K x N, contiguous along N) — B stored transposed is first copied into that
+// layout, a K x N copy that costs about 1/M of the product — and each 4 x 64 tile of C is accumulated in 16 vector
+// registers over the whole K loop, broadcasting one element of op(A) per row and step. Clang's vector extensions
+// compile this to AVX-512 (or pairs of AVX2 registers) under -march=native.
+#include "CBridge.h"
+#include "SmallGemm.hpp"
+
+#include <algorithm>
+#include <cstring>
+#include <memory>
+
+namespace {
+
+typedef float v16 __attribute__((vector_size(64), aligned(4)));
+
+inline v16 load(const float *p) {
+  v16 v;
+  std::memcpy(&v, p, sizeof v);
+  return v;
+}
+inline void store(float *p, v16 v) { std::memcpy(p, &v, sizeof v); }
+
+constexpr long kMaxSide = 1024;
+// op(B) as K x N rows for one thread, allocated once at its largest size (K, N <= kMaxSide) on first use, so a
+// later, larger shape never reallocates inside a hot path. Untouched pages cost no memory.
+thread_local std::unique_ptr<float[]> transposed;
+
+/// C[MR x 16*NV] (=|+=) alpha * op(A)[MR x K] * Brows[K x 16*NV]; op(A)[i, k] = A[i*sm + k*sk].
+template <int MR, int NV>
+inline void tile(long K, float alpha, const float *A, long sm, long sk, const float *B, long ldb, float beta, float *C,
+                 long ldc) {
+  v16 acc[MR][NV];
+  for (int i = 0; i < MR; ++i)
+    for (int j = 0; j < NV; ++j) acc[i][j] = v16{};
+  for (long k = 0; k < K; ++k) {
+    v16 b[NV];
+    for (int j = 0; j < NV; ++j) b[j] = load(B + k * ldb + 16 * j);
+    for (int i = 0; i < MR; ++i) {
+      const float a = A[i * sm + k * sk];
+      for (int j = 0; j < NV; ++j) acc[i][j] += a * b[j];
+    }
+  }
+  for (int i = 0; i < MR; ++i)
+    for (int j = 0; j < NV; ++j) {
+      float *c = C + i * ldc + 16 * j;
+      v16 r = alpha * acc[i][j];
+      if (beta != 0.0f) r += beta * load(c);
+      store(c, r);
+    }
+}
+
+template <int NV>
+inline void rowBlock(long M, long K, float alpha, const float *A, long sm, long sk, const float *B, long ldb, float beta,
+                     float *C, long ldc) {
+  long m = 0;
+  for (; m + 4 <= M; m += 4) tile<4, NV>(K, alpha, A + m * sm, sm, sk, B, ldb, beta, C + m * ldc, ldc);
+  for (; m < M; ++m) tile<1, NV>(K, alpha, A + m * sm, sm, sk, B, ldb, beta, C + m * ldc, ldc);
+}
+
+} // namespace
+
+namespace reflex {
+
+bool smallGemm(bool tA, bool tB, long M, long N, long K, float alpha, const float *A, long lda, const float *B,
+               long ldb, float beta, float *C, long ldc) {
+  // Past a few MB of operands Eigen's cache blocking wins; below 16 columns there is no full vector.
+  if (N < 16 || K > kMaxSide || N > kMaxSide || double(M) * double(N) * double(K) > 3.0e7) return false;
+  const float *rows = B;
+  long ldr = ldb;
+  if (tB) { // B is stored N x K: lay it out as K x N.
+    if (!transposed) transposed.reset(new float[size_t(kMaxSide * kMaxSide)]); // default-initialized: untouched
+    float *t = transposed.get();
+    for (long n = 0; n < N; ++n)
+      for (long k = 0; k < K; ++k) t[k * N + n] = B[n * ldb + k];
+    rows = t;
+    ldr = N;
+  }
+  const long sm = tA ? 1 : lda, sk = tA ? lda : 1;
+  long n = 0;
+  for (; n + 64 <= N; n += 64) rowBlock<4>(M, K, alpha, A, sm, sk, rows + n, ldr, beta, C + n, ldc);
+  for (; n + 16 <= N; n += 16) rowBlock<1>(M, K, alpha, A, sm, sk, rows + n, ldr, beta, C + n, ldc);
+  for (; n < N; ++n) // leftover columns, one dot product each
+    for (long m = 0; m < M; ++m) {
+      float s = 0;
+      for (long k = 0; k < K; ++k) s += A[m * sm + k * sk] * rows[k * ldr + n];
+      C[m * ldc + n] = alpha * s + (beta != 0.0f ? beta * C[m * ldc + n] : 0.0f);
+    }
+  return true;
+}
+
+} // namespace reflex
+
+extern "C" int rx_small_sgemm(int transA, int transB, long M, long N, long K, float alpha, const float *A, long lda,
+                              const float *B, long ldb, float beta, float *C, long ldc) {
+  if (M <= 0 || N <= 0) return 1;
+  return reflex::smallGemm(transA != 0, transB != 0, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc) ? 1 : 0;
+}

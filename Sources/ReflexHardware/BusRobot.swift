@@ -1,0 +1,231 @@
+// An arm on a servo bus as a `Robot`: servo ticks ↔ radians with each joint's offset and direction from the
+// calibration, one sync read per tick for state and one sync write for targets, servo error bits mapped to
+// `RobotFaults`.
+import ReflexCore
+import ReflexRobot
+
+/// A robot arm whose joints are servos on one Feetech or Dynamixel bus (SO-101, Koch, ALOHA).
+///
+/// Lifecycle as ros2_control's: `configure` opens the port and pings every servo (an error names the joint and id
+/// that did not answer), leaving torque off; `activate` writes goal = present position, then torque on, so the arm
+/// holds still instead of jumping; `deactivate` turns torque off; `finalize` releases the port.
+/// `read` and `write` are the tick's: one sync read, one sync write, nothing allocated, nothing thrown.
+public final class BusRobot: Robot {
+    public let name: String
+    public let jointNames: [String]
+    public let limits: [JointLimits]
+    public private(set) var lifecycle: LifecycleState = .unconfigured
+    public let hardware: ArmBusConfiguration
+    public let calibration: BusCalibration
+
+    private let openBus: () throws -> any ServoBusDriver
+    private var bus: (any ServoBusDriver)?
+    private let tables: [ServoControlTable]
+    private let ids: [UInt8]
+    private let offset: [Double]
+    private let direction: [Double]
+    private let ticksPerRadian: [Double]
+    private let velocityScale: [Double]
+    private let effortScale: [Double]
+    private let maxTick: [Double]
+    private var stateGroup: ServoSyncRead?
+    private var goalGroup: ServoSyncWrite?
+    private var torqueGroup: ServoSyncWrite?
+
+    /// The bus's counters (retries, timeouts, corrupt replies) for telemetry.
+    public var busStatistics: ServoBusStatistics { bus?.statistics ?? ServoBusStatistics() }
+
+    /// An arm from its description (joint order and limits) and bus section, with `calibration` (default: the
+    /// description's offsets and directions) on a bus that `openBus` makes at `configure`.
+    /// - Warning: Not real-time safe.
+    public init(description: RobotDescription, calibration: BusCalibration? = nil,
+                openBus: @escaping () throws -> any ServoBusDriver) throws {
+        let hw = try ArmBusConfiguration(description: description)
+        let cal = calibration ?? BusCalibration.fromDescription(description.name, hw)
+        var tables: [ServoControlTable] = [], ids: [UInt8] = [], offset: [Double] = [], direction: [Double] = []
+        for j in description.joints {
+            guard let k = hw.servos.firstIndex(where: { $0.joint == j.name }) else {
+                throw ReflexError(.invalidArgument, "joint \(j.name) has no servo in the hardware: section",
+                                  at: .init(file: description.path, keyPath: "hardware.servos"))
+            }
+            guard let c = cal.joints.first(where: { $0.joint == j.name }), c.id == Int(hw.servos[k].id) else {
+                throw ReflexError(.invalidArgument, "calibration has no entry for joint \(j.name) (servo \(hw.servos[k].id))")
+            }
+            tables.append(hw.servos[k].controlTable)
+            ids.append(hw.servos[k].id)
+            offset.append(Double(c.offset))
+            direction.append(Double(c.direction))
+        }
+        name = description.name
+        jointNames = description.jointNames
+        limits = description.joints.map { JointLimits(lower: $0.lower, upper: $0.upper, velocity: $0.velocity, effort: $0.effort) }
+        hardware = hw
+        self.calibration = cal
+        self.openBus = openBus
+        self.tables = tables
+        self.ids = ids
+        self.offset = offset
+        self.direction = direction
+        ticksPerRadian = tables.map { Double($0.resolution) / (2 * Double.pi) }
+        // Present velocity: Feetech in ticks/s; Dynamixel X in 0.229 rpm.
+        velocityScale = tables.map { $0.wireProtocol == .feetech ? 2 * Double.pi / Double($0.resolution) : 0.229 * 2 * Double.pi / 60 }
+        // Effort as a fraction of stall: Feetech and XL430 load in 0.1 %; XL330 current in mA of its 1.75 A limit.
+        effortScale = tables.map { $0.presentLoad.name == "Present_Current" ? 1 / 1750 : 1 / 1000 }
+        maxTick = tables.map { Double($0.resolution - 1) }
+    }
+
+    /// An arm on the serial port `port` (or the description's), calibrated from `calibrationFile` if given.
+    /// - Warning: Not real-time safe.
+    public convenience init(description: RobotDescription, port: String? = nil, calibrationFile: String? = nil) throws {
+        let hw = try ArmBusConfiguration(description: description)
+        let cal = try calibrationFile.map { try BusCalibration.load(path: $0, for: hw) }
+        try self.init(description: description, calibration: cal) { try openServoBus(hw, port: port) }
+    }
+
+    private func present(_ table: ServoControlTable) -> (ServoRegister, ServoRegister) {
+        let regs = [table.presentPosition, table.presentVelocity, table.presentLoad]
+        let first = regs.min { $0.address < $1.address }!
+        let last = regs.max { Int($0.address) + $0.width < Int($1.address) + $1.width }!
+        return (first, last)
+    }
+
+    public func configure() throws {
+        try lifecycle.check(.configure, robot: name)
+        let bus = try openBus()
+        for (k, id) in ids.enumerated() {
+            let model: UInt16
+            do {
+                model = try bus.ping(id: id)
+            } catch let e as ReflexError {
+                throw ReflexError(e.code, "joint \(jointNames[k]): \(e.message)", at: e.location)
+            }
+            guard model == tables[k].modelNumber else {
+                throw ReflexError(.device, "joint \(jointNames[k]): servo \(id) is model \(model), expected \(tables[k].modelName) (\(tables[k].modelNumber))",
+                                  at: .init(element: "servo \(id)"))
+            }
+        }
+        let table = tables[0]
+        let (first, last) = present(table)
+        stateGroup = try ServoSyncRead(from: first, through: last, ids: ids)
+        goalGroup = try ServoSyncWrite(register: table.goalPosition, ids: ids)
+        torqueGroup = try ServoSyncWrite(register: table.torqueEnable, ids: ids)
+        try setTorque(bus, on: false)
+        try bus.syncRead(stateGroup!)
+        self.bus = bus
+        lifecycle = .inactive
+    }
+
+    private func setTorque(_ bus: any ServoBusDriver, on: Bool) throws {
+        guard let torqueGroup else { return }
+        for k in ids.indices { torqueGroup.set(k, value: on ? 1 : 0) }
+        try bus.syncWrite(torqueGroup)
+    }
+
+    public func activate() throws {
+        try lifecycle.check(.activate, robot: name)
+        guard let bus, let stateGroup, let goalGroup else { throw ReflexError(.invalidTransition, "not configured") }
+        try bus.syncRead(stateGroup)
+        let table = tables[0]
+        for k in ids.indices { goalGroup.set(k, value: stateGroup.value(table.presentPosition, servo: k)) }
+        try bus.syncWrite(goalGroup) // hold where it is, then take the load
+        try setTorque(bus, on: true)
+        lifecycle = .active
+    }
+
+    public func deactivate() throws {
+        try lifecycle.check(.deactivate, robot: name)
+        guard let bus else { throw ReflexError(.invalidTransition, "not configured") }
+        try setTorque(bus, on: false)
+        lifecycle = .inactive
+    }
+
+    public func finalize() {
+        if lifecycle == .active, let bus { try? setTorque(bus, on: false) }
+        bus = nil // closes the port
+        lifecycle = .finalized
+    }
+
+    /// Joint `k`'s angle (rad) for `ticks`.
+    /// - Note: Real-time safe.
+    @inline(__always) public func radians(joint k: Int, ticks: Double) -> Double {
+        direction[k] * (ticks - offset[k]) / ticksPerRadian[k]
+    }
+
+    /// The ticks for joint `k` at `radians`, kept inside what the register can hold.
+    /// - Note: Real-time safe.
+    @inline(__always) public func ticks(joint k: Int, radians q: Double) -> Int32 {
+        let t = offset[k] + direction[k] * q * ticksPerRadian[k]
+        return Int32(min(max(t.rounded(), 0), maxTick[k]))
+    }
+
+    public func read(into state: JointState) -> RobotStatus {
+        guard lifecycle == .inactive || lifecycle == .active, let bus, let g = stateGroup else {
+            return RobotStatus(.stop, faults: .notActive)
+        }
+        let outcome = bus.trySyncRead(g)
+        guard outcome == .ok else {
+            var joint = -1
+            for k in ids.indices where !g.received[k] { joint = k; break }
+            return RobotStatus(.hold, faults: outcome == .corrupt ? .corruptReply : .noReply, joint: joint)
+        }
+        var status = RobotStatus.ok
+        let table = tables[0]
+        for k in ids.indices {
+            state.position[k] = radians(joint: k, ticks: Double(g.value(table.presentPosition, servo: k)))
+            state.velocity[k] = direction[k] * Double(g.value(table.presentVelocity, servo: k)) * velocityScale[k]
+            state.effort[k] = direction[k] * Double(g.value(table.presentLoad, servo: k)) * effortScale[k]
+            let faults = servoFaults(bus, k, g.statusErrors[k])
+            state.faults[k] = faults
+            if !faults.isEmpty { status = status.merged(RobotStatus(.stop, faults: faults, joint: k)) }
+        }
+        state.timestamp = monotonicNanoseconds()
+        return status
+    }
+
+    /// The servo's error bits in `RobotFaults` words. A Dynamixel alert costs one extra read of Hardware Error
+    /// Status, on the way to a safe stop only.
+    private func servoFaults(_ bus: any ServoBusDriver, _ k: Int, _ error: UInt8) -> RobotFaults {
+        guard error != 0 else { return [] }
+        if tables[k].wireProtocol == .feetech {
+            let e = STS3215.StatusError(rawValue: error)
+            var f: RobotFaults = []
+            if e.contains(.voltage) { f.insert(.voltage) }
+            if e.contains(.angle) { f.insert(.angleSensor) }
+            if e.contains(.overheat) { f.insert(.overheat) }
+            if e.contains(.overCurrent) { f.insert(.overcurrent) }
+            if e.contains(.overload) { f.insert(.overload) }
+            return f
+        }
+        guard error & DynamixelPacket.alertBit != 0 else { return [] } // a refused request, not a servo fault
+        guard let bits = bus.tryRead(DynamixelX.hardwareErrorStatus, id: ids[k]) else { return [.overload] }
+        let e = DynamixelHardwareError(rawValue: UInt8(truncatingIfNeeded: bits))
+        var f: RobotFaults = []
+        if e.contains(.inputVoltage) { f.insert(.voltage) }
+        if e.contains(.overheating) { f.insert(.overheat) }
+        if e.contains(.motorEncoder) { f.insert(.angleSensor) }
+        if e.contains(.electricalShock) { f.insert(.electricalShock) }
+        if e.contains(.overload) { f.insert(.overload) }
+        return f.isEmpty ? [.overload] : f
+    }
+
+    public func write(_ command: JointCommand) -> RobotStatus {
+        guard lifecycle == .active, let bus, let g = goalGroup else { return RobotStatus(.stop, faults: .notActive) }
+        for k in ids.indices {
+            let q = command.position[k]
+            guard q.isFinite else { return RobotStatus(.hold, faults: .nonFiniteState, joint: k) }
+            g.set(k, value: ticks(joint: k, radians: q))
+        }
+        switch bus.trySyncWrite(g) {
+        case .ok: return .ok
+        default: return RobotStatus(.hold, faults: .noReply)
+        }
+    }
+
+    /// Reads every joint's raw ticks (for calibration).
+    /// - Warning: Not real-time safe.
+    public func readTicks() throws -> [Int32] {
+        guard let bus, let g = stateGroup else { throw ReflexError(.invalidTransition, "not configured") }
+        try bus.syncRead(g)
+        return ids.indices.map { g.value(tables[0].presentPosition, servo: $0) }
+    }
+}
