@@ -15,6 +15,7 @@ struct Reflex: ParsableCommand {
             Collect.self,
             Servo.self,
             Emulate.self,
+            Calibrate.self,
             Inspect.self,
             Convert.self,
             Bench.self,
