@@ -16,9 +16,11 @@ struct Reflex: ParsableCommand {
             Sim.self,
             Servo.self,
             Emulate.self,
+            Calibrate.self,
             Inspect.self,
             Convert.self,
             Bench.self,
+            Run.self,
         ]
     )
 }
