@@ -1,0 +1,71 @@
+import ArgumentParser
+#if canImport(Glibc)
+import Glibc
+#endif
+import ReflexCore
+import ReflexHardware
+import ReflexRobot
+
+/// `reflex calibrate`: the range sweep LeRobot users know, writing the calibration file `BusRobot` reads.
+struct Calibrate: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Calibrate an arm on a servo bus: record each joint's zero and the range swept by hand.",
+        discussion: """
+        Torque stays off throughout. Step 1: put the arm in its zero pose (the description's joint zero) and press
+        Enter; those ticks become the offsets. Step 2: move every joint through its whole range and press Enter;
+        the lowest and highest ticks seen become the range. Directions come from the robot description.
+        """
+    )
+
+    @Option(help: "Robot name or description file with a hardware: section, e.g. so101.") var robot: String
+    @Option(help: "Serial device (default: the description's port).") var port: String?
+    @Option(help: "Calibration file to write.") var out: String
+    @Option(help: "Stop the sweep after this many seconds (default: wait for Enter).") var seconds: Double?
+    @Flag(help: "Do not wait for Enter (take the present pose as zero; sweep for --seconds).") var yes = false
+
+    func run() throws {
+        do {
+            let description = try RobotDescription.named(robot)
+            let arm = try BusRobot(description: description, port: port)
+            try arm.configure()
+            defer { arm.finalize() }
+            let names = arm.jointNames
+            if !yes {
+                print("Torque is off. Put \(description.name) in its zero pose, then press Enter.")
+                _ = readLine()
+            }
+            let zero = try arm.readTicks()
+            print("zero pose: " + zip(names, zero).map { "\($0)=\($1)" }.joined(separator: " "))
+            var lo = zero, hi = zero
+            if !yes { print("Move every joint through its full range; press Enter when done.") }
+            let start = monotonicNanoseconds()
+            let limit = seconds ?? (yes ? 0 : .infinity)
+            var samples = 0
+            while Double(monotonicNanoseconds() - start) * 1e-9 < limit {
+                let t = try arm.readTicks()
+                samples += 1
+                for k in t.indices { lo[k] = min(lo[k], t[k]); hi[k] = max(hi[k], t[k]) }
+                if !yes && stdinHasLine() { _ = readLine(); break }
+                var ts = timespec(tv_sec: 0, tv_nsec: 20_000_000)
+                nanosleep(&ts, nil)
+            }
+            let hw = arm.hardware
+            let cal = BusCalibration(robot: description.name, joints: hw.servos.indices.map { k in
+                JointCalibration(joint: hw.servos[k].joint, id: Int(hw.servos[k].id), offset: Int(zero[k]),
+                                 direction: hw.servos[k].direction, rangeMin: Int(lo[k]), rangeMax: Int(hi[k]))
+            })
+            try cal.save(path: out)
+            print(table(["joint", "id", "offset", "direction", "range min", "range max"], cal.joints.map {
+                [$0.joint, String($0.id), String($0.offset), String($0.direction), String($0.rangeMin), String($0.rangeMax)]
+            }))
+            print("\(samples) samples; wrote \(out)")
+        } catch let e as ReflexError {
+            throw HardwareCommandError(description: e.description)
+        }
+    }
+
+    private func stdinHasLine() -> Bool {
+        var p = pollfd(fd: 0, events: Int16(POLLIN), revents: 0)
+        return poll(&p, 1, 0) > 0
+    }
+}
