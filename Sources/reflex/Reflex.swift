@@ -13,6 +13,7 @@ struct Reflex: ParsableCommand {
             TrainValue.self,
             Finetune.self,
             Collect.self,
+            Sim.self,
             Servo.self,
             Emulate.self,
             Calibrate.self,
