@@ -59,7 +59,7 @@ let package = Package(
         .testTarget(name: "ReflexRuntimeTests", dependencies: ["ReflexRuntime", "ReflexPolicy", "ReflexRobot", "AllocationCounter"]),
         .testTarget(name: "ReflexRLTests", dependencies: ["ReflexRL", "AllocationCounter"], exclude: ["Fixtures"]),
         .testTarget(name: "ReflexRobotTests", dependencies: ["ReflexRobot"]),
-        .testTarget(name: "ReflexSimTests", dependencies: ["ReflexSim", "ReflexRobot", "AllocationCounter"]),
+        .testTarget(name: "ReflexSimTests", dependencies: ["ReflexSim", "ReflexRobot", "AllocationCounter"], exclude: ["Fixtures"]),
         .testTarget(name: "ReflexHardwareTests", dependencies: ["ReflexHardware", "ReflexRobot", "AllocationCounter"],
                     exclude: ["Fixtures"]),
     ],

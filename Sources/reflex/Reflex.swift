@@ -13,12 +13,15 @@ struct Reflex: ParsableCommand {
             TrainValue.self,
             Finetune.self,
             Collect.self,
+            Sim.self,
             Servo.self,
             Emulate.self,
             Calibrate.self,
             Inspect.self,
             Convert.self,
             Bench.self,
+            Run.self,
+            Predict.self,
         ]
     )
 }

@@ -1,0 +1,155 @@
+import ArgumentParser
+import Foundation
+import ReflexCore
+import ReflexPolicy
+import ReflexRobot
+import ReflexRuntime
+import Synchronization
+
+/// `reflex run`: a policy driving an arm through the real-time loop and the safety layer, until Ctrl-C.
+struct Run: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Run a policy on an arm (simulated, on a serial bus, or a fake for a dry run) through the real-time loop.",
+        discussion: """
+        Start-up goes through the lifecycle: configure (link open, torque off), activate (torque on, holding), then the \
+        loop, which moves slowly to the policy's first pose before following it. Ctrl-C or SIGTERM stops the loop and \
+        switches torque off (as LeRobot does on disconnect); `kill -USR1 <pid>` is an emergency stop.
+        """
+    )
+
+    @Option(help: "Robot description (a path or a name under robots/).") var robot = "so101"
+    @Option(help: "Policy directory (policy.yaml + model.safetensors).") var policy: String
+    @Option(help: "Control rate (Hz).") var rate = 30.0
+    @Flag(help: "Drive the Bullet-simulated arm in real time.") var sim = false
+    @Option(help: "Serial device of the arm's servo bus (e.g. /dev/ttyACM0, or an emulator's link).") var port: String?
+    @Flag(help: "Dry run against a fake arm (first-order joints, no task features).") var fake = false
+    @Option(help: "Task whose features (cube, goal) feed the policy on --sim.") var task = "lift"
+    @Option(help: "Stop after this many seconds (default: run until Ctrl-C).") var seconds: Double?
+    @Option(help: "Safety settings (YAML: position_margin, velocity_scale, max_step_per_tick, watchdog_timeout, watchdog_action, stop_action, approach_speed).")
+    var safety: String?
+    @Option(help: "Sampler override (ddpm, ddim:N, rti:2,1,0).") var sampler: String?
+    @Option(help: "SCHED_FIFO priority to ask for (0: do not ask).") var priority: Int32 = 80
+    @Flag(help: "Leave torque on when the run ends (default: torque off, as LeRobot).") var keepTorque = false
+    @Flag(help: "Print the final figures as JSON.") var json = false
+
+    func validate() throws {
+        let chosen = [sim, port != nil, fake].filter { $0 }.count
+        guard chosen == 1 else { throw ValidationError("choose exactly one of --sim, --port DEV, --fake") }
+        guard rate > 0, rate <= 1000 else { throw ValidationError("--rate must be in (0, 1000] Hz") }
+    }
+
+    func run() throws {
+        let description = try RobotDescription.named(robot)
+        let loaded = try PolicyDirectory.load(policy)
+        if let s = sampler {
+            guard let d = loaded as? DiffusionPolicy else { throw ValidationError("--sampler needs a diffusion policy") }
+            d.sampler = try SamplerSpec(parsing: s)
+        }
+        let safetyConfig = try safety.map { try YAMLDecoder().decode(SafetyConfig.self, fromFile: $0) } ?? SafetyConfig()
+        let backend = try makeBackend(description)
+        let arm = backend.robot
+        let joints = arm.jointCount
+        guard loaded.config.actionSize == joints else {
+            throw ReflexError(.shapeMismatch, "the policy acts on \(loaded.config.actionSize) values, \(description.name) has \(joints) joints")
+        }
+        // The observation layout of Reflex's tasks: joint positions, velocities, then task features.
+        let featureCount = loaded.config.observationSize - 2 * joints
+        guard featureCount >= 0 else {
+            throw ReflexError(.shapeMismatch, "the policy observes \(loaded.config.observationSize) values, fewer than \(description.name)'s \(joints) positions and velocities")
+        }
+        let features: ObservationBuilder.FeatureProvider?
+        if featureCount == 0 {
+            features = nil
+        } else if let provider = backend.features, backend.featureCount == featureCount {
+            features = provider
+        } else if fake {
+            note("task features: \(featureCount) zeros (dry run; a real run takes them from the simulator or a camera)")
+            features = { out in out.update(repeating: 0); return true }
+        } else {
+            throw ReflexError(.shapeMismatch, "the policy needs \(featureCount) task features; \(backend.label) provides \(backend.featureCount)")
+        }
+        let observation = try ObservationBuilder(jointCount: joints, includeVelocities: true, featureCount: featureCount,
+                                                 features: features)
+        let layer = try SafetyLayer(limits: arm.limits, config: safetyConfig, period: 1 / rate)
+        let config = ControlLoopConfig(rate: rate, realTimePriority: priority > 0 ? priority : nil, lockMemory: true)
+        let loop = try ControlLoop(robot: arm, safety: layer, policy: loaded, observation: observation, config: config)
+
+        // Lifecycle: configure (torque off, state readable), activate (torque on, holding), then the loop.
+        try arm.configure()
+        note("\(arm.name): configured (\(joints) joints, torque off)")
+        do {
+            try arm.activate()
+        } catch {
+            arm.finalize()
+            throw error
+        }
+        note("\(arm.name): active (torque on, holding)")
+        RunSignals.install()
+        EmergencyStopSignal.install()
+        let rt: RealTimeReport
+        do { rt = try loop.start() } catch {
+            arm.finalize()
+            throw error
+        }
+        note("loop: \(rate) Hz, \(rt)")
+        note("running \(policy) — Ctrl-C to stop, kill -USR1 \(getpid()) for an emergency stop")
+
+        let started = Date()
+        while !RunSignals.stopRequested {
+            Thread.sleep(forTimeInterval: 0.1)
+            loop.events.drain { note("event: \($0)") }
+            if let seconds, Date().timeIntervalSince(started) >= seconds { break }
+        }
+        loop.stop()
+        loop.events.drain { note("event: \($0)") }
+        if keepTorque {
+            note("\(arm.name): left active (torque on, holding the last command)")
+        } else {
+            arm.finalize()
+            note("\(arm.name): torque off, finalized")
+        }
+        let s = loop.snapshot()
+        if json {
+            try printJSON(s)
+        } else {
+            print(loopCounts(s))
+            print(loopTable(s))
+        }
+    }
+
+    /// The arm behind the chosen flag, and where its task features come from.
+    struct Backend {
+        var robot: Robot
+        var label: String
+        var features: ObservationBuilder.FeatureProvider?
+        var featureCount: Int
+    }
+
+    func makeBackend(_ description: RobotDescription) throws -> Backend {
+        if fake {
+            return Backend(robot: try FakeRobot(description: description), label: "--fake", features: nil, featureCount: 0)
+        }
+        if sim {
+            throw ReflexError(.device, "--sim is not available yet: ReflexSim has no real-time simulated arm (Robot) on this build")
+        }
+        throw ReflexError(.device, "--port is not available yet: ReflexHardware has no bus-driven arm (Robot) on this build")
+    }
+
+    private func note(_ text: String) {
+        FileHandle.standardError.write(Data((text + "\n").utf8))
+    }
+}
+
+/// SIGINT/SIGTERM → a flag the run loop polls (the handler only stores an atomic).
+enum RunSignals {
+    static let flag = Atomic<Bool>(false)
+
+    static func install() {
+        _ = flag.load(ordering: .relaxed)
+        for s in [SIGINT, SIGTERM] {
+            _ = signal(s) { _ in RunSignals.flag.store(true, ordering: .releasing) }
+        }
+    }
+
+    static var stopRequested: Bool { flag.load(ordering: .acquiring) }
+}
