@@ -160,6 +160,8 @@ struct Finetune: ParsableCommand {
                 throw ValidationError("--dsrl needs a diffusion policy; \(dsrl) is not one")
             }
             spec.dsrl = DSRLSettings(policy: path, magnitude: dsrlMagnitude ?? 1.5, ddimSteps: dsrlDdimSteps ?? 10, reward: reward)
+            // Warm up with the base policy's own noise, N(0, I) (DSRL's init_rollout_steps).
+            spec.trainer.warmupGaussianStd = 1 / (dsrlMagnitude ?? 1.5)
         }
         _ = try FinetuneEnvironment.parse(spec.env)
         let dir = RunDirectory(path: out)
