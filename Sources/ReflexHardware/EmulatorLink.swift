@@ -69,14 +69,21 @@ public final class EmulatorLink: @unchecked Sendable {
     private func serve() {
         var buffer = [UInt8](repeating: 0, count: 2048)
         var last = monotonicNanoseconds()
+        var wait: UInt64 = 1_000_000
         while running.load(ordering: .acquiring) {
-            let n = buffer.withUnsafeMutableBytes { terminal.read(into: $0, timeoutMilliseconds: 1) }
+            let n = buffer.withUnsafeMutableBytes { terminal.read(into: $0, timeoutNanoseconds: wait) }
             pthread_mutex_lock(mutex)
             let now = monotonicNanoseconds()
             emulator.advance(dt: Double(now - last) * 1e-9)
             last = now
             if n > 0 { buffer.withUnsafeBytes { emulator.receive(UnsafeRawBufferPointer(rebasing: $0[0 ..< n]), now: now) } }
             let out = emulator.takeOutput(dueBy: now)
+            // Wake exactly when the next queued reply is due (sync-read replies follow each other at line rate).
+            if let next = emulator.nextReleaseTime, next > now {
+                wait = min(next - now, 1_000_000)
+            } else {
+                wait = emulator.nextReleaseTime == nil ? 1_000_000 : 0
+            }
             pthread_mutex_unlock(mutex)
             if !out.isEmpty { out.withUnsafeBytes { terminal.write($0) } }
         }

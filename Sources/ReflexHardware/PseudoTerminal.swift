@@ -75,8 +75,22 @@ public final class PseudoTerminal {
     /// Reads from the master side, waiting up to `timeoutMilliseconds` for data; returns 0 on timeout.
     /// - Note: Real-time safe.
     public func read(into buffer: UnsafeMutableRawBufferPointer, timeoutMilliseconds: Int32) -> Int {
+        read(into: buffer, timeoutNanoseconds: UInt64(max(timeoutMilliseconds, 0)) * 1_000_000)
+    }
+
+    /// Reads from the master side, waiting up to `timeoutNanoseconds` (sub-millisecond waits are kept).
+    /// - Note: Real-time safe.
+    public func read(into buffer: UnsafeMutableRawBufferPointer, timeoutNanoseconds: UInt64) -> Int {
         var p = pollfd(fd: masterDescriptor, events: Int16(POLLIN), revents: 0)
-        guard poll(&p, 1, timeoutMilliseconds) > 0 else { return 0 }
+        if timeoutNanoseconds >= 1_000_000 {
+            guard poll(&p, 1, Int32(min(timeoutNanoseconds / 1_000_000, 60_000))) > 0 else { return 0 }
+        } else if poll(&p, 1, 0) <= 0 {
+            // Below poll's millisecond resolution (ppoll is hidden by Glibc's module): sleep, then look once more.
+            guard timeoutNanoseconds > 0 else { return 0 }
+            var ts = timespec(tv_sec: 0, tv_nsec: Int(timeoutNanoseconds))
+            nanosleep(&ts, nil)
+            guard poll(&p, 1, 0) > 0 else { return 0 }
+        }
         let n = sysRead(masterDescriptor, buffer.baseAddress!, buffer.count)
         return max(n, 0)
     }
