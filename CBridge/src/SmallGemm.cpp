@@ -68,6 +68,9 @@ namespace reflex {
 bool smallGemm(bool tA, bool tB, long M, long N, long K, float alpha, const float *A, long lda, const float *B,
                long ldb, float beta, float *C, long ldc) {
   // Past a few MB of operands Eigen's cache blocking wins; below 16 columns there is no full vector.
+  // A few rows against a stored-transposed B (acting at batch 1) would spend more on the copy than on the product:
+  // Eigen's GEMV reads B in place.
+  if (tB && M < 8) return false;
   if (N < 16 || K > kMaxSide || N > kMaxSide || double(M) * double(N) * double(K) > 3.0e7) return false;
   const float *rows = B;
   long ldr = ldb;

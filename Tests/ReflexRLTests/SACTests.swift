@@ -108,3 +108,17 @@ import Testing
         #expect(learner.meanStd[0] > 0 && learner.meanStd[1] > 0)
     }
 }
+
+@Suite struct QBiasTests {
+    /// A critic that has learned nothing (Q ≈ 0 at initialization scale) on Pendulum, whose returns are strongly
+    /// negative, must show a large positive bias; the report's return must be a discounted sum of Pendulum costs.
+    @Test func untrainedCriticsOverestimatePendulumReturns() throws {
+        var gen = RandomGenerator(seed: 8)
+        let sac = try SAC(observationSize: 3, actionSize: 1, config: .rltools, generator: &gen)
+        let r = QBias.measure(learner: sac, environment: Pendulum(), episodes: 2, extraSteps: 300)
+        #expect(r.samples == 400)
+        // Per-step cost is at most π² + 0.1·64 + 0.001·4 ≈ 16.3, so |G| ≤ 16.3/(1 − γ) ≈ 1630 plus the entropy terms.
+        #expect(r.meanReturn < -100 && r.meanReturn > -1700, "mean return \(r.meanReturn)")
+        #expect(r.meanBias > 50, "bias \(r.meanBias)")
+    }
+}
