@@ -23,14 +23,18 @@ def main():
     a = ap.parse_args()
     ids = [int(x) for x in a.ids.split(",")]
 
+    # The SDKs give a reply 2 x LATENCY_TIMER + 2 ms (34 ms); on this shared machine a descheduled emulator thread can
+    # exceed that once in thousands of ticks. A longer timeout changes nothing on the happy path being timed.
     if a.bus == "feetech":
         import scservo_sdk as sdk
+        sdk.port_handler.LATENCY_TIMER = 150
         port = sdk.PortHandler(a.port)
         ph = sdk.PacketHandler(0)
         addr_pos, addr_goal, width_pos, width_goal = 56, 42, 2, 2
         name = "scservo_sdk (feetech-servo-sdk)"
     else:
         import dynamixel_sdk as sdk
+        sdk.port_handler.LATENCY_TIMER = 150
         port = sdk.PortHandler(a.port)
         ph = sdk.PacketHandler(2.0)
         addr_pos, addr_goal, width_pos, width_goal = 132, 116, 4, 4

@@ -159,6 +159,12 @@ public final class SafetyLayer: @unchecked Sendable {
         counters = SafetyCounters()
     }
 
+    /// Goes back to waiting for an action and approaching it slowly (a new policy took over); a latched stop stays.
+    /// - Note: Real-time safe.
+    public func reapproach() {
+        if mode == .tracking || mode == .approaching { mode = .waiting }
+    }
+
     /// Engages the emergency stop; any thread, any time (the API, a signal watcher, a UI button).
     /// - Note: Real-time safe.
     public func emergencyStop() { stopRequested.store(true, ordering: .releasing) }

@@ -76,6 +76,9 @@ public final class ControlLoop: @unchecked Sendable {
     private var previousEvents: SafetyEvents = []
     private var previousFaults: RobotFaults = []
     private let running = Atomic<Bool>(false)
+    /// The policy generation the loop wants chunks from (bumped by `switchPolicy`).
+    private let wantedGeneration = Atomic<Int>(0)
+    private var generationInUse = 0
     private var thread: JoinableThread?
     private let realTimeReport = Mutex<RealTimeReport?>(nil)
 
@@ -160,6 +163,7 @@ public final class ControlLoop: @unchecked Sendable {
         chunk = nil
         requestOutstanding = false
         episodeStartPending = true
+        generationInUse = wantedGeneration.load(ordering: .acquiring)
         latencyTicks = 0
         lastWriteStatus = .ok
         previousEvents = []
@@ -217,6 +221,22 @@ public final class ControlLoop: @unchecked Sendable {
 
     /// What the kernel granted the loop thread (nil before `start`).
     public var realTime: RealTimeReport? { realTimeReport.withLock { $0 } }
+
+    /// Switches to `policy` while the loop runs: from the next tick the loop drops the old policy's chunks and holds
+    /// position until the new policy's first chunk arrives, which it approaches slowly as at start. Never blocks a
+    /// tick. The new policy must have the same shapes (observation, action, n_obs_steps, horizon).
+    /// - Warning: Not real-time safe.
+    public func switchPolicy(to policy: Policy) throws {
+        guard let worker else { throw ReflexError(.invalidArgument, "this loop runs without a policy; create it with one") }
+        try worker.checkCompatible(policy)
+        let next = wantedGeneration.load(ordering: .acquiring) + 1
+        worker.queueSwitch(to: policy, generation: next)
+        wantedGeneration.store(next, ordering: .releasing)
+        worker.notify()
+    }
+
+    /// The policy generation the loop follows (0 at start, +1 per switch).
+    public var policyGeneration: Int { wantedGeneration.load(ordering: .acquiring) }
 
     /// Engages the safety layer's emergency stop (any thread).
     /// - Note: Real-time safe.
@@ -279,6 +299,15 @@ public final class ControlLoop: @unchecked Sendable {
         }
 
         if let worker {
+            let wanted = wantedGeneration.load(ordering: .acquiring)
+            if wanted != generationInUse {
+                // A policy switch: forget the old chunk and any request in flight, hold, then approach anew.
+                generationInUse = wanted
+                chunk = nil
+                requestOutstanding = false
+                safety.reapproach()
+                events.push(LoopEvent(kind: .policySwitch, tick: tickIndex, events: [], status: .ok, value: UInt64(wanted)))
+            }
             takeChunk(from: worker)
             let due = chunk.map { tickIndex - $0.tick >= Int64(actionSteps - latencyTicks) } ?? true
             if due && !requestOutstanding {
@@ -341,6 +370,7 @@ public final class ControlLoop: @unchecked Sendable {
     @inline(__always)
     private func takeChunk(from worker: InferenceWorker) {
         guard let c = worker.chunks.consume() else { return }
+        guard c.generation == generationInUse else { return } // a late chunk of the policy switched away from
         let first = chunk == nil
         chunk = c
         requestOutstanding = false

@@ -39,6 +39,8 @@ public final class ActionChunk {
     public var started: UInt64 = 0
     public var finished: UInt64 = 0
     public var info = InferenceInfo(networkEvaluations: 0, warmStarted: false)
+    /// Which policy made it (0 for the first, +1 at each switch): the loop drops chunks of a policy it left.
+    public var generation = 0
 
     init(size: Int) {
         actions = .allocate(capacity: size)
@@ -52,8 +54,17 @@ public final class ActionChunk {
 /// lock-free triple buffer, so a tick never waits for the network. On its own thread (`start`), or driven by the
 /// caller with `serviceOnce()` (deterministic tests, and the inline mode of `ControlLoop`).
 public final class InferenceWorker: @unchecked Sendable {
-    public let policy: Policy
+    /// The policy in use (owned by the thread that runs `serviceOnce`; switch it with `switchPolicy`).
+    public private(set) var policy: Policy
     public let config: PolicyConfig
+    /// A policy handed from a control thread to the worker (it is used by one thread at a time).
+    struct Switch: @unchecked Sendable {
+        let policy: Policy
+        let generation: Int
+    }
+
+    private let pending = Mutex<Switch?>(nil)
+    private var generation = 0
     let requests: TripleBuffer<InferenceRequest>
     let chunks: TripleBuffer<ActionChunk>
     private let clock: LoopClock
@@ -76,6 +87,22 @@ public final class InferenceWorker: @unchecked Sendable {
         chunks = TripleBuffer { ActionChunk(size: c.horizon * c.actionSize) }
     }
 
+    /// Checks that `next` can take over from the current policy: the loop's buffers are sized for its shapes.
+    public func checkCompatible(_ next: Policy) throws {
+        let a = config, b = next.config
+        guard a.observationSize == b.observationSize, a.actionSize == b.actionSize, a.nObsSteps == b.nObsSteps,
+              a.horizon == b.horizon else {
+            throw ReflexError(.shapeMismatch, "cannot switch to a policy of another shape while the loop runs (observation \(b.observationSize) vs \(a.observationSize), action \(b.actionSize) vs \(a.actionSize), n_obs_steps \(b.nObsSteps) vs \(a.nObsSteps), horizon \(b.horizon) vs \(a.horizon))")
+        }
+    }
+
+    /// Queues `next` to replace the policy before the next inference; returns its generation.
+    /// - Warning: Not real-time safe.
+    func queueSwitch(to next: Policy, generation: Int) {
+        let item = Switch(policy: next, generation: generation)
+        pending.withLock { $0 = item }
+    }
+
     /// Wakes the worker after a request was published (loop side).
     /// - Note: Real-time safe.
     func notify() { wake.signal() }
@@ -84,6 +111,17 @@ public final class InferenceWorker: @unchecked Sendable {
     /// - Note: Real-time safe (the policy's `predictChunk` is).
     @discardableResult
     public func serviceOnce() -> Bool {
+        // A switch waiting? Take it (try-lock: the inline mode runs this on the loop thread).
+        if let next = pending.withLockIfAvailable({ p -> Switch? in
+            let next = p
+            p = nil
+            return next
+        }) ?? nil {
+            policy = next.policy
+            generation = next.generation
+            policy.reset()
+            previousTick = -1
+        }
         guard let request = requests.consume() else { return false }
         if request.episodeStart {
             policy.reset()
@@ -97,6 +135,7 @@ public final class InferenceWorker: @unchecked Sendable {
         out.finished = clock.now()
         out.tick = request.tick
         out.time = request.time
+        out.generation = generation
         chunks.publish()
         previousTick = request.tick
         inferred.add(1, ordering: .relaxed)

@@ -16,6 +16,8 @@ public struct LoopEvent: Sendable, Equatable, CustomStringConvertible {
         case firstChunk
         /// The robot reported faults it had not reported on the previous tick (`status` names them and the joint).
         case robotFault
+        /// The loop switched policy (`value` is the new generation) and holds until its first chunk.
+        case policySwitch
     }
 
     public var kind: Kind
@@ -32,6 +34,7 @@ public struct LoopEvent: Sendable, Equatable, CustomStringConvertible {
         case .torqueOff: return "tick \(tick): torque off\(status == .ok ? "" : " (robot: \(status))")"
         case .firstChunk: return "tick \(tick): first chunk after \(Double(value) / 1000) µs of inference"
         case .robotFault: return "tick \(tick): robot reports \(status)"
+        case .policySwitch: return "tick \(tick): switched to policy generation \(value), holding until its first chunk"
         }
     }
 }

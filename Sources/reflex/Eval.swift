@@ -96,7 +96,7 @@ struct Eval: ParsableCommand {
             ["network evaluations / control step", fmt(r.evaluationsPerStep, 2)],
             ["inference latency p50 / p99", "\(fmt(r.latencyP50Micros, 1)) µs / \(fmt(r.latencyP99Micros, 1)) µs"],
         ]
-        return title + "\n" + table(["", ""], rows)
+        return title + "\n" + table(["metric", "value"], rows)
     }
 
     /// The running success rate over episodes with its Wilson band.

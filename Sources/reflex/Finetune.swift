@@ -3,7 +3,9 @@ import Foundation
 import ReflexCore
 import ReflexNN
 import ReflexRL
+import ReflexPolicy
 import ReflexSim
+import ReflexSteering
 
 /// What a run directory's `run.json` records: enough to rebuild the run exactly on `--resume`.
 struct FinetuneSpec: Codable {
@@ -13,6 +15,19 @@ struct FinetuneSpec: Codable {
     var threads: Int
     var learner: OffPolicyConfig
     var trainer: TrainerConfig
+    /// DSRL: the learner acts on this frozen diffusion policy's initial noise instead of on the joints.
+    var dsrl: DSRLSettings? = nil
+}
+
+/// DSRL-SAC settings (Wagenmaker et al. 2025): which policy is steered and how its noise space is set up.
+struct DSRLSettings: Codable {
+    var policy: String
+    /// Noise actions live in [−magnitude, magnitude] (the paper's `action_magnitude`, 1.5).
+    var magnitude: Float
+    /// DDIM steps (η = 0) of the deterministic map w ↦ chunk.
+    var ddimSteps: Int
+    /// sparse (1 on success, the paper's setting) or task (the task's dense reward).
+    var reward: String
 }
 
 /// `reflex finetune`: SAC or DSAC-T in simulation, resumable from the run directory.
@@ -46,6 +61,10 @@ struct Finetune: ParsableCommand {
     @Option(help: "Deterministic episodes per evaluation.") var evalEpisodes: Int?
     @Option(help: "Checkpoint at the first episode end after every N steps (0: only at the end).") var checkpointEvery: Int?
     @Option(help: "Kernel threads (1 makes runs bit-reproducible).") var threads: Int?
+    @Option(help: "DSRL: steer this diffusion policy directory by learning its initial noise (robot:task envs).") var dsrl: String?
+    @Option(help: "DSRL: noise action magnitude.") var dsrlMagnitude: Float?
+    @Option(help: "DSRL: DDIM steps of the frozen policy.") var dsrlDdimSteps: Int?
+    @Option(help: "DSRL: reward, sparse (1 on success) or task (dense).") var dsrlReward: String?
     @Option(help: "Run directory to create.") var out: String?
     @Option(help: "Run directory to continue from its last checkpoint (its run.json fixes every other option).") var resume: String?
     @Flag(help: "No progress line.") var quiet = false
@@ -64,7 +83,8 @@ struct Finetune: ParsableCommand {
             let given: [String?] = [algo, env, seed.map(String.init), steps.map(String.init), preset, hidden, activation,
                                     batch.map(String.init), lr.map { "\($0)" }, utd.map(String.init), warmup.map(String.init),
                                     policyDelay.map(String.init), dsacLoss, evalEvery.map(String.init),
-                                    evalEpisodes.map(String.init), checkpointEvery.map(String.init), threads.map(String.init), out]
+                                    evalEpisodes.map(String.init), checkpointEvery.map(String.init), threads.map(String.init), out,
+                                    dsrl, dsrlMagnitude.map { "\($0)" }, dsrlDdimSteps.map(String.init), dsrlReward]
             guard given.allSatisfy({ $0 == nil }) else {
                 throw ValidationError("--resume continues \(resume) exactly as its run.json says; give no other options")
             }
@@ -83,12 +103,17 @@ struct Finetune: ParsableCommand {
         let algo = self.algo ?? "sac"
         guard ["sac", "dsac-t"].contains(algo) else { throw ValidationError("--algo must be sac or dsac-t, not '\(algo)'") }
         var learner: OffPolicyConfig
-        switch preset ?? algo {
+        switch preset ?? (dsrl != nil ? "dsrl" : algo) {
         case "sac": learner = OffPolicyConfig()
+        case "dsrl":
+            // DSRL's released defaults: 3×256 Tanh MLPs with LayerNorm, lr 3e-4, batch 256, τ 0.005, target entropy 0.
+            learner = OffPolicyConfig(actorHiddenSizes: [256, 256, 256], criticHiddenSizes: [256, 256, 256], activation: .tanh,
+                                      layerNorm: true, batchSize: 256, gamma: 0.99, tau: 0.005, actorLearningRate: 3e-4,
+                                      criticLearningRate: 3e-4, alphaLearningRate: 3e-4, targetEntropy: 0)
         case "dsac-t": learner = .dsacT
         case "rltools": learner = .rltools
         case "sb3": learner = .sb3Zoo
-        case let p: throw ValidationError("--preset must be sac, dsac-t, rltools or sb3, not '\(p)'")
+        case let p: throw ValidationError("--preset must be sac, dsac-t, dsrl, rltools or sb3, not '\(p)'")
         }
         if algo == "dsac-t" { learner.policyDelay = 2 }
         if let hidden {
@@ -121,8 +146,21 @@ struct Finetune: ParsableCommand {
                                     replayCapacity: 1_000_000, evaluationInterval: evalEvery ?? 1000,
                                     evaluationEpisodes: evalEpisodes ?? 10, checkpointInterval: checkpointEvery ?? 2000)
         try trainer.validate()
-        let spec = FinetuneSpec(algo: algo, env: env ?? "pendulum", seed: seed ?? 0, threads: threads ?? 1,
+        var spec = FinetuneSpec(algo: algo, env: env ?? "pendulum", seed: seed ?? 0, threads: threads ?? 1,
                                 learner: learner, trainer: trainer)
+        if let dsrl {
+            guard spec.env.contains(":") else { throw ValidationError("--dsrl steers a policy on a robot:task environment") }
+            let reward = dsrlReward ?? "sparse"
+            guard LatentNoiseEnvironment<ArmTaskEnvironment>.RewardMode(rawValue: reward) != nil else {
+                throw ValidationError("--dsrl-reward must be sparse or task")
+            }
+            // Absolute path: resuming from another directory must find the same policy.
+            let path = dsrl.hasPrefix("/") ? dsrl : FileManager.default.currentDirectoryPath + "/" + dsrl
+            guard try PolicyDirectory.readConfig(path).kind == .diffusion else {
+                throw ValidationError("--dsrl needs a diffusion policy; \(dsrl) is not one")
+            }
+            spec.dsrl = DSRLSettings(policy: path, magnitude: dsrlMagnitude ?? 1.5, ddimSteps: dsrlDdimSteps ?? 10, reward: reward)
+        }
         _ = try FinetuneEnvironment.parse(spec.env)
         let dir = RunDirectory(path: out)
         if FileManager.default.fileExists(atPath: dir.runFile) {
@@ -158,8 +196,20 @@ enum FinetuneEnvironment {
             try FinetuneSession(spec: spec, directory: directory, quiet: quiet)
                 .run(environment: Pendulum(), evaluationEnvironment: Pendulum(), resuming: resuming)
         case .sim(let name):
-            try FinetuneSession(spec: spec, directory: directory, quiet: quiet)
-                .run(environment: try SimTask.make(name), evaluationEnvironment: try SimTask.make(name), resuming: resuming)
+            let session = FinetuneSession(spec: spec, directory: directory, quiet: quiet)
+            if let d = spec.dsrl {
+                func latent() throws -> LatentNoiseEnvironment<ArmTaskEnvironment> {
+                    guard let policy = try PolicyDirectory.load(d.policy) as? DiffusionPolicy else {
+                        throw ReflexError(.invalidPolicy, "not a diffusion policy", at: .init(file: d.policy))
+                    }
+                    return try LatentNoiseEnvironment(base: try SimTask.make(name, sparseReward: d.reward == "sparse"), policy: policy,
+                                                      magnitude: d.magnitude, ddimSteps: d.ddimSteps,
+                                                      rewardMode: d.reward == "sparse" ? .sparse : .task)
+                }
+                try session.run(environment: try latent(), evaluationEnvironment: try latent(), resuming: resuming)
+            } else {
+                try session.run(environment: try SimTask.make(name), evaluationEnvironment: try SimTask.make(name), resuming: resuming)
+            }
         }
     }
 }

@@ -21,6 +21,7 @@ struct Reflex: ParsableCommand {
             Convert.self,
             Bench.self,
             Run.self,
+            Predict.self,
         ]
     )
 }

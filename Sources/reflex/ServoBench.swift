@@ -70,7 +70,7 @@ struct ServoBenchCommand: ParsableCommand {
             for k in ids.indices { goals.set(k, value: state.value(table.presentPosition, servo: k) + Int32(n % 3)) }
             _ = bus.trySyncWrite(goals)
         }
-        if failures > 0 { throw HardwareCommandError(description: "\(failures) failed sync reads while timing Reflex") }
+        if failures > 0 { print("note: Reflex saw \(failures) failed sync read(s) (each after its retries)") }
         return samples.roundMicros
     }
 
@@ -87,7 +87,7 @@ struct ServoBenchCommand: ParsableCommand {
         guard p.terminationStatus == 0, let out = try? JSONDecoder().decode(Out.self, from: data) else {
             throw HardwareCommandError(description: "peer \(script) failed (exit \(p.terminationStatus))")
         }
-        if out.failures > 0 { throw HardwareCommandError(description: "the peer saw \(out.failures) failed sync reads") }
+        if out.failures > 0 { print("note: the peer saw \(out.failures) failed sync read(s) (timed, not retried)") }
         return (out.round_us, out.sdk)
     }
 }

@@ -58,7 +58,7 @@ struct Train: ParsableCommand {
             notes: ["robot": meta.robot, "task": meta.task, "demonstrations": demos,
                     "episodes": String(data.episodes.count), "observation_names": meta.observationNames.joined(separator: ","),
                     "action_names": meta.actionNames.joined(separator: ","), "control_hz": String(meta.controlHz),
-                    "trained_with": "reflex train --algo \(algo.rawValue) --steps \(steps) --seed \(seed)"])
+                    "trained_with": (["reflex"] + CommandLine.arguments.dropFirst()).joined(separator: " ")])
         let training = TrainingConfig(steps: steps, batchSize: batchSize, learningRate: lr, warmupSteps: min(300, steps / 10),
                                       emaDecay: noEma ? nil : 0.995, seed: seed)
         let trainer = try PolicyTrainer(config: config, data: data, training: training)
