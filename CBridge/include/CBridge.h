@@ -241,6 +241,9 @@ void rx_pack_panels(long M, long K, const float *W, long ldw, float *out);
 /// (N = batch·length, 4–128) against large weights: each weight is streamed from memory once into register-tiled
 /// dot products, without the second packing pass of a general GEMM. Splits M over the kernel threads.
 void rx_sgemm_panels(long N, long M, long K, const float *X, long ldx, const float *Wp, float *Y, long ldy);
+/// The same with the packed weights stored as bfloat16 (rx_pack_panels' output through rx_f32_to_bf16): half the
+/// bytes streamed per call, each weight widened to F32 before its FMAs (F32 compute).
+void rx_sgemm_panels_bf16(long N, long M, long K, const float *X, long ldx, const uint16_t *Wp, float *Y, long ldy);
 
 /// Sum of n floats read once, split over the kernel threads: `reflex bench unet` times it over a buffer much larger
 /// than the caches to measure the memory read bandwidth that bounds a denoising step.

@@ -134,16 +134,30 @@ inline v16 load16(const float *p) {
 
 inline void store16(float *p, v16 v) { __builtin_memcpy(p, &v, sizeof(v)); }
 
+typedef uint16_t u16x16 __attribute__((vector_size(32)));
+typedef uint32_t u32x16 __attribute__((vector_size(64)));
+
+/// 16 weights as float: F32 as stored, or bfloat16 widened (its bits are the high half of a float).
+inline v16 loadWeights(const float *p) { return load16(p); }
+inline v16 loadWeights(const uint16_t *p) {
+  u16x16 h;
+  __builtin_memcpy(&h, p, sizeof(h));
+  const u32x16 w = __builtin_convertvector(h, u32x16) << 16;
+  v16 f;
+  __builtin_memcpy(&f, &w, sizeof(f));
+  return f;
+}
+
 /// acc[r][p] (+)= Σ_k W[k][16r ..] · X[p][k] over one K block; Y rows p, columns 16r.. (row stride ldy).
-template <int R, int P>
-void tile(const float *Wb, long kb, const float *X, long ldx, float *Y, long ldy, bool accumulate) {
+template <typename WT, int R, int P>
+void tile(const WT *Wb, long kb, const float *X, long ldx, float *Y, long ldy, bool accumulate) {
   v16 acc[R][P];
   for (int p = 0; p < P; ++p)
     for (int r = 0; r < R; ++r) acc[r][p] = accumulate ? load16(Y + p * ldy + 16 * r) : v16{};
-  const float *w = Wb;
+  const WT *w = Wb;
   for (long k = 0; k < kb; ++k, w += 16 * R) {
     v16 wv[R];
-    for (int r = 0; r < R; ++r) wv[r] = load16(w + 16 * r);
+    for (int r = 0; r < R; ++r) wv[r] = loadWeights(w + 16 * r);
     for (int p = 0; p < P; ++p) {
       const v16 xv = v16{} + X[p * ldx + k];
       for (int r = 0; r < R; ++r) acc[r][p] += wv[r] * xv;
@@ -153,26 +167,27 @@ void tile(const float *Wb, long kb, const float *X, long ldx, float *Y, long ldy
     for (int r = 0; r < R; ++r) store16(Y + p * ldy + 16 * r, acc[r][p]);
 }
 
-template <int R>
-void tileRows(long N, const float *Wb, long kb, const float *X, long ldx, float *Y, long ldy, bool acc) {
+template <typename WT, int R>
+void tileRows(long N, const WT *Wb, long kb, const float *X, long ldx, float *Y, long ldy, bool acc) {
   long n = 0;
-  for (; n + 6 <= N; n += 6) tile<R, 6>(Wb, kb, X + n * ldx, ldx, Y + n * ldy, ldy, acc);
+  for (; n + 6 <= N; n += 6) tile<WT, R, 6>(Wb, kb, X + n * ldx, ldx, Y + n * ldy, ldy, acc);
   switch (N - n) {
-  case 5: tile<R, 5>(Wb, kb, X + n * ldx, ldx, Y + n * ldy, ldy, acc); break;
-  case 4: tile<R, 4>(Wb, kb, X + n * ldx, ldx, Y + n * ldy, ldy, acc); break;
-  case 3: tile<R, 3>(Wb, kb, X + n * ldx, ldx, Y + n * ldy, ldy, acc); break;
-  case 2: tile<R, 2>(Wb, kb, X + n * ldx, ldx, Y + n * ldy, ldy, acc); break;
-  case 1: tile<R, 1>(Wb, kb, X + n * ldx, ldx, Y + n * ldy, ldy, acc); break;
+  case 5: tile<WT, R, 5>(Wb, kb, X + n * ldx, ldx, Y + n * ldy, ldy, acc); break;
+  case 4: tile<WT, R, 4>(Wb, kb, X + n * ldx, ldx, Y + n * ldy, ldy, acc); break;
+  case 3: tile<WT, R, 3>(Wb, kb, X + n * ldx, ldx, Y + n * ldy, ldy, acc); break;
+  case 2: tile<WT, R, 2>(Wb, kb, X + n * ldx, ldx, Y + n * ldy, ldy, acc); break;
+  case 1: tile<WT, R, 1>(Wb, kb, X + n * ldx, ldx, Y + n * ldy, ldy, acc); break;
   default: break;
   }
 }
 
-void tileDispatch(int R, long N, const float *Wb, long kb, const float *X, long ldx, float *Y, long ldy, bool acc) {
+template <typename WT>
+void tileDispatch(int R, long N, const WT *Wb, long kb, const float *X, long ldx, float *Y, long ldy, bool acc) {
   switch (R) {
-  case 4: tileRows<4>(N, Wb, kb, X, ldx, Y, ldy, acc); break;
-  case 3: tileRows<3>(N, Wb, kb, X, ldx, Y, ldy, acc); break;
-  case 2: tileRows<2>(N, Wb, kb, X, ldx, Y, ldy, acc); break;
-  default: tileRows<1>(N, Wb, kb, X, ldx, Y, ldy, acc); break;
+  case 4: tileRows<WT, 4>(N, Wb, kb, X, ldx, Y, ldy, acc); break;
+  case 3: tileRows<WT, 3>(N, Wb, kb, X, ldx, Y, ldy, acc); break;
+  case 2: tileRows<WT, 2>(N, Wb, kb, X, ldx, Y, ldy, acc); break;
+  default: tileRows<WT, 1>(N, Wb, kb, X, ldx, Y, ldy, acc); break;
   }
 }
 
@@ -180,19 +195,20 @@ inline long paddedRows(long M) { return (M + 15) / 16 * 16; }
 
 /// Groups [g0, g1) of the packed matrix. A last group whose rows are not a multiple of 16 goes through a small
 /// buffer so the kernel never writes past column M of Y.
-void packedSerial(long N, long g0, long g1, long M, long K, const float *X, long ldx, const float *Wp, float *Y,
+template <typename WT>
+void packedSerial(long N, long g0, long g1, long M, long K, const float *X, long ldx, const WT *Wp, float *Y,
                   long ldy) {
   const long Mp = paddedRows(M);
   for (long g = g0; g < g1; ++g) {
     const long m0 = g * kGroup;
     const long rows = std::min(kGroup, Mp - m0);
     const int R = int(rows / 16);
-    const float *group = Wp + m0 * K;
+    const WT *group = Wp + m0 * K;
     const bool ragged = m0 + rows > M;
     float spill[6 * kGroup];
     for (long k0 = 0; k0 < K; k0 += kBlock) {
       const long kb = std::min(kBlock, K - k0);
-      const float *block = group + k0 * rows;
+      const WT *block = group + k0 * rows;
       if (!ragged) {
         tileDispatch(R, N, block, kb, X + k0, ldx, Y + m0, ldy, k0 > 0);
         continue;
@@ -228,8 +244,10 @@ extern "C" void rx_pack_panels(long M, long K, const float *W, long ldw, float *
   }
 }
 
-extern "C" void rx_sgemm_panels(long N, long M, long K, const float *X, long ldx, const float *Wp, float *Y,
-                                long ldy) {
+namespace {
+
+template <typename WT>
+void sgemmPanels(long N, long M, long K, const float *X, long ldx, const WT *Wp, float *Y, long ldy) {
   if (N <= 0 || M <= 0) return;
   if (K <= 0) {
     for (long n = 0; n < N; ++n) std::memset(Y + n * ldy, 0, size_t(M) * sizeof(float));
@@ -247,6 +265,18 @@ extern "C" void rx_sgemm_panels(long N, long M, long K, const float *X, long ldx
     const long g0 = i * chunk, g1 = std::min(groups, g0 + chunk);
     if (g0 < g1) packedSerial(N, g0, g1, M, K, X, ldx, Wp, Y, ldy);
   });
+}
+
+} // namespace
+
+extern "C" void rx_sgemm_panels(long N, long M, long K, const float *X, long ldx, const float *Wp, float *Y,
+                                long ldy) {
+  sgemmPanels(N, M, K, X, ldx, Wp, Y, ldy);
+}
+
+extern "C" void rx_sgemm_panels_bf16(long N, long M, long K, const float *X, long ldx, const uint16_t *Wp, float *Y,
+                                     long ldy) {
+  sgemmPanels(N, M, K, X, ldx, Wp, Y, ldy);
 }
 
 // MARK: - Memory read bandwidth (for the U-Net benchmark's floor)

@@ -114,6 +114,8 @@ public final class ServoBus<Codec: ServoWireCodec> {
             case .frame(let f):
                 guard f.id == id else { continue } // another servo's late reply: not ours
                 let s = Codec.status(of: f, in: parser)
+                // A reply of the wrong size is a stale one (a late answer to an earlier request): keep waiting.
+                guard s.dataCount == n || Codec.isRefusal(s.error) else { continue }
                 let count = min(s.dataCount, readData.count)
                 for k in 0 ..< count { readData[k] = parser.byte(at: s.dataOffset + k) }
                 return (Codec.isRefusal(s.error) ? .refused : .ok, s.error, count)
@@ -198,7 +200,7 @@ public final class ServoBus<Codec: ServoWireCodec> {
     public func ping(id: UInt8) throws -> UInt16 {
         try checkID(id)
         Codec.ping(&tx, id: id)
-        let r = try transact(id: id, expecting: 3, what: "ping")
+        let r = try transact(id: id, expecting: Codec.wireProtocol == .dynamixel ? 3 : 0, what: "ping")
         if Codec.wireProtocol == .dynamixel {
             return r.count >= 2 ? UInt16(readData[0]) | UInt16(readData[1]) << 8 : 0
         }
@@ -308,7 +310,7 @@ public final class ServoBus<Codec: ServoWireCodec> {
     public func trySyncRead(_ group: ServoSyncRead) -> BusOutcome {
         guard Codec.syncRead(&tx, group: group) else { return .badRequest }
         return collect(expectedPerServo: group.length, count: group.ids.count, slot: group.slot,
-                       reset: { group.markAllMissing() },
+                       reset: { group.markAllMissing() }, length: { _ in group.length },
                        received: { group.received[$0] },
                        store: { k, p, e in group.store(servo: k, from: p, error: e) })
     }
@@ -323,7 +325,7 @@ public final class ServoBus<Codec: ServoWireCodec> {
                            what: "sync read \(group.length) byte(s) at \(group.address)")
     }
 
-    func collect(expectedPerServo: Int, count: Int, slot: [Int16], reset: () -> Void,
+    func collect(expectedPerServo: Int, count: Int, slot: [Int16], reset: () -> Void, length: (Int) -> Int,
                          received: (Int) -> Bool, store: (Int, UnsafeRawBufferPointer, UInt8) -> Void) -> BusOutcome {
         var outcome = BusOutcome.noReply
         for attempt in 0 ... retries {
@@ -340,6 +342,7 @@ public final class ServoBus<Codec: ServoWireCodec> {
                     let k = Int(slot[Int(f.id)])
                     guard k >= 0, !received(k) else { continue }
                     let s = Codec.status(of: f, in: parser)
+                    guard s.dataCount == length(k) else { continue } // stale or refused: not this request's data
                     if s.error != 0 { statistics.statusErrors += 1 }
                     lastStatusError[Int(f.id)] = s.error
                     parser.withParameters(of: f) { all in
@@ -424,6 +427,7 @@ extension ServoBus where Codec == DynamixelCodec {
         let longest = group.lengths.max() ?? 0
         return collect(expectedPerServo: longest, count: group.ids.count, slot: group.slot,
                        reset: { for k in 0 ..< group.received.count { group.received[k] = false } },
+                       length: { group.lengths[$0] },
                        received: { group.received[$0] },
                        store: { k, p, e in group.store(servo: k, from: p, error: e) })
     }

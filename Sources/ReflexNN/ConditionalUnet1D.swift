@@ -34,7 +34,8 @@ public final class ConditionalUnet1D: @unchecked Sendable {
 
     /// Builds the network from `weights` (names as in LeRobot's `diffusion.unet.` state dict, without the prefix).
     /// Throws when a tensor is missing or has the wrong shape (the source decides how to report it).
-    public init(config: ConditionalUnet1DConfig, weights: WeightSource) throws {
+    /// `storage` picks how the convolution weights are kept (F32, or bfloat16 to halve the bytes a step reads).
+    public init(config: ConditionalUnet1DConfig, storage: WeightStorage = .f32, weights: WeightSource) throws {
         try config.validate()
         self.config = config
         let e = config.diffusionStepEmbedDim
@@ -48,28 +49,29 @@ public final class ConditionalUnet1D: @unchecked Sendable {
             let p = "down_modules.\(i)"
             let isLast = i == levels.count - 1
             down.append((
-                try ConditionalResidualBlock1D(p + ".0", in: cin, out: cout, config: config, weights: weights),
-                try ConditionalResidualBlock1D(p + ".1", in: cout, out: cout, config: config, weights: weights),
-                isLast ? nil : try Conv1d(p + ".2", in: cout, out: cout, kernel: 3, stride: 2, padding: 1, weights: weights)
+                try ConditionalResidualBlock1D(p + ".0", in: cin, out: cout, config: config, storage: storage, weights: weights),
+                try ConditionalResidualBlock1D(p + ".1", in: cout, out: cout, config: config, storage: storage, weights: weights),
+                isLast ? nil : try Conv1d(p + ".2", in: cout, out: cout, kernel: 3, stride: 2, padding: 1, storage: storage, weights: weights)
             ))
         }
         self.down = down
         let deepest = config.downDims[config.downDims.count - 1]
         mid = try (0 ..< 2).map {
-            try ConditionalResidualBlock1D("mid_modules.\($0)", in: deepest, out: deepest, config: config, weights: weights)
+            try ConditionalResidualBlock1D("mid_modules.\($0)", in: deepest, out: deepest, config: config, storage: storage, weights: weights)
         }
         var up: [(ConditionalResidualBlock1D, ConditionalResidualBlock1D, ConvTranspose1d?)] = []
         for (i, (cout, cin)) in levels.dropFirst().reversed().enumerated() {
             let p = "up_modules.\(i)"
             up.append((
-                try ConditionalResidualBlock1D(p + ".0", in: 2 * cin, out: cout, config: config, weights: weights),
-                try ConditionalResidualBlock1D(p + ".1", in: cout, out: cout, config: config, weights: weights),
-                try ConvTranspose1d(p + ".2", in: cout, out: cout, kernel: 4, stride: 2, padding: 1, weights: weights)
+                try ConditionalResidualBlock1D(p + ".0", in: 2 * cin, out: cout, config: config, storage: storage, weights: weights),
+                try ConditionalResidualBlock1D(p + ".1", in: cout, out: cout, config: config, storage: storage, weights: weights),
+                try ConvTranspose1d(p + ".2", in: cout, out: cout, kernel: 4, stride: 2, padding: 1, storage: storage, weights: weights)
             ))
         }
         self.up = up
         let c0 = config.downDims[0], k = config.kernelSize
-        finalConv = try Conv1d("final_conv.0.block.0", in: c0, out: c0, kernel: k, padding: k / 2, weights: weights)
+        finalConv = try Conv1d("final_conv.0.block.0", in: c0, out: c0, kernel: k, padding: k / 2, storage: storage,
+                               weights: weights)
         // LeRobot builds this block without passing n_groups, so it keeps DiffusionConv1dBlock's default of 8.
         finalNorm = try GroupNorm("final_conv.0.block.1", groups: 8, channels: c0, weights: weights)
         outputConv = try Conv1d("final_conv.1", in: c0, out: config.actionSize, kernel: 1, weights: weights)
@@ -78,8 +80,9 @@ public final class ConditionalUnet1D: @unchecked Sendable {
 
     /// A network with random weights drawn as PyTorch initializes them (U(±1/√fan_in); GroupNorm γ = 1, β = 0),
     /// for benchmarks and tests. Throws only for an invalid `config`.
-    public static func random(config: ConditionalUnet1DConfig, generator: inout RandomGenerator) throws -> ConditionalUnet1D {
-        try ConditionalUnet1D(config: config) { name, shape in
+    public static func random(config: ConditionalUnet1DConfig, storage: WeightStorage = .f32,
+                              generator: inout RandomGenerator) throws -> ConditionalUnet1D {
+        try ConditionalUnet1D(config: config, storage: storage) { name, shape in
             let t = Tensor(zeros: shape)
             if name.contains("block.1.") { // GroupNorm
                 t.fill(name.hasSuffix("weight") ? 1 : 0)

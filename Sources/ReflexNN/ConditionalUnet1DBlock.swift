@@ -18,20 +18,21 @@ public struct ConditionalResidualBlock1D: Sendable {
     public var outChannels: Int { conv1.outChannels }
 
     init(_ prefix: String, in inChannels: Int, out outChannels: Int, config: ConditionalUnet1DConfig,
-         weights: WeightSource) throws {
+         storage: WeightStorage, weights: WeightSource) throws {
         let k = config.kernelSize
         conv1 = try Conv1d(prefix + ".conv1.block.0", in: inChannels, out: outChannels, kernel: k, padding: k / 2,
-                           weights: weights)
+                           storage: storage, weights: weights)
         norm1 = try GroupNorm(prefix + ".conv1.block.1", groups: config.nGroups, channels: outChannels, weights: weights)
         scaleModulation = config.useFilmScaleModulation
         let filmOut = scaleModulation ? 2 * outChannels : outChannels
         film = Linear(weight: try weights(prefix + ".cond_encoder.1.weight", [filmOut, config.conditionDim]),
                       bias: try weights(prefix + ".cond_encoder.1.bias", [filmOut]))
         conv2 = try Conv1d(prefix + ".conv2.block.0", in: outChannels, out: outChannels, kernel: k, padding: k / 2,
-                           weights: weights)
+                           storage: storage, weights: weights)
         norm2 = try GroupNorm(prefix + ".conv2.block.1", groups: config.nGroups, channels: outChannels, weights: weights)
         residual = inChannels != outChannels
-            ? try Conv1d(prefix + ".residual_conv", in: inChannels, out: outChannels, kernel: 1, weights: weights)
+            ? try Conv1d(prefix + ".residual_conv", in: inChannels, out: outChannels, kernel: 1, storage: storage,
+                         weights: weights)
             : nil
     }
 

@@ -5,27 +5,56 @@ import ReflexCore
 /// checks the shape, or a random initializer). Names are relative to the network (e.g. `final_conv.1.weight`).
 public typealias WeightSource = (_ name: String, _ shape: [Int]) throws -> Tensor
 
+/// How packed convolution weights are stored. Compute is F32 either way.
+public enum WeightStorage: String, Sendable, Codable, CaseIterable {
+    case f32
+    /// bfloat16 (round to nearest even): half the bytes a denoising step streams; each weight is widened to F32
+    /// before its multiply-add.
+    case bf16
+}
+
 /// Weights of a convolution as one GEMM operand: re-laid out once at load into groups of 64 rows, K-blocked and
 /// k-major (`rx_pack_panels`), so each denoising step streams them sequentially from memory into the microkernel.
 public struct PackedWeights: Sendable {
     /// Rows (outputs) and columns (the dot-product length).
     public let rows: Int
     public let columns: Int
-    public let panels: Tensor
+    public let storage: WeightStorage
+    /// F32 panels (empty under bf16).
+    let panels: Tensor
+    /// bfloat16 panels (empty under f32).
+    let half: [UInt16]
 
     /// Packs `matrix` (rows × columns, row-major).
-    init(_ matrix: UnsafePointer<Float>, rows: Int, columns: Int) {
+    init(_ matrix: UnsafePointer<Float>, rows: Int, columns: Int, storage: WeightStorage = .f32) {
         self.rows = rows
         self.columns = columns
-        panels = Tensor(zeros: [rx_packed_size(rows, columns)])
-        rx_pack_panels(rows, columns, matrix, columns, panels.data)
+        self.storage = storage
+        let packed = Tensor(zeros: [max(rx_packed_size(rows, columns), 1)])
+        rx_pack_panels(rows, columns, matrix, columns, packed.data)
+        switch storage {
+        case .f32:
+            panels = packed
+            half = []
+        case .bf16:
+            panels = Tensor(zeros: [0])
+            var h = [UInt16](repeating: 0, count: packed.count)
+            h.withUnsafeMutableBufferPointer { rx_f32_to_bf16(packed.count, packed.data, $0.baseAddress) }
+            half = h
+        }
     }
+
+    /// Bytes streamed per multiply.
+    public var byteCount: Int { storage == .f32 ? panels.count * 4 : half.count * 2 }
 
     /// Y (n × rows) = X (n × columns) · Wᵀ.
     /// - Note: Real-time safe.
     @inline(__always)
     func multiply(_ x: UnsafePointer<Float>, rows n: Int, output y: UnsafeMutablePointer<Float>) {
-        rx_sgemm_panels(n, rows, columns, x, columns, panels.data, y, rows)
+        switch storage {
+        case .f32: rx_sgemm_panels(n, rows, columns, x, columns, panels.data, y, rows)
+        case .bf16: half.withUnsafeBufferPointer { rx_sgemm_panels_bf16(n, rows, columns, x, columns, $0.baseAddress, y, rows) }
+        }
     }
 }
 
@@ -45,7 +74,7 @@ public struct Conv1d: Sendable {
 
     /// Reads `prefix.weight` (C_out, C_in, k) and `prefix.bias` (C_out).
     public init(_ prefix: String, in inChannels: Int, out outChannels: Int, kernel: Int, stride: Int = 1,
-                padding: Int = 0, weights: WeightSource) throws {
+                padding: Int = 0, storage: WeightStorage = .f32, weights: WeightSource) throws {
         let w = try weights(prefix + ".weight", [outChannels, inChannels, kernel])
         let relaid = Tensor(zeros: [outChannels, kernel, inChannels])
         let src = w.data, dst = relaid.data
@@ -54,7 +83,7 @@ public struct Conv1d: Sendable {
                 for j in 0 ..< kernel { dst[(o * kernel + j) * inChannels + i] = src[(o * inChannels + i) * kernel + j] }
             }
         }
-        weight = PackedWeights(relaid.data, rows: outChannels, columns: kernel * inChannels)
+        weight = PackedWeights(relaid.data, rows: outChannels, columns: kernel * inChannels, storage: storage)
         bias = try weights(prefix + ".bias", [outChannels])
         self.inChannels = inChannels
         self.outChannels = outChannels

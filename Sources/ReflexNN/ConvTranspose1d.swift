@@ -16,7 +16,7 @@ public struct ConvTranspose1d: Sendable {
     public let padding: Int
 
     public init(_ prefix: String, in inChannels: Int, out outChannels: Int, kernel: Int, stride: Int, padding: Int,
-                weights: WeightSource) throws {
+                storage: WeightStorage = .f32, weights: WeightSource) throws {
         let w = try weights(prefix + ".weight", [inChannels, outChannels, kernel])
         let relaid = Tensor(zeros: [kernel * outChannels, inChannels])
         let src = w.data, dst = relaid.data
@@ -25,7 +25,7 @@ public struct ConvTranspose1d: Sendable {
                 for j in 0 ..< kernel { dst[(j * outChannels + o) * inChannels + i] = src[(i * outChannels + o) * kernel + j] }
             }
         }
-        weight = PackedWeights(relaid.data, rows: kernel * outChannels, columns: inChannels)
+        weight = PackedWeights(relaid.data, rows: kernel * outChannels, columns: inChannels, storage: storage)
         bias = try weights(prefix + ".bias", [outChannels])
         self.inChannels = inChannels
         self.outChannels = outChannels

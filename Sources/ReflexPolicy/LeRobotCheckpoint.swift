@@ -39,8 +39,9 @@ public struct LeRobotCheckpoint {
     public let weightBytes: Int
     public let weightDTypes: Set<String>
 
-    /// Reads and checks every file of `directory`.
-    public init(directory: String) throws {
+    /// Reads and checks every file of `directory`. `storage` .bf16 keeps the U-Net's convolution weights in bfloat16
+    /// (half the bytes per denoising step, F32 compute).
+    public init(directory: String, storage: WeightStorage = .f32) throws {
         guard isDirectory(directory) else {
             throw ReflexError(.fileNotFound, "checkpoint directory does not exist", at: .init(file: directory))
         }
@@ -55,7 +56,7 @@ public struct LeRobotCheckpoint {
         var bytes = 0
         var dtypes: Set<String> = []
         do {
-            unet = try ConditionalUnet1D(config: config.unet) { name, shape in
+            unet = try ConditionalUnet1D(config: config.unet, storage: storage) { name, shape in
                 let full = LeRobotCheckpoint.unetPrefix + name
                 guard let entry = file.entry(full) else {
                     throw ReflexError(.safetensorsMissingTensor,

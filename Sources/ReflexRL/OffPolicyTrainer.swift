@@ -15,6 +15,9 @@ public struct TrainerConfig: Codable, Sendable, Equatable {
     public var evaluationEpisodes: Int
     /// Checkpoint at the first episode end after every this many steps (0: never).
     public var checkpointInterval: Int
+    /// Warm-up actions drawn from N(0, std²) clipped to [−1, 1] instead of uniformly (DSRL: with std = 1/magnitude
+    /// the scaled noise is the base policy's own N(0, I), so the warm-up rolls out the unsteered policy).
+    public var warmupGaussianStd: Float? = nil
 
     public init(totalSteps: Int = 20_000, warmupSteps: Int = 100, updatesPerStep: Int = 1, replayCapacity: Int = 1_000_000,
                 evaluationInterval: Int = 1000, evaluationEpisodes: Int = 10, checkpointInterval: Int = 2000) {
@@ -126,7 +129,11 @@ public final class OffPolicyTrainer<Env: Environment> {
         }
         let a = action.count
         if step < config.warmupSteps {
-            for j in 0 ..< a { action[j] = Float(generator.uniform(-1, 1)) }
+            if let std = config.warmupGaussianStd {
+                for j in 0 ..< a { action[j] = min(1, max(-1, std * Float(generator.gaussian()))) }
+            } else {
+                for j in 0 ..< a { action[j] = Float(generator.uniform(-1, 1)) }
+            }
         } else {
             observation.withUnsafeBufferPointer { o in
                 action.withUnsafeMutableBufferPointer { act in

@@ -1,4 +1,5 @@
 import ArgumentParser
+import Foundation
 #if canImport(Glibc)
 import Glibc
 #endif
@@ -24,19 +25,29 @@ struct Emulate: ParsableCommand {
     @Option(help: "Path of the symlink to the pseudo-terminal (e.g. /tmp/so101).") var link: String
     @Option(help: "Faults to inject, e.g. drop@3x5,silent@2.") var faults: String?
     @Option(help: "Stop after this many seconds (default: until Ctrl-C).") var seconds: Double?
+    @Option(help: "Hardware in the loop: move the servos with the Bullet arm of this task (reach, push, lift) instead of the motor model; needs --robot.")
+    var sim: String?
+    @Option(help: "Seed of the simulated task's reset (with --sim).") var seed: UInt64 = 0
 
     func run() throws {
         var servos: [EmulatedServo] = []
         var title = "servo bus"
+        var bullet: BulletServoModel?
         if let robot {
             let description = try wrap { try RobotDescription.named(robot) }
             let hw = try wrap { try ArmBusConfiguration(description: description) }
             title = "\(description.name) (\(hw.bus), \(hw.servos.count) servos)"
+            if let sim {
+                bullet = try wrap { try BulletServoModel(description: description, hardware: hw, task: sim, seed: seed) }
+                title += ", moved by the Bullet arm of '\(sim)'"
+            }
             for s in hw.servos {
-                // Start at joint zero (the description's offset), as a freshly calibrated arm would.
-                servos.append(EmulatedServo(table: s.controlTable, id: s.id, position: Double(s.offset)))
+                // Start where the simulated arm is, or at joint zero (the description's offset) as a freshly
+                // calibrated arm would.
+                servos.append(EmulatedServo(table: s.controlTable, id: s.id, position: bullet?.initialTicks(id: s.id) ?? Double(s.offset)))
             }
         } else {
+            guard sim == nil else { throw ValidationError("--sim needs --robot") }
             guard let bus, let ids else { throw ValidationError("give --robot FILE, or --bus and --ids") }
             let idList = try ids.split(separator: ",").map { part -> UInt8 in
                 guard let v = UInt8(part.trimmingCharacters(in: .whitespaces)), v <= 252 else {
@@ -51,7 +62,10 @@ struct Emulate: ParsableCommand {
             servos = idList.map { EmulatedServo(table: table, id: $0) }
             title = "\(bus) bus with \(table.modelName) ids \(idList)"
         }
-        let emulator = try wrap { try ServoBusEmulator(servos: servos) }
+        let emulator = try wrap {
+            if let bullet { return try ServoBusEmulator(servos: servos, model: bullet) }
+            return try ServoBusEmulator(servos: servos)
+        }
         for spec in (faults ?? "").split(separator: ",") {
             guard let f = ServoFault(parsing: String(spec)) else {
                 throw ValidationError("bad fault '\(spec)': kind[@id][xcount], kinds \(ServoFaultKind.allCases.map(\.rawValue).joined(separator: ", "))")
@@ -81,8 +95,13 @@ struct Emulate: ParsableCommand {
 
     private func summary(_ e: ServoBusEmulator) -> String {
         let counts = ServoFaultKind.allCases.compactMap { k in e.injected[k].map { "\(k.rawValue)=\($0)" } }
-        return "requests \(e.requestsHandled), noise bytes \(e.discardedBytes), faults injected: "
+        var text = "requests \(e.requestsHandled), noise bytes \(e.discardedBytes), faults injected: "
             + (counts.isEmpty ? "none" : counts.joined(separator: " "))
+        if let bullet = e.model as? BulletServoModel {
+            let c = bullet.environment.cubePosition
+            text += String(format: ", cube at (%.3f, %.3f, %.3f) m", c.x, c.y, c.z)
+        }
+        return text
     }
 
     private func wrap<T>(_ body: () throws -> T) throws -> T {

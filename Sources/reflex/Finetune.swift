@@ -110,6 +110,9 @@ struct Finetune: ParsableCommand {
             learner = OffPolicyConfig(actorHiddenSizes: [256, 256, 256], criticHiddenSizes: [256, 256, 256], activation: .tanh,
                                       layerNorm: true, batchSize: 256, gamma: 0.99, tau: 0.005, actorLearningRate: 3e-4,
                                       criticLearningRate: 3e-4, alphaLearningRate: 3e-4, targetEntropy: 0)
+            // α starts small: with D = H·A ≈ 100 noise dimensions, α = 1 makes the entropy bonus (≈ α·D per step)
+            // dwarf a 0/1 task reward for thousands of updates while α decays toward target entropy 0.
+            learner.initialAlpha = 0.01
         case "dsac-t": learner = .dsacT
         case "rltools": learner = .rltools
         case "sb3": learner = .sb3Zoo
@@ -160,6 +163,8 @@ struct Finetune: ParsableCommand {
                 throw ValidationError("--dsrl needs a diffusion policy; \(dsrl) is not one")
             }
             spec.dsrl = DSRLSettings(policy: path, magnitude: dsrlMagnitude ?? 1.5, ddimSteps: dsrlDdimSteps ?? 10, reward: reward)
+            // Warm up with the base policy's own noise, N(0, I) (DSRL's init_rollout_steps).
+            spec.trainer.warmupGaussianStd = 1 / (dsrlMagnitude ?? 1.5)
         }
         _ = try FinetuneEnvironment.parse(spec.env)
         let dir = RunDirectory(path: out)

@@ -3,12 +3,13 @@ import ReflexCore
 
 struct Inspect: ParsableCommand {
     static let configuration = CommandConfiguration(
-        abstract: "Show what a file holds: the tensors of a .safetensors file (name, dtype, shape, bytes)."
+        abstract: "Show what a file holds: the tensors of a .safetensors file (name, dtype, shape, bytes), or a LeRobot checkpoint directory."
     )
 
-    @Argument(help: "A .safetensors file.") var path: String
+    @Argument(help: "A .safetensors file, or a LeRobot diffusion checkpoint directory.") var path: String
 
     func run() throws {
+        if isLeRobotDirectory(path) { return try inspectLeRobot(path) }
         do {
             let file = try SafetensorsFile(path: path)
             var rows: [[String]] = []

@@ -11,8 +11,9 @@ Three directories under Tests/ReflexPolicyTests/Fixtures/:
 Each holds expected.safetensors with the recorded tensors.
 
 down_dims are (8, 8, 16) (kernel 5; kernel 3 without FiLM scale) rather than LeRobot's (512, 1024, 2048) so each directory stays tens of KB; every layer
-type and both FiLM variants are exercised. (down_dims[0] must be a multiple of 8: LeRobot's final conv block keeps
-GroupNorm's default 8 groups whatever n_groups says.) Pass --down-dims 32,64,128 to build larger ones for a manual check.
+type and both FiLM variants are exercised. Pass --down-dims 32,64,128 --out /tmp/x for LeRobot-sized widths and
+check them with `reflex predict --unet-only` (not committed: megabytes). (down_dims[0] must be a multiple of 8: LeRobot's final conv block keeps
+GroupNorm's default 8 groups whatever n_groups says.)
 
 Run from the repository root: ~/.cache/reflex/peers-venv/bin/python Tests/Fixtures/make_lerobot_fixture.py
 """
@@ -29,7 +30,7 @@ from lerobot.policies.diffusion.configuration_diffusion import DiffusionConfig
 from lerobot.policies.diffusion.modeling_diffusion import DiffusionPolicy
 from lerobot.policies.diffusion.processor_diffusion import make_diffusion_pre_post_processors
 
-root = pathlib.Path(__file__).resolve().parent.parent / "ReflexPolicyTests" / "Fixtures"
+root = pathlib.Path(__file__).resolve().parent.parent / "ReflexPolicyTests" / "Fixtures"  # --out replaces it
 STATE, ENV, ACTION = 3, 4, 2
 
 
@@ -120,7 +121,11 @@ def legacy_unnormalize(y, s):
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--down-dims", default="8,8,16")
+    ap.add_argument("--out", help="write the directories here instead of the test fixtures")
     args = ap.parse_args()
+    global root
+    if args.out:
+        root = pathlib.Path(args.out)
     dims = tuple(int(v) for v in args.down_dims.split(","))
     policy, pre, post, stats, d = build("lerobot_film", dims, True, 5, "epsilon", 0)
     record(policy, pre, post, d)

@@ -80,6 +80,20 @@ private func dynamixelRig(ids: [UInt8] = [1, 2, 3], retries: Int = 2) throws -> 
         }
     }
 
+    /// A late reply to an earlier request (same servo) arriving while the next request waits must not be taken
+    /// for its answer: it has the wrong size, so the bus keeps waiting for the real one.
+    @Test func aStaleLateReplyIsNotTakenForTheNextAnswer() throws {
+        let (bus, emu) = try feetechRig(ids: [2], retries: 0)
+        emu.servo(id: 2)!.motion.position = 2053 // low byte 0x05
+        emu.lateReplyDelayNanoseconds = 8_000_000
+        emu.inject(ServoFault(.lateReply, id: 2, count: 2))
+        #expect(throws: ReflexError.self) { _ = try bus.read(STS3215.Register.presentPosition, id: 2) } // 5 ms timeout
+        bus.replyTimeoutNanoseconds = 30_000_000
+        // The stale 2-byte position reply lands while this 1-byte read waits for its own (also late) reply.
+        #expect(try bus.read(STS3215.Register.torqueEnable, id: 2) == 0)
+        #expect(emu.injected[.lateReply] == 2)
+    }
+
     @Test func missingServoErrorSaysWhichIdAndWhatCameBack() throws {
         let (bus, _) = try feetechRig(ids: [1, 2])
         #expect {

@@ -30,6 +30,31 @@ import Testing
         }
     }
 
+    @Test func bf16PackedGemmUsesRoundedWeights() {
+        var gen = RandomGenerator(seed: 8)
+        let n = 5, m = 70, k = 1500
+        let x = Tensor(zeros: [n, k]), w = Tensor(zeros: [m, k]), y = Tensor(zeros: [n, m])
+        gen.fillGaussian(x)
+        gen.fillGaussian(w)
+        // The reference multiplies by the bfloat16-rounded weights in double: the kernel's only rounding is storage.
+        var bits = [UInt16](repeating: 0, count: m * k)
+        let rounded = Tensor(zeros: [m, k])
+        bits.withUnsafeMutableBufferPointer { rx_f32_to_bf16(m * k, w.data, $0.baseAddress) }
+        bits.withUnsafeBufferPointer { rx_bf16_to_f32(m * k, $0.baseAddress, rounded.data) }
+        let packed = PackedWeights(w.data, rows: m, columns: k, storage: .bf16)
+        #expect(packed.byteCount == 80 * k * 2) // rows padded to a multiple of 16
+        packed.multiply(x.data, rows: n, output: y.data)
+        var worst: Double = 0
+        for i in 0 ..< n {
+            for j in 0 ..< m {
+                var s: Double = 0
+                for q in 0 ..< k { s += Double(x.data[i * k + q]) * Double(rounded.data[j * k + q]) }
+                worst = max(worst, abs(Double(y.data[i * m + j]) - s) / Double(k).squareRoot())
+            }
+        }
+        #expect(worst < 1e-4, "error \(worst)")
+    }
+
     @Test func conv1dMatchesNaive() throws {
         var gen = RandomGenerator(seed: 6)
         for (cin, cout, k, stride, pad, length) in [(3, 5, 5, 1, 2, 8), (4, 4, 3, 2, 1, 8), (6, 2, 1, 1, 0, 4)] {

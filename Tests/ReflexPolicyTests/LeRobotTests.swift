@@ -106,6 +106,21 @@ private func loadError(_ dir: String) -> ReflexError? {
         #expect(film.unet.parameterCount * 4 == film.weightBytes)
     }
 
+    @Test func bf16WeightsStayCloseToF32() throws {
+        let f32 = try LeRobotCheckpoint(directory: fixtures + "/lerobot_film")
+        let bf16 = try LeRobotCheckpoint(directory: fixtures + "/lerobot_film", storage: .bf16)
+        let expected = try SafetensorsFile(path: fixtures + "/lerobot_film/expected.safetensors")
+        let h = f32.config.horizon
+        let x = try expected.tensor("unet.1.x"), cond = try expected.tensor("unet.1.cond")
+        let want = try expected.tensor("unet.1.out")
+        let ws = try ConditionalUnet1DWorkspace(network: bf16.unet, horizon: h, maxBatch: 3)
+        let out = Tensor(zeros: want.shape)
+        bf16.unet.evaluate(x.data, timestep: 37, condition: cond.data, conditionBatch: 3, batch: 3, output: out.data, workspace: ws)
+        let err = relativeError(out.data, want)
+        // bfloat16 keeps 8 significant bits: the output moves, but by percent, not by its scale.
+        #expect(err > 1e-5 && err < 5e-2, "bf16 relative error \(err)")
+    }
+
     @Test func batchedCandidatesEqualSeparateCalls() throws {
         let checkpoint = try LeRobotCheckpoint(directory: fixtures + "/lerobot_film")
         let h = checkpoint.config.horizon, a = checkpoint.config.actionFeature.size

@@ -1,0 +1,113 @@
+import ReflexCore
+import ReflexHardware
+import ReflexRobot
+import ReflexSim
+
+/// Hardware in the loop: the emulated servos move as the Bullet arm of a simulated task does. Goal ticks become
+/// joint targets for pybullet-style position control (the description's gains), the world steps at its physics rate
+/// for the time that passed, and the joints' angles and speeds go back out as present ticks. The task's objects (the
+/// cube of `lift`) live in the same world, so a runner can take their poses from `environment` as a camera's
+/// estimate would be taken on a real arm, while the joints are only seen through the bus.
+final class BulletServoModel: ServoModel {
+    let environment: ArmTaskEnvironment
+    private let slot: [Int]                       // servo id -> description joint index (-1 if none)
+    private let offset: [Double], direction: [Double], ticksPerRadian: [Double]
+    private let joints: UnsafeMutablePointer<Int32>
+    private let targets, kp, kd, maxForce, maxVelocity: UnsafeMutablePointer<Double>
+    private let q, qd: UnsafeMutablePointer<Double>
+    private let nominalForce: [Double]
+    private var holdAngle: [Double]
+    private var wasEnabled: [Bool]
+    private let count: Int
+    private let linkCount: Int
+    private let physicsStep: Double
+    private var pending = 0.0
+
+    /// The arm of `task` (reach, push, lift) for `description`, reset with `seed`.
+    init(description: RobotDescription, hardware: ArmBusConfiguration, task: String, seed: UInt64) throws {
+        environment = try SimTask.make(robot: description, task: task)
+        var observation = [Float](repeating: 0, count: environment.observationSpace.size)
+        environment.reset(seed: seed, observation: &observation)
+        count = description.joints.count
+        linkCount = description.model.joints.count
+        var slot = [Int](repeating: -1, count: 256)
+        var offset = [Double](repeating: 0, count: count), direction = [Double](repeating: 1, count: count)
+        var tpr = [Double](repeating: 1, count: count)
+        for (k, j) in description.joints.enumerated() {
+            guard let s = hardware.servos.first(where: { $0.joint == j.name }) else {
+                throw ReflexError(.invalidArgument, "joint \(j.name) has no servo in the hardware: section")
+            }
+            slot[Int(s.id)] = k
+            offset[k] = Double(s.offset)
+            direction[k] = Double(s.direction)
+            tpr[k] = Double(s.controlTable.resolution) / (2 * Double.pi)
+        }
+        self.slot = slot
+        self.offset = offset
+        self.direction = direction
+        ticksPerRadian = tpr
+        joints = .allocate(capacity: count)
+        for (k, j) in description.joints.enumerated() { joints[k] = Int32(j.urdfIndex) }
+        func buffer(_ values: [Double]) -> UnsafeMutablePointer<Double> {
+            let p = UnsafeMutablePointer<Double>.allocate(capacity: values.count)
+            p.initialize(from: values, count: values.count)
+            return p
+        }
+        targets = buffer([Double](repeating: 0, count: count))
+        kp = buffer(description.control.kp)
+        kd = buffer(description.control.kd)
+        maxForce = buffer(description.control.maxForce)
+        nominalForce = description.control.maxForce
+        maxVelocity = buffer(description.control.maxVelocity)
+        q = buffer([Double](repeating: 0, count: linkCount))
+        qd = buffer([Double](repeating: 0, count: linkCount))
+        physicsStep = 1 / Double(environment.config.physicsHz)
+        environment.world.jointState(body: environment.arm, positions: q, velocities: qd)
+        let (qs, js) = (q, joints)
+        holdAngle = (0 ..< description.joints.count).map { k in qs[Int(js[k])] }
+        wasEnabled = [Bool](repeating: false, count: count)
+    }
+
+    deinit {
+        joints.deallocate()
+        for p in [targets, kp, kd, maxForce, maxVelocity, q, qd] { p.deallocate() }
+    }
+
+    /// The ticks the servos start at: the simulated arm's pose after the reset.
+    func initialTicks(id: UInt8) -> Double {
+        let k = slot[Int(id)]
+        guard k >= 0 else { return 2048 }
+        return offset[k] + direction[k] * q[Int(joints[k])] * ticksPerRadian[k]
+    }
+
+    func advance(_ servos: inout [ServoMotionState], dt: Double) {
+        pending += dt
+        let steps = min(Int(pending / physicsStep), 240) // at most a second of physics per call
+        pending -= Double(steps) * physicsStep
+        if pending > 1 { pending = 0 }
+        for s in servos {
+            let k = slot[Int(s.id)]
+            guard k >= 0 else { continue }
+            // Torque off: the STS3215's 1:345 gearbox holds the joint where it was (the SO-101 does not fall when
+            // its torque goes off), modelled as holding that angle.
+            if wasEnabled[k] && !s.torqueEnabled { holdAngle[k] = q[Int(joints[k])] }
+            wasEnabled[k] = s.torqueEnabled
+            targets[k] = s.torqueEnabled ? direction[k] * (s.goal - offset[k]) / ticksPerRadian[k] : holdAngle[k]
+            maxForce[k] = nominalForce[k]
+        }
+        if steps > 0 {
+            environment.world.positionControl(body: environment.arm, joints: joints, count: count, targets: targets, kp: kp,
+                                              kd: kd, maxForce: maxForce, maxVelocity: maxVelocity, dt: physicsStep)
+            environment.world.step(dt: physicsStep, count: steps)
+            environment.world.jointState(body: environment.arm, positions: q, velocities: qd)
+        }
+        for i in servos.indices {
+            let k = slot[Int(servos[i].id)]
+            guard k >= 0 else { continue }
+            let u = Int(joints[k])
+            servos[i].position = offset[k] + direction[k] * q[u] * ticksPerRadian[k]
+            servos[i].velocity = direction[k] * qd[u] * ticksPerRadian[k]
+            servos[i].load = 0
+        }
+    }
+}

@@ -1,0 +1,42 @@
+import ArgumentParser
+import Foundation
+import ReflexCore
+import ReflexNN
+import ReflexPolicy
+
+/// A directory holding a LeRobot `config.json`.
+func isLeRobotDirectory(_ path: String) -> Bool {
+    var isDir: ObjCBool = false
+    return FileManager.default.fileExists(atPath: path, isDirectory: &isDir) && isDir.boolValue
+        && FileManager.default.fileExists(atPath: path + "/" + LeRobotCheckpoint.configFile)
+}
+
+/// `reflex inspect DIR` for a LeRobot diffusion checkpoint: architecture, parameters, horizons, scheduler and
+/// normalization, after the same checks `reflex predict` runs.
+func inspectLeRobot(_ path: String) throws {
+    let ck: LeRobotCheckpoint
+    do {
+        ck = try LeRobotCheckpoint(directory: path)
+    } catch let e as ReflexError {
+        throw ValidationError(e.description)
+    }
+    let c = ck.config, u = c.unet
+    func describe(_ n: Normalizer) -> String {
+        switch n.mode {
+        case .identity: return "IDENTITY"
+        case .minMax: return "MIN_MAX min \(n.min) max \(n.max)" + (n.legacyMinMax ? " (legacy: ε added to every range)" : "")
+        case .meanStd: return "MEAN_STD mean \(n.mean) std \(n.std)"
+        }
+    }
+    print("LeRobot diffusion policy (\(ck.layout.rawValue))")
+    print("  U-Net        DiffusionConditionalUnet1d, down_dims \(u.downDims), kernel_size \(u.kernelSize), n_groups \(u.nGroups), step embedding \(u.diffusionStepEmbedDim), FiLM \(u.useFilmScaleModulation ? "scale + bias" : "bias only")")
+    print("  parameters   \(ck.unet.parameterCount) (\(ck.weightBytes >= 1_000_000 ? "\(ck.weightBytes / 1_000_000) MB" : "\(ck.weightBytes / 1000) KB") as stored, \(ck.weightDTypes.sorted().joined(separator: ", ")))")
+    print("  inputs       " + c.inputFeatures.map { "\($0.name) \($0.feature.type) \($0.feature.shape)" }.joined(separator: ", "))
+    print("  action       \(c.actionFeature.shape)")
+    print("  horizons     n_obs_steps \(c.nObsSteps), horizon \(c.horizon), n_action_steps \(c.nActionSteps); global condition \(u.globalConditionSize) values")
+    let s = c.scheduler
+    print("  scheduler    \(c.noiseSchedulerType), \(s.trainTimesteps) train steps, \(c.numInferenceSteps.map(String.init) ?? "all") inference steps (\(c.sampler)), \(s.betaSchedule.rawValue), prediction \(s.predictionType.rawValue), clip_sample \(s.clipSample) (±\(s.clipSampleRange))")
+    print("  normalize    observation.state: \(describe(ck.stateNormalizer))")
+    if let e = ck.environmentStateNormalizer { print("               observation.environment_state: \(describe(e))") }
+    print("               action: \(describe(ck.actionNormalizer))")
+}
