@@ -75,7 +75,8 @@ public struct SafetyCounters: Sendable, Equatable, Codable {
 ///
 /// Per tick, in order: latched stops (emergency stop, servo error bits) → watchdog on the state's age → NaN/Inf
 /// guard → position limits (less a margin) → rate limit from the last command (velocity limit × period, and the
-/// per-tick maximum; the slower approach speed until the first commanded pose is reached). Commands are limited
+/// per-tick maximum). After `begin` (and a policy switch) the first commanded pose is approached at the slower
+/// approach speed — the policy's later actions wait until the arm is there — then the policy is followed. Commands are limited
 /// relative to the last *command*, not the measured position, so a held or stale tick never makes the next one jump.
 public final class SafetyLayer: @unchecked Sendable {
     public enum Mode: String, Sendable, Codable {
@@ -100,6 +101,8 @@ public final class SafetyLayer: @unchecked Sendable {
     private let lower: UnsafeMutableBufferPointer<Double>
     private let upper: UnsafeMutableBufferPointer<Double>
     private let maxStep: UnsafeMutableBufferPointer<Double>
+    /// The first commanded pose (clamped), which the approach moves to.
+    private let approachTarget: UnsafeMutableBufferPointer<Double>
     private let approachStep: Double
     private var torqueIsOff = false
     private var watchdogTripped = false
@@ -128,6 +131,8 @@ public final class SafetyLayer: @unchecked Sendable {
         lower = .allocate(capacity: n)
         upper = .allocate(capacity: n)
         maxStep = .allocate(capacity: n)
+        approachTarget = .allocate(capacity: n)
+        approachTarget.initialize(repeating: 0)
         lastCommand.initialize(repeating: 0)
         for i in 0 ..< n {
             lower.initializeElement(at: i, to: limits[i].lower + config.positionMargin)
@@ -143,6 +148,7 @@ public final class SafetyLayer: @unchecked Sendable {
         lower.deallocate()
         upper.deallocate()
         maxStep.deallocate()
+        approachTarget.deallocate()
     }
 
     /// Starts from the measured pose after the robot went active: holds there (clamped into the limits) until the
@@ -240,26 +246,38 @@ public final class SafetyLayer: @unchecked Sendable {
             return hold(events, command)
         }
 
-        if mode == .waiting { mode = .approaching }
-        let approaching = mode == .approaching
-        var farthest = 0.0
+        if mode == .waiting {
+            // The first commanded pose: approach it slowly, then hand over to the policy.
+            for i in 0 ..< lastCommand.count { approachTarget[i] = min(max(action[i], lower[i]), upper[i]) }
+            mode = .approaching
+        }
+        if mode == .approaching {
+            var farthest = 0.0
+            for i in 0 ..< lastCommand.count {
+                let target = approachTarget[i]
+                let cap = min(approachStep, maxStep[i])
+                let delta = target - lastCommand[i]
+                let next = delta > cap ? lastCommand[i] + cap : (delta < -cap ? lastCommand[i] - cap : target)
+                farthest = max(farthest, abs(target - next))
+                command.position[i] = next
+                lastCommand[i] = next
+            }
+            if farthest <= config.approachTolerance { mode = .tracking } else { events.insert(.approaching) }
+            return SafetyReport(output: .command, events: events, mode: mode)
+        }
         for i in 0 ..< lastCommand.count {
             var target = action[i]
             if target < lower[i] || target > upper[i] {
                 target = min(max(target, lower[i]), upper[i])
                 events.insert(.positionClamped)
             }
-            farthest = max(farthest, abs(target - lastCommand[i]))
-            let cap = approaching ? min(approachStep, maxStep[i]) : maxStep[i]
+            let cap = maxStep[i]
             let delta = target - lastCommand[i]
             var next = target
             if delta > cap { next = lastCommand[i] + cap } else if delta < -cap { next = lastCommand[i] - cap }
-            if next != target && !approaching { events.insert(.stepLimited) }
+            if next != target { events.insert(.stepLimited) }
             command.position[i] = next
             lastCommand[i] = next
-        }
-        if approaching {
-            if farthest <= config.approachTolerance { mode = .tracking } else { events.insert(.approaching) }
         }
         if events.contains(.positionClamped) { counters.positionClamped += 1 }
         if events.contains(.stepLimited) { counters.stepLimited += 1 }

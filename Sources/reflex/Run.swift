@@ -3,7 +3,9 @@ import Foundation
 import ReflexCore
 import ReflexPolicy
 import ReflexRobot
+import ReflexHardware
 import ReflexRuntime
+import ReflexSim
 import Synchronization
 
 /// `reflex run`: a policy driving an arm through the real-time loop and the safety layer, until Ctrl-C.
@@ -19,11 +21,18 @@ struct Run: ParsableCommand {
 
     @Option(help: "Robot description (a path or a name under robots/).") var robot = "so101"
     @Option(help: "Policy directory (policy.yaml + model.safetensors).") var policy: String
-    @Option(help: "Control rate (Hz).") var rate = 30.0
+    @Option(help: "Control rate (Hz); default: the policy's control_hz note, else 20 (Reflex's simulated tasks).")
+    var rate: Double?
     @Flag(help: "Drive the Bullet-simulated arm in real time.") var sim = false
     @Option(help: "Serial device of the arm's servo bus (e.g. /dev/ttyACM0, or an emulator's link).") var port: String?
     @Flag(help: "Dry run against a fake arm (first-order joints, no task features).") var fake = false
-    @Option(help: "Task whose features (cube, goal) feed the policy on --sim.") var task = "lift"
+    @Option(help: "Task whose scene and features (cube, goal) feed the policy on --sim.") var task = "lift"
+    @Option(help: "Seed of the --sim scene (cube placement).") var seed: UInt64 = 0
+    @Option(help: "Calibration file for --port (from reflex calibrate; default: the description's offsets).")
+    var calibration: String?
+    @Flag(help: "On --port, feed zeros for task features the arm cannot provide (a dry run of a task policy).")
+    var zeroFeatures = false
+    @Flag(help: "On --sim, stop as soon as the task succeeds.") var untilSuccess = false
     @Option(help: "Stop after this many seconds (default: run until Ctrl-C).") var seconds: Double?
     @Option(help: "Safety settings (YAML: position_margin, velocity_scale, max_step_per_tick, watchdog_timeout, watchdog_action, stop_action, approach_speed).")
     var safety: String?
@@ -35,7 +44,7 @@ struct Run: ParsableCommand {
     func validate() throws {
         let chosen = [sim, port != nil, fake].filter { $0 }.count
         guard chosen == 1 else { throw ValidationError("choose exactly one of --sim, --port DEV, --fake") }
-        guard rate > 0, rate <= 1000 else { throw ValidationError("--rate must be in (0, 1000] Hz") }
+        if let rate, !(rate > 0 && rate <= 1000) { throw ValidationError("--rate must be in (0, 1000] Hz") }
     }
 
     func run() throws {
@@ -45,6 +54,7 @@ struct Run: ParsableCommand {
             guard let d = loaded as? DiffusionPolicy else { throw ValidationError("--sampler needs a diffusion policy") }
             d.sampler = try SamplerSpec(parsing: s)
         }
+        let rate = self.rate ?? loaded.config.notes?["control_hz"].flatMap { Double($0) } ?? 20
         let safetyConfig = try safety.map { try YAMLDecoder().decode(SafetyConfig.self, fromFile: $0) } ?? SafetyConfig()
         let backend = try makeBackend(description)
         let arm = backend.robot
@@ -62,11 +72,11 @@ struct Run: ParsableCommand {
             features = nil
         } else if let provider = backend.features, backend.featureCount == featureCount {
             features = provider
-        } else if fake {
+        } else if fake || zeroFeatures {
             note("task features: \(featureCount) zeros (dry run; a real run takes them from the simulator or a camera)")
             features = { out in out.update(repeating: 0); return true }
         } else {
-            throw ReflexError(.shapeMismatch, "the policy needs \(featureCount) task features; \(backend.label) provides \(backend.featureCount)")
+            throw ReflexError(.shapeMismatch, "the policy needs \(featureCount) task features; \(backend.label) provides \(backend.featureCount)\(port != nil ? " (on a real arm they come from a camera estimator, which Reflex does not have yet; --zero-features for a dry run)" : "")")
         }
         let observation = try ObservationBuilder(jointCount: joints, includeVelocities: true, featureCount: featureCount,
                                                  features: features)
@@ -75,7 +85,7 @@ struct Run: ParsableCommand {
         let loop = try ControlLoop(robot: arm, safety: layer, policy: loaded, observation: observation, config: config)
 
         // Lifecycle: configure (torque off, state readable), activate (torque on, holding), then the loop.
-        try arm.configure()
+        if arm.lifecycle == .unconfigured { try arm.configure() }
         note("\(arm.name): configured (\(joints) joints, torque off)")
         do {
             try arm.activate()
@@ -99,6 +109,7 @@ struct Run: ParsableCommand {
             Thread.sleep(forTimeInterval: 0.1)
             loop.events.drain { note("event: \($0)") }
             if let seconds, Date().timeIntervalSince(started) >= seconds { break }
+            if untilSuccess, backend.scene?.success == true { break }
         }
         loop.stop()
         loop.events.drain { note("event: \($0)") }
@@ -107,6 +118,9 @@ struct Run: ParsableCommand {
         } else {
             arm.finalize()
             note("\(arm.name): torque off, finalized")
+        }
+        if let scene = backend.scene {
+            note("\(scene.kind.rawValue): \(scene.success ? "success" : "no success") (cube lifted up to \(fmt(scene.highestLift * 100, 1)) cm) after \(fmt(Date().timeIntervalSince(started), 1)) s")
         }
         let s = loop.snapshot()
         if json {
@@ -123,16 +137,25 @@ struct Run: ParsableCommand {
         var label: String
         var features: ObservationBuilder.FeatureProvider?
         var featureCount: Int
+        var scene: RunScene?
     }
 
     func makeBackend(_ description: RobotDescription) throws -> Backend {
         if fake {
-            return Backend(robot: try FakeRobot(description: description), label: "--fake", features: nil, featureCount: 0)
+            return Backend(robot: try FakeRobot(description: description), label: "--fake", features: nil, featureCount: 0,
+                           scene: nil)
         }
         if sim {
-            throw ReflexError(.device, "--sim is not available yet: ReflexSim has no real-time simulated arm (Robot) on this build")
+            guard let kind = TaskKind(rawValue: task) else { throw ValidationError("unknown task '\(task)'") }
+            // The scene needs the world, which exists after configure; the robot is configured here for it.
+            let arm = SimulatedRobot(description: description)
+            try arm.configure()
+            let scene = try RunScene(robot: arm, task: kind, seed: seed)
+            return Backend(robot: arm, label: "--sim", features: { scene.features($0) }, featureCount: scene.featureCount,
+                           scene: scene)
         }
-        throw ReflexError(.device, "--port is not available yet: ReflexHardware has no bus-driven arm (Robot) on this build")
+        let arm = try BusRobot(description: description, port: port, calibrationFile: calibration)
+        return Backend(robot: arm, label: "--port \(port ?? "")", features: nil, featureCount: 0, scene: nil)
     }
 
     private func note(_ text: String) {

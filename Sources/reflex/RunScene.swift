@@ -1,0 +1,85 @@
+import Foundation
+import ReflexCore
+import ReflexRobot
+import ReflexRuntime
+import ReflexSim
+import Synchronization
+
+/// The task scene around a `SimulatedRobot` for `reflex run --sim`: a cube placed as Reflex's `lift`/`push` tasks
+/// place it (same workspace, from a seed), and the task features the policies were trained on — end-effector pose,
+/// cube pose, goal — read from the simulator each tick, as a camera's estimate would come in on a real arm.
+/// It also keeps the lift success predicate (cube ≥ 5 cm up and in the gripper for 5 consecutive ticks).
+final class RunScene: @unchecked Sendable {
+    let kind: TaskKind
+    let featureCount: Int
+    private let world: BulletWorld
+    private let armBody: Int
+    private let eeLink: Int
+    private let cube: Int
+    private let goal: Vector3
+    private let cubeStart: Vector3
+    private let pose: UnsafeMutablePointer<Double>
+    private var heldTicks = 0
+    private let maxLift = Atomic<Int>(0) // µm above the start
+    private let succeeded = Atomic<Bool>(false)
+    private let halfExtent = 0.015
+
+    /// Builds the scene in `robot`'s world (after `configure`).
+    init(robot: SimulatedRobot, task: TaskKind, seed: UInt64) throws {
+        guard let world = robot.simulation else { throw ReflexError(.device, "the simulated arm is not configured") }
+        let model = robot.description.model
+        // The arm is the first body the simulated robot adds to its world.
+        guard world.linkCount(body: 0) == model.joints.count else {
+            throw ReflexError(.device, "cannot find the arm in the simulated world")
+        }
+        guard let ee = model.linkIndex(robot.description.endEffectorLink), ee > 0 else {
+            throw ReflexError(.invalidArgument, "the end-effector link must not be the root", at: .init(element: robot.description.endEffectorLink))
+        }
+        self.world = world
+        self.kind = task
+        armBody = 0
+        eeLink = ee - 1
+        pose = .allocate(capacity: 14)
+        pose.initialize(repeating: 0, count: 14)
+        // The tasks' workspace: a cube 17.5–22.5 cm out, ±0.45 rad of bearing, ±45° of yaw.
+        var gen = RandomGenerator(seed: seed)
+        let r = gen.uniform(0.175, 0.225), bearing = gen.uniform(-0.45, 0.45), yaw = gen.uniform(-Double.pi / 4, Double.pi / 4)
+        cubeStart = Vector3(r * cos(bearing), r * sin(bearing), halfExtent)
+        switch task {
+        case .lift:
+            cube = world.addBox(halfExtents: Vector3(halfExtent, halfExtent, halfExtent), mass: 0.03, friction: 1.0,
+                                position: cubeStart, yaw: yaw)
+            goal = cubeStart + Vector3(0, 0, 0.05)
+        default:
+            throw ReflexError(.invalidArgument, "reflex run --sim sets up the lift task only for now, not '\(task.rawValue)'")
+        }
+        // end-effector pose (7) + cube pose (7) + goal (3)
+        featureCount = 17
+    }
+
+    deinit { pose.deallocate() }
+
+    /// The feature provider for the observation builder.
+    /// - Note: Real-time safe.
+    func features(_ out: UnsafeMutableBufferPointer<Float>) -> Bool {
+        world.linkPose(body: armBody, link: eeLink, position: pose, quaternion: pose + 3)
+        world.objectPose(cube, position: pose + 7, quaternion: pose + 10)
+        for i in 0 ..< 14 { out[i] = Float(pose[i]) }
+        out[14] = Float(goal.x)
+        out[15] = Float(goal.y)
+        out[16] = Float(goal.z)
+        // The lift predicate, as the task's.
+        let dx = pose[0] - pose[7], dy = pose[1] - pose[8], dz = pose[2] - pose[9]
+        let held = (dx * dx + dy * dy + dz * dz).squareRoot() < 0.03
+        let lifted = pose[9] - halfExtent >= 0.05 - 0.005
+        heldTicks = lifted && held ? heldTicks + 1 : 0
+        if heldTicks >= 5 { succeeded.store(true, ordering: .relaxed) }
+        let up = Int((pose[9] - cubeStart.z) * 1e6)
+        if up > maxLift.load(ordering: .relaxed) { maxLift.store(up, ordering: .relaxed) }
+        return true
+    }
+
+    var success: Bool { succeeded.load(ordering: .relaxed) }
+    /// Highest the cube got above its start (m).
+    var highestLift: Double { Double(maxLift.load(ordering: .relaxed)) * 1e-6 }
+}
