@@ -95,6 +95,37 @@ import Testing
         #expect(emu.requestsHandled == before)
     }
 
+    /// The same arm wired with Dynamixel XL330s (as a Koch-style bus): units, alert → Hardware Error Status → stop.
+    @Test func dynamixelArmReadsWritesAndReportsHardwareErrors() throws {
+        var d = try so101()
+        d.hardware = try YAMLDecoder().decode(HardwareMapping.self, from: """
+        bus: dynamixel
+        baud_rate: 1000000
+        servos:
+        """ + d.joints.enumerated().map { k, j in
+            "\n  - {joint: \(j.name), id: \(k + 1), model: xl330, offset: 2048, direction: \(k == 0 ? -1 : 1)}"
+        }.joined())
+        let hw = try ArmBusConfiguration(description: d)
+        let emu = try ServoBusEmulator(servos: hw.servos.map { EmulatedServo(table: $0.controlTable, id: $0.id, position: 2048) })
+        let robot = try BusRobot(description: d) {
+            makeServoBus(.dynamixel, transport: LoopbackTransport(emulator: emu), retries: 1, replyTimeoutNanoseconds: 5_000_000)
+        }
+        try robot.configure()
+        try robot.activate()
+        let cmd = JointCommand(count: robot.jointCount)
+        cmd.position[0] = 0.25
+        #expect(robot.write(cmd) == .ok)
+        #expect(emu.servo(id: 1)!.motion.goal == (2048 - 0.25 * 4096 / (2 * .pi)).rounded(), "direction -1")
+        for _ in 0 ..< 40 { emu.advance(dt: 0.05) }
+        let state = JointState(count: robot.jointCount)
+        #expect(robot.read(into: state) == .ok)
+        #expect(abs(state.position[0] - 0.25) < 2 * Double.pi / 4096)
+        emu.inject(ServoFault(.overheat, id: 4, count: nil))
+        let s = robot.read(into: state)
+        #expect(s.verdict == .stop && s.faults == .overheat && s.joint == 3)
+        robot.finalize()
+    }
+
     /// The tick (read + write) allocates nothing, over a pty to the emulator on its own thread.
     @Test func readAndWriteAllocateNothing() throws {
         let d = try so101()
