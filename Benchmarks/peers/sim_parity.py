@@ -1,6 +1,7 @@
 """Physics parity of `reflex sim trace` with pybullet on any URDF (default: pybullet_data's Franka Panda, loaded as
 is), under torque control and under POSITION_CONTROL, 2 s at dt = 1/240 s, gravity -9.81 on z, fixed base,
-URDF_USE_INERTIA_FROM_FILE, the URDF's joint damping.
+URDF_USE_INERTIA_FROM_FILE (or pybullet's default inertia from the collision shapes with --default-inertia), the
+URDF's joint damping.
 
   ~/.cache/reflex/peers-venv/bin/python Benchmarks/peers/sim_parity.py [--urdf PATH] [--reflex .build/release/reflex]
 
@@ -23,11 +24,14 @@ DT = 1.0 / 240
 STEPS = 480
 
 
+FLAGS = p.URDF_USE_INERTIA_FROM_FILE
+
+
 def setup(urdf):
     p.resetSimulation()
     p.setGravity(0, 0, -9.81)
     p.setTimeStep(DT)
-    body = p.loadURDF(urdf, useFixedBase=True, flags=p.URDF_USE_INERTIA_FROM_FILE)
+    body = p.loadURDF(urdf, useFixedBase=True, flags=FLAGS)
     joints = [j for j in range(p.getNumJoints(body)) if p.getJointInfo(body, j)[2] != p.JOINT_FIXED]
     return body, joints
 
@@ -65,7 +69,8 @@ def reflex_run(reflex, urdf, mode, rows, initial, forces):
         np.savetxt(f, rows, delimiter=",", fmt="%.17g")
         path = f.name
     cmd = [reflex, "sim", "trace", "--urdf", urdf, "--control", mode, "--inputs", path, "--dt", repr(DT),
-           "--steps", str(STEPS), "--initial", ",".join(repr(x) for x in initial)]
+           "--steps", str(STEPS), "--initial", ",".join(repr(x) for x in initial),
+           "--inertia", "urdf" if FLAGS & p.URDF_USE_INERTIA_FROM_FILE else "shapes"]
     if mode == "position":
         cmd += ["--kp", "0.1", "--kd", "1.0", "--max-force", ",".join(repr(x) for x in forces)]
     text = subprocess.run(cmd, check=True, capture_output=True, text=True).stdout
@@ -78,7 +83,12 @@ def main():
     ap.add_argument("--urdf", default=os.path.join(pybullet_data.getDataPath(), "franka_panda", "panda.urdf"))
     ap.add_argument("--reflex", default=".build/release/reflex")
     ap.add_argument("--json", action="store_true")
+    ap.add_argument("--default-inertia", action="store_true",
+                    help="load without URDF_USE_INERTIA_FROM_FILE (inertia from the collision shapes) on both sides")
     args = ap.parse_args()
+    global FLAGS
+    if args.default_inertia:
+        FLAGS = 0
     p.connect(p.DIRECT)
     body, joints = setup(args.urdf)
     n = len(joints)

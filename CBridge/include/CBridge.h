@@ -171,10 +171,17 @@ typedef struct {
   double lateral_friction; // < 0: Bullet's default (0.5)
 } rx_link_desc;
 
+/// Flags of rx_world_add_multibody.
+enum {
+  RX_MULTIBODY_SELF_COLLISION = 1,
+  /// Inertia from the collision shapes, as pybullet's loadURDF without URDF_USE_INERTIA_FROM_FILE; otherwise the
+  /// URDF's inertia tensor (diagonalized), as with that flag.
+  RX_MULTIBODY_INERTIA_FROM_SHAPES = 2,
+};
 /// Builds a multibody from `link_count` links (index 0 is the root). A fixed base gets zero mass. Returns the
 /// body index, or -1 with a message in `error`. Not real-time safe.
 int rx_world_add_multibody(rx_world *world, const rx_link_desc *links, long link_count, const rx_shape_desc *shapes,
-                           long shape_count, int fixed_base, const double base_xyz[3], int self_collision,
+                           long shape_count, int fixed_base, const double base_xyz[3], int flags,
                            char *error, size_t error_capacity);
 /// Runs `n` steps of dt seconds.
 void rx_world_step_n(rx_world *world, double dt, long n);

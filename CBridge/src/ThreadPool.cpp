@@ -1,5 +1,7 @@
 #include "ThreadPool.hpp"
 
+#include <thread>
+
 #include "CBridge.h"
 
 #if defined(__x86_64__)
@@ -56,7 +58,12 @@ void ThreadPool::dispatch(int n, Job *job) {
   }
   wake_.notify_all();
   (*job)(0);
-  while (pending_.load(std::memory_order_acquire) > 0) RX_PAUSE();
+  // Spin while the workers finish; past ~10 µs yield the core, so that on an oversubscribed machine the worker we wait
+  // for gets to run instead of this thread burning its time slice.
+  for (int spin = 0; pending_.load(std::memory_order_acquire) > 0; ++spin) {
+    if (spin < 4000) RX_PAUSE();
+    else std::this_thread::yield();
+  }
 }
 
 void ThreadPool::workerLoop(int index, uint64_t seen) {

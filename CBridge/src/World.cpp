@@ -189,7 +189,16 @@ btCollisionShape *makeLinkShape(rx_world *w, const rx_link_desc &link, const rx_
 
 // Mass, principal inertia and inertial frame (BulletURDFImporter::getMassAndInertia): a tensor with products of
 // inertia is diagonalized and its principal axes folded into the frame; an impossible tensor becomes zero.
-void massAndInertia(const rx_link_desc &d, bool zeroMass, btScalar &mass, btVector3 &diagonal, btTransform &frame) {
+void massAndInertia(const rx_link_desc &d, bool zeroMass, btScalar &mass, btVector3 &diagonal, btTransform &frame,
+                    bool fromShapes) {
+  if (fromShapes) {
+    // getMassAndInertia2 without CUF_USE_URDF_INERTIA: the URDF's inertial frame as is, the diagonal filled in
+    // later from the collision shape.
+    mass = zeroMass ? 0 : d.mass;
+    diagonal.setValue(0, 0, 0);
+    frame = transformFrom(d.inertial_xyz, d.inertial_rpy);
+    return;
+  }
   btMatrix3x3 basis;
   basis.setIdentity();
   double ix = 0, iy = 0, iz = 0;
@@ -274,8 +283,10 @@ void rx_world_set_solver_iterations(rx_world *world, int iterations) {
 }
 
 int rx_world_add_multibody(rx_world *w, const rx_link_desc *links, long link_count, const rx_shape_desc *shapes,
-                           long shape_count, int fixed_base, const double base_xyz[3], int self_collision,
+                           long shape_count, int fixed_base, const double base_xyz[3], int flags,
                            char *error, size_t error_capacity) {
+  const bool selfCollision = (flags & RX_MULTIBODY_SELF_COLLISION) != 0;
+  const bool inertiaFromShapes = (flags & RX_MULTIBODY_INERTIA_FROM_SHAPES) != 0;
   auto fail = [&](const char *message, long index) {
     if (error && error_capacity > 0) std::snprintf(error, error_capacity, "%s (link %ld)", message, index);
     return -1;
@@ -292,7 +303,14 @@ int rx_world_add_multibody(rx_world *w, const rx_link_desc *links, long link_cou
   std::vector<btScalar> masses(link_count);
   std::vector<btVector3> inertias(link_count);
   for (long i = 0; i < link_count; ++i) {
-    massAndInertia(links[i], i == 0 && fixed_base, masses[i], inertias[i], inertialFrames[i]);
+    massAndInertia(links[i], i == 0 && fixed_base, masses[i], inertias[i], inertialFrames[i], inertiaFromShapes);
+  }
+  std::vector<btCollisionShape *> linkShapes(link_count);
+  for (long i = 0; i < link_count; ++i) {
+    linkShapes[i] = makeLinkShape(w, links[i], shapes, inertialFrames[i]);
+    // pybullet's default (no URDF_USE_INERTIA_FROM_FILE): inertia of the collision shape (a box around it for
+    // hulls and compounds) for the URDF mass.
+    if (inertiaFromShapes && masses[i] != 0) linkShapes[i]->calculateLocalInertia(masses[i], inertias[i]);
   }
   bool isFixedBase = masses[0] == 0;
   auto mbOwned = std::make_unique<btMultiBody>(numLinks, masses[0], inertias[0], isFixedBase, false);
@@ -312,7 +330,7 @@ int rx_world_add_multibody(rx_world *w, const rx_link_desc *links, long link_cou
   for (long i = 0; i < link_count; ++i) {
     const rx_link_desc &d = links[i];
     const int mbIndex = int(i) - 1;
-    btCollisionShape *shape = makeLinkShape(w, d, shapes, inertialFrames[i]);
+    btCollisionShape *shape = linkShapes[i];
     if (i > 0) {
       const int parent = d.parent;
       btTransform parent2joint = transformFrom(d.joint_xyz, d.joint_rpy);
@@ -384,7 +402,7 @@ int rx_world_add_multibody(rx_world *w, const rx_link_desc *links, long link_cou
     }
     w->colliders.push_back(std::move(col));
   }
-  mb->setHasSelfCollision(self_collision != 0);
+  mb->setHasSelfCollision(selfCollision);
   mb->finalizeMultiDof();
   mb->setBaseWorldTransform(root * inertialFrames[0]);
   w->refreshKinematics(mb);

@@ -8,6 +8,14 @@ extension ReflexError.Code {
     public static let simulation = Self("simulation")
 }
 
+/// Where a multibody's link inertias come from.
+public enum InertiaSource: String, Sendable, CaseIterable {
+    /// The URDF's `<inertia>` (pybullet's `URDF_USE_INERTIA_FROM_FILE`).
+    case urdf
+    /// The collision shapes for the URDF mass (pybullet's `loadURDF` default, a box around hulls and compounds).
+    case shapes
+}
+
 /// A Bullet multibody world (double precision) with pybullet's default solver parameters.
 ///
 /// One world belongs to one thread at a time; worlds share nothing, so N of them step on N threads.
@@ -25,7 +33,7 @@ public final class BulletWorld: @unchecked Sendable {
     /// the body index. Links without `<inertial>` get mass 1 and unit inertia, as pybullet gives them.
     /// - Warning: Not real-time safe.
     public func addMultiBody(_ model: URDFModel, fixedBase: Bool = true, basePosition: Vector3 = .zero,
-                             selfCollision: Bool = false) throws -> Int {
+                             selfCollision: Bool = false, inertia: InertiaSource = .urdf) throws -> Int {
         var vertices: [Double] = []
         var shapeVertexStart: [Int] = []
         var shapes: [rx_shape_desc] = []
@@ -99,8 +107,10 @@ public final class BulletWorld: @unchecked Sendable {
             for (k, start) in shapeVertexStart.enumerated() where start >= 0 {
                 shapes[k].vertices = v.baseAddress.map { UnsafePointer($0 + start) }
             }
+            let flags = (selfCollision ? Int32(RX_MULTIBODY_SELF_COLLISION) : 0)
+                | (inertia == .shapes ? Int32(RX_MULTIBODY_INERTIA_FROM_SHAPES) : 0)
             return rx_world_add_multibody(handle, links, links.count, shapes, shapes.count, fixedBase ? 1 : 0, base,
-                                          selfCollision ? 1 : 0, &error, error.count)
+                                          flags, &error, error.count)
         }
         guard body >= 0 else {
             let message = error.withUnsafeBufferPointer { String(cString: $0.baseAddress!) }

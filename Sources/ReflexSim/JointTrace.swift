@@ -22,6 +22,8 @@ public struct JointTrace: Sendable {
     public var dt = 1.0 / 240
     public var gravity = -9.81
     public var control: Control
+    /// `.urdf` matches pybullet's `URDF_USE_INERTIA_FROM_FILE`, `.shapes` its default.
+    public var inertia = InertiaSource.urdf
 
     public init(control: Control) { self.control = control }
 
@@ -41,7 +43,7 @@ public struct JointTrace: Sendable {
             throw ReflexError(.shapeMismatch, "\(initial.count) initial positions for \(n) movable joints")
         }
         let world = BulletWorld(gravity: gravity)
-        let body = try world.addMultiBody(model, fixedBase: true)
+        let body = try world.addMultiBody(model, fixedBase: true, inertia: inertia)
         let links = world.linkCount(body: body)
         var q0 = [Double](repeating: 0, count: links)
         if let initial { for (k, l) in movable.enumerated() { q0[Int(l)] = initial[k] } }

@@ -35,6 +35,7 @@ struct SimTrace: ParsableCommand {
     @Option(help: "Velocity gain (pybullet's velocityGain).") var kd = 1.0
     @Option(help: "Motor force limit: one value, or comma separated per joint (default 100000, pybullet's).") var maxForce: String?
     @Option(help: "Gravity along z (m/s²).") var gravity = -9.81
+    @Option(help: "Link inertia: urdf (pybullet's URDF_USE_INERTIA_FROM_FILE) or shapes (pybullet's default).") var inertia = "urdf"
     @Flag(help: "Print the column names first.") var header = false
 
     func run() throws {
@@ -48,6 +49,8 @@ struct SimTrace: ParsableCommand {
         trace.kp = kp
         trace.kd = kd
         trace.gravity = gravity
+        guard let source = InertiaSource(rawValue: inertia) else { throw ValidationError("--inertia must be urdf or shapes") }
+        trace.inertia = source
         if let maxForce {
             let values = try numbers(maxForce, "--max-force")
             if values.count == 1 { trace.maxForce = values[0] } else { trace.maxForces = values }
