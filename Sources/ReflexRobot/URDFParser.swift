@@ -140,7 +140,8 @@ public enum URDFParser {
                     throw ReflexError(.urdfInvalid, "cycle through link '\(name)'",
                                       at: .init(file: file, line: line, element: jointIndex.map { "joint '\(joints[$0].name)'" }))
                 }
-                orderedLinks.append(links[name]!)
+                guard let link = links[name] else { throw error("no link '\(name)'", root) }
+                orderedLinks.append(link)
                 if let jointIndex { orderedJoints.append(joints[jointIndex]) }
                 for c in (childrenOf[name] ?? []).reversed() { stack.append((joints[c].child, c)) }
             }

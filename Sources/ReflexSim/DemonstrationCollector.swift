@@ -101,9 +101,13 @@ public enum DemonstrationCollector {
             guard e.observations.count == e.length * o, e.actions.count == e.length * a else {
                 throw ReflexError(.shapeMismatch, "episode with seed \(e.seed) does not match \(o) observations and \(a) actions")
             }
-            e.observations.withUnsafeBufferPointer { (obs.data + row * o).update(from: $0.baseAddress!, count: $0.count) }
-            e.actions.withUnsafeBufferPointer { (act.data + row * a).update(from: $0.baseAddress!, count: $0.count) }
-            e.rewards.withUnsafeBufferPointer { (rew.data + row).update(from: $0.baseAddress!, count: $0.count) }
+            guard e.rewards.count == e.length else {
+                throw ReflexError(.shapeMismatch, "episode with seed \(e.seed) has \(e.rewards.count) rewards for \(e.length) steps")
+            }
+            if e.length == 0 { continue }
+            e.observations.withUnsafeBufferPointer { b in b.baseAddress.map { (obs.data + row * o).update(from: $0, count: b.count) } }
+            e.actions.withUnsafeBufferPointer { b in b.baseAddress.map { (act.data + row * a).update(from: $0, count: b.count) } }
+            e.rewards.withUnsafeBufferPointer { b in b.baseAddress.map { (rew.data + row).update(from: $0, count: b.count) } }
             row += e.length
         }
         try writeSafetensors([("observations", obs), ("actions", act), ("rewards", rew)],

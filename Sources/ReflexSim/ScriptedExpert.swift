@@ -45,7 +45,7 @@ public final class ScriptedExpert: @unchecked Sendable {
 
     /// Forgets the previous episode.
     public func reset() {
-        phase = kind == .push ? .approach : .approach
+        phase = .approach
         phaseSteps = 0
         started = false
         pushBranch = nil
