@@ -28,7 +28,12 @@ struct PackingBuffers {
     internal::aligned_free(a);
     internal::aligned_free(b);
   }
+  // The first reservation is generous (untouched pages cost no memory): a thread whose share of a product changes
+  // with the kernel thread count (set globally, possibly by another thread) must not grow, i.e. allocate, later.
+  static constexpr size_t kInitial = size_t(1) << 22;
   void reserve(size_t na, size_t nb) {
+    if (na > capacityA) na = std::max(na, kInitial);
+    if (nb > capacityB) nb = std::max(nb, kInitial);
     if (na > capacityA) {
       internal::aligned_free(a);
       a = static_cast<float *>(internal::aligned_malloc(na * sizeof(float)));
