@@ -260,7 +260,7 @@ double rx_stream_sum(long n, const float *x);
 
 /// rx_sgemm's contract on the calling thread through the register-tiled kernel of SmallGemm.cpp. Returns 0 and
 /// leaves C untouched when the shape is outside its range (N < 16, K or N > 1024, more than 3e7 multiply-adds, or
-/// fewer than 8 rows against a transposed B);
+/// fewer than 32 rows against a transposed B);
 /// rx_sgemm uses it automatically inside that range.
 int rx_small_sgemm(int transA, int transB, long M, long N, long K, float alpha, const float *A, long lda,
                    const float *B, long ldb, float beta, float *C, long ldc);
