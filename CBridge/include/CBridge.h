@@ -141,7 +141,8 @@ typedef enum {
   RX_SHAPE_SPHERE = 1,     // size[0] = radius
   RX_SHAPE_CYLINDER = 2,   // size[0] = radius, size[1] = length along z
   RX_SHAPE_CAPSULE = 3,    // size[0] = radius, size[1] = length of the cylinder part along z
-  RX_SHAPE_CONVEX_HULL = 4 // vertices: vertex_count points, x y z each, already scaled
+  RX_SHAPE_CONVEX_HULL = 4, // vertices: vertex_count points, x y z each, already scaled
+  RX_SHAPE_OBJ_HULL = 5     // the same, wrapped in a compound as pybullet wraps an OBJ mesh's hull
 } rx_shape_type;
 
 /// One collision shape of a link, placed in the link frame by xyz/rpy (URDF convention).
