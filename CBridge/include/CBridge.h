@@ -141,7 +141,8 @@ typedef enum {
   RX_SHAPE_SPHERE = 1,     // size[0] = radius
   RX_SHAPE_CYLINDER = 2,   // size[0] = radius, size[1] = length along z
   RX_SHAPE_CAPSULE = 3,    // size[0] = radius, size[1] = length of the cylinder part along z
-  RX_SHAPE_CONVEX_HULL = 4 // vertices: vertex_count points, x y z each, already scaled
+  RX_SHAPE_CONVEX_HULL = 4, // vertices: vertex_count points, x y z each, already scaled
+  RX_SHAPE_OBJ_HULL = 5     // the same, wrapped in a compound as pybullet wraps an OBJ mesh's hull
 } rx_shape_type;
 
 /// One collision shape of a link, placed in the link frame by xyz/rpy (URDF convention).
@@ -260,7 +261,7 @@ double rx_stream_sum(long n, const float *x);
 
 /// rx_sgemm's contract on the calling thread through the register-tiled kernel of SmallGemm.cpp. Returns 0 and
 /// leaves C untouched when the shape is outside its range (N < 16, K or N > 1024, more than 3e7 multiply-adds, or
-/// fewer than 8 rows against a transposed B);
+/// fewer than 32 rows against a transposed B);
 /// rx_sgemm uses it automatically inside that range.
 int rx_small_sgemm(int transA, int transB, long M, long N, long K, float alpha, const float *A, long lda,
                    const float *B, long ldb, float beta, float *C, long ldc);

@@ -161,6 +161,26 @@ btCollisionShape *makeLinkShape(rx_world *w, const rx_link_desc &link, const rx_
       child = std::move(hull);
       break;
     }
+    case RX_SHAPE_OBJ_HULL: {
+      // BulletURDFImporter's createConvexHullFromShapes: margin first, points, local box, then optimize; the hull
+      // sits in a compound of its own.
+      auto hull = std::make_unique<btConvexHullShape>();
+      hull->setMargin(kCollisionMargin);
+      for (long v = 0; v < d.vertex_count; ++v) {
+        hull->addPoint(btVector3(d.vertices[3 * v], d.vertices[3 * v + 1], d.vertices[3 * v + 2]), false);
+      }
+      hull->recalcLocalAabb();
+      hull->optimizeConvexHull();
+      auto inner = std::make_unique<btCompoundShape>();
+      inner->setMargin(kCollisionMargin);
+      btTransform identity;
+      identity.setIdentity();
+      inner->addChildShape(identity, hull.get());
+      w->shapes.push_back(std::move(hull));
+      compound->addChildShape(inertialFrame.inverse() * transformFrom(d.xyz, d.rpy), inner.get());
+      w->shapes.push_back(std::move(inner));
+      continue;
+    }
     case RX_SHAPE_CONVEX_HULL: {
       auto hull = std::make_unique<btConvexHullShape>();
       for (long v = 0; v < d.vertex_count; ++v) {

@@ -39,19 +39,39 @@ public enum MeshLoader {
         throw ReflexError(.urdfMesh, "unsupported mesh format (STL and OBJ are read)", at: .init(file: path))
     }
 
+    /// The vertices the faces use, face by face, in single precision as tinyobj (and so pybullet) reads them.
     static func obj(_ bytes: [UInt8], path: String) throws -> [Double] {
+        var vertices: [Double] = []
         var out: [Double] = []
         let text = String(decoding: bytes, as: UTF8.self)
         var lineNumber = 0
         for line in text.split(omittingEmptySubsequences: false, whereSeparator: { $0 == "\n" || $0 == "\r" }) {
             lineNumber += 1
-            guard line.hasPrefix("v ") || line.hasPrefix("v\t") else { continue }
             let parts = line.split(whereSeparator: { $0 == " " || $0 == "\t" })
-            guard parts.count >= 4, let x = Double(parts[1]), let y = Double(parts[2]), let z = Double(parts[3]) else {
-                throw ReflexError(.urdfMesh, "bad vertex line", at: .init(file: path, line: lineNumber))
+            guard let head = parts.first else { continue }
+            if head == "v" {
+                guard parts.count >= 4, let x = Float(parts[1]), let y = Float(parts[2]), let z = Float(parts[3]) else {
+                    throw ReflexError(.urdfMesh, "bad vertex line", at: .init(file: path, line: lineNumber))
+                }
+                vertices += [Double(x), Double(y), Double(z)]
+            } else if head == "f" {
+                let count = vertices.count / 3
+                var face: [Int] = []
+                for token in parts.dropFirst() {
+                    guard let first = token.split(separator: "/", omittingEmptySubsequences: false).first, let i = Int(first),
+                          i != 0, abs(i) <= count else {
+                        throw ReflexError(.urdfMesh, "bad face index '\(token)'", at: .init(file: path, line: lineNumber))
+                    }
+                    face.append(i > 0 ? i - 1 : count + i)
+                }
+                // Triangulated as a fan, as tinyobj does.
+                guard face.count >= 3 else { continue }
+                for k in 1 ..< face.count - 1 {
+                    for i in [face[0], face[k], face[k + 1]] { out += vertices[3 * i ..< 3 * i + 3] }
+                }
             }
-            out += [x, y, z]
         }
+        if out.isEmpty { out = vertices } // a point cloud without faces
         guard !out.isEmpty else { throw ReflexError(.urdfMesh, "no vertices", at: .init(file: path)) }
         return out
     }

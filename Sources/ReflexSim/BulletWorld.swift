@@ -89,8 +89,8 @@ public final class BulletWorld: @unchecked Sendable {
                 case .capsule(let r, let l):
                     s.type = RX_SHAPE_CAPSULE
                     s.size = (r, l, 0)
-                case .mesh(_, _, let v):
-                    s.type = RX_SHAPE_CONVEX_HULL
+                case .mesh(let path, _, let v):
+                    s.type = path.lowercased().hasSuffix(".obj") ? RX_SHAPE_OBJ_HULL : RX_SHAPE_CONVEX_HULL
                     shapeVertexStart[shapeVertexStart.count - 1] = vertices.count
                     s.vertex_count = v.count / 3
                     vertices += v
