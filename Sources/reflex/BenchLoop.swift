@@ -92,7 +92,7 @@ struct BenchLoop: ParsableCommand {
         if json {
             try printJSON(Output(meta: meta, realtime: rt, snapshot: s))
         } else {
-            print("control loop at \(rate) Hz for \(seconds) s, policy \(meta["policy"]!) (\(samplerText)), inference \(inline ? "inside the tick" : "on the worker thread")")
+            print("control loop at \(rate) Hz for \(seconds) s, policy \(meta["policy"] ?? "?") (\(samplerText)), inference \(inline ? "inside the tick" : "on the worker thread")")
             print("real time: \(rt)")
             print(loopCounts(s))
             print(loopTable(s))

@@ -102,8 +102,7 @@ struct BenchUnet: ParsableCommand {
             print("ConditionalUnet1D down_dims \(dims), \(report.parameters) parameters (\(weightBytes / 1_000_000) MB \(storage.rawValue)), horizon \(horizon), \(threads) thread(s)")
             if let relativeError { print("bf16 weights: max relative error of one step against F32 \(relativeError)") }
             print("read bandwidth \(fmt(bandwidth)) GB/s → floor \(fmt(report.floorMs)) ms per step (weights read once)" + (sink == 0 ? " " : ""))
-            print(table(["K", "median ms", "p10 ms", "p90 ms", "× floor"], steps.keys.sorted { Int($0.dropFirst())! < Int($1.dropFirst())! }.map { key in
-                let s = steps[key]!
+            print(table(["K", "median ms", "p10 ms", "p90 ms", "× floor"], steps.sorted { (Int($0.key.dropFirst()) ?? 0) < (Int($1.key.dropFirst()) ?? 0) }.map { key, s in
                 return [String(key.dropFirst()), fmt(s.median / 1000), fmt(s.p10 / 1000), fmt(s.p90 / 1000), fmt(s.median / 1000 / report.floorMs)]
             }))
         }
