@@ -261,7 +261,7 @@ public final class PolicyRunner {
     public let policy: Policy
     /// Actions executed per chunk (the policy's `n_action_steps` unless overridden; RTI usually runs with 1).
     public let actionSteps: Int
-    private let history: Tensor
+    private let history: ObservationHistory
     private let chunk: Tensor
     private var queued = 0
     private var nextIndex = 0
@@ -272,7 +272,7 @@ public final class PolicyRunner {
         self.policy = policy
         let c = policy.config
         self.actionSteps = max(1, min(actionSteps ?? c.nActionSteps, c.horizon - c.nObsSteps + 1))
-        history = Tensor(zeros: [c.nObsSteps, c.observationSize])
+        history = ObservationHistory(steps: c.nObsSteps, observationSize: c.observationSize)
         chunk = Tensor(zeros: [c.horizon, c.actionSize])
     }
 
@@ -291,13 +291,11 @@ public final class PolicyRunner {
     public func step(observation: UnsafePointer<Float>, action: UnsafeMutablePointer<Float>,
                      generator: inout RandomGenerator) -> InferenceInfo? {
         let c = policy.config
-        let o = c.observationSize
         if !started {
-            for k in 0 ..< c.nObsSteps { (history.data + k * o).update(from: observation, count: o) }
+            history.fill(with: observation)
             started = true
         } else {
-            if c.nObsSteps > 1 { history.data.update(from: history.data + o, count: (c.nObsSteps - 1) * o) }
-            (history.data + (c.nObsSteps - 1) * o).update(from: observation, count: o)
+            history.push(observation)
         }
         var info: InferenceInfo?
         if queued == 0 {

@@ -25,7 +25,7 @@ public struct LatentNoiseEnvironment<Base: Environment>: Environment {
     public let observationSpace: BoxSpace
     public let actionSpace: BoxSpace
     public let maxEpisodeSteps: Int
-    private let history: Tensor
+    private let history: ObservationHistory
     private let chunk: Tensor
     private var baseObservation: [Float]
     private var baseAction: [Float]
@@ -49,23 +49,22 @@ public struct LatentNoiseEnvironment<Base: Environment>: Environment {
         observationSpace = BoxSpace(unbounded: c.conditionSize)
         actionSpace = BoxSpace(symmetric: magnitude, size: c.horizon * c.actionSize)
         maxEpisodeSteps = (base.maxEpisodeSteps + c.nActionSteps - 1) / c.nActionSteps
-        history = Tensor(zeros: [c.nObsSteps, c.observationSize])
+        history = ObservationHistory(steps: c.nObsSteps, observationSize: c.observationSize)
         chunk = Tensor(zeros: [c.horizon, c.actionSize])
         baseObservation = [Float](repeating: 0, count: c.observationSize)
         baseAction = [Float](repeating: 0, count: c.actionSize)
     }
 
     public mutating func reset(seed: UInt64, observation: inout [Float]) {
-        let c = policy.config, o = c.observationSize
         base.reset(seed: seed, observation: &baseObservation)
         baseSteps = 0
-        for k in 0 ..< c.nObsSteps { (history.data + k * o).update(from: baseObservation, count: o) }
+        baseObservation.withUnsafeBufferPointer { history.fill(with: $0.baseAddress!) }
         writeCondition(into: &observation)
     }
 
     /// - Note: Real-time safe.
     public mutating func step(_ action: [Float], observation: inout [Float]) -> StepOutcome {
-        let c = policy.config, o = c.observationSize, a = c.actionSize
+        let c = policy.config, a = c.actionSize
         action.withUnsafeBufferPointer { w in
             policy.sampleCandidates(history: history.data, count: 1, initialNoise: w.baseAddress!, stepsExecuted: 0,
                                     generator: &scratch)
@@ -77,8 +76,7 @@ public struct LatentNoiseEnvironment<Base: Environment>: Environment {
             for i in 0 ..< a { baseAction[i] = executed[j * a + i] }
             let out = base.step(baseAction, observation: &baseObservation)
             baseSteps += 1
-            if c.nObsSteps > 1 { history.data.update(from: history.data + o, count: (c.nObsSteps - 1) * o) }
-            (history.data + (c.nObsSteps - 1) * o).update(from: baseObservation, count: o)
+            baseObservation.withUnsafeBufferPointer { history.push($0.baseAddress!) }
             switch rewardMode {
             case .task: outcome.reward += out.reward
             case .sparse: outcome.reward += out.success ? 1 : 0
