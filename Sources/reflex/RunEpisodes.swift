@@ -85,7 +85,7 @@ extension Run {
                                                      featureCount: CameraFeatures.count, stateFeatures: features)
             let layer = try SafetyLayer(limits: arm.limits, config: safety, period: 1 / rate)
             let config = ControlLoopConfig(rate: rate, realTimePriority: priority > 0 ? priority : nil, lockMemory: true,
-                                           seed: episodeSeed)
+                                           inlineInference: inline, seed: episodeSeed)
             let loop = try ControlLoop(robot: arm, safety: layer, policy: policy, observation: observation, config: config)
             try arm.activate()
             let started = monotonicNanoseconds()
