@@ -113,7 +113,7 @@ struct Run: ParsableCommand {
         if arm.lifecycle == .unconfigured { try arm.configure() }
         note("\(arm.name): configured (\(joints) joints, torque off)")
         do {
-            try arm.activate()
+            if arm.lifecycle != .active { try arm.activate() }
         } catch {
             arm.finalize()
             throw error
@@ -173,9 +173,11 @@ struct Run: ParsableCommand {
         if sim {
             guard let kind = TaskKind(rawValue: task) else { throw ValidationError("unknown task '\(task)'") }
             // The scene needs the world, which exists after configure; the robot is configured here for it.
+            let layout = try RunScene.Layout(description: description, task: kind, seed: seed)
             let arm = SimulatedRobot(description: description)
             try arm.configure()
-            let scene = try RunScene(robot: arm, task: kind, seed: seed)
+            let scene = try RunScene(robot: arm, task: kind, layout: layout)
+            try arm.activate() // hold the start pose at once: an inactive simulated arm has no torque and sags
             return Backend(robot: arm, label: "--sim", features: { _, out in scene.features(out) }, featureCount: scene.featureCount,
                            scene: scene)
         }
