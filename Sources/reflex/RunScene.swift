@@ -5,9 +5,10 @@ import ReflexRuntime
 import ReflexSim
 import Synchronization
 
-/// The task scene around a `SimulatedRobot` for `reflex run --sim`: a cube placed as Reflex's `lift`/`push` tasks
-/// place it (same workspace, from a seed), and the task features the policies were trained on — end-effector pose,
-/// cube pose, goal — read from the simulator each tick, as a camera's estimate would come in on a real arm.
+/// The task scene around a `SimulatedRobot` for `reflex run --sim`: the arm and the cube start where the task's
+/// own `reset(seed:)` puts them (joint noise, cube placement and yaw), so `run --sim --seed S` is episode seed S
+/// of `reflex eval`; the task features the policies were trained on — end-effector pose, cube pose, goal — are read
+/// from the simulator each tick, as a camera's estimate would come in on a real arm.
 /// It also keeps the lift success predicate (cube ≥ 5 cm up and in the gripper for 5 consecutive ticks).
 final class RunScene: @unchecked Sendable {
     let kind: TaskKind
@@ -41,18 +42,22 @@ final class RunScene: @unchecked Sendable {
         eeLink = ee - 1
         pose = .allocate(capacity: 14)
         pose.initialize(repeating: 0, count: 14)
-        // The tasks' workspace: a cube 17.5–22.5 cm out, ±0.45 rad of bearing, ±45° of yaw.
-        var gen = RandomGenerator(seed: seed)
-        let r = gen.uniform(0.175, 0.225), bearing = gen.uniform(-0.45, 0.45), yaw = gen.uniform(-Double.pi / 4, Double.pi / 4)
-        cubeStart = Vector3(r * cos(bearing), r * sin(bearing), halfExtent)
-        switch task {
-        case .lift:
-            cube = world.addBox(halfExtents: Vector3(halfExtent, halfExtent, halfExtent), mass: 0.03, friction: 1.0,
-                                position: cubeStart, yaw: yaw)
-            goal = cubeStart + Vector3(0, 0, 0.05)
-        default:
+        guard task == .lift else {
             throw ReflexError(.invalidArgument, "reflex run --sim sets up the lift task only for now, not '\(task.rawValue)'")
         }
+        // The task's own reset decides the start, so there is one copy of the workspace and its draws.
+        let env = try SimTask.make(robot: robot.description, task: task.rawValue)
+        var observation = [Float](repeating: 0, count: env.observationSpace.size)
+        env.reset(seed: seed, observation: &observation)
+        var q = [Double](repeating: 0, count: model.joints.count)
+        q.withUnsafeMutableBufferPointer { env.world.jointState(body: env.arm, positions: $0.baseAddress!, velocities: nil) }
+        world.resetJoints(body: armBody, positions: q)
+        env.world.objectPose(env.cubeBody, position: pose + 7, quaternion: pose + 10)
+        cubeStart = Vector3(pose[7], pose[8], pose[9])
+        let yaw = 2 * atan2(pose[12], pose[13]) // the cube rests flat: a rotation about z only
+        cube = world.addBox(halfExtents: Vector3(halfExtent, halfExtent, halfExtent), mass: env.config.cubeMass, friction: 1.0,
+                            position: cubeStart, yaw: yaw)
+        goal = env.goal
         // end-effector pose (7) + cube pose (7) + goal (3)
         featureCount = 17
     }
