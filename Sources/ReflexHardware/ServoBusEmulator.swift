@@ -36,6 +36,16 @@ public final class EmulatedServo {
         for b in 0 ..< r.width { memory[Int(r.address) + b] = UInt8(truncatingIfNeeded: raw >> UInt32(8 * b)) }
     }
 
+    /// Puts the servo at `position` ticks, at rest and holding there (goal = position): a scene reset in
+    /// hardware in the loop moves the arm without going through the bus.
+    public func place(at position: Double) {
+        motion.position = position
+        motion.goal = position
+        motion.velocity = 0
+        store(table.goalPosition, Int32(position.rounded()))
+        syncPresent()
+    }
+
     /// Copies the motion state into the present-value registers.
     func syncPresent() {
         store(table.presentPosition, Int32(motion.position.rounded()))

@@ -74,6 +74,8 @@ public final class ControlLoop: @unchecked Sendable {
     private var requestOutstanding = false
     private var episodeStartPending = true
     private var latencyTicks = 0
+    private var featuresLost = false
+    private var blindTicks = 0
     private var lastWriteStatus = RobotStatus.ok
     private var previousEvents: SafetyEvents = []
     private var previousFaults: RobotFaults = []
@@ -168,6 +170,8 @@ public final class ControlLoop: @unchecked Sendable {
         episodeStartPending = true
         generationInUse = wantedGeneration.load(ordering: .acquiring)
         latencyTicks = 0
+        featuresLost = false
+        blindTicks = 0
         lastWriteStatus = .ok
         previousEvents = []
         previousFaults = []
@@ -293,12 +297,24 @@ public final class ControlLoop: @unchecked Sendable {
         let readStatus = robot.read(into: state)
         let fresh = readStatus.faults.isDisjoint(with: .linkErrors) && readStatus.verdict != .hold
         if !fresh { telemetry.counters.readFailures += 1 }
+        var blind = false
         if obsSize > 0 {
             if nObs > 1 { history.update(from: history + obsSize, count: (nObs - 1) * obsSize) }
             // A stale or incomplete observation repeats the previous one rather than feeding NaN to the policy.
             if fresh && observation.build(from: state, into: newest) {
                 (history + (nObs - 1) * obsSize).update(from: newest, count: obsSize)
             }
+            blind = fresh && !observation.featuresAvailable
+        }
+        if blind != featuresLost {
+            events.push(LoopEvent(kind: blind ? .featuresLost : .featuresBack, tick: tickIndex, events: [], status: .ok,
+                                  value: UInt64(blindTicks)))
+            featuresLost = blind
+            blindTicks = 0
+        }
+        if blind {
+            telemetry.counters.featureHolds += 1
+            blindTicks += 1
         }
 
         if let worker {
@@ -341,6 +357,7 @@ public final class ControlLoop: @unchecked Sendable {
                 telemetry.record(.chunkAge, wake > c.time ? wake - c.time : 0)
             }
         }
+        if blind { action = nil } // no features, no acting on them: the safety layer holds (noAction)
         if action == nil { telemetry.counters.noActionTicks += 1 }
 
         let status = readStatus.merged(lastWriteStatus)

@@ -18,6 +18,10 @@ public struct LoopEvent: Sendable, Equatable, CustomStringConvertible {
         case robotFault
         /// The loop switched policy (`value` is the new generation) and holds until its first chunk.
         case policySwitch
+        /// The task features (a camera's estimate) went missing or stale: the loop holds until they are back.
+        case featuresLost
+        /// The task features are fresh again; `value` is how many ticks the loop held.
+        case featuresBack
     }
 
     public var kind: Kind
@@ -35,6 +39,8 @@ public struct LoopEvent: Sendable, Equatable, CustomStringConvertible {
         case .firstChunk: return "tick \(tick): first chunk after \(Double(value) / 1000) µs of inference"
         case .robotFault: return "tick \(tick): robot reports \(status)"
         case .policySwitch: return "tick \(tick): switched to policy generation \(value), holding until its first chunk"
+        case .featuresLost: return "tick \(tick): task features missing or stale, holding"
+        case .featuresBack: return "tick \(tick): task features back after \(value) ticks held"
         }
     }
 }

@@ -40,6 +40,8 @@ public struct LoopCounters: Sendable, Codable, Equatable {
     public var noActionTicks = 0
     public var readFailures = 0
     public var writeFailures = 0
+    /// Ticks held because the task features (a camera's estimate) were missing or stale.
+    public var featureHolds = 0
     /// Telemetry samples lost because the reader held the lock for too long (should stay 0).
     public var droppedSamples = 0
     public init() {}

@@ -7,18 +7,31 @@ import ReflexRobot
 /// estimator on a real arm.
 public final class ObservationBuilder: @unchecked Sendable {
     /// Fills `featureCount` values; called once per tick, so it must be real-time safe. Returns false when the
-    /// features are not available this tick (the loop then repeats the previous observation).
+    /// features are not available this tick (missing, or older than the estimator allows): the loop then repeats
+    /// the previous observation and holds position, as for stale joint state — acting on a scene it cannot see
+    /// is flying blind.
     public typealias FeatureProvider = (UnsafeMutableBufferPointer<Float>) -> Bool
+    /// A provider that also sees this tick's measured joint state, e.g. to put the end effector's forward
+    /// kinematics next to a camera's object estimate.
+    public typealias StateFeatureProvider = (JointState, UnsafeMutableBufferPointer<Float>) -> Bool
 
     public let jointCount: Int
     public let includePositions: Bool
     public let includeVelocities: Bool
     public let featureCount: Int
-    private let features: FeatureProvider?
+    private let features: StateFeatureProvider?
+    /// Whether the provider delivered this tick's features (false: missing or stale; the loop holds).
+    public private(set) var featuresAvailable = true
     private let featureBuffer: UnsafeMutableBufferPointer<Float>
 
+    public convenience init(jointCount: Int, includePositions: Bool = true, includeVelocities: Bool = false,
+                            featureCount: Int = 0, features: FeatureProvider? = nil) throws {
+        try self.init(jointCount: jointCount, includePositions: includePositions, includeVelocities: includeVelocities,
+                      featureCount: featureCount, stateFeatures: features.map { f in { _, out in f(out) } })
+    }
+
     public init(jointCount: Int, includePositions: Bool = true, includeVelocities: Bool = false, featureCount: Int = 0,
-                features: FeatureProvider? = nil) throws {
+                stateFeatures features: StateFeatureProvider?) throws {
         guard featureCount == 0 || features != nil else {
             throw ReflexError(.invalidArgument, "\(featureCount) task features but no provider")
         }
@@ -60,7 +73,8 @@ public final class ObservationBuilder: @unchecked Sendable {
         }
         if featureCount > 0, let features {
             let view = UnsafeMutableBufferPointer(rebasing: featureBuffer[0 ..< featureCount])
-            ok = features(view) && ok
+            featuresAvailable = features(state, view)
+            ok = featuresAvailable && ok
             for j in 0 ..< featureCount {
                 ok = ok && view[j].isFinite
                 output[k] = view[j]

@@ -236,6 +236,20 @@ public final class ArmTaskEnvironment: Environment, @unchecked Sendable {
         obs[k + 2] = Float(goal.z)
     }
 
+    /// Reads the scene and applies the task's success test without stepping: for a runner that steps the world
+    /// itself (hardware in the loop steps it from the servo emulator). Call it once per control period, as `step`
+    /// would be called, since `lift` counts control periods held.
+    public func observe() -> StepOutcome {
+        readState()
+        return outcome()
+    }
+
+    /// Cube orientation (x, y, z, w) as of the last `step`, `reset` or `observe` (identity for `reach`).
+    public var cubeOrientation: SIMD4<Double> { hasCube ? SIMD4(pose[10], pose[11], pose[12], pose[13]) : SIMD4(0, 0, 0, 1) }
+
+    /// The cube's body in `world` (-1 for `reach`), e.g. to read its pose between steps.
+    public var cubeBody: Int { hasCube ? cube : -1 }
+
     /// End-effector (grasp centre) position.
     public var endEffectorPosition: Vector3 { Vector3(pose[0], pose[1], pose[2]) }
     /// Cube position (zero for `reach`).

@@ -21,7 +21,7 @@ public struct RecordedEpisode: Sendable {
 public enum DemonstrationCollector {
     /// Episode `k` uses seed `seed + k`; results come back in episode order whatever the worker count.
     public static func collect(robot: RobotDescription, task: TaskKind, episodes: Int, seed: UInt64 = 0, workers: Int = 1,
-                               sparseReward: Bool = false,
+                               sparseReward: Bool = false, actionNoise: Double = 0,
                                progress: @escaping @Sendable (Int, Int) -> Void = { _, _ in }) throws -> [RecordedEpisode] {
         let results = Mutex<[RecordedEpisode?]>(Array(repeating: nil, count: episodes))
         let next = Mutex(0)
@@ -35,7 +35,7 @@ public enum DemonstrationCollector {
                 while true {
                     let k = next.withLock { n -> Int in let k = n; n += 1; return k }
                     if k >= episodes { break }
-                    let e = run(env: env, expert: expert, seed: seed &+ UInt64(k))
+                    let e = run(env: env, expert: expert, seed: seed &+ UInt64(k), actionNoise: actionNoise)
                     results.withLock { $0[k] = e }
                     let c = counts.withLock { c -> (Int, Int) in
                         c.done += 1
@@ -64,8 +64,11 @@ public enum DemonstrationCollector {
         return results.withLock { $0.compactMap { $0 } }
     }
 
-    /// One expert episode from `seed`.
-    public static func run(env: ArmTaskEnvironment, expert: ScriptedExpert, seed: UInt64) -> RecordedEpisode {
+    /// One expert episode from `seed`. With `actionNoise` σ > 0 the expert is a noisy demonstrator: each joint
+    /// target gets N(0, σ²) radians added (seeded from `seed`) and the noisy action is what is executed and recorded,
+    /// as with jittery teleoperation. Weak-but-diverse base policies for steering (DSRL, V-GPS) are trained on these.
+    public static func run(env: ArmTaskEnvironment, expert: ScriptedExpert, seed: UInt64, actionNoise: Double = 0) -> RecordedEpisode {
+        var noise = RandomGenerator(seed: seed ^ 0x6E6F_6973_7920_6465)
         let o = env.observationSpace.size, a = env.actionSpace.size
         var obs = [Float](repeating: 0, count: o)
         var action = [Float](repeating: 0, count: a)
@@ -76,6 +79,12 @@ public enum DemonstrationCollector {
         e.actions.reserveCapacity(env.maxEpisodeSteps * a)
         while e.length < env.maxEpisodeSteps {
             expert.action(observation: obs, into: &action)
+            if actionNoise > 0 {
+                for i in 0 ..< a {
+                    let low = env.actionSpace.low[i], high = env.actionSpace.high[i]
+                    action[i] = min(max(action[i] + Float(actionNoise * noise.gaussian()), low), high)
+                }
+            }
             e.observations += obs
             e.actions += action
             let out = env.step(action, observation: &obs)

@@ -6,7 +6,7 @@ import ReflexPolicy
 ///
 /// One step of this environment takes w (H × A values in [−magnitude, magnitude]), denoises it deterministically
 /// (DDIM at η = 0, so w ↦ chunk is a fixed map), executes the chunk's `n_action_steps` actions in the base task and
-/// returns their summed reward. The observation is the policy's normalized observation history, the same input
+/// returns one reward for the chunk. The observation is the policy's normalized observation history, the same input
 /// `LatentNoiseActor` gets at deployment. Any off-policy learner then runs DSRL-SAC unchanged: the diffusion weights
 /// never change and each chunk is denoised once per step (the official code denoises it twice).
 public struct LatentNoiseEnvironment<Base: Environment>: Environment {
@@ -14,7 +14,9 @@ public struct LatentNoiseEnvironment<Base: Environment>: Environment {
     public enum RewardMode: String, Sendable, Codable {
         /// The task's own (dense) reward, summed over the executed actions.
         case task
-        /// 1 on the step the task succeeds, else 0 (the paper's sparse setting); the episode ends at success.
+        /// The paper's sparse reward: −1 per chunk until the task succeeds, 0 on the chunk that succeeds, and the
+        /// episode ends there. A living cost, not a success bonus: with SAC's entropy term added to every step, a
+        /// 0/1 success bonus lets the soft value of merely surviving (−α log π per step) outweigh succeeding.
         case sparse
     }
 
@@ -77,14 +79,12 @@ public struct LatentNoiseEnvironment<Base: Environment>: Environment {
             let out = base.step(baseAction, observation: &baseObservation)
             baseSteps += 1
             baseObservation.withUnsafeBufferPointer { history.push($0.baseAddress!) }
-            switch rewardMode {
-            case .task: outcome.reward += out.reward
-            case .sparse: outcome.reward += out.success ? 1 : 0
-            }
+            if rewardMode == .task { outcome.reward += out.reward }
             if out.success { outcome.success = true }
             if out.terminated || (rewardMode == .sparse && out.success) { outcome.terminated = true; break }
             if out.truncated || baseSteps >= base.maxEpisodeSteps { outcome.truncated = true; break }
         }
+        if rewardMode == .sparse { outcome.reward = outcome.success ? 0 : -1 }
         writeCondition(into: &observation)
         return outcome
     }

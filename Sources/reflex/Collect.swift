@@ -18,17 +18,19 @@ struct Collect: ParsableCommand {
     @Option(help: "Worker threads.") var workers = 1
     @Flag(help: "Record the sparse reward (1 on success) instead of the dense one.") var sparse = false
     @Flag(help: "Keep only successful episodes.") var successfulOnly = false
+    @Option(help: "Noisy demonstrator: std (radians) of Gaussian noise added to every expert joint target.") var actionNoise = 0.0
 
     func run() throws {
         let description = try RobotDescription.named(robot)
         guard let kind = TaskKind(rawValue: task) else {
             throw ValidationError("unknown task '\(task)' (reach, push, lift)")
         }
+        guard actionNoise >= 0, actionNoise.isFinite else { throw ValidationError("--action-noise must be ≥ 0") }
         let env = try SimTask.make(robot: description, task: task, sparseReward: sparse)
         let progress = LockedProgress(ProgressLine(total: episodes, label: "collect \(description.name):\(task)"))
         let t0 = Date()
         var recorded = try DemonstrationCollector.collect(robot: description, task: kind, episodes: episodes, seed: seed,
-                                                          workers: workers, sparseReward: sparse) { done, successes in
+                                                          workers: workers, sparseReward: sparse, actionNoise: actionNoise) { done, successes in
             progress.update(done, status: "success \(successes)/\(done)")
         }
         progress.finish()

@@ -28,6 +28,9 @@ struct Emulate: ParsableCommand {
     @Option(help: "Hardware in the loop: move the servos with the Bullet arm of this task (reach, push, lift) instead of the motor model; needs --robot.")
     var sim: String?
     @Option(help: "Seed of the simulated task's reset (with --sim).") var seed: UInt64 = 0
+    @Option(help: "With --sim: publish the cube's pose (a camera's estimate) and the task's success on a Unix datagram socket at this path, and take episode resets from the runner (reflex run --camera).")
+    var camera: String?
+    @Option(help: "Camera frames per second on --camera.") var cameraRate: Double = 30
 
     func run() throws {
         var servos: [EmulatedServo] = []
@@ -72,17 +75,38 @@ struct Emulate: ParsableCommand {
             }
             emulator.inject(f)
         }
+        if camera != nil {
+            guard bullet != nil else { throw ValidationError("--camera needs --sim (the scene the camera looks at)") }
+            guard cameraRate > 0 && cameraRate <= 1000 else { throw ValidationError("--camera-rate must be in (0, 1000]") }
+        }
+        let publisher = try camera.map { path in try wrap { try CameraPublisher(path: path) } }
         let linkObject = try wrap { try EmulatorLink(emulator: emulator, link: link) }
         print("emulating \(title) at \(link) -> \(linkObject.terminal.slavePath)")
+        if let camera { print("camera channel at \(camera), \(cameraRate) frames/s") }
         if let faults { print("armed faults: \(faults)") }
         signal(SIGINT) { _ in stopRequested = 1 }
         signal(SIGTERM) { _ in stopRequested = 1 }
         let start = monotonicNanoseconds()
         var lastReport = start
+        let frame = UInt64(1e9 / (publisher == nil ? 10 : cameraRate))
+        var nextFrame = start
+        var sequence: UInt64 = 0
         while stopRequested == 0 {
-            var ts = timespec(tv_sec: 0, tv_nsec: 100_000_000)
-            nanosleep(&ts, nil)
+            nextFrame += frame
+            var ts = timespec(tv_sec: Int(nextFrame / 1_000_000_000), tv_nsec: Int(nextFrame % 1_000_000_000))
+            clock_nanosleep(CLOCK_MONOTONIC, TIMER_ABSTIME, &ts, nil)
+            if let publisher, let bullet {
+                while let r = publisher.nextReset() {
+                    linkObject.withEmulator { e in bullet.reset(seed: r.seed, episode: r.episode, servos: e.servos) }
+                    publisher.acknowledgeReset(episode: r.episode, seed: r.seed)
+                    print("episode \(r.episode): scene reset with seed \(r.seed)")
+                }
+                sequence += 1
+                let estimate = linkObject.withEmulator { _ in bullet.estimate(sequence: sequence, time: monotonicNanoseconds()) }
+                publisher.publish(estimate)
+            }
             let now = monotonicNanoseconds()
+            if nextFrame + frame < now { nextFrame = now } // fell behind: no burst of catch-up frames
             if let seconds, Double(now - start) * 1e-9 >= seconds { break }
             if now - lastReport >= 10_000_000_000 {
                 lastReport = now

@@ -22,6 +22,14 @@ final class BulletServoModel: ServoModel {
     private let linkCount: Int
     private let physicsStep: Double
     private var pending = 0.0
+    private let substeps: Int
+    private var phase = 0
+    private let objectPose: UnsafeMutablePointer<Double>
+    /// Whether the task's success test passed at some control period of this episode (the scorer's verdict; it
+    /// is checked every `physicsHz / controlHz` physics steps, where `reflex eval` checks it after each action).
+    private(set) var success = false
+    /// The episode number the runner gave with its last reset request (0 before any).
+    private(set) var episode: UInt32 = 0
 
     /// The arm of `task` (reach, push, lift) for `description`, reset with `seed`.
     init(description: RobotDescription, hardware: ArmBusConfiguration, task: String, seed: UInt64) throws {
@@ -62,6 +70,9 @@ final class BulletServoModel: ServoModel {
         q = buffer([Double](repeating: 0, count: linkCount))
         qd = buffer([Double](repeating: 0, count: linkCount))
         physicsStep = 1 / Double(environment.config.physicsHz)
+        substeps = environment.config.substeps
+        objectPose = .allocate(capacity: 7)
+        objectPose.initialize(repeating: 0, count: 7)
         environment.world.jointState(body: environment.arm, positions: q, velocities: qd)
         let (qs, js) = (q, joints)
         holdAngle = (0 ..< description.joints.count).map { k in qs[Int(js[k])] }
@@ -70,7 +81,34 @@ final class BulletServoModel: ServoModel {
 
     deinit {
         joints.deallocate()
-        for p in [targets, kp, kd, maxForce, maxVelocity, q, qd] { p.deallocate() }
+        for p in [targets, kp, kd, maxForce, maxVelocity, q, qd, objectPose] { p.deallocate() }
+    }
+
+    /// Starts episode `episode` of the task from `seed` — the same start `reflex eval` gives episode seed `seed`
+    /// (joint noise, cube placement) — and puts the emulated servos there, holding.
+    func reset(seed: UInt64, episode: UInt32, servos: [EmulatedServo]) {
+        var observation = [Float](repeating: 0, count: environment.observationSpace.size)
+        environment.reset(seed: seed, observation: &observation)
+        environment.world.jointState(body: environment.arm, positions: q, velocities: qd)
+        for k in 0 ..< count {
+            holdAngle[k] = q[Int(joints[k])]
+            wasEnabled[k] = false
+        }
+        pending = 0
+        phase = 0
+        success = false
+        self.episode = episode
+        for s in servos { s.place(at: initialTicks(id: s.id)) }
+    }
+
+    /// The camera's view of the scene now: the cube's pose, the goal, and the scorer's verdict so far.
+    func estimate(sequence: UInt64, time: UInt64) -> CameraEstimate {
+        let world = environment.world
+        world.objectPose(environment.cubeBody, position: objectPose, quaternion: objectPose + 3)
+        let p = objectPose
+        return CameraEstimate(episode: episode, sequence: sequence, captureTime: time,
+                              position: Vector3(p[0], p[1], p[2]), orientation: SIMD4(p[3], p[4], p[5], p[6]),
+                              goal: environment.goal, success: success)
     }
 
     /// The ticks the servos start at: the simulated arm's pose after the reset.
@@ -98,7 +136,18 @@ final class BulletServoModel: ServoModel {
         if steps > 0 {
             environment.world.positionControl(body: environment.arm, joints: joints, count: count, targets: targets, kp: kp,
                                               kd: kd, maxForce: maxForce, maxVelocity: maxVelocity, dt: physicsStep)
-            environment.world.step(dt: physicsStep, count: steps)
+            // Step to each control-period boundary and score there, as the task's own step would.
+            var left = steps
+            while left > 0 {
+                let n = min(left, substeps - phase)
+                environment.world.step(dt: physicsStep, count: n)
+                left -= n
+                phase += n
+                if phase == substeps {
+                    phase = 0
+                    if environment.observe().success { success = true }
+                }
+            }
             environment.world.jointState(body: environment.arm, positions: q, velocities: qd)
         }
         for i in servos.indices {

@@ -31,6 +31,10 @@ struct Eval: ParsableCommand {
     @Option(help: "V-GPS: value function directory (reflex train-value); scores --k candidates per call.") var value: String?
     @Option(help: "V-GPS: candidates sampled per inference call, in one batched pass.") var k = 10
     @Option(help: "V-GPS: softmax temperature β; 0 executes the argmax.") var beta: Float = 0
+    @Option(help: "DSRL: a `reflex finetune --dsrl` run directory whose noise actor supplies the initial noise (sampler: its DDIM map unless --sampler).")
+    var dsrl: String?
+    @Flag(help: "DSRL: sample the noise actor instead of acting with tanh(μ) (always sampled when V-GPS draws K > 1 candidates).")
+    var dsrlStochastic = false
     @Option(help: "Also write every episode (observations, actions, rewards) as a demonstration directory.") var record: String?
     @Flag(help: "No live progress line.") var quiet = false
 
@@ -45,18 +49,26 @@ struct Eval: ParsableCommand {
         let policyDir = policy
         let makeEnv = try SimTasks.environmentFactory(robot: robot, task: task)
         let valueDir = value, candidates = value == nil ? 1 : k, beta = beta
-        if value != nil, config.kind != .diffusion { throw ValidationError("--value (V-GPS) needs a diffusion policy") }
+        if value != nil || dsrl != nil, config.kind != .diffusion { throw ValidationError("--value (V-GPS) and --dsrl steer diffusion policies only") }
+        let actor = try dsrl.map(DSRLActorRun.init(directory:))
+        // The actor was trained through DDIM at η = 0 with its run's step count: that map, unless told otherwise.
+        let sampler = spec ?? actor.map { SamplerSpec.ddim(steps: $0.settings.ddimSteps, eta: 0) }
+        // K identical noises would give K identical candidates: V-GPS over DSRL samples the actor.
+        let stochastic = dsrlStochastic || candidates > 1
         let evaluator = Evaluator(environment: makeEnv, policy: {
             let p = try PolicyDirectory.load(policyDir, maxCandidates: candidates)
-            if let spec, let d = p as? DiffusionPolicy { d.sampler = spec }
-            if let valueDir, let d = p as? DiffusionPolicy {
-                let reranker = try ValueFunctionDirectory.load(valueDir, maxCandidates: candidates,
-                                                               selection: beta > 0 ? .softmax(beta: beta) : .argmax)
-                return try SteeredPolicy(base: d, reranker: reranker, candidates: candidates)
+            guard let d = p as? DiffusionPolicy else { return p }
+            if let sampler { d.sampler = sampler }
+            if valueDir == nil && actor == nil { return d }
+            let reranker = try valueDir.map {
+                try ValueFunctionDirectory.load($0, maxCandidates: candidates, selection: beta > 0 ? .softmax(beta: beta) : .argmax)
             }
-            return p
+            // One noise source per worker (its workspace is per-thread state); the actor's weights are read-only and shared.
+            let noise = try actor.map { try $0.noiseSource(for: d, deterministic: !stochastic, maxBatch: candidates) }
+            return try SteeredPolicy(base: d, noiseSource: noise, reranker: reranker, candidates: candidates)
         })
-        var samplerName = spec?.description ?? config.sampler?.description ?? config.kind.rawValue
+        var samplerName = sampler?.description ?? config.sampler?.description ?? config.kind.rawValue
+        if dsrl != nil { samplerName += stochastic ? "+dsrl-sampled" : "+dsrl" }
         if value != nil { samplerName += "+vgps\(k)" }
         let progress = quiet ? nil : ProgressLine(total: episodes, label: "eval \(task) \(samplerName)")
         let report = try evaluator.run(EvaluationConfig(episodes: episodes, seed: seed, workers: workers, actionSteps: actionSteps,

@@ -27,7 +27,17 @@ struct Run: ParsableCommand {
     @Option(help: "Serial device of the arm's servo bus (e.g. /dev/ttyACM0, or an emulator's link).") var port: String?
     @Flag(help: "Dry run against a fake arm (first-order joints, no task features).") var fake = false
     @Option(help: "Task whose scene and features (cube, goal) feed the policy on --sim.") var task = "lift"
-    @Option(help: "Seed of the --sim scene (cube placement).") var seed: UInt64 = 0
+    @Option(help: "Seed of the --sim scene (joint noise and cube placement, as reflex eval's episode seed); with --episodes, the first episode's.")
+    var seed: UInt64 = 0
+    @Option(help: "On --port: the camera channel of the scene (reflex emulate --sim lift --camera PATH): the cube's pose comes from there, the end effector from the joints' forward kinematics.")
+    var camera: String?
+    @Option(help: "Oldest camera estimate the policy may act on (s); older counts as no estimate and the loop holds.")
+    var cameraMaxAge: Double = 0.25
+    @Option(help: "Evaluate: run this many lift episodes (seeds --seed, --seed+1, …) on --sim, or on --port with --camera (the scene resets over the camera channel), and report the success rate.")
+    var episodes: Int?
+    @Option(help: "Loop time per episode with --episodes (s); default: the task's episode length at the control rate (reflex eval's budget).")
+    var episodeSeconds: Double?
+    @Option(help: "With --episodes: write the per-episode results as JSON to this file.") var report: String?
     @Option(help: "Calibration file for --port (from reflex calibrate; default: the description's offsets).")
     var calibration: String?
     @Flag(help: "On --port, feed zeros for task features the arm cannot provide (a dry run of a task policy).")
@@ -38,6 +48,8 @@ struct Run: ParsableCommand {
     var safety: String?
     @Option(help: "Sampler override (ddpm, ddim:N, rti:2,1,0).") var sampler: String?
     @Option(help: "SCHED_FIFO priority to ask for (0: do not ask).") var priority: Int32 = 80
+    @Flag(help: "Infer inside the tick on the loop thread (synchronous, as reflex eval steps) instead of on the worker.")
+    var inline = false
     @Flag(help: "Leave torque on when the run ends (default: torque off, as LeRobot).") var keepTorque = false
     @Flag(help: "Print the final figures as JSON.") var json = false
 
@@ -45,6 +57,14 @@ struct Run: ParsableCommand {
         let chosen = [sim, port != nil, fake].filter { $0 }.count
         guard chosen == 1 else { throw ValidationError("choose exactly one of --sim, --port DEV, --fake") }
         if let rate, !(rate > 0 && rate <= 1000) { throw ValidationError("--rate must be in (0, 1000] Hz") }
+        if camera != nil && port == nil { throw ValidationError("--camera goes with --port (on --sim the scene is in the process)") }
+        if let episodes {
+            guard episodes > 0 else { throw ValidationError("--episodes must be positive") }
+            guard sim || (port != nil && camera != nil) else {
+                throw ValidationError("--episodes needs --sim, or --port with --camera (something has to reset the scene)")
+            }
+        }
+        guard cameraMaxAge > 0 else { throw ValidationError("--camera-max-age must be positive") }
     }
 
     func run() throws {
@@ -56,6 +76,10 @@ struct Run: ParsableCommand {
         }
         let rate = self.rate ?? loaded.config.notes?["control_hz"].flatMap { Double($0) } ?? 20
         let safetyConfig = try safety.map { try YAMLDecoder().decode(SafetyConfig.self, fromFile: $0) } ?? SafetyConfig()
+        if let episodes {
+            try runEpisodes(episodes, description: description, policy: loaded, rate: rate, safety: safetyConfig)
+            return
+        }
         let backend = try makeBackend(description)
         let arm = backend.robot
         let joints = arm.jointCount
@@ -67,28 +91,29 @@ struct Run: ParsableCommand {
         guard featureCount >= 0 else {
             throw ReflexError(.shapeMismatch, "the policy observes \(loaded.config.observationSize) values, fewer than \(description.name)'s \(joints) positions and velocities")
         }
-        let features: ObservationBuilder.FeatureProvider?
+        let features: ObservationBuilder.StateFeatureProvider?
         if featureCount == 0 {
             features = nil
         } else if let provider = backend.features, backend.featureCount == featureCount {
             features = provider
         } else if fake || zeroFeatures {
             note("task features: \(featureCount) zeros (dry run; a real run takes them from the simulator or a camera)")
-            features = { out in out.update(repeating: 0); return true }
+            features = { _, out in out.update(repeating: 0); return true }
         } else {
-            throw ReflexError(.shapeMismatch, "the policy needs \(featureCount) task features; \(backend.label) provides \(backend.featureCount)\(port != nil ? " (on a real arm they come from a camera estimator, which Reflex does not have yet; --zero-features for a dry run)" : "")")
+            throw ReflexError(.shapeMismatch, "the policy needs \(featureCount) task features; \(backend.label) provides \(backend.featureCount)\(port != nil ? " (on an arm they come from a camera estimate: --camera PATH; --zero-features for a dry run)" : "")")
         }
         let observation = try ObservationBuilder(jointCount: joints, includeVelocities: true, featureCount: featureCount,
-                                                 features: features)
+                                                 stateFeatures: features)
         let layer = try SafetyLayer(limits: arm.limits, config: safetyConfig, period: 1 / rate)
-        let config = ControlLoopConfig(rate: rate, realTimePriority: priority > 0 ? priority : nil, lockMemory: true)
+        let config = ControlLoopConfig(rate: rate, realTimePriority: priority > 0 ? priority : nil, lockMemory: true,
+                                       inlineInference: inline, seed: seed)
         let loop = try ControlLoop(robot: arm, safety: layer, policy: loaded, observation: observation, config: config)
 
         // Lifecycle: configure (torque off, state readable), activate (torque on, holding), then the loop.
         if arm.lifecycle == .unconfigured { try arm.configure() }
         note("\(arm.name): configured (\(joints) joints, torque off)")
         do {
-            try arm.activate()
+            if arm.lifecycle != .active { try arm.activate() }
         } catch {
             arm.finalize()
             throw error
@@ -135,7 +160,7 @@ struct Run: ParsableCommand {
     struct Backend {
         var robot: Robot
         var label: String
-        var features: ObservationBuilder.FeatureProvider?
+        var features: ObservationBuilder.StateFeatureProvider?
         var featureCount: Int
         var scene: RunScene?
     }
@@ -148,17 +173,25 @@ struct Run: ParsableCommand {
         if sim {
             guard let kind = TaskKind(rawValue: task) else { throw ValidationError("unknown task '\(task)'") }
             // The scene needs the world, which exists after configure; the robot is configured here for it.
+            let layout = try RunScene.Layout(description: description, task: kind, seed: seed)
             let arm = SimulatedRobot(description: description)
             try arm.configure()
-            let scene = try RunScene(robot: arm, task: kind, seed: seed)
-            return Backend(robot: arm, label: "--sim", features: { scene.features($0) }, featureCount: scene.featureCount,
+            let scene = try RunScene(robot: arm, task: kind, layout: layout)
+            try arm.activate() // hold the start pose at once: an inactive simulated arm has no torque and sags
+            return Backend(robot: arm, label: "--sim", features: { _, out in scene.features(out) }, featureCount: scene.featureCount,
                            scene: scene)
         }
         let arm = try BusRobot(description: description, port: port, calibrationFile: calibration)
+        if let camera {
+            let cam = try CameraFeatures(description: description, subscriber: try CameraSubscriber(path: camera),
+                                         maxAge: cameraMaxAge)
+            return Backend(robot: arm, label: "--port \(port ?? "") --camera \(camera)", features: cam.features,
+                           featureCount: CameraFeatures.count, scene: nil)
+        }
         return Backend(robot: arm, label: "--port \(port ?? "")", features: nil, featureCount: 0, scene: nil)
     }
 
-    private func note(_ text: String) {
+    func note(_ text: String) {
         FileHandle.standardError.write(Data((text + "\n").utf8))
     }
 }

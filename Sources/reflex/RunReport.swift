@@ -19,6 +19,7 @@ func loopCounts(_ s: LoopSnapshot) -> String {
                  "\(c.chunksReceived) chunks", "\(c.noActionTicks) ticks without an action"]
     if c.readFailures > 0 { parts.append("\(c.readFailures) failed reads") }
     if c.writeFailures > 0 { parts.append("\(c.writeFailures) failed writes") }
+    if c.featureHolds > 0 { parts.append("\(c.featureHolds) ticks held for missing or stale task features") }
     if f.watchdogTrips > 0 { parts.append("\(f.watchdogTrips) watchdog trips") }
     if f.emergencyStops > 0 { parts.append("emergency stop") }
     if f.servoFaultStops > 0 { parts.append("servo fault stop") }

@@ -5,9 +5,10 @@ import ReflexRuntime
 import ReflexSim
 import Synchronization
 
-/// The task scene around a `SimulatedRobot` for `reflex run --sim`: a cube placed as Reflex's `lift`/`push` tasks
-/// place it (same workspace, from a seed), and the task features the policies were trained on — end-effector pose,
-/// cube pose, goal — read from the simulator each tick, as a camera's estimate would come in on a real arm.
+/// The task scene around a `SimulatedRobot` for `reflex run --sim`: the arm and the cube start where the task's
+/// own `reset(seed:)` puts them (joint noise, cube placement and yaw), so `run --sim --seed S` is episode seed S
+/// of `reflex eval`; the task features the policies were trained on — end-effector pose, cube pose, goal — are read
+/// from the simulator each tick, as a camera's estimate would come in on a real arm.
 /// It also keeps the lift success predicate (cube ≥ 5 cm up and in the gripper for 5 consecutive ticks).
 final class RunScene: @unchecked Sendable {
     let kind: TaskKind
@@ -24,8 +25,42 @@ final class RunScene: @unchecked Sendable {
     private let succeeded = Atomic<Bool>(false)
     private let halfExtent = 0.015
 
-    /// Builds the scene in `robot`'s world (after `configure`).
-    init(robot: SimulatedRobot, task: TaskKind, seed: UInt64) throws {
+    /// Where an episode starts: the task's own `reset(seed:)` decides, so there is one copy of the workspace and
+    /// its draws. Computed before the simulated arm is configured, so the arm can be placed and activated at once
+    /// (a configured, inactive simulated arm has no torque and sags while time passes).
+    struct Layout {
+        var joints: [Double] // by URDF joint index
+        var cubeStart: Vector3
+        var cubeYaw: Double
+        var cubeMass: Double
+        var goal: Vector3
+
+        init(description: RobotDescription, task: TaskKind, seed: UInt64) throws {
+            guard task == .lift else {
+                throw ReflexError(.invalidArgument, "reflex run --sim sets up the lift task only for now, not '\(task.rawValue)'")
+            }
+            let env = try SimTask.make(robot: description, task: task.rawValue)
+            var observation = [Float](repeating: 0, count: env.observationSpace.size)
+            env.reset(seed: seed, observation: &observation)
+            var q = [Double](repeating: 0, count: description.model.joints.count)
+            q.withUnsafeMutableBufferPointer { env.world.jointState(body: env.arm, positions: $0.baseAddress!, velocities: nil) }
+            var p = [Double](repeating: 0, count: 7)
+            p.withUnsafeMutableBufferPointer { env.world.objectPose(env.cubeBody, position: $0.baseAddress!, quaternion: $0.baseAddress! + 3) }
+            joints = q
+            cubeStart = Vector3(p[0], p[1], p[2])
+            cubeYaw = 2 * atan2(p[5], p[6]) // the cube rests flat: a rotation about z only
+            cubeMass = env.config.cubeMass
+            goal = env.goal
+        }
+    }
+
+    /// Builds the scene of `seed` in `robot`'s world (after `configure`).
+    convenience init(robot: SimulatedRobot, task: TaskKind, seed: UInt64) throws {
+        try self.init(robot: robot, task: task, layout: try Layout(description: robot.description, task: task, seed: seed))
+    }
+
+    /// Builds the scene in `robot`'s world (after `configure`) and puts the arm at the layout's start.
+    init(robot: SimulatedRobot, task: TaskKind, layout: Layout) throws {
         guard let world = robot.simulation else { throw ReflexError(.device, "the simulated arm is not configured") }
         let model = robot.description.model
         // The arm is the first body the simulated robot adds to its world.
@@ -41,18 +76,14 @@ final class RunScene: @unchecked Sendable {
         eeLink = ee - 1
         pose = .allocate(capacity: 14)
         pose.initialize(repeating: 0, count: 14)
-        // The tasks' workspace: a cube 17.5–22.5 cm out, ±0.45 rad of bearing, ±45° of yaw.
-        var gen = RandomGenerator(seed: seed)
-        let r = gen.uniform(0.175, 0.225), bearing = gen.uniform(-0.45, 0.45), yaw = gen.uniform(-Double.pi / 4, Double.pi / 4)
-        cubeStart = Vector3(r * cos(bearing), r * sin(bearing), halfExtent)
-        switch task {
-        case .lift:
-            cube = world.addBox(halfExtents: Vector3(halfExtent, halfExtent, halfExtent), mass: 0.03, friction: 1.0,
-                                position: cubeStart, yaw: yaw)
-            goal = cubeStart + Vector3(0, 0, 0.05)
-        default:
+        guard task == .lift else {
             throw ReflexError(.invalidArgument, "reflex run --sim sets up the lift task only for now, not '\(task.rawValue)'")
         }
+        world.resetJoints(body: armBody, positions: layout.joints)
+        cubeStart = layout.cubeStart
+        cube = world.addBox(halfExtents: Vector3(halfExtent, halfExtent, halfExtent), mass: layout.cubeMass, friction: 1.0,
+                            position: cubeStart, yaw: layout.cubeYaw)
+        goal = layout.goal
         // end-effector pose (7) + cube pose (7) + goal (3)
         featureCount = 17
     }

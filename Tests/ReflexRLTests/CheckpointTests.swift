@@ -121,9 +121,45 @@ func reflexExecutable() -> String? {
     /// A `reflex finetune` child killed with SIGKILL at a random moment and resumed ends with the same weights,
     /// optimizer moments, replay buffer and generator as an uninterrupted run with the same seed.
     @Test func sigkilledRunResumesToTheSameWeights() throws {
+        try expectSigkillResume(["--algo", "sac", "--preset", "rltools", "--hidden", "32,32", "--steps", "4000", "--seed", "9",
+                                 "--checkpoint-every", "200", "--eval-every", "1000", "--eval-episodes", "2", "--threads", "1", "--quiet"],
+                                totalSteps: 4000)
+    }
+
+    /// The same for a DSRL session steering the bundled lift policy (latent-noise actions, the frozen policy inside the
+    /// environment). Then `reflex eval --dsrl` deploys the actor: from the finished run's policy.safetensors, and from the
+    /// resumed run's checkpoint alone — the same weights, so the same episodes.
+    @Test func sigkilledDSRLRunResumesToTheSameWeights() throws {
+        let repo = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+        let policy = repo.appendingPathComponent("policies/so101-lift").path
+        let base = try expectSigkillResume(
+            ["--env", "so101:lift", "--dsrl", policy, "--dsrl-ddim-steps", "2", "--hidden", "32,32", "--batch", "32",
+             "--steps", "240", "--warmup", "40", "--seed", "4", "--checkpoint-every", "30", "--eval-every", "0",
+             "--eval-episodes", "1", "--threads", "1", "--quiet"], totalSteps: 240)
+        try FileManager.default.removeItem(atPath: base + "-b/policy.safetensors")
+        var results: [String] = []
+        for run in [base + "-a", base + "-b"] {
+            let p = Process()
+            p.executableURL = URL(fileURLWithPath: try #require(reflexExecutable()))
+            p.arguments = ["eval", "--policy", policy, "--dsrl", run, "--episodes", "2", "--workers", "1", "--quiet",
+                           "--out", run + "/eval.json"]
+            p.standardOutput = FileHandle.nullDevice
+            p.standardError = FileHandle.nullDevice
+            try p.run()
+            p.waitUntilExit()
+            #expect(p.terminationStatus == 0)
+            let json = String(decoding: try Data(contentsOf: URL(fileURLWithPath: run + "/eval.json")), as: UTF8.self)
+            #expect(json.contains("ddim:2") && json.contains("+dsrl"), "\(json.prefix(300))")
+            results.append(json.components(separatedBy: "\n").filter { $0.contains("\"success") || $0.contains("mean_return") }.joined())
+        }
+        #expect(results[0] == results[1] && !results[0].isEmpty)
+    }
+
+    /// Runs `args` straight to the end in BASE-a, and SIGKILLed then resumed in BASE-b; every tensor and the generator
+    /// must agree. Returns BASE.
+    @discardableResult
+    func expectSigkillResume(_ args: [String], totalSteps: Int) throws -> String {
         let base = NSTemporaryDirectory() + "finetune-\(UUID().uuidString)"
-        let args = ["--algo", "sac", "--preset", "rltools", "--hidden", "32,32", "--steps", "4000", "--seed", "9",
-                    "--checkpoint-every", "200", "--eval-every", "1000", "--eval-episodes", "2", "--threads", "1", "--quiet"]
         let straight = try finetune(args + ["--out", base + "-a"])
         straight.waitUntilExit()
         #expect(straight.terminationStatus == 0)
@@ -141,7 +177,7 @@ func reflexExecutable() -> String? {
         victim.waitUntilExit()
         #expect(victim.terminationReason == .uncaughtSignal, "the child finished before it could be killed")
         let killedAt = try SafetensorsFile(path: try RunDirectory(path: base + "-b").resumableCheckpoint()).metadata["trainer.step"]
-        #expect(killedAt != "4000")
+        #expect(killedAt != String(totalSteps))
 
         let resumed = try finetune(["--resume", base + "-b"])
         resumed.waitUntilExit()
@@ -154,6 +190,7 @@ func reflexExecutable() -> String? {
         let ma = try SafetensorsFile(path: base + "-a/checkpoint.safetensors").metadata
         let mb = try SafetensorsFile(path: base + "-b/checkpoint.safetensors").metadata
         #expect(ma["trainer.generator"] == mb["trainer.generator"] && ma["trainer.evaluations"] == mb["trainer.evaluations"])
+        return base
     }
 
     @Test func resumeRefusesACorruptCheckpointWithAClearError() throws {

@@ -6,7 +6,7 @@ import ReflexSteering
 import Testing
 
 /// A 1-D point that moves to the commanded position; success when it is within 0.1 of +1.
-private struct Line: Environment {
+struct Line: Environment {
     var x: Float = 0
     var steps = 0
     let observationSpace = BoxSpace(unbounded: 1)
@@ -27,7 +27,23 @@ private struct Line: Environment {
     }
 }
 
-private func randomPolicy() throws -> DiffusionPolicy {
+/// Succeeds on base step `successStep` whatever the action (0: never), for checking how rewards are assigned.
+private struct Countdown: Environment {
+    var successStep: Int
+    var steps = 0
+    let observationSpace = BoxSpace(unbounded: 1)
+    let actionSpace = BoxSpace(symmetric: 2, size: 1)
+    let maxEpisodeSteps = 12
+    mutating func reset(seed: UInt64, observation: inout [Float]) { steps = 0; observation[0] = 0 }
+    mutating func step(_ action: [Float], observation: inout [Float]) -> StepOutcome {
+        steps += 1
+        observation[0] = Float(steps)
+        return StepOutcome(reward: 5, terminated: false, truncated: steps >= maxEpisodeSteps, success: steps == successStep)
+    }
+}
+
+/// A tiny untrained diffusion policy on `Line` (1 → 1, H 4, 3 executed actions), for up to `maxBatch` chunks per pass.
+func randomPolicy(maxBatch: Int = 1) throws -> DiffusionPolicy {
     let config = PolicyConfig(kind: .diffusion, observationSize: 1, actionSize: 1, nObsSteps: 2, horizon: 4, nActionSteps: 3,
                               normalization: .init(observation: .identity(size: 1), action: .identity(size: 1)),
                               network: .init(hiddenSizes: [32, 32]), scheduler: NoiseScheduler.Config(), sampler: .ddpm(steps: nil))
@@ -35,7 +51,7 @@ private func randomPolicy() throws -> DiffusionPolicy {
     let mlp = MLP(config: PolicyDirectory.networkConfig(for: config), generator: &gen)
     return try DiffusionPolicy(config: config,
                                denoiser: MLPDenoiser(config: config.network, network: mlp, horizon: 4, actionSize: 1, conditionSize: 2,
-                                                      trainTimesteps: 100, maxBatch: 1))
+                                                      trainTimesteps: 100, maxBatch: maxBatch))
 }
 
 @Suite struct LatentNoiseEnvironmentTests {
@@ -66,6 +82,25 @@ private func randomPolicy() throws -> DiffusionPolicy {
             if env.step(w, observation: &obs).done { break }
         }
         #expect(latentSteps == 4)
+    }
+
+    /// DSRL's sparse reward: −1 per chunk until the task succeeds, 0 on the succeeding chunk, which ends the episode;
+    /// a time limit truncates (bootstrapped), it does not terminate.
+    @Test func sparseRewardIsALivingCostUntilSuccess() throws {
+        let w: [Float] = [0.3, -1.2, 0.7, 1.1]
+        var obs = [Float](repeating: 0, count: 2)
+        var env = try LatentNoiseEnvironment(base: Countdown(successStep: 5), policy: try randomPolicy(), magnitude: 1.5, ddimSteps: 3)
+        env.reset(seed: 0, observation: &obs)
+        let first = env.step(w, observation: &obs)
+        #expect(first.reward == -1 && !first.done && !first.success)
+        let second = env.step(w, observation: &obs) // base steps 4, 5: succeeds on step 5
+        #expect(second.reward == 0 && second.terminated && second.success)
+        var never = try LatentNoiseEnvironment(base: Countdown(successStep: 0), policy: try randomPolicy(), magnitude: 1.5, ddimSteps: 3)
+        never.reset(seed: 0, observation: &obs)
+        var rewards: [Double] = []
+        var last = StepOutcome(reward: 0, terminated: false, truncated: false)
+        while !last.done { last = never.step(w, observation: &obs); rewards.append(last.reward) }
+        #expect(rewards == [-1, -1, -1, -1] && last.truncated && !last.terminated)
     }
 
     @Test func actorScalesItsNoiseToTheMagnitude() throws {

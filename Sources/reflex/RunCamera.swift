@@ -1,0 +1,78 @@
+import ReflexCore
+import ReflexHardware
+import ReflexRobot
+import ReflexRuntime
+
+/// The task features of `reflex run --port … --camera PATH`, for policies trained on Reflex's lift task:
+/// end-effector pose (7) from the forward kinematics of the joints read over the bus, the cube's pose (7) and the
+/// goal (3) from the newest camera estimate. An estimate older than `maxAge`, or from another episode, is no
+/// estimate: the provider says so and the loop holds, as the watchdog holds on stale joint state.
+final class CameraFeatures: @unchecked Sendable {
+    static let count = 17
+    let subscriber: CameraSubscriber
+    let maxAgeNanoseconds: UInt64
+    private let chain: KinematicChain
+    private var q: [Double]
+    /// The episode whose estimates count (set before each episode; the loop thread only reads it).
+    var episode: UInt32 = 0
+
+    init(description: RobotDescription, subscriber: CameraSubscriber, maxAge: Double) throws {
+        chain = try KinematicChain(robot: description)
+        q = [Double](repeating: 0, count: description.joints.count)
+        self.subscriber = subscriber
+        maxAgeNanoseconds = UInt64(maxAge * 1e9)
+    }
+
+    /// The newest estimate of the current episode if it is fresh enough, else nil.
+    /// - Note: Real-time safe.
+    func fresh(now: UInt64) -> CameraEstimate? {
+        subscriber.poll()
+        guard let e = subscriber.latest, e.episode == episode else { return nil }
+        guard now <= e.captureTime || now - e.captureTime <= maxAgeNanoseconds else { return nil }
+        return e
+    }
+
+    /// The feature provider for the observation builder.
+    /// - Note: Real-time safe.
+    func features(_ state: JointState, _ out: UnsafeMutableBufferPointer<Float>) -> Bool {
+        guard let e = fresh(now: monotonicNanoseconds()) else { return false }
+        for i in 0 ..< q.count { q[i] = state.position[i] }
+        let tip = chain.forward(q)
+        let r = CameraFeatures.bulletQuaternion(tip.rotation)
+        out[0] = Float(tip.translation.x)
+        out[1] = Float(tip.translation.y)
+        out[2] = Float(tip.translation.z)
+        out[3] = Float(r.x)
+        out[4] = Float(r.y)
+        out[5] = Float(r.z)
+        out[6] = Float(r.w)
+        out[7] = Float(e.position.x)
+        out[8] = Float(e.position.y)
+        out[9] = Float(e.position.z)
+        out[10] = Float(e.orientation.x)
+        out[11] = Float(e.orientation.y)
+        out[12] = Float(e.orientation.z)
+        out[13] = Float(e.orientation.w)
+        out[14] = Float(e.goal.x)
+        out[15] = Float(e.goal.y)
+        out[16] = Float(e.goal.z)
+        return true
+    }
+
+    /// A rotation's quaternion with Bullet's sign (btMatrix3x3::getRotation: w > 0 when the trace is positive,
+    /// else the component of the largest diagonal entry > 0), the sign the policy saw in training. With the
+    /// gripper pointing down w is near 0, so the w ≥ 0 convention would flip the whole quaternion.
+    static func bulletQuaternion(_ r: Rotation3) -> (x: Double, y: Double, z: Double, w: Double) {
+        let q = r.quaternion
+        let m = r.m
+        let pivot: Double
+        if m.0 + m.4 + m.8 > 0 {
+            pivot = q.w
+        } else if m.0 < m.4 {
+            pivot = m.4 < m.8 ? q.z : q.y
+        } else {
+            pivot = m.0 < m.8 ? q.z : q.x
+        }
+        return pivot < 0 ? (-q.x, -q.y, -q.z, -q.w) : q
+    }
+}
