@@ -77,6 +77,8 @@ public final class EventFeed: Sendable {
         case .firstChunk: return "first_chunk"
         case .robotFault: return "robot_fault"
         case .policySwitch: return "policy_switch"
+        case .featuresLost: return "features_lost"
+        case .featuresBack: return "features_back"
         }
     }
 }
