@@ -10,8 +10,8 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 W=${1:-/tmp/reflex-steering}
-DSRL_STEPS=${DSRL_STEPS:-10000}   # latent steps; each executes a chunk of 4 actions (≤ 4 environment steps)
-SAC_STEPS=${SAC_STEPS:-40000}     # environment steps for SAC from scratch: the same budget
+DSRL_STEPS=${DSRL_STEPS:-25000}   # latent steps; each executes a chunk of 4 actions (≤ 4 environment steps)
+SAC_STEPS=${SAC_STEPS:-100000}    # environment steps for SAC from scratch: the same budget
 R=.build/release/reflex
 [ -x $R ] || swift build -c release -Xcxx -O3 -Xcxx -march=native
 mkdir -p "$W"
@@ -27,9 +27,9 @@ run "$W/value" $R train-value --policy "$W/base" --data "$W/demos" "$W/rollouts"
 
 # DSRL-SAC on the base policy's noise, and SAC from scratch on the joints with the same environment-step budget.
 run "$W/dsrl/policy.safetensors" $R finetune --env so101:lift --dsrl "$W/base" --steps $DSRL_STEPS --warmup 1500 --utd 4 \
-    --eval-every 2500 --eval-episodes 50 --checkpoint-every 2500 --seed 1 --out "$W/dsrl" --quiet
+    --eval-every 2500 --eval-episodes 50 --checkpoint-every 5000 --seed 1 --out "$W/dsrl" --quiet
 run "$W/sac/policy.safetensors" $R finetune --env so101:lift --algo sac --steps $SAC_STEPS --warmup 5000 \
-    --eval-every 10000 --eval-episodes 50 --checkpoint-every 10000 --seed 1 --out "$W/sac" --quiet
+    --eval-every 10000 --eval-episodes 50 --checkpoint-every 20000 --seed 1 --out "$W/sac" --quiet
 
 # The table: every combination on the same 200 starts.
 E="--episodes 200 --seed 1000 --workers 2 --quiet"
