@@ -15,6 +15,10 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-log", from: "1.6.0"),
         .package(url: "https://github.com/apple/swift-atomics", from: "1.2.0"),
         .package(url: "https://github.com/HdrHistogram/hdrhistogram-swift", from: "0.1.0"),
+        // The daemon (ReflexServe) only: HTTP, WebSocket, graceful shutdown. No default traits (no swift-configuration).
+        .package(url: "https://github.com/hummingbird-project/hummingbird", from: "2.28.0", traits: []),
+        .package(url: "https://github.com/hummingbird-project/hummingbird-websocket", from: "2.8.0"),
+        .package(url: "https://github.com/swift-server/swift-service-lifecycle", from: "2.13.0"),
     ],
     targets: [
         // System libraries come in through pkg-config only (no unsafeFlags), so Reflex can be a dependency.
@@ -45,9 +49,18 @@ let package = Package(
             .product(name: "Atomics", package: "swift-atomics"),
             .product(name: "Histogram", package: "hdrhistogram-swift"),
         ]),
+        // The robot controller daemon's HTTP/WebSocket layer over RobotController. Kept out of ReflexRuntime so that
+        // embedders of the runtime do not pull in SwiftNIO.
+        .target(name: "ReflexServe", dependencies: [
+            "ReflexCore", "ReflexPolicy", "ReflexSteering", "ReflexRobot", "ReflexRuntime",
+            .product(name: "Hummingbird", package: "hummingbird"),
+            .product(name: "HummingbirdWebSocket", package: "hummingbird-websocket"),
+            .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            .product(name: "Logging", package: "swift-log"),
+        ], resources: [.copy("Resources")]),
         .executableTarget(name: "reflex", dependencies: [
             "ReflexCore", "ReflexNN", "ReflexPolicy", "ReflexRL", "ReflexSteering", "ReflexRobot", "ReflexSim",
-            "ReflexHardware", "ReflexRuntime",
+            "ReflexHardware", "ReflexRuntime", "ReflexServe",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ]),
         // Counts this thread's heap allocations by interposing malloc in the test binary (hot-path tests).
@@ -60,6 +73,7 @@ let package = Package(
         .testTarget(name: "ReflexRLTests", dependencies: ["ReflexRL", "AllocationCounter"], exclude: ["Fixtures"]),
         .testTarget(name: "ReflexRobotTests", dependencies: ["ReflexRobot"]),
         .testTarget(name: "ReflexSimTests", dependencies: ["ReflexSim", "ReflexRobot", "AllocationCounter"], exclude: ["Fixtures"]),
+        .testTarget(name: "ReflexServeTests", dependencies: ["ReflexServe", "ReflexRuntime", "ReflexRobot", "ReflexPolicy"]),
         .testTarget(name: "ReflexHardwareTests", dependencies: ["ReflexHardware", "ReflexRobot", "AllocationCounter"],
                     exclude: ["Fixtures"]),
     ],

@@ -74,7 +74,30 @@ final class MappedFile: @unchecked Sendable {
         base = p
     }
 
-    deinit { if let base { munmap(base, size) } }
+    /// Whether `base` is a heap copy (`init(copying:)`) rather than a mapping.
+    private var heap = false
+
+    /// A heap copy of bytes held in memory (a request body), read like a mapped file.
+    init(copying bytes: [UInt8]) {
+        size = bytes.count
+        heap = true
+        guard size > 0 else {
+            base = nil
+            return
+        }
+        let n = bytes.count
+        let p = UnsafeMutableRawPointer.allocate(byteCount: n, alignment: 16)
+        bytes.withUnsafeBytes { src in
+            if let b = src.baseAddress { p.copyMemory(from: b, byteCount: n) }
+        }
+        base = p
+    }
+
+    deinit {
+        if let base {
+            if heap { base.deallocate() } else { munmap(base, size) }
+        }
+    }
 }
 
 /// A safetensors file, memory-mapped and validated on open.
@@ -106,7 +129,16 @@ public struct SafetensorsFile: Sendable {
 
     /// Opens and validates `path`.
     public init(path: String) throws {
-        let file = try MappedFile(path: path)
+        try self.init(file: try MappedFile(path: path), path: path)
+    }
+
+    /// Validates safetensors bytes held in memory (e.g. a request body) exactly as a file is validated; `name`
+    /// stands for the file in errors.
+    public init(bytes: [UInt8], name: String = "<bytes>") throws {
+        try self.init(file: MappedFile(copying: bytes), path: name)
+    }
+
+    private init(file: MappedFile, path: String) throws {
         self.path = path
         self.file = file
         func fail(_ code: ReflexError.Code, _ message: String, tensor: String? = nil, offset: Int) -> ReflexError {
@@ -313,10 +345,22 @@ public enum SafetensorsStorageType: String, Sendable, Codable {
 /// The file is written to a temporary name, flushed (fsync) and renamed, so a crash never leaves half a file.
 public func writeSafetensors(_ tensors: [(name: String, tensor: Tensor)], to path: String,
                              metadata: [String: String] = [:], dtype: SafetensorsStorageType = .f32) throws {
+    let out: [UInt8]
+    do {
+        out = try safetensorsBytes(tensors, metadata: metadata, dtype: dtype)
+    } catch let e as ReflexError {
+        throw e.inFile(path)
+    }
+    try writeFileAtomically(out, to: path)
+}
+
+/// The bytes `writeSafetensors` writes (same layout), for sending over a wire instead of to a file.
+public func safetensorsBytes(_ tensors: [(name: String, tensor: Tensor)], metadata: [String: String] = [:],
+                             dtype: SafetensorsStorageType = .f32) throws -> [UInt8] {
     let sorted = tensors.sorted { $0.name < $1.name }
     var seen = Set<String>()
     for t in sorted where !seen.insert(t.name).inserted {
-        throw ReflexError(.invalidArgument, "tensor name '\(t.name)' appears twice", at: .init(file: path))
+        throw ReflexError(.invalidArgument, "tensor name '\(t.name)' appears twice")
     }
     let elementSize = dtype == .f32 ? 4 : 2
     var members: [(key: String, value: JSONValue)] = []
@@ -354,7 +398,7 @@ public func writeSafetensors(_ tensors: [(name: String, tensor: Tensor)], to pat
             half.withUnsafeBytes { out.append(contentsOf: $0) }
         }
     }
-    try writeFileAtomically(out, to: path)
+    return out
 }
 
 /// Writes `bytes` to `path` through a temporary file in the same directory: write, fsync, rename, fsync the

@@ -180,6 +180,22 @@ public final class DiffusionPolicy: Policy {
         return InferenceInfo(networkEvaluations: evals, warmStarted: warm)
     }
 
+    /// Denoises `count` chunks in one batched pass, chunk k from its own initial noise (row k of `initialNoise`,
+    /// count × H × A) under its own normalized condition (row k of `normalizedConditions`, count × conditionSize),
+    /// with `sampler`'s fresh schedule (RTI's warm start is neither used nor changed). DSRL-NA recomputes the chunks a
+    /// minibatch of (s, w) executed this way: under DDIM at η = 0 the map (s, w) ↦ chunk is deterministic. Read the
+    /// results with `candidate(_:)`.
+    /// - Note: Real-time safe.
+    @discardableResult
+    public func sampleBatch(normalizedConditions: UnsafePointer<Float>, count: Int, initialNoise: UnsafePointer<Float>,
+                            generator: inout RandomGenerator) -> InferenceInfo {
+        precondition(count >= 1 && count <= maxCandidates, "count \(count) outside 1...\(maxCandidates)")
+        samples.data.update(from: initialNoise, count: count * config.horizon * config.actionSize)
+        let evals = diffusion.run(freshKind, sample: samples.data, batch: count, condition: normalizedConditions,
+                                  conditionBatch: count, generator: &generator)
+        return InferenceInfo(networkEvaluations: evals, warmStarted: false)
+    }
+
     /// Candidate `index` of the last `sampleCandidates` in network space (H × A values).
     public func candidate(_ index: Int) -> UnsafePointer<Float> {
         UnsafePointer(samples.data + index * config.horizon * config.actionSize)

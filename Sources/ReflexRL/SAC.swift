@@ -125,7 +125,7 @@ public final class SAC: OffPolicyLearner, @unchecked Sendable {
 }
 
 /// min over the twins of the mean-Q column, in chunks of the critics' workspace batch (cold path).
-func estimateTwinQ(_ critics: TwinCritics, _ input: UnsafePointer<Float>, batch: Int, output: UnsafeMutablePointer<Float>) {
+package func estimateTwinQ(_ critics: TwinCritics, _ input: UnsafePointer<Float>, batch: Int, output: UnsafeMutablePointer<Float>) {
     let chunk = critics.workspace.maxBatch, width = critics.outputSize, inSize = critics.networks[0].config.inputSize
     let a = Tensor(zeros: [chunk, width]), b = Tensor(zeros: [chunk, width])
     var start = 0
@@ -138,7 +138,7 @@ func estimateTwinQ(_ critics: TwinCritics, _ input: UnsafePointer<Float>, batch:
     }
 }
 
-func checkAlgorithm(_ file: SafetensorsFile, _ name: String) throws {
+package func checkAlgorithm(_ file: SafetensorsFile, _ name: String) throws {
     let found = file.metadata["learner.algorithm"] ?? "none"
     guard found == name else {
         throw ReflexError(.invalidValue, "checkpoint holds a '\(found)' learner, not '\(name)'",
@@ -146,7 +146,7 @@ func checkAlgorithm(_ file: SafetensorsFile, _ name: String) throws {
     }
 }
 
-func metadataInt(_ file: SafetensorsFile, _ key: String) throws -> Int {
+package func metadataInt(_ file: SafetensorsFile, _ key: String) throws -> Int {
     guard let s = file.metadata[key], let v = Int(s) else {
         throw ReflexError(.invalidValue, "missing or bad integer in checkpoint metadata", at: .init(file: file.path, keyPath: key))
     }

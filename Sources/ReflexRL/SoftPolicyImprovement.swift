@@ -32,7 +32,7 @@ public final class SoftPolicyImprovement: @unchecked Sendable {
 
     public var alpha: Float { expf(logAlpha.data[0]) }
 
-    init(policy: TanhGaussianPolicy, criticConfig: MLPConfig, config: OffPolicyConfig) {
+    package init(policy: TanhGaussianPolicy, criticConfig: MLPConfig, config: OffPolicyConfig) {
         self.policy = policy
         let b = config.batchSize, a = policy.actionSize
         observationSize = policy.observationSize
@@ -56,7 +56,7 @@ public final class SoftPolicyImprovement: @unchecked Sendable {
     /// One actor step (and one temperature step) on the observations of `batch` against `critics`' current
     /// (not target) networks. Writes actor loss, α and entropy into `metrics`.
     /// - Note: Real-time safe.
-    func update(batch: ReplayBatch, critics: TwinCritics, metrics: inout UpdateMetrics, generator: inout RandomGenerator) {
+    package func update(batch: ReplayBatch, critics: TwinCritics, metrics: inout UpdateMetrics, generator: inout RandomGenerator) {
         let b = batch.size, a = policy.actionSize, o = observationSize, w = o + a
         let alphaNow = alpha
         policy.sample(batch.observations.data, batch: b, tape: tape, generator: &generator)
@@ -109,16 +109,16 @@ public final class SoftPolicyImprovement: @unchecked Sendable {
         metrics.alpha = alpha
     }
 
-    func namedState(prefix: String) -> [(name: String, tensor: Tensor)] {
+    package func namedState(prefix: String) -> [(name: String, tensor: Tensor)] {
         policy.network.namedParameters(prefix: prefix) + optimizer.namedState(prefix: prefix + "adam.")
             + [(prefix + "log_alpha", logAlpha)] + alphaOptimizer.namedState(prefix: prefix + "alpha_adam.")
     }
 
-    func metadata(prefix: String) -> [String: String] {
+    package func metadata(prefix: String) -> [String: String] {
         optimizer.metadata(prefix: prefix + "adam.").merging(alphaOptimizer.metadata(prefix: prefix + "alpha_adam.")) { a, _ in a }
     }
 
-    func load(from file: SafetensorsFile, prefix: String) throws {
+    package func load(from file: SafetensorsFile, prefix: String) throws {
         try policy.network.layout.load(into: policy.network.parameters, from: file, prefix: prefix)
         try optimizer.load(from: file, prefix: prefix + "adam.")
         guard let e = file.entry(prefix + "log_alpha"), e.elementCount == 1 else {

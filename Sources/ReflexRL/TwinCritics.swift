@@ -11,7 +11,7 @@ public final class TwinCritics: @unchecked Sendable {
     public let outputSize: Int
     let tapes: [MLPTape]
     let gradient: Tensor
-    let workspace: MLPWorkspace
+    package let workspace: MLPWorkspace
 
     public init(inputSize: Int, outputSize: Int, config: OffPolicyConfig, generator: inout RandomGenerator) {
         let c = MLPConfig(inputSize: inputSize, hiddenSizes: config.criticHiddenSizes, outputSize: outputSize,
@@ -28,13 +28,13 @@ public final class TwinCritics: @unchecked Sendable {
 
     /// Training forward of critic `k`; the output (batch × outputSize) lives in its tape.
     /// - Note: Real-time safe.
-    func forward(_ k: Int, _ input: UnsafePointer<Float>, batch: Int) -> UnsafeMutablePointer<Float> {
+    package func forward(_ k: Int, _ input: UnsafePointer<Float>, batch: Int) -> UnsafeMutablePointer<Float> {
         networks[k].forward(input, batch: batch, tape: tapes[k])
     }
 
     /// Backward of critic `k` from ∂L/∂output and one Adam step on it.
     /// - Note: Real-time safe.
-    func step(_ k: Int, outputGradient: UnsafePointer<Float>) {
+    package func step(_ k: Int, outputGradient: UnsafePointer<Float>) {
         gradient.fill(0)
         networks[k].backward(tape: tapes[k], outputGradient: outputGradient, gradient: gradient, inputGradient: nil)
         optimizers[k].update(parameters: networks[k].parameters, gradient: gradient)
@@ -42,11 +42,11 @@ public final class TwinCritics: @unchecked Sendable {
 
     /// θ̄ ← (1 − τ) θ̄ + τ θ for both critics.
     /// - Note: Real-time safe.
-    func updateTargets(tau: Float) {
+    package func updateTargets(tau: Float) {
         for k in 0 ..< 2 { polyakAverage(target: targets[k].parameters, source: networks[k].parameters, tau: tau) }
     }
 
-    func namedState(prefix: String) -> [(name: String, tensor: Tensor)] {
+    package func namedState(prefix: String) -> [(name: String, tensor: Tensor)] {
         var out: [(name: String, tensor: Tensor)] = []
         for k in 0 ..< 2 {
             out += networks[k].namedParameters(prefix: "\(prefix)\(k).")
@@ -56,11 +56,11 @@ public final class TwinCritics: @unchecked Sendable {
         return out
     }
 
-    func metadata(prefix: String) -> [String: String] {
+    package func metadata(prefix: String) -> [String: String] {
         optimizers.enumerated().reduce(into: [:]) { $0.merge($1.element.metadata(prefix: "\(prefix)\($1.offset).adam.")) { a, _ in a } }
     }
 
-    func load(from file: SafetensorsFile, prefix: String) throws {
+    package func load(from file: SafetensorsFile, prefix: String) throws {
         for k in 0 ..< 2 {
             try networks[k].layout.load(into: networks[k].parameters, from: file, prefix: "\(prefix)\(k).")
             try targets[k].layout.load(into: targets[k].parameters, from: file, prefix: "\(prefix)\(k).target.")

@@ -55,6 +55,8 @@ public final class ControlLoop: @unchecked Sendable {
     public let actionSteps: Int
     /// Safety events, deadline misses and stops, for a logger thread to drain.
     public let events = LoopEventLog()
+    /// Each tick's state and command, newest first, for readers outside the loop (the daemon's stream).
+    public let samples: LoopSampleBuffer
     let telemetry = LoopTelemetry()
 
     private let state: JointState
@@ -127,6 +129,7 @@ public final class ControlLoop: @unchecked Sendable {
         worker = policy.map { InferenceWorker(policy: $0, clock: clock, seed: config.seed) }
         state = JointState(count: joints)
         command = JointCommand(count: joints)
+        samples = LoopSampleBuffer(joints: joints)
         targets = .allocate(capacity: joints)
         targets.initialize(repeating: 0, count: joints)
         newest = .allocate(capacity: max(obsSize, 1))
@@ -375,6 +378,7 @@ public final class ControlLoop: @unchecked Sendable {
         case .nothing:
             lastWriteStatus = .ok
         }
+        samples.publish(state: state, command: command, commanded: report.output == .command, tick: tickIndex, time: wake)
         let began = report.events.subtracting(previousEvents)
         let ended = previousEvents.subtracting(report.events)
         if !began.isEmpty { events.push(LoopEvent(kind: .safetyBegan, tick: tickIndex, events: began, status: status, value: 0)) }

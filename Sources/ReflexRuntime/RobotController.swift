@@ -101,6 +101,27 @@ public final class RobotController: @unchecked Sendable {
 
     struct PolicyBox: @unchecked Sendable { let policy: Policy }
 
+    /// Puts `policy` under `name`: like `addPolicy`, except that when `name` is the policy the running episode
+    /// follows, the loop switches to the new instance (it holds position for the switch, never blocks a tick). This
+    /// is how settings that live in a policy instance (sampler, steering) change while the arm runs.
+    /// - Warning: Not real-time safe.
+    public func replacePolicy(name: String, _ policy: Policy) throws {
+        let running = state.withLock { st in st.s.active == name && st.s.loop?.isRunning == true }
+        guard running else { return try addPolicy(name: name, policy) }
+        let observation = try makeObservation(policy.config)
+        guard observation.size == policy.config.observationSize else {
+            throw ReflexError(.shapeMismatch, "policy '\(name)' observes \(policy.config.observationSize) values; this deployment provides \(observation.size)")
+        }
+        let box = PolicyBox(policy: policy)
+        try state.withLock { st in
+            guard let loop = st.s.loop, loop.isRunning, st.s.active == name else {
+                throw ReflexError(.invalidTransition, "the episode with '\(name)' ended while its settings were changing; try again")
+            }
+            try loop.switchPolicy(to: box.policy)
+            st.s.policies[name] = box.policy
+        }
+    }
+
     /// Starts an episode with `name`: activates the arm (torque on, holding) if needed and runs the loop, which
     /// approaches the policy's first pose slowly.
     /// - Warning: Not real-time safe.
@@ -212,6 +233,25 @@ public final class RobotController: @unchecked Sendable {
                           [("", Double(loop?.policyGeneration ?? 0))])
         return Prometheus.text(loop: loop, extra: head)
     }
+
+    /// The arm's newest joint state and command: from the running loop (what it read and sent on its latest tick),
+    /// else read from the arm now when it is configured (no command). Never waits behind a slow operation: nil when
+    /// the controller is busy and no loop runs.
+    /// - Warning: Not real-time safe.
+    public func jointSample() -> JointSample? {
+        if let loop = loopRef.withLock({ $0.loop }), loop.isRunning, let s = loop.samples.latest() { return s }
+        return state.withLockIfAvailable { st -> JointSample? in
+            guard robot.lifecycle == .inactive || robot.lifecycle == .active else { return nil }
+            if st.s.loop?.isRunning == true { return st.s.loop?.samples.latest() }
+            let js = readState
+            guard robot.read(into: js).verdict != .stop || js.timestamp != 0 else { return nil }
+            return JointSample(tick: nil, time: js.timestamp, position: Array(js.position), velocity: Array(js.velocity),
+                               command: nil)
+        } ?? nil
+    }
+
+    /// Scratch state for `jointSample` reads with no loop running (guarded by the state lock).
+    private lazy var readState = JointState(count: robot.jointCount)
 
     /// The running (or last) loop, for event draining.
     public var currentLoop: ControlLoop? { loopRef.withLock { $0.loop } }

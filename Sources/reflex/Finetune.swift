@@ -28,6 +28,10 @@ struct DSRLSettings: Codable {
     var ddimSteps: Int
     /// sparse (1 on success, the paper's setting) or task (the task's dense reward).
     var reward: String
+    /// sac (DSRL-SAC, the default; absent in older run.json files) or na (DSRL-NA, `DSRLNoiseAliasing`).
+    var variant: String? = nil
+    /// DSRL-NA: Q^W distillation steps per gradient update (default 1).
+    var noiseCriticSteps: Int? = nil
 }
 
 /// `reflex finetune`: SAC or DSAC-T in simulation, resumable from the run directory.
@@ -65,6 +69,8 @@ struct Finetune: ParsableCommand {
     @Option(help: "DSRL: noise action magnitude.") var dsrlMagnitude: Float?
     @Option(help: "DSRL: DDIM steps of the frozen policy.") var dsrlDdimSteps: Int?
     @Option(help: "DSRL: reward, sparse (1 on success) or task (dense).") var dsrlReward: String?
+    @Option(help: "DSRL: sac (SAC on the noise) or na (noise aliasing: Q^A on executed chunks, Q^W distilled from it).") var dsrlVariant: String?
+    @Option(help: "DSRL-NA: Q^W distillation steps per gradient update (default 1).") var dsrlNoiseCriticSteps: Int?
     @Option(help: "Run directory to create.") var out: String?
     @Option(help: "Run directory to continue from its last checkpoint (its run.json fixes every option but --steps, which extends or ends the run).") var resume: String?
     @Flag(help: "No progress line.") var quiet = false
@@ -84,7 +90,8 @@ struct Finetune: ParsableCommand {
                                     batch.map(String.init), lr.map { "\($0)" }, utd.map(String.init), warmup.map(String.init),
                                     policyDelay.map(String.init), dsacLoss, evalEvery.map(String.init),
                                     evalEpisodes.map(String.init), checkpointEvery.map(String.init), threads.map(String.init), out,
-                                    dsrl, dsrlMagnitude.map { "\($0)" }, dsrlDdimSteps.map(String.init), dsrlReward]
+                                    dsrl, dsrlMagnitude.map { "\($0)" }, dsrlDdimSteps.map(String.init), dsrlReward,
+                                    dsrlVariant, dsrlNoiseCriticSteps.map(String.init)]
             guard given.allSatisfy({ $0 == nil }) else {
                 throw ValidationError("--resume continues \(resume) exactly as its run.json says; give no other options but --steps")
             }
@@ -109,6 +116,9 @@ struct Finetune: ParsableCommand {
             return (spec, dir, true)
         }
         guard let out else { throw ValidationError("give --out RUN (a new run directory) or --resume RUN") }
+        if dsrl == nil, dsrlVariant != nil || dsrlNoiseCriticSteps != nil {
+            throw ValidationError("--dsrl-variant and --dsrl-noise-critic-steps need --dsrl POLICY")
+        }
         let algo = self.algo ?? "sac"
         guard ["sac", "dsac-t"].contains(algo) else { throw ValidationError("--algo must be sac or dsac-t, not '\(algo)'") }
         var learner: OffPolicyConfig
@@ -171,7 +181,16 @@ struct Finetune: ParsableCommand {
             guard try PolicyDirectory.readConfig(path).kind == .diffusion else {
                 throw ValidationError("--dsrl needs a diffusion policy; \(dsrl) is not one")
             }
-            spec.dsrl = DSRLSettings(policy: path, magnitude: dsrlMagnitude ?? 1.5, ddimSteps: dsrlDdimSteps ?? 10, reward: reward)
+            let variant = dsrlVariant ?? "sac"
+            guard ["sac", "na"].contains(variant) else { throw ValidationError("--dsrl-variant must be sac or na, not '\(variant)'") }
+            if variant == "na" {
+                guard algo == "sac" else { throw ValidationError("--dsrl-variant na is SAC-based; drop --algo \(algo)") }
+                guard (dsrlNoiseCriticSteps ?? 1) >= 1 else { throw ValidationError("--dsrl-noise-critic-steps must be at least 1") }
+            } else if dsrlNoiseCriticSteps != nil {
+                throw ValidationError("--dsrl-noise-critic-steps applies to --dsrl-variant na only")
+            }
+            spec.dsrl = DSRLSettings(policy: path, magnitude: dsrlMagnitude ?? 1.5, ddimSteps: dsrlDdimSteps ?? 10, reward: reward,
+                                     variant: variant, noiseCriticSteps: variant == "na" ? dsrlNoiseCriticSteps ?? 1 : nil)
             // Warm up with the base policy's own noise, N(0, I) (DSRL's init_rollout_steps).
             spec.trainer.warmupGaussianStd = 1 / (dsrlMagnitude ?? 1.5)
         }

@@ -1,7 +1,9 @@
 import Foundation
 import ReflexCore
 import ReflexNN
+import ReflexPolicy
 import ReflexRL
+import ReflexSteering
 
 /// Runs one fine-tuning session over any `Environment`: builds the learner, resumes from the run directory when
 /// asked, steps the trainer with a progress line, checkpoints between episodes, and writes the metrics CSV, the
@@ -11,9 +13,24 @@ struct FinetuneSession {
     let directory: RunDirectory
     let quiet: Bool
 
+    /// The learner in reports: the algorithm, or dsrl-sac / dsrl-na when steering a diffusion policy.
+    var name: String { spec.dsrl.map { $0.variant == "na" ? "dsrl-na" : "dsrl-\(spec.algo)" } ?? spec.algo }
+
     func makeLearner(observationSize: Int, actionSize: Int) throws -> any OffPolicyLearner {
         // The networks' initial weights come from the run seed's first split, the trainer's stream from the seed.
         var gen = RandomGenerator(seed: spec.seed ^ 0x5EED_1EA2_0000_0000)
+        if let d = spec.dsrl, d.variant == "na" {
+            // Its own copy of the frozen policy, sized to denoise whole minibatches in one pass.
+            guard let diffusion = try PolicyDirectory.load(d.policy, maxCandidates: spec.learner.batchSize) as? DiffusionPolicy else {
+                throw ReflexError(.invalidPolicy, "not a diffusion policy", at: .init(file: d.policy))
+            }
+            let na = try DSRLNoiseAliasing(diffusion: diffusion, magnitude: d.magnitude, ddimSteps: d.ddimSteps,
+                                           noiseCriticSteps: d.noiseCriticSteps ?? 1, config: spec.learner, generator: &gen)
+            guard na.observationSize == observationSize, na.actionSize == actionSize else {
+                throw ReflexError(.shapeMismatch, "DSRL-NA learner is \(na.observationSize)→\(na.actionSize), environment \(observationSize)→\(actionSize)")
+            }
+            return na
+        }
         switch spec.algo {
         case "dsac-t": return try DSACT(observationSize: observationSize, actionSize: actionSize, config: spec.learner, generator: &gen)
         default: return try SAC(observationSize: observationSize, actionSize: actionSize, config: spec.learner, generator: &gen)
@@ -39,7 +56,7 @@ struct FinetuneSession {
             }
             if !quiet { FileHandle.standardError.write(Data("resuming \(directory.path) at step \(trainer.step)\n".utf8)) }
         }
-        let progress = quiet ? nil : ProgressLine(total: spec.trainer.totalSteps, label: "finetune \(spec.algo) \(spec.env)")
+        let progress = quiet ? nil : ProgressLine(total: spec.trainer.totalSteps, label: "finetune \(name) \(spec.env)")
         let interval = spec.trainer.checkpointInterval
         var nextCheckpoint = interval > 0 ? (trainer.step / interval + 1) * interval : Int.max
         let start = monotonicNanoseconds()
@@ -66,7 +83,7 @@ struct FinetuneSession {
         try directory.saveCheckpoint(trainer)
         try writeReports(trainer)
         try writeSafetensors(learner.policy.network.namedParameters(prefix: "policy."), to: directory.path + "/policy.safetensors",
-                             metadata: ["algorithm": spec.algo, "environment": spec.env,
+                             metadata: ["algorithm": name, "environment": spec.env,
                                         "observation_size": String(learner.observationSize),
                                         "action_size": String(learner.actionSize),
                                         "action_low": environment.actionSpace.low.map { "\($0)" }.joined(separator: ","),
@@ -75,7 +92,7 @@ struct FinetuneSession {
                                         "activation": spec.learner.activation.rawValue])
         progress?.finish()
         let final = trainer.evaluations.last
-        print("\(spec.algo) on \(spec.env): \(trainer.step) steps (\(trainer.step - startStep) this session) in \(fmt(seconds, 2)) s, "
+        print("\(name) on \(spec.env): \(trainer.step) steps (\(trainer.step - startStep) this session) in \(fmt(seconds, 2)) s, "
               + "final mean return \(fmt(final?.meanReturn ?? .nan, 1)) ± \(fmt(final?.stdReturn ?? .nan, 1)) over \(final?.episodes ?? 0) episodes "
               + "(success \(fmt(100 * (final?.successRate ?? 0), 0))%); "
               + "wrote \(directory.path)")
@@ -96,7 +113,7 @@ struct FinetuneSession {
         let csv = "step,episode_return,eval_mean_return,eval_std_return,eval_success_rate,alpha,critic_loss,mean_q,mean_sigma\n"
             + rows.map(\.1).joined(separator: "\n") + "\n"
         try writeFileAtomically(Array(csv.utf8), to: directory.path + "/metrics.csv")
-        var plot = LinePlot(title: "\(spec.algo) on \(spec.env) (seed \(spec.seed))", xLabel: "environment steps", yLabel: "return")
+        var plot = LinePlot(title: "\(name) on \(spec.env) (seed \(spec.seed))", xLabel: "environment steps", yLabel: "return")
         plot.series.append(.init(name: "training episodes", points: trainer.episodeReturns.map { (Double($0.step), $0.episodeReturn) }))
         if !trainer.evaluations.isEmpty {
             plot.series.append(.init(name: "evaluation (mean ± std)",

@@ -1,7 +1,7 @@
 import ArgumentParser
 
 @main
-struct Reflex: ParsableCommand {
+struct Reflex: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "reflex",
         abstract: "An embeddable control-policy runtime for robot arms.",
@@ -22,6 +22,7 @@ struct Reflex: ParsableCommand {
             Bench.self,
             Run.self,
             Predict.self,
+            Serve.self,
         ]
     )
 }

@@ -48,6 +48,8 @@ struct Run: ParsableCommand {
     var safety: String?
     @Option(help: "Sampler override (ddpm, ddim:N, rti:2,1,0).") var sampler: String?
     @Option(help: "SCHED_FIFO priority to ask for (0: do not ask).") var priority: Int32 = 80
+    @Flag(help: "Infer inside the tick on the loop thread (synchronous, as reflex eval steps) instead of on the worker.")
+    var inline = false
     @Flag(help: "Leave torque on when the run ends (default: torque off, as LeRobot).") var keepTorque = false
     @Flag(help: "Print the final figures as JSON.") var json = false
 
@@ -103,14 +105,15 @@ struct Run: ParsableCommand {
         let observation = try ObservationBuilder(jointCount: joints, includeVelocities: true, featureCount: featureCount,
                                                  stateFeatures: features)
         let layer = try SafetyLayer(limits: arm.limits, config: safetyConfig, period: 1 / rate)
-        let config = ControlLoopConfig(rate: rate, realTimePriority: priority > 0 ? priority : nil, lockMemory: true)
+        let config = ControlLoopConfig(rate: rate, realTimePriority: priority > 0 ? priority : nil, lockMemory: true,
+                                       inlineInference: inline, seed: seed)
         let loop = try ControlLoop(robot: arm, safety: layer, policy: loaded, observation: observation, config: config)
 
         // Lifecycle: configure (torque off, state readable), activate (torque on, holding), then the loop.
         if arm.lifecycle == .unconfigured { try arm.configure() }
         note("\(arm.name): configured (\(joints) joints, torque off)")
         do {
-            try arm.activate()
+            if arm.lifecycle != .active { try arm.activate() }
         } catch {
             arm.finalize()
             throw error
@@ -170,9 +173,11 @@ struct Run: ParsableCommand {
         if sim {
             guard let kind = TaskKind(rawValue: task) else { throw ValidationError("unknown task '\(task)'") }
             // The scene needs the world, which exists after configure; the robot is configured here for it.
+            let layout = try RunScene.Layout(description: description, task: kind, seed: seed)
             let arm = SimulatedRobot(description: description)
             try arm.configure()
-            let scene = try RunScene(robot: arm, task: kind, seed: seed)
+            let scene = try RunScene(robot: arm, task: kind, layout: layout)
+            try arm.activate() // hold the start pose at once: an inactive simulated arm has no torque and sags
             return Backend(robot: arm, label: "--sim", features: { _, out in scene.features(out) }, featureCount: scene.featureCount,
                            scene: scene)
         }

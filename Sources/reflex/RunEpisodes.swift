@@ -74,9 +74,11 @@ extension Run {
                 features = camera.features
                 succeeded = { camera.subscriber.latest.map { $0.episode == episode && $0.success } ?? false }
             } else {
+                let layout = try RunScene.Layout(description: description, task: .lift, seed: episodeSeed)
                 let sim = SimulatedRobot(description: description)
                 try sim.configure()
-                let scene = try RunScene(robot: sim, task: .lift, seed: episodeSeed)
+                let scene = try RunScene(robot: sim, task: .lift, layout: layout)
+                try sim.activate() // holding the start pose at once, as the task's reset leaves the arm
                 arm = sim
                 features = { _, out in scene.features(out) }
                 succeeded = { scene.success }
@@ -85,9 +87,9 @@ extension Run {
                                                      featureCount: CameraFeatures.count, stateFeatures: features)
             let layer = try SafetyLayer(limits: arm.limits, config: safety, period: 1 / rate)
             let config = ControlLoopConfig(rate: rate, realTimePriority: priority > 0 ? priority : nil, lockMemory: true,
-                                           seed: episodeSeed)
+                                           inlineInference: inline, seed: episodeSeed)
             let loop = try ControlLoop(robot: arm, safety: layer, policy: policy, observation: observation, config: config)
-            try arm.activate()
+            if arm.lifecycle != .active { try arm.activate() }
             let started = monotonicNanoseconds()
             try loop.start()
             var elapsed = 0.0

@@ -25,8 +25,42 @@ final class RunScene: @unchecked Sendable {
     private let succeeded = Atomic<Bool>(false)
     private let halfExtent = 0.015
 
-    /// Builds the scene in `robot`'s world (after `configure`).
-    init(robot: SimulatedRobot, task: TaskKind, seed: UInt64) throws {
+    /// Where an episode starts: the task's own `reset(seed:)` decides, so there is one copy of the workspace and
+    /// its draws. Computed before the simulated arm is configured, so the arm can be placed and activated at once
+    /// (a configured, inactive simulated arm has no torque and sags while time passes).
+    struct Layout {
+        var joints: [Double] // by URDF joint index
+        var cubeStart: Vector3
+        var cubeYaw: Double
+        var cubeMass: Double
+        var goal: Vector3
+
+        init(description: RobotDescription, task: TaskKind, seed: UInt64) throws {
+            guard task == .lift else {
+                throw ReflexError(.invalidArgument, "reflex run --sim sets up the lift task only for now, not '\(task.rawValue)'")
+            }
+            let env = try SimTask.make(robot: description, task: task.rawValue)
+            var observation = [Float](repeating: 0, count: env.observationSpace.size)
+            env.reset(seed: seed, observation: &observation)
+            var q = [Double](repeating: 0, count: description.model.joints.count)
+            q.withUnsafeMutableBufferPointer { env.world.jointState(body: env.arm, positions: $0.baseAddress!, velocities: nil) }
+            var p = [Double](repeating: 0, count: 7)
+            p.withUnsafeMutableBufferPointer { env.world.objectPose(env.cubeBody, position: $0.baseAddress!, quaternion: $0.baseAddress! + 3) }
+            joints = q
+            cubeStart = Vector3(p[0], p[1], p[2])
+            cubeYaw = 2 * atan2(p[5], p[6]) // the cube rests flat: a rotation about z only
+            cubeMass = env.config.cubeMass
+            goal = env.goal
+        }
+    }
+
+    /// Builds the scene of `seed` in `robot`'s world (after `configure`).
+    convenience init(robot: SimulatedRobot, task: TaskKind, seed: UInt64) throws {
+        try self.init(robot: robot, task: task, layout: try Layout(description: robot.description, task: task, seed: seed))
+    }
+
+    /// Builds the scene in `robot`'s world (after `configure`) and puts the arm at the layout's start.
+    init(robot: SimulatedRobot, task: TaskKind, layout: Layout) throws {
         guard let world = robot.simulation else { throw ReflexError(.device, "the simulated arm is not configured") }
         let model = robot.description.model
         // The arm is the first body the simulated robot adds to its world.
@@ -45,19 +79,11 @@ final class RunScene: @unchecked Sendable {
         guard task == .lift else {
             throw ReflexError(.invalidArgument, "reflex run --sim sets up the lift task only for now, not '\(task.rawValue)'")
         }
-        // The task's own reset decides the start, so there is one copy of the workspace and its draws.
-        let env = try SimTask.make(robot: robot.description, task: task.rawValue)
-        var observation = [Float](repeating: 0, count: env.observationSpace.size)
-        env.reset(seed: seed, observation: &observation)
-        var q = [Double](repeating: 0, count: model.joints.count)
-        q.withUnsafeMutableBufferPointer { env.world.jointState(body: env.arm, positions: $0.baseAddress!, velocities: nil) }
-        world.resetJoints(body: armBody, positions: q)
-        env.world.objectPose(env.cubeBody, position: pose + 7, quaternion: pose + 10)
-        cubeStart = Vector3(pose[7], pose[8], pose[9])
-        let yaw = 2 * atan2(pose[12], pose[13]) // the cube rests flat: a rotation about z only
-        cube = world.addBox(halfExtents: Vector3(halfExtent, halfExtent, halfExtent), mass: env.config.cubeMass, friction: 1.0,
-                            position: cubeStart, yaw: yaw)
-        goal = env.goal
+        world.resetJoints(body: armBody, positions: layout.joints)
+        cubeStart = layout.cubeStart
+        cube = world.addBox(halfExtents: Vector3(halfExtent, halfExtent, halfExtent), mass: layout.cubeMass, friction: 1.0,
+                            position: cubeStart, yaw: layout.cubeYaw)
+        goal = layout.goal
         // end-effector pose (7) + cube pose (7) + goal (3)
         featureCount = 17
     }

@@ -6,7 +6,7 @@ import ReflexSteering
 import Testing
 
 /// A 1-D point that moves to the commanded position; success when it is within 0.1 of +1.
-private struct Line: Environment {
+struct Line: Environment {
     var x: Float = 0
     var steps = 0
     let observationSpace = BoxSpace(unbounded: 1)
@@ -42,7 +42,8 @@ private struct Countdown: Environment {
     }
 }
 
-private func randomPolicy() throws -> DiffusionPolicy {
+/// A tiny untrained diffusion policy on `Line` (1 → 1, H 4, 3 executed actions), for up to `maxBatch` chunks per pass.
+func randomPolicy(maxBatch: Int = 1) throws -> DiffusionPolicy {
     let config = PolicyConfig(kind: .diffusion, observationSize: 1, actionSize: 1, nObsSteps: 2, horizon: 4, nActionSteps: 3,
                               normalization: .init(observation: .identity(size: 1), action: .identity(size: 1)),
                               network: .init(hiddenSizes: [32, 32]), scheduler: NoiseScheduler.Config(), sampler: .ddpm(steps: nil))
@@ -50,7 +51,7 @@ private func randomPolicy() throws -> DiffusionPolicy {
     let mlp = MLP(config: PolicyDirectory.networkConfig(for: config), generator: &gen)
     return try DiffusionPolicy(config: config,
                                denoiser: MLPDenoiser(config: config.network, network: mlp, horizon: 4, actionSize: 1, conditionSize: 2,
-                                                      trainTimesteps: 100, maxBatch: 1))
+                                                      trainTimesteps: 100, maxBatch: maxBatch))
 }
 
 @Suite struct LatentNoiseEnvironmentTests {

@@ -1,0 +1,335 @@
+import Dispatch
+import Foundation
+import Logging
+import ReflexCore
+import ReflexPolicy
+import ReflexRobot
+import ReflexRuntime
+import Synchronization
+
+/// What `GET /v1/status` returns.
+public struct DaemonStatus: Sendable, Codable, Equatable {
+    public var controller: ControllerStatus
+    /// The newest joint state and command.
+    public var sample: JointSample?
+    /// Steering of each loaded policy.
+    public var steering: [String: SteeringOptions]
+    /// Latest events (safety, faults, misses, API actions).
+    public var events: [EventFeed.Entry]
+    /// Seconds since the daemon started.
+    public var uptime: Double
+}
+
+/// The daemon without HTTP: the controller, the policy catalog and steering, remote-inference predictors, and the
+/// event feed. Every operation that may block (loading a file, starting a loop, inferring) runs on one of two
+/// dedicated serial queues, never on Swift's cooperative pool, so the few pool threads stay free for what must
+/// always be answered: the emergency stop (an atomic store) and status (served from a cache).
+public final class DaemonCore: Sendable {
+    public let controller: RobotController
+    public let config: ServeConfig
+    public let events: EventFeed
+    let logger: Logger
+    /// Directories (resolved) under which policies, value functions and actors may be read.
+    public let roots: [String]
+    private let control = DispatchQueue(label: "reflex.serve.control", qos: .userInitiated)
+    private let inference = DispatchQueue(label: "reflex.serve.predict", qos: .userInitiated)
+    private let catalog = Mutex<[String: CatalogEntry]>([:])
+    private let predictors = Mutex<[String: Predictor]>([:])
+    private let statusCache = Mutex<(time: UInt64, status: DaemonStatus?)>((0, nil))
+    private let started = monotonicNanoseconds()
+    private let counters = Mutex(Counters())
+
+    struct CatalogEntry: Sendable {
+        var directory: String
+        var steering: SteeringOptions
+        var config: PolicyConfig
+        var generation = 0
+    }
+
+    struct Counters: Sendable {
+        var predictions = 0
+        var predictionFailures = 0
+        var predictNanoseconds: UInt64 = 0
+        var refused: [Int: Int] = [:]
+    }
+
+    /// Status answers are at most this old (bounds how often readers take the loop's telemetry lock).
+    static let statusMaxAge: UInt64 = 50_000_000
+
+    public init(controller: RobotController, config: ServeConfig, logger: Logger) throws {
+        self.controller = controller
+        self.config = config
+        self.logger = logger
+        events = EventFeed(logger: logger)
+        var roots = config.policyRoots ?? []
+        if config.policyRoots == nil {
+            for dir in config.policies.values {
+                let parent = (dir as NSString).deletingLastPathComponent
+                roots.append(parent.isEmpty ? "." : parent)
+            }
+        }
+        self.roots = roots.compactMap { Self.resolve($0) }.map { $0.hasSuffix("/") ? $0 : $0 + "/" }
+    }
+
+    // MARK: Blocking work off the cooperative pool
+
+    func onControl<T: Sendable>(_ body: @escaping @Sendable () throws -> T) async throws -> T {
+        try await withCheckedThrowingContinuation { cont in
+            control.async { cont.resume(with: Result { try body() }) }
+        }
+    }
+
+    func onInference<T: Sendable>(_ body: @escaping @Sendable () throws -> T) async throws -> T {
+        try await withCheckedThrowingContinuation { cont in
+            inference.async { cont.resume(with: Result { try body() }) }
+        }
+    }
+
+    // MARK: Paths
+
+    static func resolve(_ path: String) -> String? {
+        guard let r = realpath(path, nil) else { return nil }
+        defer { free(r) }
+        return String(cString: r)
+    }
+
+    /// `path` resolved, if it lies under one of the roots (symlinks followed first, so `..` and links cannot
+    /// escape); otherwise 403, or 404 when it does not exist.
+    public func checkedDirectory(_ path: String, what: String) throws -> String {
+        guard !path.isEmpty, path.utf8.count < 4096, !path.contains("\0") else {
+            throw APIError.badRequest("\(what) must be a non-empty path")
+        }
+        guard let resolved = Self.resolve(path) else {
+            throw APIError(.notFound, "not_found", "\(what) '\(path)' does not exist")
+        }
+        guard roots.contains(where: { (resolved + "/").hasPrefix($0) }) else {
+            throw APIError.forbidden("\(what) '\(path)' is outside the policy roots (\(roots.joined(separator: ", "))); add its parent to policy_roots in the config")
+        }
+        var isDir: ObjCBool = false
+        guard FileManager.default.fileExists(atPath: resolved, isDirectory: &isDir), isDir.boolValue else {
+            throw APIError(.notFound, "not_found", "\(what) '\(path)' is not a directory")
+        }
+        return resolved
+    }
+
+    // MARK: Operations
+
+    /// Brings the arm up inactive and loads the configured policies (start-up; not checked against the roots).
+    public func bringUp() throws {
+        try controller.bringUp()
+        for (name, dir) in config.policies.sorted(by: { $0.key < $1.key }) {
+            try load(name: name, resolvedDirectory: Self.resolve(dir) ?? dir)
+        }
+        events.note("startup", "\(controller.robot.name) is \(controller.robot.lifecycle) (no motion until an episode starts); \(config.policies.count) policies loaded", now: monotonicNanoseconds())
+    }
+
+    @discardableResult
+    func load(name: String, resolvedDirectory dir: String, steering: SteeringOptions = SteeringOptions()) throws -> PolicyConfig {
+        let pc = try PolicyDirectory.readConfig(dir)
+        try PolicyFactory.validate(steering, config: pc, maxCandidates: config.maxCandidates)
+        let policy = try PolicyFactory.make(directory: dir, options: steering)
+        try controller.addPolicy(name: name, policy)
+        catalog.withLock { $0[name] = CatalogEntry(directory: dir, steering: steering, config: pc) }
+        predictors.withLock { $0[name] = nil }
+        return pc
+    }
+
+    /// `POST /v1/policies`.
+    public func loadPolicy(name: String, directory: String) async throws -> PolicyConfig {
+        let dir = try checkedDirectory(directory, what: "policy directory")
+        let pc = try await onControl { try self.load(name: name, resolvedDirectory: dir) }
+        events.note("policy_loaded", "loaded policy '\(name)' from \(dir)", now: monotonicNanoseconds())
+        invalidateStatus()
+        return pc
+    }
+
+    public func start(policy: String) async throws -> RealTimeReport {
+        let report = try await onControl { try self.controller.start(policy: policy) }
+        events.note("episode_start", "episode started with '\(policy)' (\(report))", now: monotonicNanoseconds())
+        invalidateStatus()
+        return report
+    }
+
+    public func stop() async throws {
+        try await onControl {
+            try self.controller.stop()
+            self.events.drain(self.controller.currentLoop, now: monotonicNanoseconds())
+        }
+        events.note("episode_stop", "episode stopped; the arm holds its last command", now: monotonicNanoseconds())
+        invalidateStatus()
+    }
+
+    public func switchPolicy(to name: String) async throws {
+        try await onControl { try self.controller.switchPolicy(to: name) }
+        events.note("policy_switch", "switching to '\(name)'; the loop holds until its first chunk", now: monotonicNanoseconds())
+        invalidateStatus()
+    }
+
+    /// `POST /v1/steering`: merges `change` into the policy's steering, builds a new instance (on the control
+    /// queue, not the loop) and puts it in place; a running episode switches to it (holding for the switch).
+    /// Returns the new options and whether the running loop switched.
+    public func steer(policy name: String, change: SteeringChange) async throws -> (SteeringOptions, Bool) {
+        guard let entry = catalog.withLock({ $0[name] }) else {
+            throw APIError(.notFound, "unknown_policy", "no policy '\(name)' is loaded")
+        }
+        var options = entry.steering
+        if let s = change.sampler { options.sampler = (s == "default" || s.isEmpty) ? nil : s }
+        if let v = change.value { options.value = v.isEmpty ? nil : try checkedDirectory(v, what: "value directory") }
+        if let k = change.k { options.k = k }
+        if let b = change.beta { options.beta = b }
+        if let a = change.dsrlActor { options.dsrlActor = a.isEmpty ? nil : a }
+        try PolicyFactory.validate(options, config: entry.config, maxCandidates: config.maxCandidates)
+        let final = options
+        let switched = try await onControl { () -> Bool in
+            let policy = try PolicyFactory.make(directory: entry.directory, options: final)
+            let running = self.controller.status().running && self.controller.status().activePolicy == name
+            try self.controller.replacePolicy(name: name, policy)
+            self.catalog.withLock { $0[name]?.steering = final }
+            self.predictors.withLock { $0[name] = nil }
+            return running
+        }
+        events.note("steering", "policy '\(name)' steering: \(Self.describe(final))\(switched ? " (the running loop switched to it)" : "")", now: monotonicNanoseconds())
+        invalidateStatus()
+        return (final, switched)
+    }
+
+    static func describe(_ o: SteeringOptions) -> String {
+        var parts = ["sampler \(o.sampler ?? "policy.yaml's")"]
+        if let v = o.value { parts.append("V-GPS K=\(o.candidates) β=\(o.beta ?? 0) value \(v)") }
+        return parts.joined(separator: ", ")
+    }
+
+    /// The emergency stop: an atomic store the loop sees at its next tick; never waits for anything. With no loop
+    /// running and `stop_action: torque_off`, torque goes off now, or as soon as the control queue is free.
+    public func emergencyStop() {
+        controller.emergencyStop()
+        let torqueOff = controller.safety.config.stopAction == .torqueOff
+        if torqueOff {
+            control.async {
+                if self.controller.currentLoop?.isRunning != true, self.controller.robot.lifecycle == .active {
+                    self.controller.emergencyStop()
+                }
+            }
+        }
+        events.note("emergency_stop", "emergency stop engaged (\(controller.safety.config.stopAction.rawValue))", now: monotonicNanoseconds())
+        invalidateStatus()
+    }
+
+    public func clearEmergencyStop() async throws {
+        try await onControl { try self.controller.clearEmergencyStop() }
+        events.note("emergency_stop_cleared", "emergency stop cleared", now: monotonicNanoseconds())
+        invalidateStatus()
+    }
+
+    /// Safe stop for SIGTERM/SIGINT: stop the loop (the arm holds), wait `hold_seconds`, then torque off (as
+    /// configured), all on the control queue after whatever is in flight.
+    public func safeStop() async {
+        let exit = config.onExit
+        _ = try? await onControl {
+            if let loop = self.controller.currentLoop, loop.isRunning {
+                loop.stop()
+                self.events.drain(loop, now: monotonicNanoseconds())
+                if exit.holdSeconds > 0 { usleep(UInt32(exit.holdSeconds * 1e6)) }
+            }
+            if exit.torqueOff {
+                self.controller.shutdown()
+            }
+        }
+        events.note("shutdown", exit.torqueOff ? "stopped; torque off" : "stopped; torque left on (on_exit.torque_off: false)", now: monotonicNanoseconds())
+    }
+
+    // MARK: Reading
+
+    /// Drains loop events into the feed (the pump calls this a few times a second).
+    public func pumpEvents() {
+        events.drain(controller.currentLoop, now: monotonicNanoseconds())
+    }
+
+    func invalidateStatus() { statusCache.withLock { $0 = (0, nil) } }
+
+    public func status() -> DaemonStatus {
+        let now = monotonicNanoseconds()
+        if let s = statusCache.withLock({ c in now &- c.time < Self.statusMaxAge ? c.status : nil }) { return s }
+        let s = DaemonStatus(controller: controller.status(), sample: controller.jointSample(),
+                             steering: catalog.withLock { $0.mapValues(\.steering) }, events: events.entries(limit: 20),
+                             uptime: Double(now - started) * 1e-9)
+        statusCache.withLock { $0 = (now, s) }
+        return s
+    }
+
+    /// Prometheus text: the controller's families, then the daemon's own.
+    public func metrics() -> String {
+        var out = controller.metrics()
+        let c = counters.withLock { $0 }
+        out += "# HELP reflex_predict_requests_total Remote inference requests answered\n# TYPE reflex_predict_requests_total counter\n"
+        out += "reflex_predict_requests_total \(c.predictions)\n"
+        out += "# HELP reflex_predict_failures_total Remote inference requests refused or failed\n# TYPE reflex_predict_failures_total counter\n"
+        out += "reflex_predict_failures_total \(c.predictionFailures)\n"
+        out += "# HELP reflex_predict_seconds_total Time spent in remote inference\n# TYPE reflex_predict_seconds_total counter\n"
+        out += "reflex_predict_seconds_total \(Double(c.predictNanoseconds) * 1e-9)\n"
+        out += "# HELP reflex_http_refused_total Requests refused, by status\n# TYPE reflex_http_refused_total counter\n"
+        for (code, n) in c.refused.sorted(by: { $0.key < $1.key }) { out += "reflex_http_refused_total{code=\"\(code)\"} \(n)\n" }
+        out += "# HELP reflex_events_total Loop and API events since start, by kind\n# TYPE reflex_events_total counter\n"
+        for (kind, n) in events.counts.sorted(by: { $0.key < $1.key }) { out += "reflex_events_total{kind=\"\(kind)\"} \(n)\n" }
+        out += "# HELP reflex_uptime_seconds Seconds since the daemon started\n# TYPE reflex_uptime_seconds gauge\n"
+        out += "reflex_uptime_seconds \(Double(monotonicNanoseconds() - started) * 1e-9)\n"
+        return out
+    }
+
+    func countRefusal(_ status: Int) { counters.withLock { $0.refused[status, default: 0] += 1 } }
+
+    // MARK: Remote inference
+
+    /// One chunk for a thin client: `observation` is n_obs_steps × observation_size raw values, oldest first.
+    public func predict(_ request: PredictRequest) async throws -> PredictResponse {
+        guard let entry = catalog.withLock({ $0[request.policy] }) else {
+            throw APIError(.notFound, "unknown_policy", "no policy '\(request.policy)' is loaded")
+        }
+        let c = entry.config
+        let expected = c.nObsSteps * c.observationSize
+        guard request.observation.count == expected else {
+            throw APIError(.unprocessableContent, "shape_mismatch", "observation has \(request.observation.count) values; policy '\(request.policy)' takes n_obs_steps × observation_size = \(c.nObsSteps) × \(c.observationSize) = \(expected)")
+        }
+        guard request.observation.allSatisfy(\.isFinite) else {
+            throw APIError.badRequest("observation holds NaN or infinite values")
+        }
+        guard request.stepsExecuted >= 0, request.stepsExecuted <= c.horizon else {
+            throw APIError.badRequest("steps_executed must be in 0...\(c.horizon), got \(request.stepsExecuted)")
+        }
+        let name = request.policy
+        do {
+            let response = try await onInference { () -> PredictResponse in
+                let predictor = try self.predictors.withLock { p -> Predictor in
+                    if let existing = p[name] { return existing }
+                    let made = try Predictor(policy: PolicyFactory.make(directory: entry.directory, options: entry.steering))
+                    p[name] = made
+                    return made
+                }
+                return predictor.predict(request)
+            }
+            counters.withLock {
+                $0.predictions += 1
+                $0.predictNanoseconds += UInt64(response.inferenceMicroseconds * 1000)
+            }
+            return response
+        } catch {
+            counters.withLock { $0.predictionFailures += 1 }
+            throw error
+        }
+    }
+}
+
+/// `POST /v1/steering`'s body: the fields to change.
+public struct SteeringChange: Sendable, Codable, Equatable {
+    public var policy: String
+    public var sampler: String?
+    public var value: String?
+    public var k: Int?
+    public var beta: Float?
+    public var dsrlActor: String?
+
+    enum CodingKeys: String, CodingKey {
+        case policy, sampler, value, k, beta
+        case dsrlActor = "dsrl_actor"
+    }
+}

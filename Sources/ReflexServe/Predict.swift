@@ -1,0 +1,103 @@
+import ReflexCore
+import ReflexPolicy
+
+/// `POST /v1/predict`'s request: a raw observation history in, one action chunk out — what LeRobot's async
+/// inference server does with pickled tensors, here as JSON (or safetensors bytes) any language can write.
+public struct PredictRequest: Sendable, Codable, Equatable {
+    /// A loaded policy's name.
+    public var policy: String
+    /// n_obs_steps × observation_size raw values (SI units, the robot's joint order), oldest first, flat.
+    public var observation: [Float]
+    /// Actions of the previous chunk executed since it came back (RTI shifts its warm start by this).
+    public var stepsExecuted: Int
+    /// Forget the warm start (a new episode on the client).
+    public var episodeStart: Bool
+    /// Seed for this call's noise (nil: continue the predictor's stream).
+    public var seed: UInt64?
+
+    public init(policy: String, observation: [Float], stepsExecuted: Int = 0, episodeStart: Bool = false, seed: UInt64? = nil) {
+        self.policy = policy
+        self.observation = observation
+        self.stepsExecuted = stepsExecuted
+        self.episodeStart = episodeStart
+        self.seed = seed
+    }
+
+    enum CodingKeys: String, CodingKey {
+        case policy, observation, seed
+        case stepsExecuted = "steps_executed", episodeStart = "episode_start"
+    }
+
+    /// Accepts the observation flat or as rows (`[[...], [...]]`, one per observation step).
+    public init(from decoder: Decoder) throws {
+        let c = try decoder.container(keyedBy: CodingKeys.self)
+        policy = try c.decode(String.self, forKey: .policy)
+        if let flat = try? c.decode([Float].self, forKey: .observation) {
+            observation = flat
+        } else {
+            observation = try c.decode([[Float]].self, forKey: .observation).flatMap { $0 }
+        }
+        stepsExecuted = try c.decodeIfPresent(Int.self, forKey: .stepsExecuted) ?? 0
+        episodeStart = try c.decodeIfPresent(Bool.self, forKey: .episodeStart) ?? false
+        seed = try c.decodeIfPresent(UInt64.self, forKey: .seed)
+    }
+}
+
+public struct PredictResponse: Sendable, Codable, Equatable {
+    public var policy: String
+    /// horizon rows of action_size raw actions; row `n_obs_steps − 1` is for the observation's own tick.
+    public var actions: [[Float]]
+    public var horizon: Int
+    public var actionSize: Int
+    public var nObsSteps: Int
+    public var nActionSteps: Int
+    public var networkEvaluations: Int
+    public var warmStarted: Bool
+    public var inferenceMicroseconds: Double
+
+    enum CodingKeys: String, CodingKey {
+        case policy, actions, horizon
+        case actionSize = "action_size", nObsSteps = "n_obs_steps", nActionSteps = "n_action_steps"
+        case networkEvaluations = "network_evaluations", warmStarted = "warm_started"
+        case inferenceMicroseconds = "inference_us"
+    }
+}
+
+/// A policy instance of its own for remote inference (the loop's instance belongs to the loop's worker thread).
+/// Used on the daemon's inference queue only.
+final class Predictor: @unchecked Sendable {
+    let policy: Policy
+    private let history: UnsafeMutablePointer<Float>
+    private let output: UnsafeMutablePointer<Float>
+    private var generator = RandomGenerator(seed: 0)
+
+    init(policy: Policy) {
+        self.policy = policy
+        let c = policy.config
+        history = .allocate(capacity: c.nObsSteps * c.observationSize)
+        output = .allocate(capacity: c.horizon * c.actionSize)
+        history.initialize(repeating: 0, count: c.nObsSteps * c.observationSize)
+        output.initialize(repeating: 0, count: c.horizon * c.actionSize)
+    }
+
+    deinit {
+        history.deallocate()
+        output.deallocate()
+    }
+
+    /// The request was validated (sizes, finite values) by the caller.
+    func predict(_ r: PredictRequest) -> PredictResponse {
+        let c = policy.config
+        if r.episodeStart { policy.reset() }
+        if let seed = r.seed { generator = RandomGenerator(seed: seed) }
+        r.observation.withUnsafeBufferPointer { history.update(from: $0.baseAddress!, count: $0.count) }
+        let t0 = monotonicNanoseconds()
+        let info = policy.predictChunk(history: history, stepsExecuted: r.stepsExecuted, output: output, generator: &generator)
+        let t1 = monotonicNanoseconds()
+        let rows = (0 ..< c.horizon).map { h in Array(UnsafeBufferPointer(start: output + h * c.actionSize, count: c.actionSize)) }
+        return PredictResponse(policy: r.policy, actions: rows, horizon: c.horizon, actionSize: c.actionSize,
+                               nObsSteps: c.nObsSteps, nActionSteps: c.nActionSteps,
+                               networkEvaluations: info.networkEvaluations, warmStarted: info.warmStarted,
+                               inferenceMicroseconds: Double(t1 - t0) / 1000)
+    }
+}

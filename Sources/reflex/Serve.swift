@@ -1,0 +1,112 @@
+import ArgumentParser
+import Foundation
+import Logging
+import ReflexCore
+import ReflexHardware
+import ReflexPolicy
+import ReflexRobot
+import ReflexRuntime
+import ReflexServe
+import ReflexSim
+
+/// `reflex serve`: the robot controller daemon — one arm, its safety layer and loop, the policies it may run, and
+/// an HTTP/JSON + WebSocket API on a Unix socket (default) or loopback with a bearer token.
+struct Serve: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Run the robot controller daemon: HTTP/JSON API, WebSocket telemetry, metrics and a status page over one arm.",
+        discussion: """
+        Start-up configures the arm and leaves it inactive (torque off): nothing moves until POST /v1/episode/start. \
+        SIGTERM or SIGINT stops the loop (the arm holds), then switches torque off as on_exit says, and exits 0. \
+        `kill -USR1 <pid>` is an emergency stop. See docs/daemon.md and examples/serve-sim.yaml.
+        """
+    )
+
+    @Option(help: "Daemon configuration (YAML: arm, policies, listen, rate, safety…).") var config: String
+    @Option(help: "Override the config's listen address (unix:PATH or HOST:PORT).") var listen: String?
+    @Flag(help: "Allow listening on an address other machines can reach (needs a token too).") var allowRemote = false
+    @Option(help: "Log level (trace, debug, info, notice, warning, error, critical).") var logLevel = "info"
+
+    func run() async throws {
+        var cfg = try ServeConfig.read(config)
+        if let listen { cfg.listen = listen }
+        let address = try ListenAddress(parsing: cfg.listen)
+        let token = try cfg.tokenFile.map { try ServeSecurity.readToken($0) }
+            ?? ProcessInfo.processInfo.environment["REFLEX_TOKEN"].flatMap { $0.isEmpty ? nil : $0 }
+        try ServeSecurity.check(address, token: token, allowRemote: allowRemote)
+
+        let level = Logger.Level(rawValue: logLevel) ?? .info
+        LoggingSystem.bootstrap { label in
+            var h = StreamLogHandler.standardError(label: label)
+            h.logLevel = level
+            return h
+        }
+        let logger = Logger(label: "reflex.serve")
+        umask(0o077) // the socket and anything else the daemon creates: owner only
+
+        let arm = try ServeArm.make(cfg.arm)
+        let controller = try RobotController(
+            robot: arm.robot, safety: cfg.safety,
+            loop: ControlLoopConfig(rate: cfg.rate, realTimePriority: cfg.priority > 0 ? cfg.priority : nil, lockMemory: true),
+            observation: arm.observation)
+        let core = try DaemonCore(controller: controller, config: cfg, logger: logger)
+        EmergencyStopSignal.install()
+        do {
+            try core.bringUp()
+        } catch {
+            arm.robot.finalize()
+            throw error
+        }
+        logger.notice("\(arm.robot.name) is \(arm.robot.lifecycle): nothing moves until POST /v1/episode/start")
+        logger.notice("listening on \(address)\(token == nil ? "" : " (bearer token required)"); pid \(getpid()); kill -USR1 for an emergency stop")
+        try await ReflexDaemon.run(core: core, address: address, token: token, logger: logger) { port in
+            if let port { logger.notice("bound TCP port \(port)") }
+        }
+        logger.notice("exited cleanly: \(arm.robot.name) is \(arm.robot.lifecycle)")
+    }
+}
+
+/// The arm a daemon config names, and how observations are built for each policy on it.
+struct ServeArm {
+    var robot: Robot
+    var observation: RobotController.ObservationFactory
+
+    static func make(_ arm: ServeConfig.Arm) throws -> ServeArm {
+        let description = try RobotDescription.named(arm.robot)
+        var scene: RunScene?
+        var zeros = arm.zeroFeatures ?? false
+        let robot: Robot
+        switch try arm.kind() {
+        case .fake:
+            robot = try FakeRobot(description: description)
+            zeros = true
+        case let .sim(task):
+            guard let kind = TaskKind(rawValue: task) else { throw ValidationError("arm.sim: unknown task '\(task)'") }
+            let sim = SimulatedRobot(description: description)
+            try sim.configure()
+            scene = try RunScene(robot: sim, task: kind, seed: arm.seed ?? 0)
+            robot = sim
+        case let .port(device):
+            robot = try BusRobot(description: description, port: device, calibrationFile: arm.calibration)
+        }
+        let n = robot.jointCount
+        let count = scene?.featureCount ?? 0, zeroFill = zeros, taskScene = scene
+        return ServeArm(robot: robot) { config in
+            // Reflex's task layout: joint positions, velocities, then task features.
+            let needed = config.observationSize - 2 * n
+            guard needed >= 0 else {
+                throw ReflexError(.shapeMismatch, "the policy observes \(config.observationSize) values, fewer than the arm's \(n) positions and velocities")
+            }
+            if needed == 0 { return try ObservationBuilder(jointCount: n, includeVelocities: true) }
+            if let taskScene, count == needed {
+                return try ObservationBuilder(jointCount: n, includeVelocities: true, featureCount: needed) { taskScene.features($0) }
+            }
+            guard zeroFill else {
+                throw ReflexError(.shapeMismatch, "the policy needs \(needed) task features; this arm provides \(count) (set arm.zero_features: true for a dry run)")
+            }
+            return try ObservationBuilder(jointCount: n, includeVelocities: true, featureCount: needed) { out in
+                out.update(repeating: 0)
+                return true
+            }
+        }
+    }
+}
