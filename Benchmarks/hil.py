@@ -114,7 +114,8 @@ def main():
     block = "\n".join([head] + rows) + (
         f"\n\nMeasured {date} on {cpu_name()} (2 cores, shared with other builds), seeds {s}…{s + n - 1} for every "
         f"row, 20 Hz, 6 s of loop time per episode (eval: 120 steps); reproduce with "
-        f"`Benchmarks/hil.py --episodes {n} --seed {s}`. Raw reports: {tmp}.")
+        f"`Benchmarks/hil.py --episodes {n} --seed {s}`.")
+    print(f"raw reports: {tmp}", file=sys.stderr)
     print(block)
     if a.write:
         path = ROOT / "BENCHMARKS.md"
