@@ -8,7 +8,8 @@ public struct TrainerConfig: Codable, Sendable, Equatable {
     public var warmupSteps: Int
     /// Gradient updates per environment step after warm-up (the UTD ratio).
     public var updatesPerStep: Int
-    /// Replay capacity; runs shorter than it never overwrite.
+    /// Replay capacity (default: the run's length, at most a million); fixed when the run starts, so a resumed run
+    /// whose budget was extended or shortened still loads its buffer.
     public var replayCapacity: Int
     /// Evaluate every this many steps (0: never); each evaluation runs `evaluationEpisodes` deterministic episodes.
     public var evaluationInterval: Int
@@ -19,12 +20,12 @@ public struct TrainerConfig: Codable, Sendable, Equatable {
     /// the scaled noise is the base policy's own N(0, I), so the warm-up rolls out the unsteered policy).
     public var warmupGaussianStd: Float? = nil
 
-    public init(totalSteps: Int = 20_000, warmupSteps: Int = 100, updatesPerStep: Int = 1, replayCapacity: Int = 1_000_000,
+    public init(totalSteps: Int = 20_000, warmupSteps: Int = 100, updatesPerStep: Int = 1, replayCapacity: Int? = nil,
                 evaluationInterval: Int = 1000, evaluationEpisodes: Int = 10, checkpointInterval: Int = 2000) {
         self.totalSteps = totalSteps
         self.warmupSteps = warmupSteps
         self.updatesPerStep = updatesPerStep
-        self.replayCapacity = replayCapacity
+        self.replayCapacity = replayCapacity ?? min(1_000_000, totalSteps)
         self.evaluationInterval = evaluationInterval
         self.evaluationEpisodes = evaluationEpisodes
         self.checkpointInterval = checkpointInterval
@@ -107,7 +108,7 @@ public final class OffPolicyTrainer<Env: Environment> {
         self.learner = learner
         self.environment = environment
         self.evaluationEnvironment = evaluationEnvironment
-        buffer = ReplayBuffer(observationSize: o, actionSize: a, capacity: min(config.replayCapacity, config.totalSteps))
+        buffer = ReplayBuffer(observationSize: o, actionSize: a, capacity: config.replayCapacity)
         generator = RandomGenerator(seed: seed)
         observation = [Float](repeating: 0, count: o)
         nextObservation = observation

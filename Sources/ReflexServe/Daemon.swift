@@ -66,7 +66,9 @@ public enum ReflexDaemon {
         let wsRouter = ServeRoutes.makeWebSocketRouter(core: core, token: token)
         return Application(
             router: router,
-            server: .http1WebSocketUpgrade(webSocketRouter: wsRouter, configuration: .init(maxFrameSize: 1 << 16)),
+            server: .http1WebSocketUpgrade(webSocketRouter: wsRouter, configuration: .init(
+                http1: .init(additionalChannelHandlers: [EmergencyStopFastPath(core: core, token: token)]),
+                ws: .init(maxFrameSize: 1 << 16))),
             configuration: .init(address: bind, serverName: "reflex"),
             onServerRunning: { channel in
                 if case let .unix(path) = address {

@@ -36,6 +36,7 @@ public final class DaemonCore: Sendable {
     private let catalog = Mutex<[String: CatalogEntry]>([:])
     private let predictors = Mutex<[String: Predictor]>([:])
     private let statusCache = Mutex<(time: UInt64, status: DaemonStatus?)>((0, nil))
+    private let statusBytes = Mutex<(time: UInt64, bytes: [UInt8]?)>((0, nil))
     private let started = monotonicNanoseconds()
     private let counters = Mutex(Counters())
 
@@ -199,6 +200,18 @@ public final class DaemonCore: Sendable {
         return parts.joined(separator: ", ")
     }
 
+    /// When the event loop's fast path last engaged the emergency stop (`monotonicNanoseconds()`, 0: never).
+    private let fastStopTime = Atomic<UInt64>(0)
+
+    /// The event loop's part of the emergency stop: the latched flag and its time, nothing else (no lock waited for).
+    func engageEmergencyStopNow() {
+        controller.safety.emergencyStop()
+        fastStopTime.store(monotonicNanoseconds(), ordering: .relaxed)
+    }
+
+    /// `monotonicNanoseconds()` when the stop was first engaged for the request being answered.
+    var emergencyStopEngagedAt: UInt64 { fastStopTime.load(ordering: .relaxed) }
+
     /// The emergency stop: an atomic store the loop sees at its next tick; never waits for anything. With no loop
     /// running and `stop_action: torque_off`, torque goes off now, or as soon as the control queue is free.
     public func emergencyStop() {
@@ -245,7 +258,19 @@ public final class DaemonCore: Sendable {
         events.drain(controller.currentLoop, now: monotonicNanoseconds())
     }
 
-    func invalidateStatus() { statusCache.withLock { $0 = (0, nil) } }
+    func invalidateStatus() {
+        statusCache.withLock { $0 = (0, nil) }
+        statusBytes.withLock { $0 = (0, nil) }
+    }
+
+    /// The status as JSON bytes, encoded once per cache period (a status poll under load costs a copy).
+    public func statusJSON() throws -> [UInt8] {
+        let now = monotonicNanoseconds()
+        if let bytes = statusBytes.withLock({ c in now &- c.time < Self.statusMaxAge ? c.bytes : nil }) { return bytes }
+        let bytes = Array(try DaemonJSON.encoder.encode(status()))
+        statusBytes.withLock { $0 = (now, bytes) }
+        return bytes
+    }
 
     public func status() -> DaemonStatus {
         let now = monotonicNanoseconds()

@@ -60,7 +60,11 @@ public enum ServeRoutes {
         router.get("/metrics") { _, _ in
             Self.text(core.metrics(), type: "text/plain; version=0.0.4; charset=utf-8")
         }
-        router.get("/v1/status") { _, _ in try Self.json(core.status()) }
+        router.get("/v1/status") { _, _ in
+            var headers = HTTPFields()
+            headers[.contentType] = "application/json"
+            return Response(status: .ok, headers: headers, body: .init(byteBuffer: ByteBuffer(bytes: try core.statusJSON())))
+        }
         router.get("/v1/stream") { _, _ -> Response in
             throw APIError(.upgradeRequired, "upgrade_required", "/v1/stream is a WebSocket: send Connection: Upgrade, Upgrade: websocket")
         }
@@ -92,8 +96,9 @@ public enum ServeRoutes {
         }
         router.post("/v1/estop") { _, _ in
             // No body is read and nothing is awaited: an atomic store, then the answer.
+            let engagedAt = core.emergencyStopEngagedAt
             core.emergencyStop()
-            return try Self.json(["emergency_stop": true])
+            return try Self.json(EmergencyStopAnswer(emergencyStop: true, engagedAtNs: engagedAt > 0 ? engagedAt : monotonicNanoseconds()))
         }
         router.post("/v1/estop/clear") { request, _ in
             _ = try await request.body.collect(upTo: limit)
@@ -126,6 +131,9 @@ public enum ServeRoutes {
 
     // MARK: Helpers
 
+    /// `engaged_at_ns`: CLOCK_MONOTONIC time the stop took effect (the event loop's fast path), for clients on this
+    /// machine to measure how fast it engaged even when the answer itself waited behind a load.
+    struct EmergencyStopAnswer: Codable { var emergencyStop: Bool; var engagedAtNs: UInt64 }
     struct EpisodeStarted: Codable { var policy: String; var realTime: RealTimeReport }
     struct SteeringResult: Codable { var policy: String; var steering: SteeringOptions; var switchedRunningLoop: Bool }
 

@@ -9,7 +9,8 @@ import ReflexRL
 /// action it produces. Each `update` (one gradient step) on a minibatch (s, w, r, s′, d) of `LatentNoiseEnvironment`
 /// transitions (w in [−1, 1], as the trainer stores it) takes, in order:
 /// 1. the executed actions a = π_dp(s, w·m) (m = `magnitude`), recomputed by one batched denoise of the minibatch
-///    (exact: DDIM at η = 0 is deterministic), and a′ = π_dp(s′, w′·m) with w′ ~ π_W(·|s′), another batched denoise;
+///    (DDIM at η = 0 is deterministic, so this is the chunk the environment ran, up to the float rounding of batched
+///    sums: below 1e-5 in the tests), and a′ = π_dp(s′, w′·m) with w′ ~ π_W(·|s′), another batched denoise;
 /// 2. a TD step on the action critics Q^A(s, a): y = r + γ(1 − d)(min_i Q̄^A_i(s′, a′) − α log π_W(w′|s′));
 /// 3. `noiseCriticSteps` distillation steps of the noise critics Q^W: w̃ ~ N(0, I) clipped to ±m, ã = π_dp(s, w̃),
 ///    Q^W_i(s, w̃/m) regressed (½ MSE) onto min_i Q^A_i(s, ã) of the current action critics;
@@ -21,7 +22,7 @@ import ReflexRL
 /// there the noise it learns about and the noise the environment executes need not be on the same scale.
 ///
 /// a is the executed window of the chunk (rows nObsSteps − 1 ..< nObsSteps − 1 + nActionSteps, in the policy's
-/// normalized action space), exactly what `LatentNoiseEnvironment` executed. The replay buffer keeps only w (the
+/// normalized action space): what `LatentNoiseEnvironment` executed. The replay buffer keeps only w (the
 /// trainer stays unchanged); recomputing a costs one batched denoise per update, which is cheaper to maintain than a
 /// second action column threaded through trainer, buffer and checkpoints.
 public final class DSRLNoiseAliasing: OffPolicyLearner, @unchecked Sendable {

@@ -72,7 +72,7 @@ struct Finetune: ParsableCommand {
     @Option(help: "DSRL: sac (SAC on the noise) or na (noise aliasing: Q^A on executed chunks, Q^W distilled from it).") var dsrlVariant: String?
     @Option(help: "DSRL-NA: Q^W distillation steps per gradient update (default 1).") var dsrlNoiseCriticSteps: Int?
     @Option(help: "Run directory to create.") var out: String?
-    @Option(help: "Run directory to continue from its last checkpoint (its run.json fixes every other option).") var resume: String?
+    @Option(help: "Run directory to continue from its last checkpoint (its run.json fixes every option but --steps, which extends or ends the run).") var resume: String?
     @Flag(help: "No progress line.") var quiet = false
 
     func run() throws {
@@ -86,25 +86,34 @@ struct Finetune: ParsableCommand {
 
     private func prepare() throws -> (FinetuneSpec, RunDirectory, Bool) {
         if let resume {
-            let given: [String?] = [algo, env, seed.map(String.init), steps.map(String.init), preset, hidden, activation,
+            let given: [String?] = [algo, env, seed.map(String.init), preset, hidden, activation,
                                     batch.map(String.init), lr.map { "\($0)" }, utd.map(String.init), warmup.map(String.init),
                                     policyDelay.map(String.init), dsacLoss, evalEvery.map(String.init),
                                     evalEpisodes.map(String.init), checkpointEvery.map(String.init), threads.map(String.init), out,
                                     dsrl, dsrlMagnitude.map { "\($0)" }, dsrlDdimSteps.map(String.init), dsrlReward,
                                     dsrlVariant, dsrlNoiseCriticSteps.map(String.init)]
             guard given.allSatisfy({ $0 == nil }) else {
-                throw ValidationError("--resume continues \(resume) exactly as its run.json says; give no other options")
+                throw ValidationError("--resume continues \(resume) exactly as its run.json says; give no other options but --steps")
             }
             let dir = RunDirectory(path: resume)
             let data: Data
             do { data = try Data(contentsOf: URL(fileURLWithPath: dir.runFile)) } catch {
                 throw ReflexError(.fileNotFound, "not a run directory (no run.json)", at: .init(file: dir.runFile))
             }
+            var spec: FinetuneSpec
             do {
-                return (try JSONDecoder().decode(FinetuneSpec.self, from: data), dir, true)
+                spec = try JSONDecoder().decode(FinetuneSpec.self, from: data)
             } catch {
                 throw ReflexError(.invalidValue, "cannot read run.json: \(error)", at: .init(file: dir.runFile))
             }
+            if let steps, steps != spec.trainer.totalSteps {
+                // Only the budget may change: the steps before it are the same whatever the budget (nothing is
+                // scheduled on the total), so extending or ending a run early keeps it reproducible.
+                spec.trainer.totalSteps = steps
+                try spec.trainer.validate()
+                try writeFileAtomically(Array(try Self.encode(spec)), to: dir.runFile)
+            }
+            return (spec, dir, true)
         }
         guard let out else { throw ValidationError("give --out RUN (a new run directory) or --resume RUN") }
         if dsrl == nil, dsrlVariant != nil || dsrlNoiseCriticSteps != nil {
@@ -156,7 +165,7 @@ struct Finetune: ParsableCommand {
         try learner.validate()
         let totalSteps = steps ?? 20_000
         let trainer = TrainerConfig(totalSteps: totalSteps, warmupSteps: warmup ?? 100, updatesPerStep: utd ?? 1,
-                                    replayCapacity: 1_000_000, evaluationInterval: evalEvery ?? 1000,
+                                    evaluationInterval: evalEvery ?? 1000,
                                     evaluationEpisodes: evalEpisodes ?? 10, checkpointInterval: checkpointEvery ?? 2000)
         try trainer.validate()
         var spec = FinetuneSpec(algo: algo, env: env ?? "pendulum", seed: seed ?? 0, threads: threads ?? 1,
@@ -191,10 +200,14 @@ struct Finetune: ParsableCommand {
             throw ValidationError("\(out) already holds a run; continue it with --resume \(out) or pick another --out")
         }
         try dir.create()
+        try writeFileAtomically(Array(try Self.encode(spec)), to: dir.runFile)
+        return (spec, dir, false)
+    }
+
+    static func encode(_ spec: FinetuneSpec) throws -> Data {
         let enc = JSONEncoder()
         enc.outputFormatting = [.prettyPrinted, .sortedKeys]
-        try writeFileAtomically(Array(try enc.encode(spec)), to: dir.runFile)
-        return (spec, dir, false)
+        return try enc.encode(spec)
     }
 }
 

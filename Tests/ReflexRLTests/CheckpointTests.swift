@@ -153,6 +153,14 @@ func reflexExecutable() -> String? {
             results.append(json.components(separatedBy: "\n").filter { $0.contains("\"success") || $0.contains("mean_return") }.joined())
         }
         #expect(results[0] == results[1] && !results[0].isEmpty)
+        // A finished run is extended by resuming it with a larger budget (only --steps may change).
+        let extended = try finetune(["--resume", base + "-a", "--steps", "270"])
+        extended.waitUntilExit()
+        #expect(extended.terminationStatus == 0)
+        #expect(try SafetensorsFile(path: base + "-a/checkpoint.safetensors").metadata["trainer.step"] == "270")
+        let refused = try finetune(["--resume", base + "-a", "--seed", "5"])
+        refused.waitUntilExit()
+        #expect(refused.terminationStatus != 0)
     }
 
     /// Runs `args` straight to the end in BASE-a, and SIGKILLed then resumed in BASE-b; every tensor and the generator

@@ -93,6 +93,9 @@ import Testing
         // Emergency stop: answered at once; the loop holds (stop_action: hold).
         r = try await d.post("/v1/estop")
         #expect(r.status == 200)
+        // Engaged on the event loop's fast path, before the router answered.
+        #expect(d.core.emergencyStopEngagedAt > 0)
+        #expect(try r.json()["engaged_at_ns"] as? UInt64 == d.core.emergencyStopEngagedAt)
         try await waitFor(d) { ((Self.controller($0)["loop"] as? [String: Any])?["mode"] as? String) == "stopped" }
         s = try await d.get("/v1/status").json()
         #expect(Self.controller(s)["emergency_stop"] as? Bool == true)
@@ -131,6 +134,7 @@ import Testing
         try expectRefused(try await d.get("/v1/status", token: "wrong-token-0123456789abcdef"), 401, "unauthorized")
         try expectRefused(try await d.post("/v1/episode/start", ["policy": "a"], token: .some(nil)), 401)
         try expectRefused(try await d.post("/v1/estop", token: "nope"), 401)
+        #expect(!d.core.controller.safety.emergencyStopEngaged && d.core.emergencyStopEngagedAt == 0) // not by a stranger
         try expectRefused(try await d.get("/metrics", token: .some(nil)), 401)
 
         // Malformed and invalid bodies.

@@ -103,6 +103,8 @@ struct RawHTTPClient: Sendable {
             let chunk = try Self.readSome(fd)
             if chunk.isEmpty { break }
             data += chunk
+            // Done when a Content-Length body is complete (some servers keep the connection open anyway).
+            if let r = try? Self.parse(data), let n = r.headers["content-length"].flatMap({ Int($0) }), r.body.count >= n { return r }
         }
         return try Self.parse(data)
     }
@@ -145,6 +147,24 @@ struct RawHTTPClient: Sendable {
         var pending: [UInt8]
         init(fd: Int32, pending: [UInt8]) { self.fd = fd; self.pending = pending }
         deinit { close(fd) }
+
+        /// Sends a text frame (client frames are masked, RFC 6455 §5.3).
+        func sendText(_ text: String) throws {
+            let payload = Array(text.utf8)
+            var frame: [UInt8] = [0x81]
+            if payload.count < 126 {
+                frame.append(0x80 | UInt8(payload.count))
+            } else if payload.count < 65536 {
+                frame += [0x80 | 126, UInt8(payload.count >> 8), UInt8(payload.count & 0xFF)]
+            } else {
+                frame.append(0x80 | 127)
+                for k in (0 ..< 8).reversed() { frame.append(UInt8((payload.count >> (8 * k)) & 0xFF)) }
+            }
+            let mask: [UInt8] = [0x12, 0x34, 0x56, 0x78]
+            frame += mask
+            for (i, b) in payload.enumerated() { frame.append(b ^ mask[i % 4]) }
+            try RawHTTPClient.writeAll(fd, frame)
+        }
 
         /// The next text frame's payload (server frames are unmasked).
         func nextText(timeout: Double = 10) throws -> String {

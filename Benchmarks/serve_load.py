@@ -1,0 +1,159 @@
+#!/usr/bin/env python3
+"""Load test of the daemon: `reflex serve` drives the simulated SO-101 (lift scene) at 100 Hz with the bundled
+diffusion policy while two `wrk` processes hammer GET /v1/status and POST /v1/predict on loopback for the same
+60 s. Reports requests/s and latency percentiles of each, and the loop's deadline misses and period-jitter p99
+over the window (from /v1/status before and after, and /metrics).
+
+  Benchmarks/serve_load.py [--seconds 60] [--connections 16] [--rate 100] [--json out.json]
+
+Needs .build/release/reflex (swift build -c release …) and wrk (apt-get install wrk).
+"""
+import argparse
+import json
+import os
+import pathlib
+import re
+import secrets
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+
+ROOT = pathlib.Path(__file__).resolve().parent.parent
+REFLEX = ROOT / ".build/release/reflex"
+
+
+def free_port():
+    import socket
+    s = socket.socket()
+    s.bind(("127.0.0.1", 0))
+    p = s.getsockname()[1]
+    s.close()
+    return p
+
+
+def call(port, token, method, path, body=None):
+    req = urllib.request.Request(f"http://127.0.0.1:{port}{path}", method=method,
+                                 data=json.dumps(body).encode() if body is not None else (b"{}" if method == "POST" else None),
+                                 headers={"Authorization": f"Bearer {token}", "Content-Type": "application/json"})
+    with urllib.request.urlopen(req, timeout=10) as r:
+        data = r.read()
+        return json.loads(data) if r.headers.get("Content-Type", "").startswith("application/json") else data.decode()
+
+
+def parse_wrk(text):
+    out = {}
+    m = re.search(r"Requests/sec:\s+([\d.]+)", text)
+    out["rps"] = float(m.group(1)) if m else None
+    m = re.search(r"(\d+) requests in ([\d.]+)(\w+)", text)
+    out["requests"] = int(m.group(1)) if m else None
+    units = {"us": 1e-3, "ms": 1.0, "s": 1e3}
+    for pct in ("50", "75", "90", "99"):
+        m = re.search(rf"^\s+{pct}(?:\.000)?%\s+([\d.]+)(us|ms|s)", text, re.M)
+        out[f"p{pct}_ms"] = float(m.group(1)) * units[m.group(2)] if m else None
+    m = re.search(r"Non-2xx or 3xx responses:\s+(\d+)", text)
+    out["non_2xx"] = int(m.group(1)) if m else 0
+    m = re.search(r"Socket errors: (.*)", text)
+    out["socket_errors"] = m.group(1) if m else "none"
+    return out
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--seconds", type=int, default=60)
+    ap.add_argument("--connections", type=int, default=16)
+    ap.add_argument("--threads", type=int, default=1, help="wrk threads per wrk process")
+    ap.add_argument("--rate", type=float, default=100)
+    ap.add_argument("--json", help="write the figures here")
+    a = ap.parse_args()
+
+    tmp = pathlib.Path(tempfile.mkdtemp(prefix="reflex-load-"))
+    token = secrets.token_urlsafe(24)
+    (tmp / "token").write_text(token)
+    os.chmod(tmp / "token", 0o600)
+    port = free_port()
+    cfg = tmp / "serve.yaml"
+    cfg.write_text(f"""arm:
+  robot: so101
+  sim: lift
+  seed: 0
+policies:
+  lift: {ROOT}/policies/so101-lift
+listen: 127.0.0.1:{port}
+token_file: {tmp}/token
+rate: {a.rate}
+priority: 80
+""")
+    log = open(tmp / "serve.log", "w")
+    daemon = subprocess.Popen([str(REFLEX), "serve", "--config", str(cfg), "--log-level", "warning"], stdout=log, stderr=log, cwd=ROOT)
+    try:
+        for _ in range(100):
+            try:
+                call(port, token, "GET", "/v1/status")
+                break
+            except Exception:
+                time.sleep(0.1)
+        call(port, token, "POST", "/v1/episode/start", {"policy": "lift"})
+        time.sleep(2)  # past the approach
+        before = call(port, token, "GET", "/v1/status")["controller"]["loop"]
+        hdr = ["-H", f"Authorization: Bearer {token}"]
+        base = ["wrk", "-t", str(a.threads), "-c", str(a.connections), "-d", f"{a.seconds}s", "--latency", "--timeout", "5s"] + hdr
+        status_p = subprocess.Popen(base + [f"http://127.0.0.1:{port}/v1/status"], stdout=subprocess.PIPE, text=True)
+        predict_p = subprocess.Popen(base + ["-s", str(ROOT / "Benchmarks/serve_predict.lua"), f"http://127.0.0.1:{port}/v1/predict"],
+                                     stdout=subprocess.PIPE, text=True)
+        # The e-stop must be answered under this load: 20 of them in the last 5 s, each on a fresh connection. The
+        # loop keeps ticking (stop_action: hold), so the timing figures still cover the whole window.
+        import threading
+        estops = []
+
+        def press():
+            time.sleep(max(a.seconds - 5, 0.5))
+            for _ in range(20):
+                t0 = time.perf_counter()
+                call(port, token, "POST", "/v1/estop")
+                estops.append((time.perf_counter() - t0) * 1e3)
+                time.sleep(0.2)
+
+        presser = threading.Thread(target=press)
+        presser.start()
+        status_out, _ = status_p.communicate()
+        predict_out, _ = predict_p.communicate()
+        presser.join()
+        after_status = call(port, token, "GET", "/v1/status")
+        after = after_status["controller"]["loop"]
+        assert after_status["controller"]["emergency_stop"] and after["mode"] == "stopped", "the e-stop did not take"
+        metrics = call(port, token, "GET", "/metrics")
+        daemon.send_signal(signal.SIGTERM)
+        rc = daemon.wait(timeout=20)
+    finally:
+        if daemon.poll() is None:
+            daemon.kill()
+    c0, c1 = before["counters"], after["counters"]
+    res = {
+        "seconds": a.seconds, "connections_per_wrk": a.connections, "rate_hz": a.rate,
+        "status": parse_wrk(status_out), "predict": parse_wrk(predict_out),
+        "loop": {
+            "ticks_in_window": c1["ticks"] - c0["ticks"],
+            "deadline_misses_in_window": c1["deadline_misses"] - c0["deadline_misses"],
+            "deadline_misses_episode": c1["deadline_misses"],
+            "period_jitter_p99_us_episode": after["timings"]["period_jitter"]["p99"],
+            "period_jitter_max_us_episode": after["timings"]["period_jitter"]["max"],
+            "tick_duration_p99_us": after["timings"]["tick_duration"]["p99"],
+            "inference_p50_us": after["timings"]["inference_latency"]["p50"],
+            "dropped_samples": c1["dropped_samples"],
+        },
+        "predict_requests_counted_by_daemon": int(re.search(r"^reflex_predict_requests_total (\d+)", metrics, re.M).group(1)),
+        "estop_ms_under_load": {"n": len(estops), "median": sorted(estops)[len(estops) // 2], "max": max(estops)},
+        "daemon_exit_code": rc,
+    }
+    print(json.dumps(res, indent=2))
+    print("\nwrk /v1/status:\n" + status_out, file=sys.stderr)
+    print("wrk /v1/predict:\n" + predict_out, file=sys.stderr)
+    if a.json:
+        pathlib.Path(a.json).write_text(json.dumps(res, indent=2) + "\n")
+
+
+if __name__ == "__main__":
+    main()
