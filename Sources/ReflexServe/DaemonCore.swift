@@ -191,6 +191,10 @@ public final class DaemonCore: Sendable {
         if let k = change.k { options.k = k }
         if let b = change.beta { options.beta = b }
         if let a = change.dsrlActor { options.dsrlActor = a.isEmpty ? nil : a }
+        if options.value == nil { // K and β only mean something with a value function
+            options.k = nil
+            options.beta = nil
+        }
         try PolicyFactory.validate(options, config: entry.config, maxCandidates: config.maxCandidates)
         let final = options
         let switched = try await onControl { () -> Bool in
