@@ -18,6 +18,23 @@ public struct DaemonStatus: Sendable, Codable, Equatable {
     public var events: [EventFeed.Entry]
     /// Seconds since the daemon started.
     public var uptime: Double
+    /// The simulated scene's task state (`sim` arms only).
+    public var task: TaskStatus?
+}
+
+/// A simulated arm's task, as the daemon reports it (the scene is not reset between episodes).
+public struct TaskStatus: Sendable, Codable, Equatable {
+    public var kind: String
+    /// The task's success test has held (latched since start-up).
+    public var success: Bool
+    /// Highest the cube got above its start (m).
+    public var highestLift: Double
+
+    public init(kind: String, success: Bool, highestLift: Double) {
+        self.kind = kind
+        self.success = success
+        self.highestLift = highestLift
+    }
 }
 
 /// The daemon without HTTP: the controller, the policy catalog and steering, remote-inference predictors, and the
@@ -57,13 +74,17 @@ public final class DaemonCore: Sendable {
     /// Status answers are at most this old (bounds how often readers take the loop's telemetry lock).
     static let statusMaxAge: UInt64 = 50_000_000
 
-    /// Runs on the control queue before each episode starts (e.g. re-arming a servo bus watchdog that tripped
-    /// while the arm idled).
+    /// Runs under the controller's lock before each episode starts, once the request was found valid (re-arming a
+    /// servo bus watchdog that tripped while the arm idled; putting a simulated scene back at its start).
     let beforeEpisode: (@Sendable () throws -> Void)?
 
+    /// The simulated scene's task state, when the arm is simulated.
+    let taskStatus: (@Sendable () -> TaskStatus)?
+
     public init(controller: RobotController, config: ServeConfig, logger: Logger,
-                beforeEpisode: (@Sendable () throws -> Void)? = nil) throws {
+                beforeEpisode: (@Sendable () throws -> Void)? = nil, taskStatus: (@Sendable () -> TaskStatus)? = nil) throws {
         self.beforeEpisode = beforeEpisode
+        self.taskStatus = taskStatus
         self.controller = controller
         self.config = config
         self.logger = logger
@@ -152,11 +173,7 @@ public final class DaemonCore: Sendable {
 
     public func start(policy: String) async throws -> RealTimeReport {
         let report = try await onControl { () -> RealTimeReport in
-            if self.controller.status().running {
-                throw ReflexError(.invalidTransition, "an episode is running with '\(self.controller.status().activePolicy ?? "?")'; stop it or switch")
-            }
-            try self.beforeEpisode?()
-            return try self.controller.start(policy: policy)
+            try self.controller.start(policy: policy, prepare: self.beforeEpisode)
         }
         events.note("episode_start", "episode started with '\(policy)' (\(report))", now: monotonicNanoseconds())
         invalidateStatus()
@@ -293,7 +310,7 @@ public final class DaemonCore: Sendable {
         if let s = statusCache.withLock({ c in now &- c.time < Self.statusMaxAge ? c.status : nil }) { return s }
         let s = DaemonStatus(controller: controller.status(), sample: controller.jointSample(),
                              steering: catalog.withLock { $0.mapValues(\.steering) }, events: events.entries(limit: 20),
-                             uptime: Double(now - started) * 1e-9)
+                             uptime: Double(now - started) * 1e-9, task: taskStatus?())
         statusCache.withLock { $0 = (now, s) }
         return s
     }

@@ -48,7 +48,8 @@ struct Serve: AsyncParsableCommand {
             robot: arm.robot, safety: cfg.safety,
             loop: ControlLoopConfig(rate: cfg.rate, realTimePriority: cfg.priority > 0 ? cfg.priority : nil, lockMemory: true),
             observation: arm.observation)
-        let core = try DaemonCore(controller: controller, config: cfg, logger: logger, beforeEpisode: arm.beforeEpisode)
+        let core = try DaemonCore(controller: controller, config: cfg, logger: logger, beforeEpisode: arm.beforeEpisode,
+                                  taskStatus: arm.taskStatus)
         EmergencyStopSignal.install()
         do {
             try core.bringUp()
@@ -70,6 +71,7 @@ struct ServeArm {
     var robot: Robot
     var observation: RobotController.ObservationFactory
     var beforeEpisode: (@Sendable () throws -> Void)?
+    var taskStatus: (@Sendable () -> TaskStatus)?
 
     static func make(_ arm: ServeConfig.Arm) throws -> ServeArm {
         let description = try RobotDescription.named(arm.robot)
@@ -97,6 +99,18 @@ struct ServeArm {
         }
         let n = robot.jointCount
         let count = scene?.featureCount ?? 0, zeroFill = zeros, taskScene = scene
+        var taskStatus: (@Sendable () -> TaskStatus)?
+        if let scene {
+            taskStatus = { TaskStatus(kind: scene.kind.rawValue, success: scene.success, highestLift: scene.highestLift) }
+            // Each episode on the simulated arm starts from the scene's start, as an evaluation episode does: the
+            // arm (torque off while the daemon waited, so it sagged) and the cube are put back, then activated.
+            let arm = robot
+            let box = SceneBox(scene: scene, robot: arm)
+            rearm = {
+                if box.robot.lifecycle == .active { try box.robot.deactivate() }
+                box.scene.reset()
+            }
+        }
         return ServeArm(robot: robot, observation: { config in
             // Reflex's task layout: joint positions, velocities, then task features.
             let needed = config.observationSize - 2 * n
@@ -114,8 +128,14 @@ struct ServeArm {
                 out.update(repeating: 0)
                 return true
             }
-        }, beforeEpisode: rearm)
+        }, beforeEpisode: rearm, taskStatus: taskStatus)
     }
+}
+
+/// The simulated scene and arm, for the per-episode reset (under the controller's lock, no loop running).
+struct SceneBox: @unchecked Sendable {
+    let scene: RunScene
+    let robot: Robot
 }
 
 /// The bus arm, handed to the control queue (it is only ever used there or on the loop thread, never both at once).
