@@ -29,9 +29,13 @@ for name, label, per_step in (("dsrl", "DSRL-SAC", 4), ("dsrl-na", "DSRL-NA", 4)
     pts = [(int(r["step"]) * per_step, float(r["eval_success_rate"])) for r in csv.DictReader(open(path)) if r["eval_success_rate"]]
     curves.append((label, pts))
 if curves:
-    print("\n| run | " + " | ".join(f"≤{s // 1000}k env steps" if "DSRL" in label else f"{s // 1000}k" for label, pts in curves[:1] for s, _ in pts) + " |")
+    # One column per 10k environment steps (DSRL evaluates every 2,500 chunks = ≤ 10k steps, SAC every 10k steps).
+    steps = sorted({s for _, pts in curves for s, _ in pts})
+    print("\n| environment steps | " + " | ".join(f"{s // 1000}k" for s in steps) + " |")
+    print("|---" * (len(steps) + 1) + "|")
     for label, pts in curves:
-        print(f"| {label} | " + " | ".join(f"{v * 100:.0f}%" for _, v in pts) + " |")
+        at = dict(pts)
+        print(f"| {label} | " + " | ".join(f"{at[s] * 100:.0f}%" if s in at else "" for s in steps) + " |")
     try:
         import matplotlib
         matplotlib.use("Agg")
