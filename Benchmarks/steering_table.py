@@ -22,7 +22,7 @@ for key, label in rows:
 # Learning curves: deterministic evaluations on the trainer's 50 fixed starts. A DSRL step executes a chunk of 4
 # actions, so its environment steps are at most 4 × its steps (fewer when an episode ends inside a chunk).
 curves = []
-for name, label, per_step in (("dsrl", "DSRL-SAC", 4), ("dsrl-na", "DSRL-NA", 4), ("sac", "SAC from scratch (joints)", 1)):
+for name, label, per_step in (("dsrl", "DSRL-SAC", 4), ("dsrl-na", "DSRL-NA", 4), ("sac", "SAC from scratch (joints, dense reward)", 1)):
     path = os.path.join(w, name, "metrics.csv")
     if not os.path.exists(path):
         continue
@@ -45,7 +45,7 @@ if curves:
             ax.plot([s for s, _ in pts], [v * 100 for _, v in pts], marker="o", label=label)
         base = os.path.join(w, "eval-base.json")
         if os.path.exists(base):
-            ax.axhline(json.load(open(base))["report"]["success_rate"] * 100, color="gray", ls="--", label="base policy")
+            ax.axhline(json.load(open(base))["report"]["success_rate"] * 100, color="gray", ls="--", label="base policy (200 held-out starts)")
         ax.set_xlabel("environment steps (DSRL: 4 per chunk, an upper bound)")
         ax.set_ylabel("lift success, 50 starts (%)")
         ax.set_ylim(0, 100)
