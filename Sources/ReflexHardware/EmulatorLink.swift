@@ -18,12 +18,22 @@ public final class EmulatorLink: @unchecked Sendable {
     private let mutex = UnsafeMutablePointer<pthread_mutex_t>.allocate(capacity: 1)
     private let running = Atomic<Bool>(true)
     private var thread: pthread_t?
+    private let priority: Int32?
+    private let granted = Atomic<Int8>(-1)
+    /// Whether the serving thread got SCHED_FIFO (nil until it tried, or when not asked).
+    public var realTimeGranted: Bool? {
+        let g = granted.load(ordering: .acquiring)
+        return g < 0 ? nil : g == 1
+    }
 
-    /// Starts serving `emulator` on a new pseudo-terminal (with a symlink at `link`, if given).
+    /// Starts serving `emulator` on a new pseudo-terminal (with a symlink at `link`, if given). With
+    /// `realTimePriority` the serving thread asks for SCHED_FIFO at that priority: real servos answer on their own
+    /// silicon, and an emulator starved by a loaded machine would look like a bus that drops replies.
     /// - Warning: Not real-time safe.
-    public init(emulator: ServoBusEmulator, link: String? = nil) throws {
+    public init(emulator: ServoBusEmulator, link: String? = nil, realTimePriority: Int32? = nil) throws {
         terminal = try PseudoTerminal(link: link)
         self.emulator = emulator
+        priority = realTimePriority
         pthread_mutex_init(mutex, nil)
         let box = Unmanaged.passRetained(self)
         var tid = pthread_t()
@@ -67,6 +77,12 @@ public final class EmulatorLink: @unchecked Sendable {
     }
 
     private func serve() {
+        if let priority {
+            var param = sched_param()
+            param.sched_priority = priority
+            let ok = pthread_setschedparam(pthread_self(), Int32(SCHED_FIFO), &param) == 0
+            granted.store(ok ? 1 : 0, ordering: .releasing)
+        }
         var buffer = [UInt8](repeating: 0, count: 2048)
         var last = monotonicNanoseconds()
         var wait: UInt64 = 1_000_000

@@ -57,7 +57,13 @@ public final class DaemonCore: Sendable {
     /// Status answers are at most this old (bounds how often readers take the loop's telemetry lock).
     static let statusMaxAge: UInt64 = 50_000_000
 
-    public init(controller: RobotController, config: ServeConfig, logger: Logger) throws {
+    /// Runs on the control queue before each episode starts (e.g. re-arming a servo bus watchdog that tripped
+    /// while the arm idled).
+    let beforeEpisode: (@Sendable () throws -> Void)?
+
+    public init(controller: RobotController, config: ServeConfig, logger: Logger,
+                beforeEpisode: (@Sendable () throws -> Void)? = nil) throws {
+        self.beforeEpisode = beforeEpisode
         self.controller = controller
         self.config = config
         self.logger = logger
@@ -145,7 +151,13 @@ public final class DaemonCore: Sendable {
     }
 
     public func start(policy: String) async throws -> RealTimeReport {
-        let report = try await onControl { try self.controller.start(policy: policy) }
+        let report = try await onControl { () -> RealTimeReport in
+            if self.controller.status().running {
+                throw ReflexError(.invalidTransition, "an episode is running with '\(self.controller.status().activePolicy ?? "?")'; stop it or switch")
+            }
+            try self.beforeEpisode?()
+            return try self.controller.start(policy: policy)
+        }
         events.note("episode_start", "episode started with '\(policy)' (\(report))", now: monotonicNanoseconds())
         invalidateStatus()
         return report
@@ -179,6 +191,10 @@ public final class DaemonCore: Sendable {
         if let k = change.k { options.k = k }
         if let b = change.beta { options.beta = b }
         if let a = change.dsrlActor { options.dsrlActor = a.isEmpty ? nil : a }
+        if options.value == nil { // K and β only mean something with a value function
+            options.k = nil
+            options.beta = nil
+        }
         try PolicyFactory.validate(options, config: entry.config, maxCandidates: config.maxCandidates)
         let final = options
         let switched = try await onControl { () -> Bool in

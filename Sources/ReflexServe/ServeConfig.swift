@@ -20,6 +20,9 @@ public struct ServeConfig: Sendable, Codable, Equatable {
         public var calibration: String?
         /// Feed zeros for task features the arm cannot provide (a dry run of a task policy on a real arm).
         public var zeroFeatures: Bool?
+        /// `port` arms on a Dynamixel X bus: the servos' Bus Watchdog (ms, 20 ms steps; 0 turns it off; default
+        /// 100). If the daemon dies mid-episode the servos stop by themselves after this much bus silence.
+        public var busWatchdogMs: Int?
 
         public init(robot: String = "so101", sim: String? = nil, port: String? = nil, fake: Bool? = nil) {
             self.robot = robot
@@ -30,7 +33,7 @@ public struct ServeConfig: Sendable, Codable, Equatable {
 
         enum CodingKeys: String, CodingKey {
             case robot, sim, port, fake, seed, calibration
-            case zeroFeatures = "zero_features"
+            case zeroFeatures = "zero_features", busWatchdogMs = "bus_watchdog_ms"
         }
 
         /// The chosen kind, checked to be exactly one.
@@ -148,6 +151,9 @@ public struct ServeConfig: Sendable, Codable, Equatable {
             ReflexError(.invalidValue, message, at: .init(keyPath: key))
         }
         _ = try arm.kind()
+        if let w = arm.busWatchdogMs, !(0 ... 2540).contains(w) {
+            throw bad("arm.bus_watchdog_ms", "must be in 0...2540 (0: off), got \(w)")
+        }
         guard rate > 0, rate <= 1000 else { throw bad("rate", "must be in (0, 1000] Hz, got \(rate)") }
         guard (0 ... 99).contains(priority) else { throw bad("priority", "must be in 0...99, got \(priority)") }
         guard maxBodyBytes >= 1024, maxBodyBytes <= 64 << 20 else {

@@ -31,6 +31,8 @@ struct Emulate: ParsableCommand {
     @Option(help: "With --sim: publish the cube's pose (a camera's estimate) and the task's success on a Unix datagram socket at this path, and take episode resets from the runner (reflex run --camera).")
     var camera: String?
     @Option(help: "Camera frames per second on --camera.") var cameraRate: Double = 30
+    @Option(help: "SCHED_FIFO priority of the thread answering the bus (0: normal priority); below reflex run's loop (80), so the loop preempts it, above builds and other noise, as real servos would be.")
+    var priority: Int32 = 70
 
     func run() throws {
         var servos: [EmulatedServo] = []
@@ -76,13 +78,26 @@ struct Emulate: ParsableCommand {
             emulator.inject(f)
         }
         if camera != nil {
-            guard bullet != nil else { throw ValidationError("--camera needs --sim (the scene the camera looks at)") }
+            guard let bullet else { throw ValidationError("--camera needs --sim (the scene the camera looks at)") }
+            guard bullet.environment.cubeBody >= 0 else {
+                throw ValidationError("--camera publishes the cube's pose: use --sim lift or push, not \(sim ?? "")")
+            }
             guard cameraRate > 0 && cameraRate <= 1000 else { throw ValidationError("--camera-rate must be in (0, 1000]") }
         }
         let publisher = try camera.map { path in try wrap { try CameraPublisher(path: path) } }
-        let linkObject = try wrap { try EmulatorLink(emulator: emulator, link: link) }
+        let linkObject = try wrap {
+            try EmulatorLink(emulator: emulator, link: link, realTimePriority: priority > 0 ? priority : nil)
+        }
         print("emulating \(title) at \(link) -> \(linkObject.terminal.slavePath)")
         if let camera { print("camera channel at \(camera), \(cameraRate) frames/s") }
+        if priority > 0 {
+            var granted = linkObject.realTimeGranted
+            for _ in 0 ..< 100 where granted == nil {
+                usleep(1000)
+                granted = linkObject.realTimeGranted
+            }
+            print("bus thread: SCHED_FIFO \(priority) \(granted == true ? "granted" : "refused; normal priority")")
+        }
         if let faults { print("armed faults: \(faults)") }
         signal(SIGINT) { _ in stopRequested = 1 }
         signal(SIGTERM) { _ in stopRequested = 1 }

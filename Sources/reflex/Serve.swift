@@ -48,7 +48,7 @@ struct Serve: AsyncParsableCommand {
             robot: arm.robot, safety: cfg.safety,
             loop: ControlLoopConfig(rate: cfg.rate, realTimePriority: cfg.priority > 0 ? cfg.priority : nil, lockMemory: true),
             observation: arm.observation)
-        let core = try DaemonCore(controller: controller, config: cfg, logger: logger)
+        let core = try DaemonCore(controller: controller, config: cfg, logger: logger, beforeEpisode: arm.beforeEpisode)
         EmergencyStopSignal.install()
         do {
             try core.bringUp()
@@ -69,10 +69,12 @@ struct Serve: AsyncParsableCommand {
 struct ServeArm {
     var robot: Robot
     var observation: RobotController.ObservationFactory
+    var beforeEpisode: (@Sendable () throws -> Void)?
 
     static func make(_ arm: ServeConfig.Arm) throws -> ServeArm {
         let description = try RobotDescription.named(arm.robot)
         var scene: RunScene?
+        var rearm: (@Sendable () throws -> Void)?
         var zeros = arm.zeroFeatures ?? false
         let robot: Robot
         switch try arm.kind() {
@@ -86,11 +88,16 @@ struct ServeArm {
             scene = try RunScene(robot: sim, task: kind, seed: arm.seed ?? 0)
             robot = sim
         case let .port(device):
-            robot = try BusRobot(description: description, port: device, calibrationFile: arm.calibration)
+            let bus = try BusRobot(description: description, port: device, calibrationFile: arm.calibration)
+            let ms = arm.busWatchdogMs ?? 100
+            bus.busWatchdogMilliseconds = ms > 0 ? ms : nil
+            robot = bus
+            let box = BusRobotBox(robot: bus)
+            rearm = { try box.robot.rearmBusWatchdog() }
         }
         let n = robot.jointCount
         let count = scene?.featureCount ?? 0, zeroFill = zeros, taskScene = scene
-        return ServeArm(robot: robot) { config in
+        return ServeArm(robot: robot, observation: { config in
             // Reflex's task layout: joint positions, velocities, then task features.
             let needed = config.observationSize - 2 * n
             guard needed >= 0 else {
@@ -107,6 +114,9 @@ struct ServeArm {
                 out.update(repeating: 0)
                 return true
             }
-        }
+        }, beforeEpisode: rearm)
     }
 }
+
+/// The bus arm, handed to the control queue (it is only ever used there or on the loop thread, never both at once).
+struct BusRobotBox: @unchecked Sendable { let robot: BusRobot }
