@@ -100,7 +100,7 @@ final class Predictor: @unchecked Sendable {
         let c = policy.config
         if r.episodeStart { policy.reset() }
         if let seed = r.seed { generator = RandomGenerator(seed: seed) }
-        r.observation.withUnsafeBufferPointer { history.update(from: $0.baseAddress!, count: $0.count) }
+        r.observation.withUnsafeBufferPointer { if let b = $0.baseAddress { history.update(from: b, count: $0.count) } }
         let t0 = monotonicNanoseconds()
         let info = policy.predictChunk(history: history, stepsExecuted: r.stepsExecuted, output: output, generator: &generator)
         let t1 = monotonicNanoseconds()

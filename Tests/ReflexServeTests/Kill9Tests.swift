@@ -36,7 +36,7 @@ let reflexExecutable: String? = {
     func readRegister(_ link: String, _ register: String) throws -> Int? {
         let p = Process()
         p.executableURL = URL(fileURLWithPath: reflexExecutable ?? "")
-        p.arguments = ["servo", "read", "--bus", "dynamixel", "--port", link, "--id", "2", "--register", register, "--retries", "2"]
+        p.arguments = ["servo", "read", "--bus", "dynamixel", "--port", link, "--id", "2", "--register", register, "--retries", "3", "--timeout-ms", "200"]
         let out = Pipe()
         p.standardOutput = out
         p.standardError = out
