@@ -80,9 +80,14 @@ public final class DaemonCore: Sendable {
 
     /// The simulated scene's task state, when the arm is simulated.
     let taskStatus: (@Sendable () -> TaskStatus)?
+    /// Runs on the control queue before each episode, outside the controller's lock (it may take seconds: resetting
+    /// a hardware-in-the-loop scene over its camera channel).
+    let resetScene: (@Sendable () throws -> Void)?
 
     public init(controller: RobotController, config: ServeConfig, logger: Logger,
-                beforeEpisode: (@Sendable () throws -> Void)? = nil, taskStatus: (@Sendable () -> TaskStatus)? = nil) throws {
+                beforeEpisode: (@Sendable () throws -> Void)? = nil, taskStatus: (@Sendable () -> TaskStatus)? = nil,
+                resetScene: (@Sendable () throws -> Void)? = nil) throws {
+        self.resetScene = resetScene
         self.beforeEpisode = beforeEpisode
         self.taskStatus = taskStatus
         self.controller = controller
@@ -173,7 +178,14 @@ public final class DaemonCore: Sendable {
 
     public func start(policy: String) async throws -> RealTimeReport {
         let report = try await onControl { () -> RealTimeReport in
-            try self.controller.start(policy: policy, prepare: self.beforeEpisode)
+            let s = self.controller.status()
+            guard s.policies.contains(policy) else {
+                throw ReflexError(.invalidArgument, "no policy '\(policy)' is loaded (loaded: \(s.policies.joined(separator: ", ")))")
+            }
+            if s.running { throw ReflexError(.invalidTransition, "an episode is running with '\(s.activePolicy ?? "?")'; stop it or switch") }
+            if s.emergencyStop { throw ReflexError(.invalidTransition, "the emergency stop is engaged; clear it first") }
+            try self.resetScene?()
+            return try self.controller.start(policy: policy, prepare: self.beforeEpisode)
         }
         events.note("episode_start", "episode started with '\(policy)' (\(report))", now: monotonicNanoseconds())
         invalidateStatus()

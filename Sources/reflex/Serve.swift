@@ -49,7 +49,7 @@ struct Serve: AsyncParsableCommand {
             loop: ControlLoopConfig(rate: cfg.rate, realTimePriority: cfg.priority > 0 ? cfg.priority : nil, lockMemory: true),
             observation: arm.observation)
         let core = try DaemonCore(controller: controller, config: cfg, logger: logger, beforeEpisode: arm.beforeEpisode,
-                                  taskStatus: arm.taskStatus)
+                                  taskStatus: arm.taskStatus, resetScene: arm.resetScene)
         EmergencyStopSignal.install()
         do {
             try core.bringUp()
@@ -72,10 +72,12 @@ struct ServeArm {
     var observation: RobotController.ObservationFactory
     var beforeEpisode: (@Sendable () throws -> Void)?
     var taskStatus: (@Sendable () -> TaskStatus)?
+    var resetScene: (@Sendable () throws -> Void)?
 
     static func make(_ arm: ServeConfig.Arm) throws -> ServeArm {
         let description = try RobotDescription.named(arm.robot)
         var scene: RunScene?
+        var camera: CameraFeatures?
         var rearm: (@Sendable () throws -> Void)?
         var zeros = arm.zeroFeatures ?? false
         let robot: Robot
@@ -96,10 +98,30 @@ struct ServeArm {
             robot = bus
             let box = BusRobotBox(robot: bus)
             rearm = { try box.robot.rearmBusWatchdog() }
+            if let path = arm.camera {
+                camera = try CameraFeatures(description: description, subscriber: try CameraSubscriber(path: path),
+                                            maxAge: arm.cameraMaxAge ?? 0.25)
+            }
         }
         let n = robot.jointCount
-        let count = scene?.featureCount ?? 0, zeroFill = zeros, taskScene = scene
+        let count = scene?.featureCount ?? 0, zeroFill = zeros, taskScene = scene, taskCamera = camera
+        var resetScene: (@Sendable () throws -> Void)?
         var taskStatus: (@Sendable () -> TaskStatus)?
+        if let camera {
+            // Hardware in the loop: each episode asks the scene side for a reset to the next seed and acts only on
+            // that episode's estimates; the scorer's verdict comes back with them.
+            let firstSeed = arm.seed ?? 0
+            let episodes = EpisodeCounter()
+            resetScene = {
+                let episode = episodes.next()
+                try camera.subscriber.requestReset(episode: episode, seed: firstSeed + UInt64(episode - 1))
+                camera.episode = episode
+            }
+            taskStatus = {
+                let e = camera.subscriber.latest
+                return TaskStatus(kind: "lift", success: e.map { $0.episode == camera.episode && $0.success } ?? false, highestLift: 0)
+            }
+        }
         if let scene {
             taskStatus = { TaskStatus(kind: scene.kind.rawValue, success: scene.success, highestLift: scene.highestLift) }
             // Each episode on the simulated arm starts from the scene's start, as an evaluation episode does: the
@@ -121,6 +143,10 @@ struct ServeArm {
             if let taskScene, count == needed {
                 return try ObservationBuilder(jointCount: n, includeVelocities: true, featureCount: needed) { taskScene.features($0) }
             }
+            if let cam = taskCamera, needed == CameraFeatures.count {
+                return try ObservationBuilder(jointCount: n, includeVelocities: true, featureCount: needed,
+                                              stateFeatures: { state, out in cam.features(state, out) })
+            }
             guard zeroFill else {
                 throw ReflexError(.shapeMismatch, "the policy needs \(needed) task features; this arm provides \(count) (set arm.zero_features: true for a dry run)")
             }
@@ -128,7 +154,16 @@ struct ServeArm {
                 out.update(repeating: 0)
                 return true
             }
-        }, beforeEpisode: rearm, taskStatus: taskStatus)
+        }, beforeEpisode: rearm, taskStatus: taskStatus, resetScene: resetScene)
+    }
+}
+
+/// Episode numbers of a hardware-in-the-loop scene (1, 2, …), from the control queue.
+final class EpisodeCounter: @unchecked Sendable {
+    private var n: UInt32 = 0
+    func next() -> UInt32 {
+        n += 1
+        return n
     }
 }
 
