@@ -1,8 +1,10 @@
 #!/usr/bin/env python3
 """Load test of the daemon: `reflex serve` drives the simulated SO-101 (lift scene) at 100 Hz with the bundled
-diffusion policy while two `wrk` processes hammer GET /v1/status and POST /v1/predict on loopback for the same
-60 s. Reports requests/s and latency percentiles of each, and the loop's deadline misses and period-jitter p99
-over the window (from /v1/status before and after, and /metrics).
+diffusion policy, first for 60 s with no HTTP traffic (baseline), then for 60 s while two `wrk` processes hammer
+GET /v1/status and POST /v1/predict on loopback, and 20 emergency stops are sent in the last 5 s. Reports
+requests/s and latency percentiles, e-stop answer and engage times, and per phase the loop's deadline misses, period
+jitter, wake latency and tick duration (one episode per phase, so each histogram covers its phase), and the CPU
+steal time the hypervisor took meanwhile.
 
   Benchmarks/serve_load.py [--seconds 60] [--connections 16] [--rate 100] [--json out.json]
 
@@ -69,6 +71,7 @@ def main():
     ap.add_argument("--json", help="write the figures here")
     a = ap.parse_args()
 
+    load_before = os.getloadavg()
     tmp = pathlib.Path(tempfile.mkdtemp(prefix="reflex-load-"))
     token = secrets.token_urlsafe(24)
     (tmp / "token").write_text(token)
@@ -95,64 +98,94 @@ priority: 80
                 break
             except Exception:
                 time.sleep(0.1)
-        call(port, token, "POST", "/v1/episode/start", {"policy": "lift"})
-        time.sleep(2)  # past the approach
-        before = call(port, token, "GET", "/v1/status")["controller"]["loop"]
-        hdr = ["-H", f"Authorization: Bearer {token}"]
-        base = ["wrk", "-t", str(a.threads), "-c", str(a.connections), "-d", f"{a.seconds}s", "--latency", "--timeout", "5s"] + hdr
-        status_p = subprocess.Popen(base + [f"http://127.0.0.1:{port}/v1/status"], stdout=subprocess.PIPE, text=True)
-        predict_p = subprocess.Popen(base + ["-s", str(ROOT / "Benchmarks/serve_predict.lua"), f"http://127.0.0.1:{port}/v1/predict"],
-                                     stdout=subprocess.PIPE, text=True)
-        # The e-stop must be answered under this load: 20 of them in the last 5 s, each on a fresh connection. The
-        # loop keeps ticking (stop_action: hold), so the timing figures still cover the whole window.
-        import threading
-        estops = []
-
-        def press():
-            time.sleep(max(a.seconds - 5, 0.5))
-            for _ in range(20):
-                t0 = time.perf_counter()
-                call(port, token, "POST", "/v1/estop")
-                estops.append((time.perf_counter() - t0) * 1e3)
-                time.sleep(0.2)
-
-        presser = threading.Thread(target=press)
-        presser.start()
-        status_out, _ = status_p.communicate()
-        predict_out, _ = predict_p.communicate()
-        presser.join()
-        after_status = call(port, token, "GET", "/v1/status")
-        after = after_status["controller"]["loop"]
-        assert after_status["controller"]["emergency_stop"] and after["mode"] == "stopped", "the e-stop did not take"
+        phases = {}
+        for phase in ("baseline", "load"):
+            # A fresh episode per phase: its telemetry (histograms, counters) covers that phase only.
+            call(port, token, "POST", "/v1/episode/start", {"policy": "lift"})
+            time.sleep(2)  # past the approach
+            before = call(port, token, "GET", "/v1/status")["controller"]["loop"]
+            steal0 = steal_ticks()
+            outs = {}
+            estops = []
+            if phase == "baseline":
+                time.sleep(a.seconds)
+            else:
+                outs, estops = run_load(a, port, token)
+            after_status = call(port, token, "GET", "/v1/status")
+            after = after_status["controller"]["loop"]
+            steal1 = steal_ticks()
+            if phase == "load":
+                assert after_status["controller"]["emergency_stop"] and after["mode"] == "stopped", "the e-stop did not take"
+            else:
+                call(port, token, "POST", "/v1/episode/stop")
+            phases[phase] = (before, after, outs, estops, (steal1 - steal0) * 10)  # ms of steal over both CPUs
         metrics = call(port, token, "GET", "/metrics")
         daemon.send_signal(signal.SIGTERM)
         rc = daemon.wait(timeout=20)
     finally:
         if daemon.poll() is None:
             daemon.kill()
-    c0, c1 = before["counters"], after["counters"]
-    res = {
-        "seconds": a.seconds, "connections_per_wrk": a.connections, "rate_hz": a.rate,
-        "status": parse_wrk(status_out), "predict": parse_wrk(predict_out),
-        "loop": {
+    res = {"seconds": a.seconds, "connections_per_wrk": a.connections, "rate_hz": a.rate, "daemon_exit_code": rc,
+           "load_average_before": load_before, "load_average_after": os.getloadavg(),
+           "misses_logged": [l.strip() for l in open(tmp / "serve.log") if "deadline missed" in l],
+           "predict_requests_counted_by_daemon": int(re.search(r"^reflex_predict_requests_total (\d+)", metrics, re.M).group(1))}
+    for phase, (before, after, outs, estops, steal_ms) in phases.items():
+        c0, c1 = before["counters"], after["counters"]
+        t = after["timings"]
+        res[phase] = {
             "ticks_in_window": c1["ticks"] - c0["ticks"],
             "deadline_misses_in_window": c1["deadline_misses"] - c0["deadline_misses"],
-            "deadline_misses_episode": c1["deadline_misses"],
-            "period_jitter_p99_us_episode": after["timings"]["period_jitter"]["p99"],
-            "period_jitter_max_us_episode": after["timings"]["period_jitter"]["max"],
-            "tick_duration_p99_us": after["timings"]["tick_duration"]["p99"],
-            "inference_p50_us": after["timings"]["inference_latency"]["p50"],
-            "dropped_samples": c1["dropped_samples"],
-        },
-        "predict_requests_counted_by_daemon": int(re.search(r"^reflex_predict_requests_total (\d+)", metrics, re.M).group(1)),
-        "estop_ms_under_load": {"n": len(estops), "median": sorted(estops)[len(estops) // 2], "max": max(estops)},
-        "daemon_exit_code": rc,
-    }
+            "period_jitter_p99_us": t["period_jitter"]["p99"], "period_jitter_max_us": t["period_jitter"]["max"],
+            "tick_duration_p99_us": t["tick_duration"]["p99"], "tick_duration_max_us": t["tick_duration"]["max"],
+            "wake_latency_p99_us": t["wake_latency"]["p99"], "wake_latency_max_us": t["wake_latency"]["max"],
+            "inference_p50_us": t["inference_latency"]["p50"], "dropped_samples": c1["dropped_samples"],
+            "cpu_steal_ms": steal_ms,
+        }
+        if outs:
+            res[phase]["status"] = parse_wrk(outs["status"])
+            res[phase]["predict"] = parse_wrk(outs["predict"])
+            # answered: request sent → answer received; engaged: request sent → the stop flag set on the event loop.
+            res[phase]["estop_ms"] = {"n": len(estops),
+                                      "answered_median": sorted(e[0] for e in estops)[len(estops) // 2],
+                                      "answered_max": max(e[0] for e in estops),
+                                      "engaged_median": sorted(e[1] for e in estops)[len(estops) // 2],
+                                      "engaged_max": max(e[1] for e in estops)}
+            print("\nwrk /v1/status:\n" + outs["status"] + "\nwrk /v1/predict:\n" + outs["predict"], file=sys.stderr)
     print(json.dumps(res, indent=2))
-    print("\nwrk /v1/status:\n" + status_out, file=sys.stderr)
-    print("wrk /v1/predict:\n" + predict_out, file=sys.stderr)
     if a.json:
         pathlib.Path(a.json).write_text(json.dumps(res, indent=2) + "\n")
+
+
+def steal_ticks():
+    """CPU steal time (all CPUs, USER_HZ ticks) from /proc/stat: time the hypervisor ran something else."""
+    return int(open("/proc/stat").readline().split()[8])
+
+
+def run_load(a, port, token):
+    """Both wrk processes for a.seconds, and 20 e-stops (fresh connections) in the last 5 s."""
+    import threading
+    hdr = ["-H", f"Authorization: Bearer {token}"]
+    base = ["wrk", "-t", str(a.threads), "-c", str(a.connections), "-d", f"{a.seconds}s", "--latency", "--timeout", "5s"] + hdr
+    status_p = subprocess.Popen(base + [f"http://127.0.0.1:{port}/v1/status"], stdout=subprocess.PIPE, text=True)
+    predict_p = subprocess.Popen(base + ["-s", str(ROOT / "Benchmarks/serve_predict.lua"), f"http://127.0.0.1:{port}/v1/predict"],
+                                 stdout=subprocess.PIPE, text=True)
+    estops = []
+
+    def press():
+        # The loop keeps ticking after the stop (stop_action: hold), so the timing figures cover the whole window.
+        time.sleep(max(a.seconds - 5, 0.5))
+        for _ in range(20):
+            sent = time.monotonic_ns()  # CLOCK_MONOTONIC, the daemon's clock
+            answer = call(port, token, "POST", "/v1/estop")
+            estops.append(((time.monotonic_ns() - sent) * 1e-6, (answer["engaged_at_ns"] - sent) * 1e-6))
+            time.sleep(0.2)
+
+    presser = threading.Thread(target=press)
+    presser.start()
+    status_out, _ = status_p.communicate()
+    predict_out, _ = predict_p.communicate()
+    presser.join()
+    return {"status": status_out, "predict": predict_out}, estops
 
 
 if __name__ == "__main__":

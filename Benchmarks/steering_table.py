@@ -22,16 +22,20 @@ for key, label in rows:
 # Learning curves: deterministic evaluations on the trainer's 50 fixed starts. A DSRL step executes a chunk of 4
 # actions, so its environment steps are at most 4 × its steps (fewer when an episode ends inside a chunk).
 curves = []
-for name, label, per_step in (("dsrl", "DSRL-SAC", 4), ("dsrl-na", "DSRL-NA", 4), ("sac", "SAC from scratch (joints)", 1)):
+for name, label, per_step in (("dsrl", "DSRL-SAC", 4), ("dsrl-na", "DSRL-NA", 4), ("sac", "SAC from scratch (joints, dense reward)", 1)):
     path = os.path.join(w, name, "metrics.csv")
     if not os.path.exists(path):
         continue
     pts = [(int(r["step"]) * per_step, float(r["eval_success_rate"])) for r in csv.DictReader(open(path)) if r["eval_success_rate"]]
     curves.append((label, pts))
 if curves:
-    print("\n| run | " + " | ".join(f"≤{s // 1000}k env steps" if "DSRL" in label else f"{s // 1000}k" for label, pts in curves[:1] for s, _ in pts) + " |")
+    # One column per 10k environment steps (DSRL evaluates every 2,500 chunks = ≤ 10k steps, SAC every 10k steps).
+    steps = sorted({s for _, pts in curves for s, _ in pts})
+    print("\n| environment steps | " + " | ".join(f"{s // 1000}k" for s in steps) + " |")
+    print("|---" * (len(steps) + 1) + "|")
     for label, pts in curves:
-        print(f"| {label} | " + " | ".join(f"{v * 100:.0f}%" for _, v in pts) + " |")
+        at = dict(pts)
+        print(f"| {label} | " + " | ".join(f"{at[s] * 100:.0f}%" if s in at else "" for s in steps) + " |")
     try:
         import matplotlib
         matplotlib.use("Agg")
@@ -41,7 +45,7 @@ if curves:
             ax.plot([s for s, _ in pts], [v * 100 for _, v in pts], marker="o", label=label)
         base = os.path.join(w, "eval-base.json")
         if os.path.exists(base):
-            ax.axhline(json.load(open(base))["report"]["success_rate"] * 100, color="gray", ls="--", label="base policy")
+            ax.axhline(json.load(open(base))["report"]["success_rate"] * 100, color="gray", ls="--", label="base policy (200 held-out starts)")
         ax.set_xlabel("environment steps (DSRL: 4 per chunk, an upper bound)")
         ax.set_ylabel("lift success, 50 starts (%)")
         ax.set_ylim(0, 100)

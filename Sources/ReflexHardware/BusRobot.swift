@@ -110,6 +110,7 @@ public final class BusRobot: Robot {
         goalGroup = try ServoSyncWrite(register: table.goalPosition, ids: ids)
         torqueGroup = try ServoSyncWrite(register: table.torqueEnable, ids: ids)
         try setTorque(bus, on: false)
+        try setBusWatchdog(bus, milliseconds: nil) // clears a watchdog a dead predecessor left tripped
         try bus.syncRead(stateGroup!)
         self.bus = bus
         lifecycle = .inactive
@@ -129,13 +130,42 @@ public final class BusRobot: Robot {
         for k in ids.indices { goalGroup.set(k, value: stateGroup.value(table.presentPosition, servo: k)) }
         try bus.syncWrite(goalGroup) // hold where it is, then take the load
         try setTorque(bus, on: true)
+        try setBusWatchdog(bus, milliseconds: busWatchdogMilliseconds)
         lifecycle = .active
+    }
+
+    /// Dynamixel X-series only: the Bus Watchdog (address 98), armed by `activate` and `rearmBusWatchdog()`, so a
+    /// controller that dies without a word (kill -9, a crash, a pulled cable) leaves servos that stop by themselves
+    /// after this much bus silence (rounded up to 20 ms units, at most 2540 ms; nil, the default, leaves it off).
+    /// It also trips whenever an active arm's bus goes quiet on purpose (no loop running): the servos then hold
+    /// where they are, which is what an idle active arm does anyway, but their goals stay read-only until
+    /// `rearmBusWatchdog()` — call it before the next loop starts. Feetech STS servos have no such register.
+    public var busWatchdogMilliseconds: Int?
+
+    /// Clears a tripped Bus Watchdog and arms it again (before a loop starts on an arm that stayed active).
+    /// - Warning: Not real-time safe.
+    public func rearmBusWatchdog() throws {
+        guard let bus, lifecycle == .active else { return }
+        try setBusWatchdog(bus, milliseconds: nil)
+        try setBusWatchdog(bus, milliseconds: busWatchdogMilliseconds)
+    }
+
+    /// Writes the Bus Watchdog of every servo that has one (0 disarms it and clears a Bus Watchdog Error).
+    private func setBusWatchdog(_ bus: any ServoBusDriver, milliseconds: Int?) throws {
+        guard busWatchdogMilliseconds != nil, tables[0].wireProtocol == .dynamixel,
+              let register = tables[0].registers.first(where: { $0.address == DynamixelX.busWatchdog.address && $0.width == 1 })
+        else { return }
+        let units = milliseconds.map { min(max(($0 + 19) / 20, 1), 127) } ?? 0
+        let group = try ServoSyncWrite(register: register, ids: ids)
+        for k in ids.indices { group.set(k, value: Int32(units)) }
+        try bus.syncWrite(group)
     }
 
     public func deactivate() throws {
         try lifecycle.check(.deactivate, robot: name)
         guard let bus else { throw ReflexError(.invalidTransition, "not configured") }
         try setTorque(bus, on: false)
+        try setBusWatchdog(bus, milliseconds: nil)
         lifecycle = .inactive
     }
 

@@ -96,6 +96,10 @@ public final class ServoBusEmulator {
     private var pending: [EmulatorOutput] = []
     private var motionScratch: [ServoMotionState] = []
     private var noise = RandomGenerator(seed: 0x5EED)
+    /// Time since the last instruction packet on the bus (the Bus Watchdog's measure; ServoBusWatchdog.swift).
+    var secondsSinceInstruction: Double = 0
+    /// Bus Watchdog trips so far (all servos).
+    public internal(set) var busWatchdogTrips = 0
 
     /// An emulator for servos on one bus (all the same protocol).
     public init(servos: [EmulatedServo], model: any ServoModel = FirstOrderMotorModel()) throws {
@@ -143,6 +147,8 @@ public final class ServoBusEmulator {
             s.motion.load = motionScratch[k].load
             s.syncPresent()
         }
+        secondsSinceInstruction += dt
+        applyBusWatchdogs()
     }
 
     /// Feeds received bytes; replies become available from `takeOutput`.
@@ -154,6 +160,7 @@ public final class ServoBusEmulator {
             case .corrupt: continue // a real servo ignores a packet with a bad checksum
             case .frame(let f):
                 requestsHandled += 1
+                secondsSinceInstruction = 0
                 let params = parser.withParameters(of: f) { Array($0) }
                 handle(id: f.id, instruction: f.instruction, params: params, now: now)
             }
@@ -290,6 +297,7 @@ public final class ServoBusEmulator {
         for r in s.table.registers where Int(r.address) < address + count && address < Int(r.address) + r.width {
             if !r.writable { return false }
         }
+        if s.busWatchdogTripped && s.touchesGoal(address, count) { return false } // read-only until cleared
         return true
     }
 

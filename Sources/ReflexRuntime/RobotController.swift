@@ -125,8 +125,11 @@ public final class RobotController: @unchecked Sendable {
     /// Starts an episode with `name`: activates the arm (torque on, holding) if needed and runs the loop, which
     /// approaches the policy's first pose slowly.
     /// - Warning: Not real-time safe.
+    /// - Parameter prepare: runs under the controller's lock just before the arm is activated (if needed) and the
+    ///   loop starts, after the checks: a deployment's per-episode set-up (re-arming a bus watchdog, resetting a
+    ///   simulated scene), with nothing else touching the robot.
     @discardableResult
-    public func start(policy name: String) throws -> RealTimeReport {
+    public func start(policy name: String, prepare: (() throws -> Void)? = nil) throws -> RealTimeReport {
         try state.withLock { st in
             guard let policy = st.s.policies[name] else {
                 throw ReflexError(.invalidArgument, "no policy '\(name)' is loaded (loaded: \(st.s.order.joined(separator: ", ")))")
@@ -138,6 +141,7 @@ public final class RobotController: @unchecked Sendable {
                 throw ReflexError(.invalidTransition, "the emergency stop is engaged; clear it first")
             }
             if robot.lifecycle == .unconfigured { try robot.configure() }
+            try prepare?()
             if robot.lifecycle == .inactive { try robot.activate() }
             if safety.mode == .stopped { safety.clearStop() }
             let loop = try ControlLoop(robot: robot, safety: safety, policy: policy,

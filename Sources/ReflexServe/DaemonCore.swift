@@ -18,6 +18,23 @@ public struct DaemonStatus: Sendable, Codable, Equatable {
     public var events: [EventFeed.Entry]
     /// Seconds since the daemon started.
     public var uptime: Double
+    /// The simulated scene's task state (`sim` arms only).
+    public var task: TaskStatus?
+}
+
+/// A simulated arm's task, as the daemon reports it (the scene is not reset between episodes).
+public struct TaskStatus: Sendable, Codable, Equatable {
+    public var kind: String
+    /// The task's success test has held (latched since start-up).
+    public var success: Bool
+    /// Highest the cube got above its start (m).
+    public var highestLift: Double
+
+    public init(kind: String, success: Bool, highestLift: Double) {
+        self.kind = kind
+        self.success = success
+        self.highestLift = highestLift
+    }
 }
 
 /// The daemon without HTTP: the controller, the policy catalog and steering, remote-inference predictors, and the
@@ -57,7 +74,22 @@ public final class DaemonCore: Sendable {
     /// Status answers are at most this old (bounds how often readers take the loop's telemetry lock).
     static let statusMaxAge: UInt64 = 50_000_000
 
-    public init(controller: RobotController, config: ServeConfig, logger: Logger) throws {
+    /// Runs under the controller's lock before each episode starts, once the request was found valid (re-arming a
+    /// servo bus watchdog that tripped while the arm idled; putting a simulated scene back at its start).
+    let beforeEpisode: (@Sendable () throws -> Void)?
+
+    /// The simulated scene's task state, when the arm is simulated.
+    let taskStatus: (@Sendable () -> TaskStatus)?
+    /// Runs on the control queue before each episode, outside the controller's lock (it may take seconds: resetting
+    /// a hardware-in-the-loop scene over its camera channel).
+    let resetScene: (@Sendable () throws -> Void)?
+
+    public init(controller: RobotController, config: ServeConfig, logger: Logger,
+                beforeEpisode: (@Sendable () throws -> Void)? = nil, taskStatus: (@Sendable () -> TaskStatus)? = nil,
+                resetScene: (@Sendable () throws -> Void)? = nil) throws {
+        self.resetScene = resetScene
+        self.beforeEpisode = beforeEpisode
+        self.taskStatus = taskStatus
         self.controller = controller
         self.config = config
         self.logger = logger
@@ -145,7 +177,16 @@ public final class DaemonCore: Sendable {
     }
 
     public func start(policy: String) async throws -> RealTimeReport {
-        let report = try await onControl { try self.controller.start(policy: policy) }
+        let report = try await onControl { () -> RealTimeReport in
+            let s = self.controller.status()
+            guard s.policies.contains(policy) else {
+                throw ReflexError(.invalidArgument, "no policy '\(policy)' is loaded (loaded: \(s.policies.joined(separator: ", ")))")
+            }
+            if s.running { throw ReflexError(.invalidTransition, "an episode is running with '\(s.activePolicy ?? "?")'; stop it or switch") }
+            if s.emergencyStop { throw ReflexError(.invalidTransition, "the emergency stop is engaged; clear it first") }
+            try self.resetScene?()
+            return try self.controller.start(policy: policy, prepare: self.beforeEpisode)
+        }
         events.note("episode_start", "episode started with '\(policy)' (\(report))", now: monotonicNanoseconds())
         invalidateStatus()
         return report
@@ -179,6 +220,10 @@ public final class DaemonCore: Sendable {
         if let k = change.k { options.k = k }
         if let b = change.beta { options.beta = b }
         if let a = change.dsrlActor { options.dsrlActor = a.isEmpty ? nil : a }
+        if options.value == nil { // K and β only mean something with a value function
+            options.k = nil
+            options.beta = nil
+        }
         try PolicyFactory.validate(options, config: entry.config, maxCandidates: config.maxCandidates)
         let final = options
         let switched = try await onControl { () -> Bool in
@@ -277,7 +322,7 @@ public final class DaemonCore: Sendable {
         if let s = statusCache.withLock({ c in now &- c.time < Self.statusMaxAge ? c.status : nil }) { return s }
         let s = DaemonStatus(controller: controller.status(), sample: controller.jointSample(),
                              steering: catalog.withLock { $0.mapValues(\.steering) }, events: events.entries(limit: 20),
-                             uptime: Double(now - started) * 1e-9)
+                             uptime: Double(now - started) * 1e-9, task: taskStatus?())
         statusCache.withLock { $0 = (now, s) }
         return s
     }

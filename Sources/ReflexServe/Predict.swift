@@ -32,11 +32,21 @@ public struct PredictRequest: Sendable, Codable, Equatable {
     public init(from decoder: Decoder) throws {
         let c = try decoder.container(keyedBy: CodingKeys.self)
         policy = try c.decode(String.self, forKey: .policy)
-        if let flat = try? c.decode([Float].self, forKey: .observation) {
-            observation = flat
+        // Decoded as Double so that an out-of-range value is reported as such (not as a type mismatch).
+        let values: [Double]
+        if let flat = try? c.decode([Double].self, forKey: .observation) {
+            values = flat
+        } else if let rows = try? c.decode([[Double]].self, forKey: .observation) {
+            values = rows.flatMap { $0 }
         } else {
-            observation = try c.decode([[Float]].self, forKey: .observation).flatMap { $0 }
+            throw DecodingError.typeMismatch([Double].self, .init(codingPath: [CodingKeys.observation],
+                debugDescription: "observation must be an array of numbers, or an array of rows of numbers"))
         }
+        guard values.allSatisfy({ $0.isFinite && abs($0) <= Double(Float.greatestFiniteMagnitude) }) else {
+            throw DecodingError.dataCorrupted(.init(codingPath: [CodingKeys.observation],
+                debugDescription: "observation values must be finite and within single precision (±3.4e38)"))
+        }
+        observation = values.map { Float($0) }
         stepsExecuted = try c.decodeIfPresent(Int.self, forKey: .stepsExecuted) ?? 0
         episodeStart = try c.decodeIfPresent(Bool.self, forKey: .episodeStart) ?? false
         seed = try c.decodeIfPresent(UInt64.self, forKey: .seed)
@@ -90,7 +100,7 @@ final class Predictor: @unchecked Sendable {
         let c = policy.config
         if r.episodeStart { policy.reset() }
         if let seed = r.seed { generator = RandomGenerator(seed: seed) }
-        r.observation.withUnsafeBufferPointer { history.update(from: $0.baseAddress!, count: $0.count) }
+        r.observation.withUnsafeBufferPointer { if let b = $0.baseAddress { history.update(from: b, count: $0.count) } }
         let t0 = monotonicNanoseconds()
         let info = policy.predictChunk(history: history, stepsExecuted: r.stepsExecuted, output: output, generator: &generator)
         let t1 = monotonicNanoseconds()

@@ -20,6 +20,14 @@ public struct ServeConfig: Sendable, Codable, Equatable {
         public var calibration: String?
         /// Feed zeros for task features the arm cannot provide (a dry run of a task policy on a real arm).
         public var zeroFeatures: Bool?
+        /// `port` arms: the camera channel of the scene (`reflex emulate --sim lift --camera PATH`): the cube's pose
+        /// comes from there, the end effector from forward kinematics, and each episode resets the scene over it.
+        public var camera: String?
+        /// Oldest camera estimate the policy may act on (s); older counts as none and the loop holds.
+        public var cameraMaxAge: Double?
+        /// `port` arms on a Dynamixel X bus: the servos' Bus Watchdog (ms, 20 ms steps; 0 turns it off; default
+        /// 100). If the daemon dies mid-episode the servos stop by themselves after this much bus silence.
+        public var busWatchdogMs: Int?
 
         public init(robot: String = "so101", sim: String? = nil, port: String? = nil, fake: Bool? = nil) {
             self.robot = robot
@@ -30,7 +38,8 @@ public struct ServeConfig: Sendable, Codable, Equatable {
 
         enum CodingKeys: String, CodingKey {
             case robot, sim, port, fake, seed, calibration
-            case zeroFeatures = "zero_features"
+            case zeroFeatures = "zero_features", busWatchdogMs = "bus_watchdog_ms", camera
+            case cameraMaxAge = "camera_max_age"
         }
 
         /// The chosen kind, checked to be exactly one.
@@ -148,6 +157,11 @@ public struct ServeConfig: Sendable, Codable, Equatable {
             ReflexError(.invalidValue, message, at: .init(keyPath: key))
         }
         _ = try arm.kind()
+        if arm.camera != nil, arm.port == nil { throw bad("arm.camera", "the camera channel goes with port: (a sim arm has its scene in the process)") }
+        if let a = arm.cameraMaxAge, !(a > 0 && a <= 10) { throw bad("arm.camera_max_age", "must be in (0, 10] s, got \(a)") }
+        if let w = arm.busWatchdogMs, !(0 ... 2540).contains(w) {
+            throw bad("arm.bus_watchdog_ms", "must be in 0...2540 (0: off), got \(w)")
+        }
         guard rate > 0, rate <= 1000 else { throw bad("rate", "must be in (0, 1000] Hz, got \(rate)") }
         guard (0 ... 99).contains(priority) else { throw bad("priority", "must be in 0...99, got \(priority)") }
         guard maxBodyBytes >= 1024, maxBodyBytes <= 64 << 20 else {

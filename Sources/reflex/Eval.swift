@@ -50,9 +50,9 @@ struct Eval: ParsableCommand {
         let makeEnv = try SimTasks.environmentFactory(robot: robot, task: task)
         let valueDir = value, candidates = value == nil ? 1 : k, beta = beta
         if value != nil || dsrl != nil, config.kind != .diffusion { throw ValidationError("--value (V-GPS) and --dsrl steer diffusion policies only") }
-        let actor = try dsrl.map(DSRLActorRun.init(directory:))
+        let actor = try dsrl.map(DSRLActorDirectory.init(path:))
         // The actor was trained through DDIM at η = 0 with its run's step count: that map, unless told otherwise.
-        let sampler = spec ?? actor.map { SamplerSpec.ddim(steps: $0.settings.ddimSteps, eta: 0) }
+        let sampler = spec ?? actor.map { $0.sampler }
         // K identical noises would give K identical candidates: V-GPS over DSRL samples the actor.
         let stochastic = dsrlStochastic || candidates > 1
         let evaluator = Evaluator(environment: makeEnv, policy: {

@@ -80,6 +80,7 @@ final class RunScene: @unchecked Sendable {
             throw ReflexError(.invalidArgument, "reflex run --sim sets up the lift task only for now, not '\(task.rawValue)'")
         }
         world.resetJoints(body: armBody, positions: layout.joints)
+        self.layout = layout
         cubeStart = layout.cubeStart
         cube = world.addBox(halfExtents: Vector3(halfExtent, halfExtent, halfExtent), mass: layout.cubeMass, friction: 1.0,
                             position: cubeStart, yaw: layout.cubeYaw)
@@ -89,6 +90,21 @@ final class RunScene: @unchecked Sendable {
     }
 
     deinit { pose.deallocate() }
+
+    /// The episode's start, kept for `reset()`.
+    private let layout: Layout
+
+    /// Puts the arm (at rest) and the cube back where the episode starts, and forgets the success and lift records:
+    /// `reflex serve` does this before each episode on a simulated arm, as `reflex eval` resets its environment
+    /// (an inactive simulated arm sags while the daemon waits, and would otherwise start from wherever it fell).
+    /// - Warning: Not real-time safe; only with no loop running and the arm inactive.
+    func reset() {
+        world.resetJoints(body: armBody, positions: layout.joints)
+        world.setObjectPose(cube, position: layout.cubeStart, yaw: layout.cubeYaw)
+        heldTicks = 0
+        maxLift.store(0, ordering: .relaxed)
+        succeeded.store(false, ordering: .relaxed)
+    }
 
     /// The feature provider for the observation builder.
     /// - Note: Real-time safe.

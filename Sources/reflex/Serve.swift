@@ -48,7 +48,8 @@ struct Serve: AsyncParsableCommand {
             robot: arm.robot, safety: cfg.safety,
             loop: ControlLoopConfig(rate: cfg.rate, realTimePriority: cfg.priority > 0 ? cfg.priority : nil, lockMemory: true),
             observation: arm.observation)
-        let core = try DaemonCore(controller: controller, config: cfg, logger: logger)
+        let core = try DaemonCore(controller: controller, config: cfg, logger: logger, beforeEpisode: arm.beforeEpisode,
+                                  taskStatus: arm.taskStatus, resetScene: arm.resetScene)
         EmergencyStopSignal.install()
         do {
             try core.bringUp()
@@ -69,10 +70,15 @@ struct Serve: AsyncParsableCommand {
 struct ServeArm {
     var robot: Robot
     var observation: RobotController.ObservationFactory
+    var beforeEpisode: (@Sendable () throws -> Void)?
+    var taskStatus: (@Sendable () -> TaskStatus)?
+    var resetScene: (@Sendable () throws -> Void)?
 
     static func make(_ arm: ServeConfig.Arm) throws -> ServeArm {
         let description = try RobotDescription.named(arm.robot)
         var scene: RunScene?
+        var camera: CameraFeatures?
+        var rearm: (@Sendable () throws -> Void)?
         var zeros = arm.zeroFeatures ?? false
         let robot: Robot
         switch try arm.kind() {
@@ -86,11 +92,48 @@ struct ServeArm {
             scene = try RunScene(robot: sim, task: kind, seed: arm.seed ?? 0)
             robot = sim
         case let .port(device):
-            robot = try BusRobot(description: description, port: device, calibrationFile: arm.calibration)
+            let bus = try BusRobot(description: description, port: device, calibrationFile: arm.calibration)
+            let ms = arm.busWatchdogMs ?? 100
+            bus.busWatchdogMilliseconds = ms > 0 ? ms : nil
+            robot = bus
+            let box = BusRobotBox(robot: bus)
+            rearm = { try box.robot.rearmBusWatchdog() }
+            if let path = arm.camera {
+                camera = try CameraFeatures(description: description, subscriber: try CameraSubscriber(path: path),
+                                            maxAge: arm.cameraMaxAge ?? 0.25)
+            }
         }
         let n = robot.jointCount
-        let count = scene?.featureCount ?? 0, zeroFill = zeros, taskScene = scene
-        return ServeArm(robot: robot) { config in
+        let count = scene?.featureCount ?? 0, zeroFill = zeros, taskScene = scene, taskCamera = camera
+        var resetScene: (@Sendable () throws -> Void)?
+        var taskStatus: (@Sendable () -> TaskStatus)?
+        if let camera {
+            // Hardware in the loop: each episode asks the scene side for a reset to the next seed and acts only on
+            // that episode's estimates; the scorer's verdict comes back with them.
+            let firstSeed = arm.seed ?? 0
+            let episodes = EpisodeCounter()
+            resetScene = {
+                let episode = episodes.next()
+                try camera.subscriber.requestReset(episode: episode, seed: firstSeed + UInt64(episode - 1))
+                camera.episode = episode
+            }
+            taskStatus = {
+                let e = camera.subscriber.latest
+                return TaskStatus(kind: "lift", success: e.map { $0.episode == camera.episode && $0.success } ?? false, highestLift: 0)
+            }
+        }
+        if let scene {
+            taskStatus = { TaskStatus(kind: scene.kind.rawValue, success: scene.success, highestLift: scene.highestLift) }
+            // Each episode on the simulated arm starts from the scene's start, as an evaluation episode does: the
+            // arm (torque off while the daemon waited, so it sagged) and the cube are put back, then activated.
+            let arm = robot
+            let box = SceneBox(scene: scene, robot: arm)
+            rearm = {
+                if box.robot.lifecycle == .active { try box.robot.deactivate() }
+                box.scene.reset()
+            }
+        }
+        return ServeArm(robot: robot, observation: { config in
             // Reflex's task layout: joint positions, velocities, then task features.
             let needed = config.observationSize - 2 * n
             guard needed >= 0 else {
@@ -100,6 +143,10 @@ struct ServeArm {
             if let taskScene, count == needed {
                 return try ObservationBuilder(jointCount: n, includeVelocities: true, featureCount: needed) { taskScene.features($0) }
             }
+            if let cam = taskCamera, needed == CameraFeatures.count {
+                return try ObservationBuilder(jointCount: n, includeVelocities: true, featureCount: needed,
+                                              stateFeatures: { state, out in cam.features(state, out) })
+            }
             guard zeroFill else {
                 throw ReflexError(.shapeMismatch, "the policy needs \(needed) task features; this arm provides \(count) (set arm.zero_features: true for a dry run)")
             }
@@ -107,6 +154,24 @@ struct ServeArm {
                 out.update(repeating: 0)
                 return true
             }
-        }
+        }, beforeEpisode: rearm, taskStatus: taskStatus, resetScene: resetScene)
     }
 }
+
+/// Episode numbers of a hardware-in-the-loop scene (1, 2, …), from the control queue.
+final class EpisodeCounter: @unchecked Sendable {
+    private var n: UInt32 = 0
+    func next() -> UInt32 {
+        n += 1
+        return n
+    }
+}
+
+/// The simulated scene and arm, for the per-episode reset (under the controller's lock, no loop running).
+struct SceneBox: @unchecked Sendable {
+    let scene: RunScene
+    let robot: Robot
+}
+
+/// The bus arm, handed to the control queue (it is only ever used there or on the loop thread, never both at once).
+struct BusRobotBox: @unchecked Sendable { let robot: BusRobot }

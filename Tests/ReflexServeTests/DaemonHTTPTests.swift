@@ -170,6 +170,9 @@ import Testing
         // Predict with the wrong shapes or bytes.
         try expectRefused(try await d.post("/v1/predict", ["policy": "a", "observation": [1, 2, 3]]), 422, "shape_mismatch")
         try expectRefused(try await d.post("/v1/predict", ["policy": "a", "observation": "x"]), 400)
+        let huge = try await d.post("/v1/predict", ["policy": "a", "observation": [1e39] + Array(repeating: 0.0, count: 23)])
+        try expectRefused(huge, 400)
+        #expect((try huge.json()["reason"] as? String)?.contains("single precision") == true)
         try expectRefused(try await d.post("/v1/predict", ["policy": "a", "observation": Array(repeating: 0.0, count: 24), "steps_executed": -1]), 400)
         try expectRefused(try await d.postRaw("/v1/predict?policy=a", Array("not safetensors".utf8), contentType: "application/octet-stream"), 422)
         let wrongName = try safetensorsBytes([("obs", Tensor(shape: [24], repeating: 0))])

@@ -1,0 +1,62 @@
+import Foundation
+import ReflexCore
+import ReflexRL
+import ReflexRobot
+import ReflexSteering
+import Testing
+
+@testable import ReflexServe
+
+/// Steering and the torque-off emergency stop over HTTP.
+@Suite struct SteeringHTTPTests {
+    /// A V-GPS value function (random twin critics) for the test policy: state = its condition (2 × 12), action = the
+    /// executed part of a chunk (8 × 6), or a wrong action size.
+    func valueDirectory(_ root: String, name: String, actionSize: Int = 48) throws -> String {
+        var gen = RandomGenerator(seed: 5)
+        let iql = IQL(stateSize: 24, actionSize: actionSize, config: IQL.Config(hiddenSizes: [16, 16]), generator: &gen)
+        let dir = root + "/" + name
+        try ValueFunctionDirectory.save(iql, gamma: 0.99, to: dir)
+        return dir
+    }
+
+    @Test func vgpsSteeringSwitchesTheRunningLoopAndReachesRemoteInference() async throws {
+        let d = try await LiveDaemon(preload: ["a"])
+        let value = try valueDirectory(d.root, name: "value")
+        let wrong = try valueDirectory(d.root, name: "wrong", actionSize: 30)
+        #expect(try await d.post("/v1/episode/start", ["policy": "a"]).status == 200)
+        var r = try await d.post("/v1/steering", ["policy": "a", "value": value, "k": 4, "beta": 0.5])
+        #expect(r.status == 200, "\(r.text)")
+        let j = try r.json()
+        #expect(j["switched_running_loop"] as? Bool == true)
+        let steering = j["steering"] as? [String: Any]
+        #expect(steering?["k"] as? Int == 4 && (steering?["value"] as? String)?.hasSuffix("/value") == true)
+        let s = try await d.get("/v1/status").json()
+        #expect((s["controller"] as? [String: Any])?["policy_generation"] as? Int == 1)
+        // The predictor was rebuilt with the same steering: K candidates scored, one chunk back.
+        r = try await d.post("/v1/predict", ["policy": "a", "observation": Array(repeating: 0.1, count: 24), "seed": 3])
+        #expect(r.status == 200, "\(r.text)")
+        #expect((try r.json()["actions"] as? [[Double]])?.count == 16)
+        // A value function of the wrong shape is refused, and nothing changes.
+        r = try await d.post("/v1/steering", ["policy": "a", "value": wrong])
+        #expect(r.status == 422, "\(r.text)")
+        let after = try await d.get("/v1/status").json()
+        #expect((after["controller"] as? [String: Any])?["policy_generation"] as? Int == 1)
+        // Back to the plain policy.
+        r = try await d.post("/v1/steering", ["policy": "a", "value": "", "sampler": "default"])
+        #expect(r.status == 200)
+        #expect((try r.json()["steering"] as? [String: Any])?.isEmpty == true)
+        try await d.shutdown()
+    }
+
+    @Test func emergencyStopWithTorqueOffLetsGo() async throws {
+        let d = try await LiveDaemon(stopAction: .torqueOff, preload: ["a"])
+        #expect(try await d.post("/v1/episode/start", ["policy": "a"]).status == 200)
+        #expect(d.fake.lifecycle == .active)
+        #expect(try await d.post("/v1/estop").status == 200)
+        let deadline = Date().addingTimeInterval(5)
+        while d.fake.lifecycle != .inactive && Date() < deadline { try await Task.sleep(nanoseconds: 10_000_000) }
+        #expect(d.fake.lifecycle == .inactive) // the loop switched torque off at its next tick
+        #expect(d.fake.recorded.writesOutsideLimits == 0)
+        try await d.shutdown()
+    }
+}
