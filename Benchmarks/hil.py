@@ -7,10 +7,12 @@
      pseudo-terminal (joints only through the Feetech bus, the cube's pose over the camera channel, the emulator's
      Bullet arm as the scorer),
 
-the loop rows with the default safety settings and with the approach at the velocity limit
-(Benchmarks/hil/approach-at-velocity-limit.yaml). Prints a markdown table (or writes it into BENCHMARKS.md).
+the loop rows with the default safety settings, with the approach at the velocity limit
+(Benchmarks/hil/approach-at-velocity-limit.yaml), and with that plus inference inside the tick (`--inline`, eval's
+timing). Prints a markdown table (or writes it into BENCHMARKS.md). `--reuse DIR` takes the reports already in DIR
+(from an earlier run's raw-report directory) and runs only the missing rows.
 
-  Benchmarks/hil.py [--episodes 50] [--seed 1000] [--write]
+  Benchmarks/hil.py [--episodes 50] [--seed 1000] [--write] [--reuse DIR]
 """
 import argparse
 import datetime
@@ -57,21 +59,33 @@ def main():
     ap.add_argument("--episodes", type=int, default=50)
     ap.add_argument("--seed", type=int, default=1000)
     ap.add_argument("--write", action="store_true", help="replace the HIL block of BENCHMARKS.md")
+    ap.add_argument("--reuse", help="directory of an earlier run's reports: rows found there are not run again")
     a = ap.parse_args()
     n, s = a.episodes, a.seed
-    tmp = pathlib.Path(tempfile.mkdtemp(prefix="reflex-hil-"))
+    tmp = pathlib.Path(a.reuse) if a.reuse else pathlib.Path(tempfile.mkdtemp(prefix="reflex-hil-"))
     common = ["--policy", POLICY, "--episodes", n, "--seed", s]
 
-    run([REFLEX, "eval", *common, "--workers", "1", "--quiet", "--out", tmp / "eval.json"], tmp / "eval.log")
+    def have(tag):
+        return a.reuse and (tmp / f"{tag}.json").exists()
+
+    if not have("eval"):
+        run([REFLEX, "eval", *common, "--workers", "1", "--quiet", "--out", tmp / "eval.json"], tmp / "eval.log")
     ev = json.loads((tmp / "eval.json").read_text())["report"]["episode_results"]
     results = {"eval": {e["seed"]: {"success": e["success"], "seconds": e["steps"] / 20, "deadlineMisses": 0,
                                     "featureHolds": 0} for e in ev}}
 
-    for tag, extra in [("sim", []), ("sim-fast", ["--safety", FAST])]:
-        run([REFLEX, "run", "--sim", *common, *extra, "--report", tmp / f"{tag}.json"], tmp / f"{tag}.log")
+    variants = [("", []), ("-fast", ["--safety", FAST]), ("-inline-fast", ["--inline", "--safety", FAST])]
+    for suffix, extra in variants:
+        tag = "sim" + suffix
+        if not have(tag):
+            run([REFLEX, "run", "--sim", *common, *extra, "--report", tmp / f"{tag}.json"], tmp / f"{tag}.log")
         results[tag] = loop_rows(tmp / f"{tag}.json")
 
-    for tag, extra in [("hil", []), ("hil-fast", ["--safety", FAST])]:
+    for suffix, extra in variants:
+        tag = "hil" + suffix
+        if have(tag):
+            results[tag] = loop_rows(tmp / f"{tag}.json")
+            continue
         link, cam = tmp / f"{tag}-so101", tmp / f"{tag}-so101.cam"
         emu = subprocess.Popen([str(REFLEX), "emulate", "--robot", "so101", "--sim", "lift", "--link", str(link),
                                 "--camera", str(cam)], stdout=open(tmp / f"{tag}-emulate.log", "w"),
@@ -92,8 +106,10 @@ def main():
         "eval": "`reflex eval` (task env stepped synchronously; no loop, no safety layer)",
         "sim": "`reflex run --sim` (real-time loop, default safety: approach 0.5 rad/s)",
         "sim-fast": "`reflex run --sim`, approach at the velocity limit",
+        "sim-inline-fast": "`reflex run --sim --inline`, approach at the velocity limit",
         "hil": "HIL: `reflex run --port --camera` ↔ `reflex emulate --sim lift` (default safety)",
         "hil-fast": "HIL, approach at the velocity limit",
+        "hil-inline-fast": "HIL `--inline`, approach at the velocity limit",
     }
     head = ("| run | successes | rate | 95% Wilson | agrees with eval | mean time to success s | deadline misses | "
             "ticks held for a stale camera |\n|---|---|---|---|---|---|---|---|")

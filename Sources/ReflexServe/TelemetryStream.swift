@@ -30,6 +30,8 @@ public struct StreamFrame: Sendable, Codable, Equatable {
     public var faults: [String: Int]
     /// Events since the previous frame.
     public var events: [EventFeed.Entry]
+    /// The scene's task (simulated or hardware-in-the-loop arms).
+    public var task: TaskStatus?
 }
 
 /// Sends `StreamFrame`s at `stream_hz` until the client closes, the daemon shuts down, or a write fails. Frames are
@@ -84,7 +86,7 @@ struct TelemetryStream {
             ticks: loop?.counters.ticks ?? 0, deadlineMisses: loop?.counters.deadlineMisses ?? 0,
             periodJitterP99Us: loop?.timings["period_jitter"]?.p99, tickDurationP99Us: loop?.timings["tick_duration"]?.p99,
             inferenceP50Us: loop?.timings["inference_latency"]?.p50, chunkAgeP50Us: loop?.timings["chunk_age"]?.p50,
-            faults: faults, events: core.events.entries(after: lastEvent, limit: 20))
+            faults: faults, events: core.events.entries(after: lastEvent, limit: 20), task: s.task)
     }
 }
 

@@ -112,6 +112,14 @@ struct Emulate: ParsableCommand {
             clock_nanosleep(CLOCK_MONOTONIC, TIMER_ABSTIME, &ts, nil)
             if let publisher, let bullet {
                 while let r = publisher.nextReset() {
+                    // The runner repeats a reset it has not seen acknowledged (every 200 ms); a repeat of the episode
+                    // just reset is acknowledged again, not reset again: a second reset, holding the bus thread
+                    // off while the world is rebuilt, would land on the runner's first sync read of the episode.
+                    let current = linkObject.withEmulator { _ in bullet.episode }
+                    if r.episode == current && r.episode != 0 {
+                        publisher.acknowledgeReset(episode: r.episode, seed: r.seed)
+                        continue
+                    }
                     linkObject.withEmulator { e in bullet.reset(seed: r.seed, episode: r.episode, servos: e.servos) }
                     publisher.acknowledgeReset(episode: r.episode, seed: r.seed)
                     print("episode \(r.episode): scene reset with seed \(r.seed)")

@@ -38,7 +38,7 @@ final class CameraFeatures: @unchecked Sendable {
         guard let e = fresh(now: monotonicNanoseconds()) else { return false }
         for i in 0 ..< q.count { q[i] = state.position[i] }
         let tip = chain.forward(q)
-        let r = CameraFeatures.bulletQuaternion(tip.rotation)
+        let r = tip.rotation.bulletQuaternion
         out[0] = Float(tip.translation.x)
         out[1] = Float(tip.translation.y)
         out[2] = Float(tip.translation.z)
@@ -57,22 +57,5 @@ final class CameraFeatures: @unchecked Sendable {
         out[15] = Float(e.goal.y)
         out[16] = Float(e.goal.z)
         return true
-    }
-
-    /// A rotation's quaternion with Bullet's sign (btMatrix3x3::getRotation: w > 0 when the trace is positive,
-    /// else the component of the largest diagonal entry > 0), the sign the policy saw in training. With the
-    /// gripper pointing down w is near 0, so the w ≥ 0 convention would flip the whole quaternion.
-    static func bulletQuaternion(_ r: Rotation3) -> (x: Double, y: Double, z: Double, w: Double) {
-        let q = r.quaternion
-        let m = r.m
-        let pivot: Double
-        if m.0 + m.4 + m.8 > 0 {
-            pivot = q.w
-        } else if m.0 < m.4 {
-            pivot = m.4 < m.8 ? q.z : q.y
-        } else {
-            pivot = m.0 < m.8 ? q.z : q.x
-        }
-        return pivot < 0 ? (-q.x, -q.y, -q.z, -q.w) : q
     }
 }

@@ -19,6 +19,8 @@ struct RunEpisodeResult: Codable {
     var featureHolds: Int
     var stepLimitedTicks: Int
     var readFailures: Int
+    /// Activations that failed and were retried before the episode (bus arms only).
+    var activationRetries: Int
 }
 
 /// The summary `reflex run --episodes --report FILE` writes.
@@ -89,7 +91,19 @@ extension Run {
             let config = ControlLoopConfig(rate: rate, realTimePriority: priority > 0 ? priority : nil, lockMemory: true,
                                            inlineInference: inline, seed: episodeSeed)
             let loop = try ControlLoop(robot: arm, safety: layer, policy: policy, observation: observation, config: config)
-            if arm.lifecycle != .active { try arm.activate() }
+            var activationRetries = 0
+            while arm.lifecycle != .active {
+                do {
+                    try arm.activate()
+                } catch {
+                    // Between episodes, not in a tick: a sync read that got no reply right after the scene reset
+                    // (seen twice in ~450 HIL episodes, cause not found) is retried twice before giving up.
+                    activationRetries += 1
+                    guard bus != nil, activationRetries <= 2 else { throw error }
+                    note("episode \(k): activation failed (\(error)); retrying")
+                    Thread.sleep(forTimeInterval: 0.05)
+                }
+            }
             let started = monotonicNanoseconds()
             try loop.start()
             var elapsed = 0.0
@@ -104,7 +118,7 @@ extension Run {
             let r = RunEpisodeResult(index: k, seed: episodeSeed, success: success, seconds: elapsed, ticks: s.counters.ticks,
                                      deadlineMisses: s.counters.deadlineMisses, noActionTicks: s.counters.noActionTicks,
                                      featureHolds: s.counters.featureHolds, stepLimitedTicks: s.safety.stepLimited,
-                                     readFailures: s.counters.readFailures)
+                                     readFailures: s.counters.readFailures, activationRetries: activationRetries)
             results.append(r)
             let ok = results.filter(\.success).count
             note("episode \(k) seed \(episodeSeed): \(success ? "success" : "no success") after \(fmt(elapsed, 2)) s, \(r.ticks) ticks, \(r.deadlineMisses) misses, \(r.featureHolds) feature holds — \(ok)/\(results.count)")
