@@ -157,7 +157,9 @@ public enum ServeRoutes {
     /// Reads and decodes a JSON body: 415 for another content type, 413 past the limit, 400 for malformed JSON.
     static func decode<T: Decodable>(_ type: T.Type, _ request: Request, limit: Int) async throws -> T {
         if let ct = request.headers[.contentType], !ct.lowercased().hasPrefix("application/json") {
-            throw APIError(.unsupportedMediaType, "unsupported_media_type", "send JSON (Content-Type: application/json), got '\(ct)'")
+            // Strict on purpose: a browser page elsewhere can send form-encoded or text/plain bodies cross-origin
+            // without a preflight, never application/json.
+            throw APIError(.unsupportedMediaType, "unsupported_media_type", "send JSON with Content-Type: application/json (curl: -H 'content-type: application/json'), got '\(ct)'")
         }
         let buffer = try await request.body.collect(upTo: limit)
         guard buffer.readableBytes > 0 else { throw APIError.badRequest("the request needs a JSON body") }
