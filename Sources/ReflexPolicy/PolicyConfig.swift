@@ -147,6 +147,9 @@ public struct PolicyConfig: Codable, Sendable, Equatable {
     public var scheduler: NoiseScheduler.Config?
     /// Diffusion only: the default sampler.
     public var sampler: SamplerSpec?
+    /// Diffusion only: inference-time steering switched on by default (`steering:` in policy.yaml); command-line
+    /// options override it field by field.
+    public var steering: SteeringDefaults?
     /// Where the policy came from (task, robot, demonstrations), for people reading the file.
     public var notes: [String: String]?
 
@@ -196,10 +199,38 @@ public struct PolicyConfig: Codable, Sendable, Equatable {
             }
             guard g.factor > 0 else { throw bad("gripper.factor", "must be positive, got \(g.factor)") }
         }
+        if let st = steering {
+            guard kind == .diffusion else { throw bad("steering", "steers diffusion policies only; this one is \(kind.rawValue)") }
+            if let k = st.k, k < 1 { throw bad("steering.k", "must be at least 1, got \(k)") }
+            if let b = st.beta, !(b >= 0 && b.isFinite) { throw bad("steering.beta", "must be a finite number ≥ 0, got \(b)") }
+        }
         if kind == .diffusion {
             guard let s = scheduler else { throw bad("scheduler", "a diffusion policy needs a scheduler") }
             try s.validate()
             try sampler?.validate(trainTimesteps: s.trainTimesteps)
         }
+    }
+}
+
+/// The `steering:` section of policy.yaml: which steering a deployment of this policy switches on unless told
+/// otherwise. Paths are relative to the policy directory (or absolute).
+public struct SteeringDefaults: Codable, Sendable, Equatable {
+    /// V-GPS value-function directory (`reflex train-value`).
+    public var value: String?
+    /// V-GPS candidates per call (K; default 10 when `value` is set).
+    public var k: Int?
+    /// V-GPS softmax temperature β (0: argmax).
+    public var beta: Float?
+    /// DSRL run directory (`reflex finetune --dsrl`) whose noise actor supplies the initial noise.
+    public var dsrlActor: String?
+    /// Sample the DSRL actor instead of acting with tanh(μ).
+    public var dsrlStochastic: Bool?
+
+    public init(value: String? = nil, k: Int? = nil, beta: Float? = nil, dsrlActor: String? = nil, dsrlStochastic: Bool? = nil) {
+        self.value = value
+        self.k = k
+        self.beta = beta
+        self.dsrlActor = dsrlActor
+        self.dsrlStochastic = dsrlStochastic
     }
 }

@@ -13,6 +13,8 @@ struct Eval: ParsableCommand {
         Episode k starts from seed S+k, so two samplers (or two policies) see the same starts. Prints success with
         a 95% Wilson interval, mean return, network evaluations per inference call and per control step, and
         inference latency p50/p99; writes the results JSON and a plot of the running success rate.
+        Steering (V-GPS --value/--k/--beta, DSRL --dsrl) defaults to policy.yaml's `steering:` section; the options
+        here override it field by field.
         Example: reflex eval --policy policies/lift --robot so101 --task lift --episodes 200 --sampler rti:2,1,0
         """)
 
@@ -29,8 +31,8 @@ struct Eval: ParsableCommand {
     @Option(help: "Results JSON path (default: eval-<task>-<sampler>.json).") var out: String?
     @Option(help: "Plot path (SVG; default: next to the JSON).") var plot: String?
     @Option(help: "V-GPS: value function directory (reflex train-value); scores --k candidates per call.") var value: String?
-    @Option(help: "V-GPS: candidates sampled per inference call, in one batched pass.") var k = 10
-    @Option(help: "V-GPS: softmax temperature β; 0 executes the argmax.") var beta: Float = 0
+    @Option(help: "V-GPS: candidates sampled per inference call, in one batched pass (default 10).") var k: Int?
+    @Option(help: "V-GPS: softmax temperature β; 0 executes the argmax (default 0).") var beta: Float?
     @Option(help: "DSRL: a `reflex finetune --dsrl` run directory whose noise actor supplies the initial noise (sampler: its DDIM map unless --sampler).")
     var dsrl: String?
     @Flag(help: "DSRL: sample the noise actor instead of acting with tanh(μ) (always sampled when V-GPS draws K > 1 candidates).")
@@ -41,35 +43,12 @@ struct Eval: ParsableCommand {
     func run() throws {
         KernelBuild.setThreads(1) // parallelism comes from the workers
         let spec = try sampler.map(SamplerSpec.init(parsing:))
-        let config = try PolicyDirectory.readConfig(policy)
-        if spec != nil, config.kind != .diffusion {
-            throw ValidationError("--sampler applies to diffusion policies; \(policy) is \(config.kind.rawValue)")
-        }
-        if let spec, let s = config.scheduler { try spec.validate(trainTimesteps: s.trainTimesteps) }
-        let policyDir = policy
         let makeEnv = try SimTasks.environmentFactory(robot: robot, task: task)
-        let valueDir = value, candidates = value == nil ? 1 : k, beta = beta
-        if value != nil || dsrl != nil, config.kind != .diffusion { throw ValidationError("--value (V-GPS) and --dsrl steer diffusion policies only") }
-        let actor = try dsrl.map(DSRLActorDirectory.init(path:))
-        // The actor was trained through DDIM at η = 0 with its run's step count: that map, unless told otherwise.
-        let sampler = spec ?? actor.map { $0.sampler }
-        // K identical noises would give K identical candidates: V-GPS over DSRL samples the actor.
-        let stochastic = dsrlStochastic || candidates > 1
-        let evaluator = Evaluator(environment: makeEnv, policy: {
-            let p = try PolicyDirectory.load(policyDir, maxCandidates: candidates)
-            guard let d = p as? DiffusionPolicy else { return p }
-            if let sampler { d.sampler = sampler }
-            if valueDir == nil && actor == nil { return d }
-            let reranker = try valueDir.map {
-                try ValueFunctionDirectory.load($0, maxCandidates: candidates, selection: beta > 0 ? .softmax(beta: beta) : .argmax)
-            }
-            // One noise source per worker (its workspace is per-thread state); the actor's weights are read-only and shared.
-            let noise = try actor.map { try $0.noiseSource(for: d, deterministic: !stochastic, maxBatch: candidates) }
-            return try SteeredPolicy(base: d, noiseSource: noise, reranker: reranker, candidates: candidates)
-        })
-        var samplerName = sampler?.description ?? config.sampler?.description ?? config.kind.rawValue
-        if dsrl != nil { samplerName += stochastic ? "+dsrl-sampled" : "+dsrl" }
-        if value != nil { samplerName += "+vgps\(k)" }
+        // The command line overrides policy.yaml's sampler and `steering:` section field by field.
+        let pipeline = try SteeringPipeline(directory: policy, overrides: SteeringSettings(
+            sampler: spec, value: value, k: k, beta: beta, dsrlActor: dsrl, dsrlStochastic: dsrlStochastic ? true : nil))
+        let evaluator = Evaluator(environment: makeEnv, policy: { try pipeline.makePolicy() })
+        let samplerName = pipeline.label
         let progress = quiet ? nil : ProgressLine(total: episodes, label: "eval \(task) \(samplerName)")
         let report = try evaluator.run(EvaluationConfig(episodes: episodes, seed: seed, workers: workers, actionSteps: actionSteps,
                                                         record: record != nil)) {

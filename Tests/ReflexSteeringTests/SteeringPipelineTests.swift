@@ -1,0 +1,43 @@
+import Foundation
+import ReflexCore
+import ReflexNN
+import ReflexPolicy
+import ReflexSteering
+import Testing
+
+/// policy.yaml's `steering:` section switches steering on by default; command-line settings override it field by field.
+@Suite struct SteeringPipelineTests {
+    func savedPolicy(steering: SteeringDefaults?) throws -> String {
+        var config = PolicyConfig(kind: .diffusion, observationSize: 1, actionSize: 1, nObsSteps: 2, horizon: 4, nActionSteps: 3,
+                                  normalization: .init(observation: .identity(size: 1), action: .identity(size: 1)),
+                                  network: .init(hiddenSizes: [16]), scheduler: NoiseScheduler.Config(), sampler: .ddim(steps: 5, eta: 0))
+        config.steering = steering
+        var gen = RandomGenerator(seed: 2)
+        let dir = NSTemporaryDirectory() + "steered-\(UUID().uuidString)"
+        try PolicyDirectory.save(config: config, network: MLP(config: PolicyDirectory.networkConfig(for: config), generator: &gen), to: dir)
+        return dir
+    }
+
+    @Test func policyYamlSteeringRoundTripsAndResolvesAgainstTheDirectory() throws {
+        let dir = try savedPolicy(steering: SteeringDefaults(value: "values/lift", k: 4, beta: 0.5, dsrlActor: "/runs/dsrl"))
+        let config = try PolicyDirectory.readConfig(dir)
+        #expect(config.steering == SteeringDefaults(value: "values/lift", k: 4, beta: 0.5, dsrlActor: "/runs/dsrl"))
+        let defaults = SteeringSettings.defaults(of: config, directory: dir)
+        #expect(defaults.value == dir + "/values/lift" && defaults.dsrlActor == "/runs/dsrl" && defaults.candidates == 4)
+        let merged = defaults.overridden(by: SteeringSettings(sampler: .ddim(steps: 3, eta: 0), k: 8))
+        #expect(merged.sampler == .ddim(steps: 3, eta: 0) && merged.k == 8 && merged.beta == 0.5 && merged.value == dir + "/values/lift")
+        // The value function named by policy.yaml does not exist: the pipeline says which file is missing.
+        #expect(throws: ReflexError.self) { try SteeringPipeline(directory: dir) }
+    }
+
+    @Test func unsteeredPolicyKeepsItsSamplerUnlessOverridden() throws {
+        let dir = try savedPolicy(steering: nil)
+        let plain = try SteeringPipeline(directory: dir)
+        #expect(plain.label == "ddim:5" && plain.settings.candidates == 1)
+        #expect(try plain.makePolicy() is DiffusionPolicy)
+        let fast = try SteeringPipeline(directory: dir, overrides: SteeringSettings(sampler: .ddim(steps: 2, eta: 0)))
+        #expect(fast.label == "ddim:2")
+        #expect((try fast.makePolicy() as? DiffusionPolicy)?.sampler == .ddim(steps: 2, eta: 0))
+        #expect(throws: ReflexError.self) { try SteeringPipeline(directory: dir, overrides: SteeringSettings(value: "v", k: 0)) }
+    }
+}
