@@ -219,7 +219,7 @@ public final class DaemonCore: Sendable {
         if let v = change.value { options.value = v.isEmpty ? nil : try checkedDirectory(v, what: "value directory") }
         if let k = change.k { options.k = k }
         if let b = change.beta { options.beta = b }
-        if let a = change.dsrlActor { options.dsrlActor = a.isEmpty ? nil : a }
+        if let a = change.dsrlActor { options.dsrlActor = a.isEmpty ? nil : try checkedDirectory(a, what: "DSRL run directory") }
         if options.value == nil { // K and β only mean something with a value function
             options.k = nil
             options.beta = nil

@@ -13,7 +13,7 @@ public struct SteeringOptions: Sendable, Codable, Equatable {
     public var k: Int?
     /// V-GPS softmax temperature β; 0 or nil executes the argmax.
     public var beta: Float?
-    /// DSRL latent-noise actor directory.
+    /// DSRL run directory (`reflex finetune --dsrl`) whose noise actor supplies the initial noise.
     public var dsrlActor: String?
 
     public init(sampler: String? = nil, value: String? = nil, k: Int? = nil, beta: Float? = nil, dsrlActor: String? = nil) {
@@ -55,23 +55,17 @@ enum PolicyFactory {
         if let beta = options.beta, !(beta >= 0 && beta.isFinite) {
             throw APIError.badRequest("beta must be a finite number ≥ 0, got \(beta)")
         }
-        if options.dsrlActor != nil {
-            // SteeredPolicy takes any LatentNoiseSource, but Reflex has no on-disk format for a trained DSRL actor
-            // yet (finetune keeps it in memory), so there is nothing to load.
-            throw APIError.conflict("a DSRL actor cannot be set on the daemon: Reflex has no saved-actor directory format yet (reflex finetune keeps the actor in memory)")
+        if options.dsrlActor != nil, config.kind != .diffusion {
+            throw APIError.conflict("a DSRL actor steers diffusion policies; this one is \(config.kind.rawValue)")
         }
     }
 
     /// A fresh instance of the policy in `directory` with `options` applied.
     static func make(directory: String, options: SteeringOptions) throws -> Policy {
-        let k = options.candidates
-        let policy = try PolicyDirectory.load(directory, maxCandidates: k)
-        guard let diffusion = policy as? DiffusionPolicy else { return policy }
-        if let s = options.sampler { diffusion.sampler = try SamplerSpec(parsing: s) }
-        guard let valueDir = options.value else { return diffusion }
-        let beta = options.beta ?? 0
-        let reranker = try ValueFunctionDirectory.load(valueDir, maxCandidates: k,
-                                                       selection: beta > 0 ? .softmax(beta: beta) : .argmax)
-        return try SteeredPolicy(base: diffusion, reranker: reranker, candidates: k)
+        // The same pipeline as `reflex eval`: policy.yaml's steering section, overridden by these options.
+        let sampler = try options.sampler.map(SamplerSpec.init(parsing:))
+        return try SteeringPipeline(directory: directory, overrides: SteeringSettings(
+            sampler: sampler, value: options.value, k: options.value == nil ? nil : options.candidates, beta: options.beta,
+            dsrlActor: options.dsrlActor)).makePolicy()
     }
 }

@@ -163,7 +163,8 @@ import Testing
 
         // Steering that cannot be applied.
         try expectRefused(try await d.post("/v1/steering", ["policy": "a", "sampler": "warp:9"]), 400)
-        try expectRefused(try await d.post("/v1/steering", ["policy": "a", "dsrl_actor": d.root + "/a"]), 409)
+        try expectRefused(try await d.post("/v1/steering", ["policy": "a", "dsrl_actor": d.root + "/a"]), 404, "not_found", "a policy directory is not a DSRL run")
+        try expectRefused(try await d.post("/v1/steering", ["policy": "a", "dsrl_actor": "/etc"]), 403)
         try expectRefused(try await d.post("/v1/steering", ["policy": "zzz", "sampler": "ddpm"]), 404)
         try expectRefused(try await d.post("/v1/steering", ["policy": "a", "value": "/etc"]), 403)
 
@@ -201,6 +202,25 @@ import Testing
         #expect(d.fake.recorded.writes == 0 && d.fake.lifecycle == .inactive)
         let m = try await d.get("/metrics").text
         #expect(m.contains("reflex_http_refused_total{code=\"401\"}"))
+        try await d.shutdown()
+    }
+
+    /// A DSRL run's noise actor steers a loaded policy: the same observation and seed give a different chunk than
+    /// without it, and the actor for another policy's shape is refused.
+    @Test func dsrlActorSteersPredictions() async throws {
+        let d = try await LiveDaemon(preload: ["a"])
+        let run = try makeDSRLRun(d.root, "dsrl", policy: d.root + "/a")
+        let obs = (0 ..< 24).map { Double($0) * 0.01 }
+        let plain = try await d.post("/v1/predict", ["policy": "a", "observation": obs, "seed": 7]).json()["actions"] as? [[Double]]
+        let r = try await d.post("/v1/steering", ["policy": "a", "dsrl_actor": run])
+        #expect(r.status == 200, "\(r.text)")
+        let steered = try await d.post("/v1/predict", ["policy": "a", "observation": obs, "seed": 7]).json()["actions"] as? [[Double]]
+        #expect(plain != nil && steered != nil && plain != steered)
+        let again = try await d.post("/v1/predict", ["policy": "a", "observation": obs, "seed": 8]).json()["actions"] as? [[Double]]
+        #expect(again == steered, "the actor acts with tanh(μ): the noise, and so the chunk, no longer depends on the seed")
+        let wrong = try makeDSRLRun(d.root, "dsrl-wrong", policy: d.root + "/a", conditionSize: 5)
+        #expect(try await d.post("/v1/steering", ["policy": "a", "dsrl_actor": wrong]).status == 422)
+        #expect(d.fake.recorded.writes == 0)
         try await d.shutdown()
     }
 

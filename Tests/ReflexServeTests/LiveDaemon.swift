@@ -31,6 +31,23 @@ func makePolicyDirectory(_ root: String, _ name: String, seed: UInt64 = 3) throw
     return dir
 }
 
+/// A `reflex finetune --dsrl` run directory as the trainer leaves it (run.json + policy.safetensors) with a random
+/// noise actor for `policy` (condition size `conditionSize`, 16 × 6 noise values).
+func makeDSRLRun(_ root: String, _ name: String, policy: String, conditionSize: Int = 24) throws -> String {
+    let dir = root + "/" + name
+    try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
+    let runJSON = """
+    {"algo": "sac", "dsrl": {"policy": "\(policy)", "magnitude": 1.5, "ddimSteps": 4},
+     "learner": {"actorHiddenSizes": [16], "activation": "tanh", "layerNorm": true, "logStdMin": -20, "logStdMax": 2}}
+    """
+    try Data(runJSON.utf8).write(to: URL(fileURLWithPath: dir + "/run.json"))
+    var gen = RandomGenerator(seed: 11)
+    let actor = MLP(config: MLPConfig(inputSize: conditionSize, hiddenSizes: [16], outputSize: 2 * 16 * 6, activation: .tanh,
+                                      layerNorm: true), generator: &gen)
+    try writeSafetensors(actor.namedParameters(prefix: "policy."), to: dir + "/policy.safetensors")
+    return dir
+}
+
 func temporaryDirectory() throws -> String {
     let dir = NSTemporaryDirectory() + "reflex-serve-\(UUID().uuidString.prefix(8))"
     try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
