@@ -25,9 +25,11 @@ run "$W/base" $R train --demos "$W/demos" --out "$W/base" --steps 3000 --hidden 
 run "$W/rollouts" $R eval --policy "$W/base" --episodes 300 --seed 20000 --workers 2 --quiet --out "$W/rollouts.json" --record "$W/rollouts"
 run "$W/value" $R train-value --policy "$W/base" --data "$W/demos" "$W/rollouts" --out "$W/value" --steps 20000 --threads 1
 
-# DSRL-SAC on the base policy's noise, and SAC from scratch on the joints with the same environment-step budget.
+# DSRL-SAC and DSRL-NA on the base policy's noise, and SAC from scratch on the joints with the same environment-step budget.
 run "$W/dsrl/policy.safetensors" $R finetune --env so101:lift --dsrl "$W/base" --steps $DSRL_STEPS --warmup 1500 --utd 4 \
     --eval-every 2500 --eval-episodes 50 --checkpoint-every 5000 --seed 1 --out "$W/dsrl" --quiet
+run "$W/dsrl-na/policy.safetensors" $R finetune --env so101:lift --dsrl "$W/base" --dsrl-variant na --steps ${NA_STEPS:-9000} \
+    --warmup 1500 --utd 2 --eval-every 2500 --eval-episodes 50 --seed 1 --out "$W/dsrl-na" --quiet
 run "$W/sac/policy.safetensors" $R finetune --env so101:lift --algo sac --steps $SAC_STEPS --warmup 5000 \
     --eval-every 10000 --eval-episodes 50 --checkpoint-every 20000 --seed 1 --out "$W/sac" --quiet
 
@@ -37,6 +39,7 @@ ev() { local name=$1; shift; run "$W/eval-$name.json" $R eval --policy "$W/base"
 ev base --sampler ddim:10
 ev rti --sampler rti:2,1,0 --action-steps 2
 ev dsrl --dsrl "$W/dsrl"
+ev dsrl-na --dsrl "$W/dsrl-na"
 ev vgps10 --sampler ddim:10 --value "$W/value" --k 10
 ev vgps50 --sampler ddim:10 --value "$W/value" --k 50
 ev dsrl-vgps10 --dsrl "$W/dsrl" --value "$W/value" --k 10
