@@ -5,6 +5,7 @@ import ReflexPolicy
 import ReflexRobot
 import ReflexHardware
 import ReflexRuntime
+import ReflexSteering
 import ReflexSim
 import Synchronization
 
@@ -47,6 +48,9 @@ struct Run: ParsableCommand {
     @Option(help: "Safety settings (YAML: position_margin, velocity_scale, max_step_per_tick, watchdog_timeout, watchdog_action, stop_action, approach_speed).")
     var safety: String?
     @Option(help: "Sampler override (ddpm, ddim:N, rti:2,1,0).") var sampler: String?
+    @Option(help: "DSRL: a `reflex finetune --dsrl` run whose noise actor supplies the initial noise.") var dsrl: String?
+    @Option(help: "V-GPS: value function directory (reflex train-value).") var value: String?
+    @Option(help: "V-GPS: candidates per inference call (default 10).") var k: Int?
     @Option(help: "SCHED_FIFO priority to ask for (0: do not ask).") var priority: Int32 = 80
     @Flag(help: "Infer inside the tick on the loop thread (synchronous, as reflex eval steps) instead of on the worker.")
     var inline = false
@@ -69,11 +73,9 @@ struct Run: ParsableCommand {
 
     func run() throws {
         let description = try RobotDescription.named(robot)
-        let loaded = try PolicyDirectory.load(policy)
-        if let s = sampler {
-            guard let d = loaded as? DiffusionPolicy else { throw ValidationError("--sampler needs a diffusion policy") }
-            d.sampler = try SamplerSpec(parsing: s)
-        }
+        // policy.yaml's sampler and steering section, with the command line on top (the same pipeline as eval).
+        let loaded = try SteeringPipeline(directory: policy, overrides: SteeringSettings(
+            sampler: try sampler.map(SamplerSpec.init(parsing:)), value: value, k: k, dsrlActor: dsrl)).makePolicy()
         let rate = self.rate ?? loaded.config.notes?["control_hz"].flatMap { Double($0) } ?? 20
         let safetyConfig = try safety.map { try YAMLDecoder().decode(SafetyConfig.self, fromFile: $0) } ?? SafetyConfig()
         if let episodes {
