@@ -63,9 +63,8 @@ enum PolicyFactory {
     /// A fresh instance of the policy in `directory` with `options` applied.
     static func make(directory: String, options: SteeringOptions) throws -> Policy {
         // The same pipeline as `reflex eval`: policy.yaml's steering section, overridden by these options.
-        let sampler = try options.sampler.map(SamplerSpec.init(parsing:))
-        return try SteeringPipeline(directory: directory, overrides: SteeringSettings(
-            sampler: sampler, value: options.value, k: options.value == nil ? nil : options.candidates, beta: options.beta,
-            dsrlActor: options.dsrlActor)).makePolicy()
+        return try SteeringPipeline(directory: directory, sampler: try options.sampler.map(SamplerSpec.init(parsing:)),
+                                    overrides: SteeringDefaults(value: options.value, k: options.value == nil ? nil : options.candidates,
+                                                                beta: options.beta, dsrlActor: options.dsrlActor)).makePolicy()
     }
 }

@@ -45,8 +45,8 @@ struct Eval: ParsableCommand {
         let spec = try sampler.map(SamplerSpec.init(parsing:))
         let makeEnv = try SimTasks.environmentFactory(robot: robot, task: task)
         // The command line overrides policy.yaml's sampler and `steering:` section field by field.
-        let pipeline = try SteeringPipeline(directory: policy, overrides: SteeringSettings(
-            sampler: spec, value: value, k: k, beta: beta, dsrlActor: dsrl, dsrlStochastic: dsrlStochastic ? true : nil))
+        let pipeline = try SteeringPipeline(directory: policy, sampler: spec, overrides: SteeringDefaults(
+            value: value, k: k, beta: beta, dsrlActor: dsrl, dsrlStochastic: dsrlStochastic ? true : nil))
         let evaluator = Evaluator(environment: makeEnv, policy: { try pipeline.makePolicy() })
         let samplerName = pipeline.label
         let progress = quiet ? nil : ProgressLine(total: episodes, label: "eval \(task) \(samplerName)")

@@ -74,8 +74,8 @@ struct Run: ParsableCommand {
     func run() throws {
         let description = try RobotDescription.named(robot)
         // policy.yaml's sampler and steering section, with the command line on top (the same pipeline as eval).
-        let loaded = try SteeringPipeline(directory: policy, overrides: SteeringSettings(
-            sampler: try sampler.map(SamplerSpec.init(parsing:)), value: value, k: k, dsrlActor: dsrl)).makePolicy()
+        let loaded = try SteeringPipeline(directory: policy, sampler: try sampler.map(SamplerSpec.init(parsing:)),
+                                          overrides: SteeringDefaults(value: value, k: k, dsrlActor: dsrl)).makePolicy()
         let rate = self.rate ?? loaded.config.notes?["control_hz"].flatMap { Double($0) } ?? 20
         let safetyConfig = try safety.map { try YAMLDecoder().decode(SafetyConfig.self, fromFile: $0) } ?? SafetyConfig()
         if let episodes {

@@ -22,10 +22,10 @@ import Testing
         let dir = try savedPolicy(steering: SteeringDefaults(value: "values/lift", k: 4, beta: 0.5, dsrlActor: "/runs/dsrl"))
         let config = try PolicyDirectory.readConfig(dir)
         #expect(config.steering == SteeringDefaults(value: "values/lift", k: 4, beta: 0.5, dsrlActor: "/runs/dsrl"))
-        let defaults = SteeringSettings.defaults(of: config, directory: dir)
+        let defaults = try #require(config.steering).resolved(against: dir)
         #expect(defaults.value == dir + "/values/lift" && defaults.dsrlActor == "/runs/dsrl" && defaults.candidates == 4)
-        let merged = defaults.overridden(by: SteeringSettings(sampler: .ddim(steps: 3, eta: 0), k: 8))
-        #expect(merged.sampler == .ddim(steps: 3, eta: 0) && merged.k == 8 && merged.beta == 0.5 && merged.value == dir + "/values/lift")
+        let merged = defaults.overridden(by: SteeringDefaults(k: 8))
+        #expect(merged.k == 8 && merged.beta == 0.5 && merged.value == dir + "/values/lift")
         // The value function named by policy.yaml does not exist: the pipeline says which file is missing.
         #expect(throws: ReflexError.self) { try SteeringPipeline(directory: dir) }
     }
@@ -33,11 +33,11 @@ import Testing
     @Test func unsteeredPolicyKeepsItsSamplerUnlessOverridden() throws {
         let dir = try savedPolicy(steering: nil)
         let plain = try SteeringPipeline(directory: dir)
-        #expect(plain.label == "ddim:5" && plain.settings.candidates == 1)
+        #expect(plain.label == "ddim:5" && plain.steering.candidates == 1)
         #expect(try plain.makePolicy() is DiffusionPolicy)
-        let fast = try SteeringPipeline(directory: dir, overrides: SteeringSettings(sampler: .ddim(steps: 2, eta: 0)))
+        let fast = try SteeringPipeline(directory: dir, sampler: .ddim(steps: 2, eta: 0))
         #expect(fast.label == "ddim:2")
         #expect((try fast.makePolicy() as? DiffusionPolicy)?.sampler == .ddim(steps: 2, eta: 0))
-        #expect(throws: ReflexError.self) { try SteeringPipeline(directory: dir, overrides: SteeringSettings(value: "v", k: 0)) }
+        #expect(throws: ReflexError.self) { try SteeringPipeline(directory: dir, overrides: SteeringDefaults(value: "v", k: 0)) }
     }
 }
