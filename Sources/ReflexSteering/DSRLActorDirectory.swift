@@ -34,6 +34,9 @@ public struct DSRLActorDirectory: Sendable {
 
     public init(path: String) throws {
         let run = RunDirectory(path: path)
+        guard FileManager.default.fileExists(atPath: run.runFile) else {
+            throw ReflexError(.fileNotFound, "not a `reflex finetune --dsrl` run directory (no run.json)", at: .init(file: run.runFile))
+        }
         let bytes = try readFile(run.runFile)
         let spec: RunFile
         do { spec = try JSONDecoder().decode(RunFile.self, from: Data(bytes)) } catch {
