@@ -9,7 +9,7 @@ SWIFTFLAGS ?= -c $(CONFIG) -Xcxx -O3 -Xcxx -march=native
 DEB_PACKAGES = libbullet-dev libeigen3-dev libyaml-dev pkg-config
 REFLEX     = .build/$(CONFIG)/reflex
 
-.PHONY: run test build deps bench clean
+.PHONY: run test build deps bench clean example
 
 # The default demo: the bundled diffusion policy lifts a cube with the simulated SO-101, RTI warm-started
 # (3 network evaluations per call instead of 100), over 50 seeded episodes on 2 workers.
@@ -20,6 +20,12 @@ run: build
 test: deps
 	$(SWIFT) build $(SWIFTFLAGS) --build-tests -Xswiftc -enable-testing
 	$(SWIFT) test $(SWIFTFLAGS) -Xswiftc -enable-testing --skip-build
+	$(MAKE) example
+
+# An embedder's package (examples/embed-swift) builds against Reflex by path with only the products it names, drives
+# the simulated arm and gives the same chunk as `reflex predict`.
+example: build
+	examples/embed-swift/check.sh
 
 build: deps
 	$(SWIFT) build $(SWIFTFLAGS) --product reflex
