@@ -40,69 +40,27 @@ struct Train: ParsableCommand {
 
     func run() throws {
         KernelBuild.setThreads(threads)
-        let (data, meta) = try Demonstrations.load(directory: demos)
-        let gripperDims = meta.actionNames.enumerated().filter { $0.element.lowercased().contains("gripper") }.map(\.offset)
-        let sampleSpec = try SamplerSpec(parsing: sampler)
-        let hiddenSizes = try hidden.split(separator: ",").map { s -> Int in
+        var options = PolicyTrainingOptions()
+        options.kind = algo == .diffusion ? .diffusion : .bc
+        (options.steps, options.batchSize, options.learningRate, options.seed) = (steps, batchSize, lr, seed)
+        (options.nObsSteps, options.horizon, options.nActionSteps) = (nObsSteps, horizon, nActionSteps)
+        options.hiddenSizes = try hidden.split(separator: ",").map { s -> Int in
             guard let n = Int(s), n > 0 else { throw ValidationError("--hidden: '\(s)' is not a positive integer") }
             return n
         }
-        var scheduler = NoiseScheduler.Config()
-        scheduler.predictionType = prediction == .epsilon ? .epsilon : .sample
-        let config = PolicyConfig(
-            kind: algo == .diffusion ? .diffusion : .bc, observationSize: data.observationSize, actionSize: data.actionSize,
-            nObsSteps: nObsSteps, horizon: horizon, nActionSteps: nActionSteps,
-            normalization: .init(observation: .identity(size: data.observationSize), action: .identity(size: data.actionSize)),
-            network: .init(hiddenSizes: hiddenSizes, activation: .mish, layerNorm: true, timeEmbeddingSize: 64),
-            gripper: gripperDims.isEmpty ? nil : GripperConfig(dims: gripperDims, handling: gripper),
-            scheduler: algo == .diffusion ? scheduler : nil, sampler: algo == .diffusion ? sampleSpec : nil,
-            notes: ["robot": meta.robot, "task": meta.task, "demonstrations": demos,
-                    "episodes": String(data.episodes.count), "observation_names": meta.observationNames.joined(separator: ","),
-                    "action_names": meta.actionNames.joined(separator: ","), "control_hz": String(meta.controlHz),
-                    "trained_with": (["reflex"] + CommandLine.arguments.dropFirst()).joined(separator: " ")])
-        let training = TrainingConfig(steps: steps, batchSize: batchSize, learningRate: lr, warmupSteps: min(300, steps / 10),
-                                      emaDecay: noEma ? nil : 0.995, seed: seed)
-        let trainer = try PolicyTrainer(config: config, data: data, training: training)
-        try makeDirectory(out)
-        var losses: [(x: Double, y: Double)] = []
-        let csvPath = out + "/loss.csv"
-        if resume {
-            try trainer.restore(from: out)
-            if let text = try? String(contentsOfFile: csvPath, encoding: .utf8) {
-                for line in text.split(separator: "\n").dropFirst() {
-                    let f = line.split(separator: ",")
-                    if f.count == 2, let x = Double(f[0]), let y = Double(f[1]), Int(x) < trainer.step { losses.append((x, y)) }
-                }
-            }
-            FileHandle.standardError.write(Data("resuming \(out) at step \(trainer.step)\n".utf8))
-        }
-        print("training \(algo.rawValue) on \(data.episodes.count) episodes (\(data.stepCount) steps) of \(meta.robot):\(meta.task): " +
-              "\(trainer.network.parameterCount) parameters, batch \(batchSize), \(steps) steps, \(threads) threads")
+        options.prediction = prediction == .epsilon ? .epsilon : .sample
+        options.sampler = try SamplerSpec(parsing: sampler)
+        (options.gripper, options.checkpointEvery, options.noEMA) = (gripper, checkpointEvery, noEma)
+        let session = try PolicyTrainingSession(options: options, demonstrations: demos, directory: out, resume: resume,
+                                                trainedWith: (["reflex"] + CommandLine.arguments.dropFirst()).joined(separator: " "))
+        let t = session.trainer
+        if resume { FileHandle.standardError.write(Data("resuming \(out) at step \(t.step)\n".utf8)) }
+        print("training \(algo.rawValue) on \(t.data.episodes.count) episodes (\(t.data.stepCount) steps): " +
+              "\(t.network.parameterCount) parameters, batch \(batchSize), \(steps) steps, \(threads) threads")
         let progress = ProgressLine(total: steps, label: "train")
-        var window: [Float] = []
         let start = Date()
-        func writeCurves() throws {
-            let csv = "step,loss\n" + losses.map { "\(Int($0.x)),\($0.y)" }.joined(separator: "\n") + "\n"
-            try writeFileAtomically(Array(csv.utf8), to: csvPath)
-            var plot = LinePlot(title: "\(algo.rawValue) training loss — \(meta.task)", xLabel: "step", yLabel: "loss (mean of 50 steps)")
-            plot.logY = true
-            plot.series = [.init(name: "loss", points: losses)]
-            try plot.write(to: out + "/loss.svg")
-        }
-        while trainer.step < steps {
-            window.append(trainer.trainStep())
-            if window.count == 50 || trainer.step == steps {
-                let mean = Double(window.reduce(0, +)) / Double(window.count)
-                losses.append((Double(trainer.step), mean))
-                window.removeAll(keepingCapacity: true)
-                progress.update(trainer.step, status: String(format: "loss %.4f", mean))
-            }
-            if trainer.step % checkpointEvery == 0 || trainer.step == steps {
-                try trainer.checkpoint(to: out)
-                try writeCurves()
-            }
-        }
-        progress.finish(String(format: "loss %.4f", losses.last?.y ?? .nan))
+        try session.run { step, loss in progress.update(step, status: String(format: "loss %.4f", loss)) }
+        progress.finish(String(format: "loss %.4f", session.losses.last?.y ?? .nan))
         print("wrote \(out) (\(String(format: "%.1f", Date().timeIntervalSince(start))) s); loss curve \(out)/loss.svg")
     }
 }

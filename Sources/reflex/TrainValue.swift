@@ -29,30 +29,19 @@ struct TrainValue: ParsableCommand {
 
     func run() throws {
         KernelBuild.setThreads(threads)
-        let config = try PolicyDirectory.readConfig(policy)
-        let sets = try data.map { try Demonstrations.load(directory: $0).demonstrations }
-        let transitions = try ValueData.transitions(from: sets, policy: config, gamma: gamma)
-        let widths = try hidden.split(separator: ",").map { s -> Int in
+        var training = ValueTraining()
+        (training.steps, training.batchSize, training.gamma, training.expectile, training.seed) = (steps, batchSize, gamma, expectile, seed)
+        training.hiddenSizes = try hidden.split(separator: ",").map { s -> Int in
             guard let n = Int(s), n > 0 else { throw ValidationError("--hidden: '\(s)' is not a positive integer") }
             return n
         }
-        var gen = RandomGenerator(seed: seed)
-        let iql = IQL(stateSize: transitions.stateSize, actionSize: transitions.actionSize,
-                      config: .init(hiddenSizes: widths, expectile: expectile, batchSize: batchSize), generator: &gen)
-        let episodes = sets.reduce(0) { $0 + $1.episodes.count }
-        print("IQL on \(transitions.count) chunk transitions from \(episodes) episodes; state \(transitions.stateSize), action \(transitions.actionSize)")
         let progress = ProgressLine(total: steps, label: "iql")
-        var critic: Float = 0, valueLoss: Float = 0
-        for i in 0 ..< steps {
-            let l = iql.update(transitions, generator: &gen)
-            critic = 0.98 * critic + 0.02 * l.critic
-            valueLoss = 0.98 * valueLoss + 0.02 * l.value
-            if i % 200 == 0 { progress.update(i + 1, status: String(format: "critic %.4f value %.4f", critic, valueLoss)) }
+        let outcome = try training.run(policyDirectory: policy, dataDirectories: data, out: out,
+                                       notes: ["policy": policy, "data": data.joined(separator: ","),
+                                               "trained_with": "reflex train-value --steps \(steps) --seed \(seed)"]) { i, c, v in
+            progress.update(i, status: String(format: "critic %.4f value %.4f", c, v))
         }
-        progress.finish(String(format: "critic %.4f value %.4f", critic, valueLoss))
-        try ValueFunctionDirectory.save(iql, gamma: gamma, notes: ["policy": policy, "data": data.joined(separator: ","),
-                                                                    "trained_with": "reflex train-value --steps \(steps) --seed \(seed)"],
-                                        to: out)
-        print("wrote \(out)")
+        progress.finish(String(format: "critic %.4f value %.4f", outcome.criticLoss, outcome.valueLoss))
+        print("IQL on \(outcome.transitions) chunk transitions from \(outcome.episodes) episodes; state \(outcome.stateSize), action \(outcome.actionSize); wrote \(out)")
     }
 }
