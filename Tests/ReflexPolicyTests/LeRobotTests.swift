@@ -2,6 +2,7 @@ import AllocationCounter
 import Foundation
 import ReflexCore
 import ReflexNN
+import TestSupport
 import Testing
 
 @testable import ReflexPolicy
@@ -143,26 +144,26 @@ private func loadError(_ dir: String) -> ReflexError? {
     @Test(arguments: [1, 2])
     func denoisingStepAllocatesNothing(threads: Int) throws {
         #expect(rx_allocation_counter_active() == 1)
-        KernelBuild.setThreads(threads)
-        defer { KernelBuild.setThreads(1) }
-        let policy = try LeRobotDiffusionPolicy(directory: fixtures + "/lerobot_film", maxCandidates: 8)
-        let d = policy.denoiser
-        let x = Tensor(zeros: [8, d.horizon, d.actionSize]), y = Tensor(zeros: [8, d.horizon, d.actionSize])
-        let cond = Tensor(zeros: [8, d.conditionSize])
-        var gen = RandomGenerator(seed: 1)
-        gen.fillGaussian(x)
-        gen.fillGaussian(cond)
-        // Warm-up with every shape used below (it grows the per-thread GEMM packing buffers of the FiLM layers).
-        for b in [1, 8] {
-            for cb in [1, b] { d.predict(x.data, timestep: 5, condition: cond.data, conditionBatch: cb, batch: b, output: y.data) }
+        try KernelThreads.with(threads) {
+            let policy = try LeRobotDiffusionPolicy(directory: fixtures + "/lerobot_film", maxCandidates: 8)
+            let d = policy.denoiser
+            let x = Tensor(zeros: [8, d.horizon, d.actionSize]), y = Tensor(zeros: [8, d.horizon, d.actionSize])
+            let cond = Tensor(zeros: [8, d.conditionSize])
+            var gen = RandomGenerator(seed: 1)
+            gen.fillGaussian(x)
+            gen.fillGaussian(cond)
+            // Warm-up with every shape used below (it grows the per-thread GEMM packing buffers of the FiLM layers).
+            for b in [1, 8] {
+                for cb in [1, b] { d.predict(x.data, timestep: 5, condition: cond.data, conditionBatch: cb, batch: b, output: y.data) }
+            }
+            let before = rx_thread_allocation_count()
+            for i in 0 ..< 50 {
+                let b = i % 2 == 0 ? 1 : 8
+                d.predict(x.data, timestep: i, condition: cond.data, conditionBatch: i % 4 == 1 ? b : 1, batch: b, output: y.data)
+            }
+            let allocations = rx_thread_allocation_count() - before
+            #expect(allocations == 0, "\(allocations) allocations in 50 U-Net evaluations (threads \(threads))")
         }
-        let before = rx_thread_allocation_count()
-        for i in 0 ..< 50 {
-            let b = i % 2 == 0 ? 1 : 8
-            d.predict(x.data, timestep: i, condition: cond.data, conditionBatch: i % 4 == 1 ? b : 1, batch: b, output: y.data)
-        }
-        let allocations = rx_thread_allocation_count() - before
-        #expect(allocations == 0, "\(allocations) allocations in 50 U-Net evaluations (threads \(threads))")
     }
 
     @Test func imageFeaturesAreRefusedByName() throws {
