@@ -59,7 +59,8 @@ private func loadError(_ dir: String) -> ReflexError? {
             checkpoint.unet.evaluate(x.data, timestep: t, condition: cond.data, conditionBatch: 3, batch: 3,
                                      output: out.data, workspace: ws)
             let err = relativeError(out.data, want)
-            #expect(err < 1e-4, "\(name) t=\(t): relative error \(err)")
+            // 9.5e-7 reached
+            #expect(err < 1e-5, "\(name) t=\(t): relative error \(err)")
         }
     }
 
@@ -88,7 +89,8 @@ private func loadError(_ dir: String) -> ReflexError? {
                 diff = max(diff, abs(got.data[k * a + d] - want.data[k * a + d]))
                 scale = max(scale, abs(want.data[k * a + d]))
             }
-            #expect(diff / scale < 1e-4, "\(name) action dim \(d): relative error \(diff / scale)")
+            // 5.4e-6 reached
+            #expect(diff / scale < 5e-5, "\(name) action dim \(d): relative error \(diff / scale)")
         }
     }
 
@@ -137,7 +139,8 @@ private func loadError(_ dir: String) -> ReflexError? {
         for k in 0 ..< 4 {
             checkpoint.unet.evaluate(x.data + k * h * a, timestep: 20, condition: cond.data, conditionBatch: 1, batch: 1,
                                      output: single.data, workspace: ws)
-            for i in 0 ..< h * a { #expect(abs(single.data[i] - batched.data[k * h * a + i]) <= 1e-5 * (1 + abs(single.data[i]))) }
+            // 0 reached here (the same kernels either way)
+            for i in 0 ..< h * a { #expect(abs(single.data[i] - batched.data[k * h * a + i]) <= 1e-6 * (1 + abs(single.data[i]))) }
         }
     }
 

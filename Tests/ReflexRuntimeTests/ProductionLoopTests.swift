@@ -84,7 +84,7 @@ func productionSteeredPolicy(sampler: SamplerSpec = .rti(schedule: [2, 1, 0], va
             let cpuAfter = watched.map { ThreadAllocations.cpuTime($0) ?? 0 }
             let end = loop.snapshot()
             #expect(end.counters.chunksReceived - start.counters.chunksReceived >= 40)
-            #expect(end.counters.ticks - start.counters.ticks >= 150)
+            #expect(end.counters.ticks - start.counters.ticks >= 40) // at most one chunk request a tick
             for (i, tid) in watched.enumerated() {
                 let name = ThreadAllocations.name(tid) ?? "exited"
                 // A thread gets its slot at its first allocation: no slot yet means none so far.
