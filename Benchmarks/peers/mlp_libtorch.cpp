@@ -2,7 +2,9 @@
 // (TorchScript), loaded and run from C++ as a libtorch deployment would, on one thread, under InferenceMode, timed
 // like Reflex and nn.py (rounds of calls, each round's mean in microseconds). Prints JSON.
 // Build: Benchmarks/peers/build_libtorch.sh   Run: .build/peers/mlp_libtorch MODEL.pt [rounds]
+#include <ATen/Parallel.h>
 #include <torch/script.h>
+#include <torch/version.h>
 
 #include <chrono>
 #include <cstdio>
