@@ -10,14 +10,14 @@ DEB_PACKAGES = libbullet-dev libeigen3-dev libyaml-dev pkg-config
 REFLEX     = .build/$(CONFIG)/reflex
 # The tests' independent peers: the Python packages of Tests/peers-requirements.txt (the vendors' servo SDKs,
 # pybullet) in a venv made here — inside the repository (git-ignored) unless REFLEX_PEERS_VENV names another — and
-# Debian's chromium for the status page's browser test. Both paths are exported to the tests (Tests/TestPeers).
+# Debian's chromium for the status page's browser test. Both paths are exported to the tests (Tests/TestSupport).
 PYTHON     ?= python3
 REFLEX_PEERS_VENV ?= $(CURDIR)/.peers-venv
 PEERS_REQUIREMENTS = Tests/peers-requirements.txt
 PEERS_STAMP = $(REFLEX_PEERS_VENV)/.reflex-peers-requirements
 export REFLEX_PEERS_VENV
 
-.PHONY: run test build deps test-deps peers bench clean
+.PHONY: run test build deps test-deps peers bench clean example
 
 # The default demo: the bundled diffusion policy lifts a cube with the simulated SO-101, RTI warm-started
 # (3 network evaluations per call instead of 100), over 50 seeded episodes on 2 workers.
@@ -30,6 +30,12 @@ test: deps test-deps peers
 	$(SWIFT) build $(SWIFTFLAGS) --build-tests -Xswiftc -enable-testing
 	REFLEX_CHROMIUM="$${REFLEX_CHROMIUM:-$$(command -v chromium || command -v chromium-browser || true)}" \
 	  $(SWIFT) test $(SWIFTFLAGS) -Xswiftc -enable-testing --skip-build
+	$(MAKE) example
+
+# An embedder's package (examples/embed-swift) builds against Reflex by path with only the products it names, drives
+# the simulated arm and gives the same chunk as `reflex predict`.
+example: build
+	examples/embed-swift/check.sh
 
 build: deps
 	$(SWIFT) build $(SWIFTFLAGS) --product reflex

@@ -13,3 +13,12 @@ public enum KernelBuild {
     /// Sets the kernel thread count. - Warning: Not real-time safe.
     public static func setThreads(_ n: Int) { rx_set_num_threads(Int32(max(1, n))) }
 }
+
+/// Probes of the machine's own limits, for the floors benchmarks print beside their figures.
+public enum MachineProbe {
+    /// Sums `count` floats with the widest vector loads the kernels were built for: timed over a buffer much larger
+    /// than the last-level cache, it measures the read bandwidth a weight-streaming step is bound by.
+    public static func streamSum(_ values: UnsafePointer<Float>, count: Int) -> Double {
+        rx_stream_sum(count, values)
+    }
+}

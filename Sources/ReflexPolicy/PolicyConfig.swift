@@ -231,11 +231,7 @@ public struct PolicyConfig: Codable, Sendable, Equatable {
             }
             guard g.factor > 0 else { throw bad("gripper.factor", "must be positive, got \(g.factor)") }
         }
-        if let st = steering {
-            guard kind == .diffusion else { throw bad("steering", "steers diffusion policies only; this one is \(kind.rawValue)") }
-            if let k = st.k, k < 1 { throw bad("steering.k", "must be at least 1, got \(k)") }
-            if let b = st.beta, !(b >= 0 && b.isFinite) { throw bad("steering.beta", "must be a finite number ≥ 0, got \(b)") }
-        }
+        try steering?.validate(for: kind)
         if kind == .diffusion {
             guard let s = scheduler else { throw bad("scheduler", "a diffusion policy needs a scheduler") }
             try s.validate()
@@ -264,5 +260,42 @@ public struct SteeringDefaults: Codable, Sendable, Equatable {
         self.beta = beta
         self.dsrlActor = dsrlActor
         self.dsrlStochastic = dsrlStochastic
+    }
+}
+
+extension SteeringDefaults {
+    /// Candidates per inference call: K (default 10) with a value function, else 1.
+    public var candidates: Int { value == nil ? 1 : (k ?? 10) }
+
+    /// The one check of a steering setting, wherever it comes from (policy.yaml's section, the command line's
+    /// overrides merged onto it, the daemon's `POST /v1/steering`): ranges, and options that mean nothing in their
+    /// combination are refused with the reason rather than dropped. `maxCandidates` bounds K where a deployment loads
+    /// its policies for a fixed largest K (the daemon's `max_candidates`).
+    public func validate(for kind: PolicyConfig.Kind, maxCandidates: Int? = nil, keyPrefix: String = "steering") throws {
+        func bad(_ key: String, _ message: String) -> ReflexError {
+            ReflexError(.invalidValue, message, at: .init(keyPath: keyPrefix + "." + key))
+        }
+        let any = value != nil || k != nil || beta != nil || dsrlActor != nil || dsrlStochastic != nil
+        if any, kind != .diffusion {
+            throw ReflexError(.invalidValue, "V-GPS and DSRL steer diffusion policies; this one is \(kind.rawValue)",
+                              at: .init(keyPath: keyPrefix))
+        }
+        if let k {
+            guard value != nil else { throw bad("k", "K picks among candidates scored by a value function; give a value function too") }
+            guard k >= 1 else { throw bad("k", "must be at least 1, got \(k)") }
+            if let maxCandidates, k > maxCandidates {
+                throw bad("k", "must be at most \(maxCandidates) (max_candidates, the largest K policies are loaded for), got \(k)")
+            }
+        }
+        if let maxCandidates, value != nil, k == nil, candidates > maxCandidates {
+            throw bad("k", "the default K = \(candidates) exceeds max_candidates (\(maxCandidates)); give k")
+        }
+        if let beta {
+            guard value != nil else { throw bad("beta", "β is V-GPS's softmax temperature over scored candidates; give a value function too") }
+            guard beta >= 0, beta.isFinite else { throw bad("beta", "must be a finite number ≥ 0, got \(beta)") }
+        }
+        if dsrlStochastic == true, dsrlActor == nil {
+            throw bad("dsrl_stochastic", "samples a DSRL noise actor; give dsrl_actor too")
+        }
     }
 }

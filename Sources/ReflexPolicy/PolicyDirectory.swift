@@ -28,6 +28,11 @@ public enum PolicyDirectory {
                              metadata: ["format": "reflex", "kind": config.kind.rawValue])
     }
 
+    /// Whether `directory` holds a Reflex policy (`policy.yaml`), as opposed to a LeRobot checkpoint (`config.json`).
+    public static func isPolicyDirectory(_ directory: String) -> Bool {
+        access(directory + "/" + configFile, F_OK) == 0
+    }
+
     /// Reads and validates `policy.yaml`.
     public static func readConfig(_ directory: String) throws -> PolicyConfig {
         let path = directory + "/" + configFile

@@ -1,5 +1,6 @@
 import Foundation
 import ReflexCore
+import ReflexRobotDescriptions
 
 /// A robot as Reflex uses it: the URDF model, which joints are controlled and in what order, their limits, the
 /// home pose, the gripper, the end-effector link, control gains and the servo-bus mapping.
@@ -216,21 +217,22 @@ extension RobotDescription {
                                 hardware: file.hardware, path: path)
     }
 
-    /// Finds a robot by name or path: an existing file, else `<name>.yaml` under `./robots`, `$REFLEX_ROBOTS`,
-    /// or the `robots/` directory of the source checkout this binary was built from.
+    /// Finds a robot by name or path: an existing YAML file, else `<name>.yaml` under `$REFLEX_ROBOTS` (a directory of
+    /// your own descriptions), else among the descriptions bundled with Reflex (`BundledRobots`).
     public static func named(_ nameOrPath: String) throws -> RobotDescription {
         if FileManager.default.fileExists(atPath: nameOrPath), nameOrPath.hasSuffix(".yaml") || nameOrPath.hasSuffix(".yml") {
             return try load(path: nameOrPath)
         }
-        var dirs = ["robots"]
-        if let env = ProcessInfo.processInfo.environment["REFLEX_ROBOTS"] { dirs.insert(env, at: 0) }
-        let source = ((#filePath as NSString).deletingLastPathComponent as NSString)
-        dirs.append(((source.deletingLastPathComponent as NSString).deletingLastPathComponent as NSString).appendingPathComponent("robots"))
+        var dirs: [String] = []
+        if let env = ProcessInfo.processInfo.environment["REFLEX_ROBOTS"], !env.isEmpty { dirs.append(env) }
+        if let bundled = BundledRobots.directory { dirs.append(bundled) }
         for d in dirs {
             let p = (d as NSString).appendingPathComponent(nameOrPath + ".yaml")
             if FileManager.default.fileExists(atPath: p) { return try load(path: p) }
         }
-        throw ReflexError(.fileNotFound, "no robot '\(nameOrPath)': not a YAML file, and no \(nameOrPath).yaml in \(dirs.joined(separator: ", "))")
+        let looked = dirs.isEmpty ? "no $REFLEX_ROBOTS and no bundled descriptions (\(BundledRobots.bundleName) is not next to this binary)"
+            : "no \(nameOrPath).yaml in \(dirs.joined(separator: ", "))"
+        throw ReflexError(.fileNotFound, "no robot '\(nameOrPath)': not a YAML file, and \(looked)")
     }
 }
 

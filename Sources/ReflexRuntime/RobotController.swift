@@ -68,15 +68,8 @@ public final class RobotController: @unchecked Sendable {
         }
     }
 
-    /// Loads a policy directory under `name` (replacing a policy of that name that is not running).
-    @discardableResult
-    public func loadPolicy(name: String, directory: String) throws -> PolicyConfig {
-        let policy = try PolicyDirectory.load(directory)
-        try addPolicy(name: name, policy)
-        return policy.config
-    }
-
-    /// Adds an already loaded policy under `name`.
+    /// Adds a loaded policy under `name` (replacing a policy of that name that is not running). A policy directory
+    /// with its steering loads through `SteeringPipeline` (ReflexDeployment's `loadPolicy(name:directory:)`).
     public func addPolicy(name: String, _ policy: Policy) throws {
         guard !name.isEmpty, name.count <= 64, name.allSatisfy({ $0.isLetter || $0.isNumber || "-_.".contains($0) }) else {
             throw ReflexError(.invalidArgument, "policy names are 1–64 letters, digits, '-', '_' or '.', got '\(name)'")

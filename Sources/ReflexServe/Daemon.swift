@@ -4,6 +4,7 @@ import HummingbirdWebSocket
 import Logging
 import NIOCore
 import ReflexCore
+import ReflexRobot
 import ServiceLifecycle
 
 /// Who may listen where: a Unix socket (0600, the owner only) needs nothing more; TCP on loopback needs a bearer
@@ -93,6 +94,26 @@ public enum ReflexDaemon {
             throw ReflexError(.invalidTransition, "another daemon is listening on \(path)", at: .init(keyPath: "listen"))
         }
         unlink(path)
+    }
+
+    /// The whole daemon of `config`: opens and configures its arm (left inactive: nothing moves until an episode
+    /// starts), installs SIGUSR1 as the emergency stop, serves until SIGTERM or SIGINT, then stops the arm safely.
+    public static func run(config: ServeConfig, address: ListenAddress, token: String?, logger: Logger) async throws {
+        let core = try DaemonCore(config: config, logger: logger)
+        let arm = core.controller.robot
+        EmergencyStopSignal.install()
+        do {
+            try core.bringUp()
+        } catch {
+            arm.finalize()
+            throw error
+        }
+        logger.notice("\(arm.name) is \(arm.lifecycle): nothing moves until POST /v1/episode/start")
+        logger.notice("listening on \(address)\(token == nil ? "" : " (bearer token required)"); pid \(getpid()); kill -USR1 for an emergency stop")
+        try await run(core: core, address: address, token: token, logger: logger) { port in
+            if let port { logger.notice("bound TCP port \(port)") }
+        }
+        logger.notice("exited cleanly: \(arm.name) is \(arm.lifecycle)")
     }
 
     /// Runs the daemon until SIGTERM or SIGINT, then stops the arm safely (as `on_exit` says) and returns.

@@ -2,6 +2,7 @@ import Dispatch
 import Foundation
 import Logging
 import ReflexCore
+import ReflexDeployment
 import ReflexPolicy
 import ReflexRobot
 import ReflexRuntime
@@ -20,21 +21,6 @@ public struct DaemonStatus: Sendable, Codable, Equatable {
     public var uptime: Double
     /// The simulated scene's task state (`sim` arms only).
     public var task: TaskStatus?
-}
-
-/// A simulated arm's task, as the daemon reports it (the scene is not reset between episodes).
-public struct TaskStatus: Sendable, Codable, Equatable {
-    public var kind: String
-    /// The task's success test has held (latched since start-up).
-    public var success: Bool
-    /// Highest the cube got above its start (m).
-    public var highestLift: Double
-
-    public init(kind: String, success: Bool, highestLift: Double) {
-        self.kind = kind
-        self.success = success
-        self.highestLift = highestLift
-    }
 }
 
 /// The daemon without HTTP: the controller, the policy catalog and steering, remote-inference predictors, and the
@@ -74,22 +60,13 @@ public final class DaemonCore: Sendable {
     /// Status answers are at most this old (bounds how often readers take the loop's telemetry lock).
     static let statusMaxAge: UInt64 = 50_000_000
 
-    /// Runs under the controller's lock before each episode starts, once the request was found valid (re-arming a
-    /// servo bus watchdog that tripped while the arm idled; putting a simulated scene back at its start).
-    let beforeEpisode: (@Sendable () throws -> Void)?
+    /// The arm's deployment: before each episode, the per-episode set-up under the controller's lock (a simulated
+    /// scene put back at its start, a bus watchdog re-armed) and, outside it, a camera channel's scene reset (it may
+    /// take seconds); the task's status. nil: a bare controller (tests over a fake arm).
+    let deployment: Deployment?
 
-    /// The simulated scene's task state, when the arm is simulated.
-    let taskStatus: (@Sendable () -> TaskStatus)?
-    /// Runs on the control queue before each episode, outside the controller's lock (it may take seconds: resetting
-    /// a hardware-in-the-loop scene over its camera channel).
-    let resetScene: (@Sendable () throws -> Void)?
-
-    public init(controller: RobotController, config: ServeConfig, logger: Logger,
-                beforeEpisode: (@Sendable () throws -> Void)? = nil, taskStatus: (@Sendable () -> TaskStatus)? = nil,
-                resetScene: (@Sendable () throws -> Void)? = nil) throws {
-        self.resetScene = resetScene
-        self.beforeEpisode = beforeEpisode
-        self.taskStatus = taskStatus
+    public init(controller: RobotController, config: ServeConfig, logger: Logger, deployment: Deployment? = nil) throws {
+        self.deployment = deployment
         self.controller = controller
         self.config = config
         self.logger = logger
@@ -102,6 +79,20 @@ public final class DaemonCore: Sendable {
             }
         }
         self.roots = roots.compactMap { Self.resolve($0) }.map { $0.hasSuffix("/") ? $0 : $0 + "/" }
+    }
+
+    /// The daemon `config` describes: its arm (opened here, configured by `bringUp`, left inactive) and a controller
+    /// at the config's rate with its safety settings.
+    public convenience init(config: ServeConfig, logger: Logger) throws {
+        let deployment = try Deployment(config: config.arm)
+        do {
+            let controller = try deployment.makeController(rate: config.rate, safety: config.safety,
+                                                           priority: config.priority > 0 ? config.priority : nil)
+            try self.init(controller: controller, config: config, logger: logger, deployment: deployment)
+        } catch {
+            deployment.robot.finalize()
+            throw error
+        }
     }
 
     // MARK: Blocking work off the cooperative pool
@@ -159,8 +150,7 @@ public final class DaemonCore: Sendable {
     @discardableResult
     func load(name: String, resolvedDirectory dir: String, steering: SteeringOptions = SteeringOptions()) throws -> PolicyConfig {
         let pc = try PolicyDirectory.readConfig(dir)
-        try PolicyFactory.validate(steering, config: pc, maxCandidates: config.maxCandidates)
-        let policy = try PolicyFactory.make(directory: dir, options: steering)
+        let policy = try PolicyFactory.make(directory: dir, options: steering, maxCandidates: config.maxCandidates)
         try controller.addPolicy(name: name, policy)
         catalog.withLock { $0[name] = CatalogEntry(directory: dir, steering: steering, config: pc) }
         predictors.withLock { $0[name] = nil }
@@ -184,8 +174,8 @@ public final class DaemonCore: Sendable {
             }
             if s.running { throw ReflexError(.invalidTransition, "an episode is running with '\(s.activePolicy ?? "?")'; stop it or switch") }
             if s.emergencyStop { throw ReflexError(.invalidTransition, "the emergency stop is engaged; clear it first") }
-            try self.resetScene?()
-            return try self.controller.start(policy: policy, prepare: self.beforeEpisode)
+            try self.deployment?.resetRemoteSceneToNextEpisode()
+            return try self.controller.start(policy: policy, prepare: self.deployment.map { d in { try d.prepareEpisode() } })
         }
         events.note("episode_start", "episode started with '\(policy)' (\(report))", now: monotonicNanoseconds())
         invalidateStatus()
@@ -220,14 +210,16 @@ public final class DaemonCore: Sendable {
         if let k = change.k { options.k = k }
         if let b = change.beta { options.beta = b }
         if let a = change.dsrlActor { options.dsrlActor = a.isEmpty ? nil : try checkedDirectory(a, what: "DSRL run directory") }
-        if options.value == nil { // K and β only mean something with a value function
+        if change.value == "", change.k == nil, change.beta == nil { // clearing the value function clears V-GPS
             options.k = nil
             options.beta = nil
         }
-        try PolicyFactory.validate(options, config: entry.config, maxCandidates: config.maxCandidates)
+        // Checked as a whole before anything is built: K without a value function, K above max_candidates and the
+        // like are refused with the reason, never dropped.
+        let pipeline = try PolicyFactory.pipeline(directory: entry.directory, options: options, maxCandidates: config.maxCandidates)
         let final = options
         let switched = try await onControl { () -> Bool in
-            let policy = try PolicyFactory.make(directory: entry.directory, options: final)
+            let policy = try pipeline.makePolicy()
             let running = self.controller.status().running && self.controller.status().activePolicy == name
             try self.controller.replacePolicy(name: name, policy)
             self.catalog.withLock { $0[name]?.steering = final }
@@ -241,7 +233,7 @@ public final class DaemonCore: Sendable {
 
     static func describe(_ o: SteeringOptions) -> String {
         var parts = ["sampler \(o.sampler ?? "policy.yaml's")"]
-        if let v = o.value { parts.append("V-GPS K=\(o.candidates) β=\(o.beta ?? 0) value \(v)") }
+        if let v = o.value { parts.append("V-GPS K=\(o.overrides.candidates) β=\(o.beta ?? 0) value \(v)") }
         return parts.joined(separator: ", ")
     }
 
@@ -322,7 +314,7 @@ public final class DaemonCore: Sendable {
         if let s = statusCache.withLock({ c in now &- c.time < Self.statusMaxAge ? c.status : nil }) { return s }
         let s = DaemonStatus(controller: controller.status(), sample: controller.jointSample(),
                              steering: catalog.withLock { $0.mapValues(\.steering) }, events: events.entries(limit: 20),
-                             uptime: Double(now - started) * 1e-9, task: taskStatus?())
+                             uptime: Double(now - started) * 1e-9, task: deployment?.taskStatus())
         statusCache.withLock { $0 = (now, s) }
         return s
     }
@@ -371,7 +363,8 @@ public final class DaemonCore: Sendable {
             let response = try await onInference { () -> PredictResponse in
                 let predictor = try self.predictors.withLock { p -> Predictor in
                     if let existing = p[name] { return existing }
-                    let made = try Predictor(policy: PolicyFactory.make(directory: entry.directory, options: entry.steering))
+                    let made = try Predictor(policy: PolicyFactory.make(directory: entry.directory, options: entry.steering,
+                                                                         maxCandidates: self.config.maxCandidates))
                     p[name] = made
                     return made
                 }

@@ -1,67 +1,10 @@
 import ReflexCore
+import ReflexDeployment
 import ReflexRobot
 
 /// The daemon's configuration file (`reflex serve --config FILE.yaml`): the arm, the policies it may run, where it
 /// listens, the loop rate and the safety options. Keys are snake_case; unknown keys are errors.
 public struct ServeConfig: Sendable, Codable, Equatable {
-    /// Which arm the daemon owns: exactly one of `sim`, `port` or `fake`.
-    public struct Arm: Sendable, Codable, Equatable {
-        /// Robot description (a path, or a name under robots/).
-        public var robot: String
-        /// A Bullet-simulated arm running this task's scene (`lift`).
-        public var sim: String?
-        /// The serial device of a real arm's servo bus (or an emulator's link).
-        public var port: String?
-        /// A fake arm (first-order joints, no task features): a dry run.
-        public var fake: Bool?
-        /// Seed of the simulated scene.
-        public var seed: UInt64?
-        /// Calibration file for `port` (from `reflex calibrate`).
-        public var calibration: String?
-        /// Feed zeros for task features the arm cannot provide (a dry run of a task policy on a real arm).
-        public var zeroFeatures: Bool?
-        /// `port` arms: the camera channel of the scene (`reflex emulate --sim lift --camera PATH`): the cube's pose
-        /// comes from there, the end effector from forward kinematics, and each episode resets the scene over it.
-        public var camera: String?
-        /// Oldest camera estimate the policy may act on (s); older counts as none and the loop holds.
-        public var cameraMaxAge: Double?
-        /// `port` arms on a Dynamixel X bus: the servos' Bus Watchdog (ms, 20 ms steps; 0 turns it off; default
-        /// 100). If the daemon dies mid-episode the servos stop by themselves after this much bus silence.
-        public var busWatchdogMs: Int?
-
-        public init(robot: String = "so101", sim: String? = nil, port: String? = nil, fake: Bool? = nil) {
-            self.robot = robot
-            self.sim = sim
-            self.port = port
-            self.fake = fake
-        }
-
-        enum CodingKeys: String, CodingKey {
-            case robot, sim, port, fake, seed, calibration
-            case zeroFeatures = "zero_features", busWatchdogMs = "bus_watchdog_ms", camera
-            case cameraMaxAge = "camera_max_age"
-        }
-
-        /// The chosen kind, checked to be exactly one.
-        public func kind() throws -> ArmKind {
-            var kinds: [ArmKind] = []
-            if let sim { kinds.append(.sim(task: sim)) }
-            if let port { kinds.append(.port(device: port)) }
-            if fake == true { kinds.append(.fake) }
-            guard kinds.count == 1 else {
-                throw ReflexError(.invalidValue, "arm: give exactly one of sim: TASK, port: DEVICE or fake: true",
-                                  at: .init(keyPath: "arm"))
-            }
-            return kinds[0]
-        }
-    }
-
-    public enum ArmKind: Sendable, Equatable {
-        case sim(task: String)
-        case port(device: String)
-        case fake
-    }
-
     /// What SIGTERM/SIGINT does before the process exits: stop the loop (the arm holds its last command), wait
     /// `hold_seconds`, then torque off unless `torque_off` is false.
     public struct OnExit: Sendable, Codable, Equatable {
@@ -84,9 +27,18 @@ public struct ServeConfig: Sendable, Codable, Equatable {
         }
     }
 
-    public var arm: Arm
+    /// The arm, the start-up policies, the loop's rate and priority and the safety settings.
+    public var deployment: DeploymentConfig
+    /// Which arm the daemon owns (exactly one of `sim`, `port` or `fake`) and where its task features come from.
+    public var arm: ArmConfig {
+        get { deployment.arm }
+        set { deployment.arm = newValue }
+    }
     /// Policies loaded at start-up, by name.
-    public var policies: [String: String]
+    public var policies: [String: String] {
+        get { deployment.policies }
+        set { deployment.policies = newValue }
+    }
     /// Directories under which `POST /v1/policies` and steering may read (policy, value and actor directories).
     /// Default: the parents of the start-up policies' directories.
     public var policyRoots: [String]?
@@ -95,10 +47,19 @@ public struct ServeConfig: Sendable, Codable, Equatable {
     /// File holding the bearer token (required on TCP; optional on the Unix socket). `REFLEX_TOKEN` also works.
     public var tokenFile: String?
     /// Control rate (Hz).
-    public var rate: Double
+    public var rate: Double {
+        get { deployment.rate }
+        set { deployment.rate = newValue }
+    }
     /// SCHED_FIFO priority for the loop thread (0: do not ask).
-    public var priority: Int32
-    public var safety: SafetyConfig
+    public var priority: Int32 {
+        get { deployment.priority }
+        set { deployment.priority = newValue }
+    }
+    public var safety: SafetyConfig {
+        get { deployment.safety }
+        set { deployment.safety = newValue }
+    }
     public var onExit: OnExit
     /// Largest request body accepted (bytes).
     public var maxBodyBytes: Int
@@ -107,13 +68,9 @@ public struct ServeConfig: Sendable, Codable, Equatable {
     /// Largest V-GPS K a policy is loaded for (steering can ask up to this many candidates).
     public var maxCandidates: Int
 
-    public init(arm: Arm, policies: [String: String] = [:], listen: String = ServeConfig.defaultListen) {
-        self.arm = arm
-        self.policies = policies
+    public init(arm: ArmConfig, policies: [String: String] = [:], listen: String = ServeConfig.defaultListen) {
+        deployment = DeploymentConfig(arm: arm, policies: policies)
         self.listen = listen
-        rate = 100
-        priority = 80
-        safety = SafetyConfig()
         onExit = OnExit()
         maxBodyBytes = 1 << 20
         streamHz = 20
@@ -123,25 +80,34 @@ public struct ServeConfig: Sendable, Codable, Equatable {
     public static let defaultListen = "unix:/tmp/reflex.sock"
 
     enum CodingKeys: String, CodingKey {
-        case arm, policies, listen, rate, priority, safety
+        case listen
         case policyRoots = "policy_roots", tokenFile = "token_file", onExit = "on_exit"
         case maxBodyBytes = "max_body_bytes", streamHz = "stream_hz", maxCandidates = "max_candidates"
     }
 
+    // One flat mapping: the deployment's keys (arm, policies, rate, priority, safety) beside the server's.
     public init(from decoder: Decoder) throws {
+        deployment = try DeploymentConfig(from: decoder)
         let c = try decoder.container(keyedBy: CodingKeys.self)
-        arm = try c.decode(Arm.self, forKey: .arm)
-        policies = try c.decodeIfPresent([String: String].self, forKey: .policies) ?? [:]
         policyRoots = try c.decodeIfPresent([String].self, forKey: .policyRoots)
         listen = try c.decodeIfPresent(String.self, forKey: .listen) ?? Self.defaultListen
         tokenFile = try c.decodeIfPresent(String.self, forKey: .tokenFile)
-        rate = try c.decodeIfPresent(Double.self, forKey: .rate) ?? 100
-        priority = try c.decodeIfPresent(Int32.self, forKey: .priority) ?? 80
-        safety = try c.decodeIfPresent(SafetyConfig.self, forKey: .safety) ?? SafetyConfig()
         onExit = try c.decodeIfPresent(OnExit.self, forKey: .onExit) ?? OnExit()
         maxBodyBytes = try c.decodeIfPresent(Int.self, forKey: .maxBodyBytes) ?? 1 << 20
         streamHz = try c.decodeIfPresent(Double.self, forKey: .streamHz) ?? 20
         maxCandidates = try c.decodeIfPresent(Int.self, forKey: .maxCandidates) ?? 16
+    }
+
+    public func encode(to encoder: Encoder) throws {
+        try deployment.encode(to: encoder)
+        var c = encoder.container(keyedBy: CodingKeys.self)
+        try c.encodeIfPresent(policyRoots, forKey: .policyRoots)
+        try c.encode(listen, forKey: .listen)
+        try c.encodeIfPresent(tokenFile, forKey: .tokenFile)
+        try c.encode(onExit, forKey: .onExit)
+        try c.encode(maxBodyBytes, forKey: .maxBodyBytes)
+        try c.encode(streamHz, forKey: .streamHz)
+        try c.encode(maxCandidates, forKey: .maxCandidates)
     }
 
     /// Reads and validates a config file.
@@ -156,14 +122,7 @@ public struct ServeConfig: Sendable, Codable, Equatable {
         func bad(_ key: String, _ message: String) -> ReflexError {
             ReflexError(.invalidValue, message, at: .init(keyPath: key))
         }
-        _ = try arm.kind()
-        if arm.camera != nil, arm.port == nil { throw bad("arm.camera", "the camera channel goes with port: (a sim arm has its scene in the process)") }
-        if let a = arm.cameraMaxAge, !(a > 0 && a <= 10) { throw bad("arm.camera_max_age", "must be in (0, 10] s, got \(a)") }
-        if let w = arm.busWatchdogMs, !(0 ... 2540).contains(w) {
-            throw bad("arm.bus_watchdog_ms", "must be in 0...2540 (0: off), got \(w)")
-        }
-        guard rate > 0, rate <= 1000 else { throw bad("rate", "must be in (0, 1000] Hz, got \(rate)") }
-        guard (0 ... 99).contains(priority) else { throw bad("priority", "must be in 0...99, got \(priority)") }
+        try deployment.validate()
         guard maxBodyBytes >= 1024, maxBodyBytes <= 64 << 20 else {
             throw bad("max_body_bytes", "must be in 1 KiB...64 MiB, got \(maxBodyBytes)")
         }
@@ -172,7 +131,6 @@ public struct ServeConfig: Sendable, Codable, Equatable {
         guard onExit.holdSeconds >= 0, onExit.holdSeconds <= 60 else {
             throw bad("on_exit.hold_seconds", "must be in [0, 60], got \(onExit.holdSeconds)")
         }
-        try safety.validate()
         _ = try ListenAddress(parsing: listen)
     }
 }

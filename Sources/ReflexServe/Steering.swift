@@ -29,42 +29,22 @@ public struct SteeringOptions: Sendable, Codable, Equatable {
         case dsrlActor = "dsrl_actor"
     }
 
-    /// The candidates a policy instance must be loaded for.
-    var candidates: Int { value == nil ? 1 : (k ?? 10) }
+    /// The same setting as policy.yaml's `steering:` overrides (the pipeline merges them onto the file's section).
+    var overrides: SteeringDefaults { SteeringDefaults(value: value, k: k, beta: beta, dsrlActor: dsrlActor) }
 }
 
 /// Builds policy instances from a directory and steering options: the loop's instance, and a separate one per
 /// remote-inference predictor (a policy instance serves one thread).
 enum PolicyFactory {
-    /// Checks options against the policy's config before anything is loaded.
-    static func validate(_ options: SteeringOptions, config: PolicyConfig, maxCandidates: Int) throws {
-        if let s = options.sampler {
-            guard config.kind == .diffusion else {
-                throw APIError.conflict("sampler applies to diffusion policies; this one is \(config.kind.rawValue)")
-            }
-            let spec = try SamplerSpec(parsing: s)
-            if let sched = config.scheduler { try spec.validate(trainTimesteps: sched.trainTimesteps) }
-        }
-        if options.value != nil {
-            guard config.kind == .diffusion else { throw APIError.conflict("V-GPS re-ranks diffusion samples; this policy is \(config.kind.rawValue)") }
-            let k = options.candidates
-            guard k >= 1, k <= maxCandidates else {
-                throw APIError.badRequest("k must be in 1...\(maxCandidates) (max_candidates), got \(k)")
-            }
-        }
-        if let beta = options.beta, !(beta >= 0 && beta.isFinite) {
-            throw APIError.badRequest("beta must be a finite number ≥ 0, got \(beta)")
-        }
-        if options.dsrlActor != nil, config.kind != .diffusion {
-            throw APIError.conflict("a DSRL actor steers diffusion policies; this one is \(config.kind.rawValue)")
-        }
+    /// The pipeline for `options` (the same as `reflex eval`'s: policy.yaml's steering section overridden by these
+    /// options, checked as a whole by `SteeringDefaults.validate`, K bounded by `maxCandidates`).
+    static func pipeline(directory: String, options: SteeringOptions, maxCandidates: Int) throws -> SteeringPipeline {
+        try SteeringPipeline(directory: directory, sampler: try options.sampler.map(SamplerSpec.init(parsing:)),
+                             overrides: options.overrides, maxCandidates: maxCandidates)
     }
 
     /// A fresh instance of the policy in `directory` with `options` applied.
-    static func make(directory: String, options: SteeringOptions) throws -> Policy {
-        // The same pipeline as `reflex eval`: policy.yaml's steering section, overridden by these options.
-        return try SteeringPipeline(directory: directory, sampler: try options.sampler.map(SamplerSpec.init(parsing:)),
-                                    overrides: SteeringDefaults(value: options.value, k: options.value == nil ? nil : options.candidates,
-                                                                beta: options.beta, dsrlActor: options.dsrlActor)).makePolicy()
+    static func make(directory: String, options: SteeringOptions, maxCandidates: Int) throws -> Policy {
+        try pipeline(directory: directory, options: options, maxCandidates: maxCandidates).makePolicy()
     }
 }

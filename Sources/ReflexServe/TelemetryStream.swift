@@ -1,6 +1,7 @@
 import Foundation
 import HummingbirdWebSocket
 import ReflexCore
+import ReflexDeployment
 import ReflexRuntime
 import ServiceLifecycle
 

@@ -30,6 +30,8 @@ public struct TaskConfig: Sendable, Equatable {
     public var reachTolerance = 0.02
     public var pushTolerance = 0.03
     public var liftHeight = 0.05
+    /// Largest distance between the grasp centre and the cube that counts as holding it (lift).
+    public var graspTolerance = 0.03
     /// Control steps the lifted cube must stay up before `lift` succeeds.
     public var liftHoldSteps = 5
 
@@ -81,12 +83,7 @@ public final class ArmTaskEnvironment: Environment, @unchecked Sendable {
     private let hasCube: Bool
 
     // Buffers made once (the step allocates nothing).
-    private let jointIndices: UnsafeMutablePointer<Int32>
-    private let targets: UnsafeMutablePointer<Double>
-    private let kp: UnsafeMutablePointer<Double>
-    private let kd: UnsafeMutablePointer<Double>
-    private let maxForce: UnsafeMutablePointer<Double>
-    private let maxVelocity: UnsafeMutablePointer<Double>
+    private let control: PositionControl
     private let q: UnsafeMutablePointer<Double>
     private let qd: UnsafeMutablePointer<Double>
     private let pose: UnsafeMutablePointer<Double> // ee pos 3, ee quat 4, cube pos 3, cube quat 4
@@ -95,7 +92,7 @@ public final class ArmTaskEnvironment: Environment, @unchecked Sendable {
     public private(set) var goal = Vector3.zero
     private var cubeStart = Vector3.zero
     private var steps = 0
-    private var heldSteps = 0
+    private var successTest: TaskSuccessTest
 
     public init(robot: RobotDescription, config: TaskConfig) throws {
         self.robot = robot
@@ -105,34 +102,19 @@ public final class ArmTaskEnvironment: Environment, @unchecked Sendable {
             throw ReflexError(.invalidArgument, "the end-effector link must not be the root", at: .init(element: robot.endEffectorLink))
         }
         endEffectorLink = ee - 1
-        hasCube = config.kind != .reach
+        hasCube = config.kind.hasCube
         world = BulletWorld()
         linkCount = robot.model.joints.count
-        jointIndices = .allocate(capacity: jointCount)
-        targets = .allocate(capacity: jointCount)
-        kp = .allocate(capacity: jointCount)
-        kd = .allocate(capacity: jointCount)
-        maxForce = .allocate(capacity: jointCount)
-        maxVelocity = .allocate(capacity: jointCount)
+        control = PositionControl(description: robot)
+        successTest = TaskSuccessTest(config: config)
         q = .allocate(capacity: linkCount)
         qd = .allocate(capacity: linkCount)
         pose = .allocate(capacity: 14)
         pose.initialize(repeating: 0, count: 14)
         q.initialize(repeating: 0, count: linkCount)
         qd.initialize(repeating: 0, count: linkCount)
-        for (i, j) in robot.joints.enumerated() {
-            jointIndices[i] = Int32(j.urdfIndex)
-            targets[i] = robot.home[i]
-            kp[i] = robot.control.kp[i]
-            kd[i] = robot.control.kd[i]
-            maxForce[i] = robot.control.maxForce[i]
-            maxVelocity[i] = robot.control.maxVelocity[i]
-        }
         let names = robot.jointNames
-        var obsNames = names.map { "\($0).pos" } + names.map { "\($0).vel" }
-        obsNames += ["ee.x", "ee.y", "ee.z", "ee.qx", "ee.qy", "ee.qz", "ee.qw"]
-        if hasCube { obsNames += ["cube.x", "cube.y", "cube.z", "cube.qx", "cube.qy", "cube.qz", "cube.qw"] }
-        obsNames += ["goal.x", "goal.y", "goal.z"]
+        let obsNames = names.map { "\($0).pos" } + names.map { "\($0).vel" } + config.kind.featureNames
         observationSpace = BoxSpace(unbounded: obsNames.count, names: obsNames)
         actionSpace = BoxSpace(low: robot.lowerLimits.map { Float($0) }, high: robot.upperLimits.map { Float($0) },
                                names: names.map { "\($0).pos" })
@@ -140,8 +122,7 @@ public final class ArmTaskEnvironment: Environment, @unchecked Sendable {
     }
 
     deinit {
-        for p in [targets, kp, kd, maxForce, maxVelocity, q, qd, pose] { p.deallocate() }
-        jointIndices.deallocate()
+        for p in [q, qd, pose] { p.deallocate() }
     }
 
     private func build() throws {
@@ -166,7 +147,7 @@ public final class ArmTaskEnvironment: Environment, @unchecked Sendable {
             let noise = i < robot.armJointCount ? gen.uniform(-config.initialJointNoise, config.initialJointNoise) : 0
             let v = min(max(robot.home[i] + noise, j.lower), j.upper)
             start[j.urdfIndex] = v
-            targets[i] = v
+            control.targets[i] = v
         }
         world.resetJoints(body: arm, positions: start)
         let h = config.cubeHalfExtent
@@ -195,21 +176,20 @@ public final class ArmTaskEnvironment: Environment, @unchecked Sendable {
             }
         }
         steps = 0
-        heldSteps = 0
+        successTest.reset(cubeStart: cubeStart, goal: goal)
         applyTargets()
         writeObservation(&observation)
     }
 
     private func applyTargets() {
-        world.positionControl(body: arm, joints: jointIndices, count: jointCount, targets: targets, kp: kp, kd: kd,
-                              maxForce: maxForce, maxVelocity: maxVelocity, dt: 1 / Double(config.physicsHz))
+        control.apply(to: world, body: arm, dt: 1 / Double(config.physicsHz))
     }
 
     public func step(_ action: [Float], observation: inout [Float]) -> StepOutcome {
         let n = min(action.count, jointCount)
         for i in 0 ..< n {
             let a = Double(action[i])
-            targets[i] = a.isFinite ? a : targets[i]
+            if a.isFinite { control.targets[i] = a }
         }
         applyTargets()
         world.step(dt: 1 / Double(config.physicsHz), count: config.substeps)
@@ -227,8 +207,8 @@ public final class ArmTaskEnvironment: Environment, @unchecked Sendable {
     private func writeObservation(_ obs: inout [Float]) {
         readState()
         var k = 0
-        for i in 0 ..< jointCount { obs[k] = Float(q[Int(jointIndices[i])]); k += 1 }
-        for i in 0 ..< jointCount { obs[k] = Float(qd[Int(jointIndices[i])]); k += 1 }
+        for i in 0 ..< jointCount { obs[k] = Float(q[control.urdfIndex(i)]); k += 1 }
+        for i in 0 ..< jointCount { obs[k] = Float(qd[control.urdfIndex(i)]); k += 1 }
         let poseCount = hasCube ? 14 : 7
         for i in 0 ..< poseCount { obs[k] = Float(pose[i]); k += 1 }
         obs[k] = Float(goal.x)
@@ -256,28 +236,9 @@ public final class ArmTaskEnvironment: Environment, @unchecked Sendable {
     public var cubePosition: Vector3 { hasCube ? Vector3(pose[7], pose[8], pose[9]) : .zero }
 
     private func outcome() -> StepOutcome {
-        let ee = endEffectorPosition, c = cubePosition
-        var success = false
-        var dense = 0.0
-        switch config.kind {
-        case .reach:
-            let d = (ee - goal).norm
-            success = d < config.reachTolerance
-            dense = -d
-        case .push:
-            let dx = c.x - goal.x, dy = c.y - goal.y
-            let d = (dx * dx + dy * dy).squareRoot()
-            success = d < config.pushTolerance
-            dense = -d - 0.5 * (ee - c).norm
-        case .lift:
-            let lifted = c.z - config.cubeHalfExtent >= config.liftHeight - 0.005
-            let held = (ee - c).norm < 0.03
-            heldSteps = lifted && held ? heldSteps + 1 : 0
-            success = heldSteps >= config.liftHoldSteps
-            dense = -(ee - c).norm + 2 * min(max((c.z - cubeStart.z) / config.liftHeight, 0), 1)
-        }
-        let reward = config.sparseReward ? (success ? 1 : 0) : dense
-        return StepOutcome(reward: reward, terminated: success, truncated: !success && steps >= config.maxEpisodeSteps,
-                           success: success)
+        let verdict = successTest.update(endEffector: endEffectorPosition, cube: cubePosition)
+        let reward = config.sparseReward ? (verdict.success ? 1 : 0) : verdict.denseReward
+        return StepOutcome(reward: reward, terminated: verdict.success,
+                           truncated: !verdict.success && steps >= config.maxEpisodeSteps, success: verdict.success)
     }
 }

@@ -24,13 +24,7 @@ public final class SimulatedRobot: Robot, @unchecked Sendable {
     private var simulatedNanos: UInt64 = 0
     private let n: Int
     private let links: Int
-    private let indices: UnsafeMutablePointer<Int32>
-    private let targets: UnsafeMutablePointer<Double>
-    private let kp: UnsafeMutablePointer<Double>
-    private let kd: UnsafeMutablePointer<Double>
-    private let force: UnsafeMutablePointer<Double>
-    private let zeroForce: UnsafeMutablePointer<Double>
-    private let maxVelocity: UnsafeMutablePointer<Double>
+    private let control: PositionControl
     private let q: UnsafeMutablePointer<Double>
     private let qd: UnsafeMutablePointer<Double>
 
@@ -48,33 +42,18 @@ public final class SimulatedRobot: Robot, @unchecked Sendable {
         self.withTable = withTable
         n = description.joints.count
         links = description.model.joints.count
-        indices = .allocate(capacity: n)
-        targets = .allocate(capacity: n)
-        kp = .allocate(capacity: n)
-        kd = .allocate(capacity: n)
-        force = .allocate(capacity: n)
-        zeroForce = .allocate(capacity: n)
-        maxVelocity = .allocate(capacity: n)
+        control = PositionControl(description: description)
         q = .allocate(capacity: max(1, links))
         qd = .allocate(capacity: max(1, links))
         q.initialize(repeating: 0, count: max(1, links))
         qd.initialize(repeating: 0, count: max(1, links))
-        for (i, j) in description.joints.enumerated() {
-            indices[i] = Int32(j.urdfIndex)
-            targets[i] = description.home[i]
-            kp[i] = description.control.kp[i]
-            kd[i] = description.control.kd[i]
-            force[i] = description.control.maxForce[i]
-            zeroForce[i] = 0
-            maxVelocity[i] = description.control.maxVelocity[i]
-        }
     }
 
     private let withTable: Bool
 
     deinit {
-        for p in [targets, kp, kd, force, zeroForce, maxVelocity, q, qd] { p.deallocate() }
-        indices.deallocate()
+        q.deallocate()
+        qd.deallocate()
     }
 
     /// The Bullet world (after `configure`), e.g. to add objects.
@@ -92,7 +71,7 @@ public final class SimulatedRobot: Robot, @unchecked Sendable {
         var start = [Double](repeating: 0, count: links)
         for (i, j) in description.joints.enumerated() { start[j.urdfIndex] = description.home[i] }
         w.resetJoints(body: arm, positions: start)
-        w.torqueControl(body: arm, joints: indices, count: n, torques: zeroForce)
+        control.release(in: w, body: arm)
         world = w
         simulatedNanos = now()
         lifecycle = .inactive
@@ -104,15 +83,14 @@ public final class SimulatedRobot: Robot, @unchecked Sendable {
         advance()
         // Hold the present position.
         w.jointState(body: arm, positions: q, velocities: nil)
-        for i in 0 ..< n { targets[i] = q[Int(indices[i])] }
-        w.positionControl(body: arm, joints: indices, count: n, targets: targets, kp: kp, kd: kd, maxForce: force,
-                          maxVelocity: maxVelocity, dt: dt)
+        control.holdPresent(q)
+        control.apply(to: w, body: arm, dt: dt)
         lifecycle = .active
     }
 
     public func deactivate() throws {
         try lifecycle.check(.deactivate, robot: name)
-        world?.torqueControl(body: arm, joints: indices, count: n, torques: zeroForce)
+        if let w = world { control.release(in: w, body: arm) }
         lifecycle = .inactive
     }
 
@@ -145,7 +123,7 @@ public final class SimulatedRobot: Robot, @unchecked Sendable {
         advance()
         w.jointState(body: arm, positions: q, velocities: qd)
         for i in 0 ..< min(n, state.count) {
-            let l = Int(indices[i])
+            let l = control.urdfIndex(i)
             state.position[i] = q[l]
             state.velocity[i] = qd[l]
             state.effort[i] = 0
@@ -158,9 +136,8 @@ public final class SimulatedRobot: Robot, @unchecked Sendable {
     public func write(_ command: JointCommand) -> RobotStatus {
         guard lifecycle == .active, let w = world else { return RobotStatus(.hold, faults: .notActive) }
         advance()
-        for i in 0 ..< min(n, command.count) where command.position[i].isFinite { targets[i] = command.position[i] }
-        w.positionControl(body: arm, joints: indices, count: n, targets: targets, kp: kp, kd: kd, maxForce: force,
-                          maxVelocity: maxVelocity, dt: dt)
+        for i in 0 ..< min(n, command.count) where command.position[i].isFinite { control.targets[i] = command.position[i] }
+        control.apply(to: w, body: arm, dt: dt)
         return .ok
     }
 }

@@ -17,33 +17,11 @@ public struct DSRLActorDirectory: Sendable {
     public let ddimSteps: Int
     public let policy: TanhGaussianPolicy
 
-    /// The parts of `run.json` an actor needs (the rest is the trainer's).
-    private struct RunFile: Decodable {
-        struct DSRL: Decodable { var policy: String; var magnitude: Float; var ddimSteps: Int }
-        struct Learner: Decodable {
-            var actorHiddenSizes: [Int]
-            var activation: Activation
-            var layerNorm: Bool
-            var logStdMin: Float
-            var logStdMax: Float
-        }
-        var algo: String
-        var dsrl: DSRL?
-        var learner: Learner
-    }
-
     public init(path: String) throws {
         let run = RunDirectory(path: path)
-        guard FileManager.default.fileExists(atPath: run.runFile) else {
-            throw ReflexError(.fileNotFound, "not a `reflex finetune --dsrl` run directory (no run.json)", at: .init(file: run.runFile))
-        }
-        let bytes = try readFile(run.runFile)
-        let spec: RunFile
-        do { spec = try JSONDecoder().decode(RunFile.self, from: Data(bytes)) } catch {
-            throw ReflexError(.invalidValue, "not a fine-tuning run.json: \(error)", at: .init(file: run.runFile))
-        }
+        let spec = try FinetuneSpec.read(directory: run)
         guard let dsrl = spec.dsrl else {
-            throw ReflexError(.invalidValue, "this run trained a \(spec.algo) policy on joints, not a DSRL noise actor",
+            throw ReflexError(.invalidValue, "this run trained a \(spec.run.algo.rawValue) policy on joints, not a DSRL noise actor",
                               at: .init(file: run.runFile))
         }
         let weights = path + "/policy.safetensors"
@@ -52,7 +30,7 @@ public struct DSRLActorDirectory: Sendable {
         // The actor sees the policy's normalized condition and emits one noise chunk (H × A).
         let base = try PolicyDirectory.readConfig(dsrl.policy)
         var unused = RandomGenerator(seed: 0)
-        let l = spec.learner
+        let l = spec.run.learner
         policy = TanhGaussianPolicy(observationSize: base.conditionSize, actionSize: base.horizon * base.actionSize,
                                     hiddenSizes: l.actorHiddenSizes, activation: l.activation, layerNorm: l.layerNorm,
                                     logStdMin: l.logStdMin, logStdMax: l.logStdMax, generator: &unused)

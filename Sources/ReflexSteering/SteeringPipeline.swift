@@ -14,8 +14,6 @@ extension SteeringDefaults {
                          dsrlActor: other.dsrlActor ?? dsrlActor, dsrlStochastic: other.dsrlStochastic ?? dsrlStochastic)
     }
 
-    /// Candidates per inference call: K (default 10) with a value function, else 1.
-    public var candidates: Int { value == nil ? 1 : (k ?? 10) }
 }
 
 /// One pipeline for every combination of steering: reads a policy directory and its steering once (the DSRL actor's
@@ -30,19 +28,18 @@ public final class SteeringPipeline: @unchecked Sendable {
     public let steering: SteeringDefaults
     let actor: DSRLActorDirectory?
 
-    /// `sampler` and `overrides` win over policy.yaml's sampler and `steering:` section, field by field.
-    public init(directory: String, sampler: SamplerSpec? = nil, overrides: SteeringDefaults = SteeringDefaults()) throws {
+    /// `sampler` and `overrides` win over policy.yaml's sampler and `steering:` section, field by field; the merged
+    /// setting is checked as a whole (`SteeringDefaults.validate`). `maxCandidates` bounds K (the daemon's).
+    public init(directory: String, sampler: SamplerSpec? = nil, overrides: SteeringDefaults = SteeringDefaults(),
+                maxCandidates: Int? = nil) throws {
         self.directory = directory
         config = try PolicyDirectory.readConfig(directory)
         let s = (config.steering ?? SteeringDefaults()).resolved(against: directory).overridden(by: overrides)
-        if s.value != nil || s.dsrlActor != nil, config.kind != .diffusion {
-            throw ReflexError(.invalidValue, "V-GPS and DSRL steer diffusion policies; \(directory) is \(config.kind.rawValue)")
-        }
+        try s.validate(for: config.kind, maxCandidates: maxCandidates)
         if sampler != nil, config.kind != .diffusion {
             throw ReflexError(.invalidValue, "a sampler applies to diffusion policies; \(directory) is \(config.kind.rawValue)")
         }
         if let spec = sampler, let sched = config.scheduler { try spec.validate(trainTimesteps: sched.trainTimesteps) }
-        guard s.candidates >= 1 else { throw ReflexError(.invalidValue, "k must be at least 1, got \(s.candidates)") }
         actor = try s.dsrlActor.map(DSRLActorDirectory.init(path:))
         // The actor was trained through DDIM at η = 0 with its run's step count: that map, unless a sampler was
         // asked for on top of it, since policy.yaml's default sampler knows nothing of the actor.

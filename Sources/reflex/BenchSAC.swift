@@ -62,10 +62,8 @@ struct BenchSAC: ParsableCommand {
         defer { KernelBuild.setThreads(1) }
         var runs: [Run] = []
         for seed in seedList {
-            var gen = RandomGenerator(seed: seed ^ 0x5EED_1EA2_0000_0000)
-            let learner: any OffPolicyLearner = algo == "dsac-t"
-                ? try DSACT(observationSize: 3, actionSize: 1, config: config, generator: &gen)
-                : try SAC(observationSize: 3, actionSize: 1, config: config, generator: &gen)
+            let learner = try (algo == "dsac-t" ? OffPolicyAlgorithm.dsacT : .sac)
+                .makeLearner(observationSize: 3, actionSize: 1, config: config, seed: seed)
             let trainer = try OffPolicyTrainer(environment: Pendulum(), evaluationEnvironment: Pendulum(), learner: learner,
                                                config: TrainerConfig(totalSteps: totalSteps, warmupSteps: 100,
                                                                      evaluationInterval: 0, checkpointInterval: 0),

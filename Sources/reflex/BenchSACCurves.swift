@@ -1,6 +1,7 @@
 import ArgumentParser
 import Foundation
 import ReflexCore
+import ReflexDeployment
 import ReflexRL
 import ReflexSim
 
@@ -40,13 +41,8 @@ struct BenchSACCurves: ParsableCommand {
     func run() throws {
         let seedList = seeds.split(separator: ",").compactMap { UInt64($0) }
         guard !seedList.isEmpty, evalEvery > 0 else { throw ValidationError("--seeds needs integers, --eval-every > 0") }
-        var base: OffPolicyConfig
-        switch preset {
-        case "rltools": base = .rltools
-        case "sb3": base = .sb3Zoo
-        case "sac": base = OffPolicyConfig()
-        case "dsac-t": base = .dsacT
-        default: throw ValidationError("--preset must be rltools, sb3, sac or dsac-t")
+        guard let base = OffPolicyPreset(rawValue: preset)?.config else {
+            throw ValidationError("--preset must be one of \(OffPolicyPreset.allCases.map(\.rawValue).joined(separator: ", "))")
         }
         try FileManager.default.createDirectory(atPath: out, withIntermediateDirectories: true)
         KernelBuild.setThreads(1)
@@ -73,10 +69,8 @@ struct BenchSACCurves: ParsableCommand {
     func runOne<Env: Environment>(algo: String, seed: UInt64, config: OffPolicyConfig, make: () throws -> Env) throws -> [Point] {
         let environment = try make()
         let o = environment.observationSpace.size, a = environment.actionSpace.size
-        var gen = RandomGenerator(seed: seed ^ 0x5EED_1EA2_0000_0000)
-        let learner: any OffPolicyLearner = algo == "dsac-t"
-            ? try DSACT(observationSize: o, actionSize: a, config: config, generator: &gen)
-            : try SAC(observationSize: o, actionSize: a, config: config, generator: &gen)
+        let learner = try (algo == "dsac-t" ? OffPolicyAlgorithm.dsacT : .sac)
+            .makeLearner(observationSize: o, actionSize: a, config: config, seed: seed)
         let trainer = try OffPolicyTrainer(environment: environment, evaluationEnvironment: try make(), learner: learner,
                                            config: TrainerConfig(totalSteps: steps, warmupSteps: 100, evaluationInterval: 0,
                                                                  checkpointInterval: 0),

@@ -1,5 +1,4 @@
 import ArgumentParser
-import CBridge
 import Foundation
 import ReflexCore
 import ReflexNN
@@ -89,7 +88,7 @@ struct BenchUnet: ParsableCommand {
         let weightBytes = net.parameterCount * (storage == .f32 ? 4 : 2)
         let big = Tensor(shape: [weightBytes / 4], repeating: 1)
         var sink = 0.0
-        let stream = measure(warmup: 1, rounds: 7, calls: 1) { sink += rx_stream_sum(big.count, big.data) }
+        let stream = measure(warmup: 1, rounds: 7, calls: 1) { sink += MachineProbe.streamSum(big.data, count: big.count) }
         let bandwidth = Double(weightBytes) / (stream.median * 1e-6) / 1e9
         let report = Report(parameters: net.parameterCount, weightBytes: weightBytes, threads: threads, simd: KernelBuild.simd,
                             readBandwidthGBs: bandwidth, floorMs: stream.median / 1000, steps: steps,

@@ -5,6 +5,7 @@ import Glibc
 #endif
 import ReflexCore
 import ReflexHardware
+import ReflexDeployment
 import ReflexRobot
 
 /// `reflex emulate`: a device node that behaves like the arm's servo bus, for trying the stack without hardware.

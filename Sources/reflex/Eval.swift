@@ -1,6 +1,7 @@
 import ArgumentParser
 import Foundation
 import ReflexCore
+import ReflexDeployment
 import ReflexPolicy
 import ReflexRuntime
 import ReflexSteering
@@ -57,14 +58,11 @@ struct Eval: ParsableCommand {
         progress?.finish("success \(report.successes)/\(report.episodes)")
         print(Eval.summary(report, title: "\(policy) on \(robot):\(task), sampler \(samplerName), seeds \(seed)..<\(seed + UInt64(episodes))"))
         let jsonPath = out ?? "eval-\(task)-\(samplerName.replacingOccurrences(of: ":", with: "_").replacingOccurrences(of: ",", with: "-").replacingOccurrences(of: "/", with: "+")).json"
-        let encoder = JSONEncoder()
-        encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
-        encoder.keyEncodingStrategy = .convertToSnakeCase
         let results = EvalResults(policy: policy, robot: robot, task: task, sampler: samplerName, seed: seed,
                                   actionSteps: actionSteps, report: report)
-        try writeFileAtomically(Array(try encoder.encode(results)), to: jsonPath)
+        try results.write(to: jsonPath)
         let plotPath = plot ?? (jsonPath.hasSuffix(".json") ? String(jsonPath.dropLast(5)) : jsonPath) + ".svg"
-        try Eval.successPlot(report, title: "\(task): \(samplerName)").write(to: plotPath)
+        try report.successPlot(title: "\(task): \(samplerName)").write(to: plotPath)
         print("wrote \(jsonPath) and \(plotPath)")
         if let record {
             let env = try makeEnv()
@@ -90,30 +88,4 @@ struct Eval: ParsableCommand {
         ]
         return title + "\n" + table(["metric", "value"], rows)
     }
-
-    /// The running success rate over episodes with its Wilson band.
-    static func successPlot(_ r: EvaluationReport, title: String) -> LinePlot {
-        var points: [(x: Double, y: Double)] = [], band: [(low: Double, high: Double)] = []
-        var ok = 0
-        for (i, e) in r.episodeResults.enumerated() {
-            if e.success { ok += 1 }
-            let w = Statistics.wilsonInterval(successes: ok, trials: i + 1)
-            points.append((Double(i + 1), Double(ok) / Double(i + 1)))
-            band.append((w.low, w.high))
-        }
-        var plot = LinePlot(title: title, xLabel: "episodes", yLabel: "success rate (95% Wilson band)")
-        plot.series = [.init(name: "success rate", points: points, band: band)]
-        return plot
-    }
-}
-
-/// What `reflex eval` writes.
-struct EvalResults: Codable {
-    var policy: String
-    var robot: String
-    var task: String
-    var sampler: String
-    var seed: UInt64
-    var actionSteps: Int?
-    var report: EvaluationReport
 }

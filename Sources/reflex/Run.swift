@@ -1,12 +1,10 @@
 import ArgumentParser
 import Foundation
 import ReflexCore
+import ReflexDeployment
 import ReflexPolicy
 import ReflexRobot
-import ReflexHardware
 import ReflexRuntime
-import ReflexSteering
-import ReflexSim
 import Synchronization
 
 /// `reflex run`: a policy driving an arm through the real-time loop and the safety layer, until Ctrl-C.
@@ -67,130 +65,100 @@ struct Run: ParsableCommand {
             guard sim || (port != nil && camera != nil) else {
                 throw ValidationError("--episodes needs --sim, or --port with --camera (something has to reset the scene)")
             }
+            if untilSuccess { throw ValidationError("--until-success applies to a single run; --episodes ends each episode at success already") }
+            if seconds != nil { throw ValidationError("--seconds applies to a single run; give --episode-seconds with --episodes") }
+            if keepTorque { throw ValidationError("--keep-torque applies to a single run") }
+        } else {
+            if episodeSeconds != nil { throw ValidationError("--episode-seconds goes with --episodes") }
+            if report != nil { throw ValidationError("--report goes with --episodes") }
         }
+        if untilSuccess && !sim { throw ValidationError("--until-success needs --sim (the scene that judges success)") }
+        if zeroFeatures && port == nil { throw ValidationError("--zero-features applies to --port (the simulator has the features; --fake feeds zeros)") }
+        if calibration != nil && port == nil { throw ValidationError("--calibration goes with --port") }
+        if let seconds, !(seconds > 0) { throw ValidationError("--seconds must be positive") }
+        if k != nil && value == nil { throw ValidationError("--k picks among candidates scored by a value function: give --value too") }
         guard cameraMaxAge > 0 else { throw ValidationError("--camera-max-age must be positive") }
     }
 
+    /// The arm the flags choose.
+    var arm: ArmConfig {
+        ArmConfig(robot: robot, sim: sim ? task : nil, port: port, fake: fake ? true : nil, seed: sim || camera != nil ? seed : nil,
+                  calibration: calibration, zeroFeatures: zeroFeatures ? true : nil, camera: camera,
+                  cameraMaxAge: camera != nil ? cameraMaxAge : nil)
+    }
+
     func run() throws {
-        let description = try RobotDescription.named(robot)
         // policy.yaml's sampler and steering section, with the command line on top (the same pipeline as eval).
-        let loaded = try SteeringPipeline(directory: policy, sampler: try sampler.map(SamplerSpec.init(parsing:)),
-                                          overrides: SteeringDefaults(value: value, k: k, dsrlActor: dsrl)).makePolicy()
+        let loaded = try PolicyLoader.load(directory: policy, sampler: try sampler.map(SamplerSpec.init(parsing:)),
+                                           steering: SteeringDefaults(value: value, k: k, dsrlActor: dsrl))
         let rate = self.rate ?? loaded.config.notes?["control_hz"].flatMap { Double($0) } ?? 20
         let safetyConfig = try safety.map { try YAMLDecoder().decode(SafetyConfig.self, fromFile: $0) } ?? SafetyConfig()
+        let priority = self.priority > 0 ? self.priority : nil
+        RunSignals.install()
         if let episodes {
-            try runEpisodes(episodes, description: description, policy: loaded, rate: rate, safety: safetyConfig)
+            let runner = try EpisodeRunner(arm: arm, rate: rate, safety: safetyConfig, priority: priority, inlineInference: inline,
+                                           episodeSeconds: episodeSeconds)
+            note("\(episodes) \(runner.task.rawValue) episodes, seeds \(seed)…\(seed + UInt64(episodes - 1)), \(fmt(runner.budget, 1)) s each at \(rate) Hz")
+            let summary = try runner.run(count: episodes, firstSeed: seed, policy: loaded, policyName: policy,
+                                         shouldStop: { RunSignals.stopRequested }) { r, ok in
+                note("episode \(r.index) seed \(r.seed): \(r.success ? "success" : "no success") after \(fmt(r.seconds, 2)) s, \(r.ticks) ticks, \(r.deadlineMisses) misses, \(r.featureHolds) feature holds, \(r.activationRetries) activation retries — \(ok)/\(r.index + 1)")
+            }
+            let w = summary.successInterval
+            print("\(summary.backend): \(summary.successes)/\(summary.episodes) succeeded (\(fmt(100 * summary.successRate, 1))%, 95% Wilson \(fmt(100 * w[0], 1))–\(fmt(100 * w[1], 1))%), seeds \(seed)…\(seed + UInt64(max(summary.episodes, 1) - 1))")
+            if let report {
+                let enc = JSONEncoder()
+                enc.outputFormatting = [.sortedKeys, .prettyPrinted]
+                try writeFileAtomically([UInt8](enc.encode(summary)), to: report)
+            }
+            if json { try printJSON(summary) }
             return
         }
-        let backend = try makeBackend(description)
-        let arm = backend.robot
-        let joints = arm.jointCount
-        guard loaded.config.actionSize == joints else {
-            throw ReflexError(.shapeMismatch, "the policy acts on \(loaded.config.actionSize) values, \(description.name) has \(joints) joints")
+        let deployment = try Deployment(config: arm, holdAtStart: true)
+        let arm = deployment.robot
+        if fake, loaded.config.observationSize > 2 * arm.jointCount {
+            note("task features: zeros (dry run; a real run takes them from the simulator or a camera)")
         }
-        // The observation layout of Reflex's tasks: joint positions, velocities, then task features.
-        let featureCount = loaded.config.observationSize - 2 * joints
-        guard featureCount >= 0 else {
-            throw ReflexError(.shapeMismatch, "the policy observes \(loaded.config.observationSize) values, fewer than \(description.name)'s \(joints) positions and velocities")
-        }
-        let features: ObservationBuilder.StateFeatureProvider?
-        if featureCount == 0 {
-            features = nil
-        } else if let provider = backend.features, backend.featureCount == featureCount {
-            features = provider
-        } else if fake || zeroFeatures {
-            note("task features: \(featureCount) zeros (dry run; a real run takes them from the simulator or a camera)")
-            features = { _, out in out.update(repeating: 0); return true }
-        } else {
-            throw ReflexError(.shapeMismatch, "the policy needs \(featureCount) task features; \(backend.label) provides \(backend.featureCount)\(port != nil ? " (on an arm they come from a camera estimate: --camera PATH; --zero-features for a dry run)" : "")")
-        }
-        let observation = try ObservationBuilder(jointCount: joints, includeVelocities: true, featureCount: featureCount,
-                                                 stateFeatures: features)
-        let layer = try SafetyLayer(limits: arm.limits, config: safetyConfig, period: 1 / rate)
-        let config = ControlLoopConfig(rate: rate, realTimePriority: priority > 0 ? priority : nil, lockMemory: true,
-                                       inlineInference: inline, seed: seed)
-        let loop = try ControlLoop(robot: arm, safety: layer, policy: loaded, observation: observation, config: config)
-
+        let controller = try deployment.makeController(rate: rate, safety: safetyConfig, priority: priority, inlineInference: inline)
+        try controller.addPolicy(name: "policy", loaded)
         // Lifecycle: configure (torque off, state readable), activate (torque on, holding), then the loop.
-        if arm.lifecycle == .unconfigured { try arm.configure() }
-        note("\(arm.name): configured (\(joints) joints, torque off)")
+        try controller.bringUp()
+        note("\(arm.name): configured (\(arm.jointCount) joints, torque off)")
+        EmergencyStopSignal.install()
+        let rt: RealTimeReport
         do {
-            if arm.lifecycle != .active { try arm.activate() }
+            rt = try controller.start(policy: "policy")
         } catch {
             arm.finalize()
             throw error
         }
-        note("\(arm.name): active (torque on, holding)")
-        RunSignals.install()
-        EmergencyStopSignal.install()
-        let rt: RealTimeReport
-        do { rt = try loop.start() } catch {
-            arm.finalize()
-            throw error
-        }
-        note("loop: \(rate) Hz, \(rt)")
-        note("running \(policy) — Ctrl-C to stop, kill -USR1 \(getpid()) for an emergency stop")
-
+        note("\(arm.name): active (torque on, holding); loop: \(rate) Hz, \(rt)")
+        note("running \(policy) on \(deployment.label) — Ctrl-C to stop, kill -USR1 \(getpid()) for an emergency stop")
         let started = Date()
         while !RunSignals.stopRequested {
             Thread.sleep(forTimeInterval: 0.1)
-            loop.events.drain { note("event: \($0)") }
+            controller.currentLoop?.events.drain { note("event: \($0)") }
             if let seconds, Date().timeIntervalSince(started) >= seconds { break }
-            if untilSuccess, backend.scene?.success == true { break }
+            if untilSuccess, deployment.taskSucceeded { break }
         }
-        loop.stop()
-        loop.events.drain { note("event: \($0)") }
+        let loop = controller.currentLoop
+        try? controller.stop()
+        loop?.events.drain { note("event: \($0)") }
         if keepTorque {
             note("\(arm.name): left active (torque on, holding the last command)")
         } else {
-            arm.finalize()
+            controller.shutdown()
             note("\(arm.name): torque off, finalized")
         }
-        if let scene = backend.scene {
-            note("\(scene.kind.rawValue): \(scene.success ? "success" : "no success") (cube lifted up to \(fmt(scene.highestLift * 100, 1)) cm) after \(fmt(Date().timeIntervalSince(started), 1)) s")
+        if let task = deployment.taskStatus(), deployment.scene != nil {
+            note("\(task.kind): \(task.success ? "success" : "no success") (cube lifted up to \(fmt(task.highestLift * 100, 1)) cm) after \(fmt(Date().timeIntervalSince(started), 1)) s")
         }
-        let s = loop.snapshot()
+        guard let s = loop?.snapshot() else { return }
         if json {
             try printJSON(s)
         } else {
             print(loopCounts(s))
             print(loopTable(s))
         }
-    }
-
-    /// The arm behind the chosen flag, and where its task features come from.
-    struct Backend {
-        var robot: Robot
-        var label: String
-        var features: ObservationBuilder.StateFeatureProvider?
-        var featureCount: Int
-        var scene: RunScene?
-    }
-
-    func makeBackend(_ description: RobotDescription) throws -> Backend {
-        if fake {
-            return Backend(robot: try FakeRobot(description: description), label: "--fake", features: nil, featureCount: 0,
-                           scene: nil)
-        }
-        if sim {
-            guard let kind = TaskKind(rawValue: task) else { throw ValidationError("unknown task '\(task)'") }
-            // The scene needs the world, which exists after configure; the robot is configured here for it.
-            let layout = try RunScene.Layout(description: description, task: kind, seed: seed)
-            let arm = SimulatedRobot(description: description)
-            try arm.configure()
-            let scene = try RunScene(robot: arm, task: kind, layout: layout)
-            try arm.activate() // hold the start pose at once: an inactive simulated arm has no torque and sags
-            return Backend(robot: arm, label: "--sim", features: { _, out in scene.features(out) }, featureCount: scene.featureCount,
-                           scene: scene)
-        }
-        let arm = try BusRobot(description: description, port: port, calibrationFile: calibration)
-        if let camera {
-            let cam = try CameraFeatures(description: description, subscriber: try CameraSubscriber(path: camera),
-                                         maxAge: cameraMaxAge)
-            return Backend(robot: arm, label: "--port \(port ?? "") --camera \(camera)", features: cam.features,
-                           featureCount: CameraFeatures.count, scene: nil)
-        }
-        return Backend(robot: arm, label: "--port \(port ?? "")", features: nil, featureCount: 0, scene: nil)
     }
 
     func note(_ text: String) {

@@ -1,6 +1,7 @@
 import ArgumentParser
 import Foundation
 import ReflexCore
+import ReflexDeployment
 import ReflexNN
 import ReflexPolicy
 

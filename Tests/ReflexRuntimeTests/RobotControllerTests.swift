@@ -60,7 +60,6 @@ private func controller(stopAction: SafetyConfig.StopAction = .hold) throws -> (
         #expect(throws: ReflexError.self) { try c.addPolicy(name: "../etc", try smallDiffusionPolicy(observation: 12, action: 6)) }
         #expect(throws: ReflexError.self) { try c.addPolicy(name: "wide", try smallDiffusionPolicy(observation: 12, action: 5)) }
         #expect(throws: ReflexError.self) { try c.addPolicy(name: "blind", try smallDiffusionPolicy(observation: 7, action: 6)) }
-        #expect(throws: ReflexError.self) { try c.loadPolicy(name: "nowhere", directory: "/nonexistent/policy") }
         #expect(throws: ReflexError.self) { try c.stop() }
         #expect(fake.lifecycle == .inactive && fake.recorded.writes == 0)
         #expect(c.status().policies.isEmpty)

@@ -1,6 +1,8 @@
 import Foundation
 import Logging
 import ReflexCore
+import ReflexSteering
+import ReflexRL
 import ReflexNN
 import ReflexPolicy
 import ReflexRobot
@@ -36,11 +38,13 @@ func makePolicyDirectory(_ root: String, _ name: String, seed: UInt64 = 3) throw
 func makeDSRLRun(_ root: String, _ name: String, policy: String, conditionSize: Int = 24) throws -> String {
     let dir = root + "/" + name
     try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
-    let runJSON = """
-    {"algo": "sac", "dsrl": {"policy": "\(policy)", "magnitude": 1.5, "ddimSteps": 4},
-     "learner": {"actorHiddenSizes": [16], "activation": "tanh", "layerNorm": true, "logStdMin": -20, "logStdMax": 2}}
-    """
-    try Data(runJSON.utf8).write(to: URL(fileURLWithPath: dir + "/run.json"))
+    // run.json as `reflex finetune --dsrl` writes it (one type: FinetuneSpec).
+    var learner = DSRLSettings.learnerPreset
+    learner.actorHiddenSizes = [16]
+    let spec = FinetuneSpec(run: TrainingRunSpec(algo: .sac, env: "so101:lift", seed: 0, threads: 1, learner: learner,
+                                                 trainer: TrainerConfig()),
+                            dsrl: DSRLSettings(policy: policy, magnitude: 1.5, ddimSteps: 4))
+    try spec.write(to: RunDirectory(path: dir))
     var gen = RandomGenerator(seed: 11)
     let actor = MLP(config: MLPConfig(inputSize: conditionSize, hiddenSizes: [16], outputSize: 2 * 16 * 6, activation: .tanh,
                                       layerNorm: true), generator: &gen)

@@ -15,7 +15,7 @@ import Testing
         // The committed example, as docs/daemon.md uses it.
         let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
         let c = try ServeConfig.read(root.appendingPathComponent("examples/serve-sim.yaml").path)
-        #expect(try c.arm.kind() == .sim(task: "lift"))
+        #expect(try c.arm.kind() == .sim(task: .lift))
         #expect(c.policies["lift"] == "policies/so101-lift")
         #expect(try ListenAddress(parsing: c.listen) == .unix(path: "/tmp/reflex.sock"))
         #expect(c.onExit.torqueOff)

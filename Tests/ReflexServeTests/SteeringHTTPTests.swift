@@ -41,10 +41,21 @@ import Testing
         #expect(r.status == 422, "\(r.text)")
         let after = try await d.get("/v1/status").json()
         #expect((after["controller"] as? [String: Any])?["policy_generation"] as? Int == 1)
+        // K above max_candidates is refused with the reason, and nothing changes.
+        r = try await d.post("/v1/steering", ["policy": "a", "k": 100_000])
+        #expect(r.status == 400 && r.text.contains("max_candidates"), "\(r.text)")
         // Back to the plain policy.
         r = try await d.post("/v1/steering", ["policy": "a", "value": "", "sampler": "default"])
         #expect(r.status == 200)
         #expect((try r.json()["steering"] as? [String: Any])?.isEmpty == true)
+        // K or β without a value function mean nothing: refused with the reason, never dropped.
+        for body: [String: Any] in [["policy": "a", "k": 100_000], ["policy": "a", "k": 4], ["policy": "a", "beta": 1.0]] {
+            r = try await d.post("/v1/steering", body)
+            #expect(r.status == 400 && r.text.contains("value function"), "\(r.text)")
+        }
+        let final = try await d.get("/v1/status").json()
+        #expect((final["steering"] as? [String: Any])?["a"] as? [String: Any] != nil)
+        #expect(((final["steering"] as? [String: Any])?["a"] as? [String: Any])?["k"] == nil)
         try await d.shutdown()
     }
 

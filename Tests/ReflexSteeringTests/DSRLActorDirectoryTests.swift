@@ -1,5 +1,6 @@
 import Foundation
 import ReflexCore
+import ReflexRL
 import ReflexSteering
 import Testing
 
@@ -14,13 +15,22 @@ import Testing
     }
 
     @Test func refusesWhatIsNotADSRLRun() throws {
-        let learner = #""learner": {"actorHiddenSizes": [8], "activation": "tanh", "layerNorm": true, "logStdMin": -20, "logStdMax": 2}"#
+        var learner = DSRLSettings.learnerPreset
+        learner.actorHiddenSizes = [8]
+        let joints = FinetuneSpec(run: TrainingRunSpec(algo: .sac, env: "so101:lift", seed: 0, threads: 1, learner: learner,
+                                                       trainer: TrainerConfig()))
+        var missingPolicy = joints
+        missingPolicy.dsrl = DSRLSettings(policy: "/nonexistent/policy", magnitude: 1.5, ddimSteps: 10)
+        var badMagnitude = missingPolicy
+        badMagnitude.dsrl?.magnitude = -1
+        func text(_ spec: FinetuneSpec) throws -> String { String(decoding: try spec.encoded(), as: UTF8.self) }
         let cases: [(String?, String)] = [
             (nil, "run.json"),
             ("{ not json", "run.json"),
-            (#"{"algo": "sac", "# + learner + "}", "not a DSRL noise actor"),
-            (#"{"algo": "sac", "dsrl": {"policy": "/nonexistent/policy", "magnitude": 1.5, "ddimSteps": 10}, "# + learner + "}",
-             "checkpoint"),
+            (#"{"algo": "sac"}"#, "not a fine-tuning run.json"),
+            (try text(joints), "not a DSRL noise actor"),
+            (try text(badMagnitude), "dsrl.magnitude"),
+            (try text(missingPolicy), "checkpoint"),
         ]
         for (json, expected) in cases {
             let dir = try runDirectory(json)

@@ -8,14 +8,12 @@ import ReflexSim
 /// for the time that passed, and the joints' angles and speeds go back out as present ticks. The task's objects (the
 /// cube of `lift`) live in the same world, so a runner can take their poses from `environment` as a camera's
 /// estimate would be taken on a real arm, while the joints are only seen through the bus.
-final class BulletServoModel: ServoModel {
-    let environment: ArmTaskEnvironment
+public final class BulletServoModel: ServoModel {
+    public let environment: ArmTaskEnvironment
     private let slot: [Int]                       // servo id -> description joint index (-1 if none)
     private let offset: [Double], direction: [Double], ticksPerRadian: [Double]
-    private let joints: UnsafeMutablePointer<Int32>
-    private let targets, kp, kd, maxForce, maxVelocity: UnsafeMutablePointer<Double>
+    private let control: PositionControl
     private let q, qd: UnsafeMutablePointer<Double>
-    private let nominalForce: [Double]
     private var holdAngle: [Double]
     private var wasEnabled: [Bool]
     private let count: Int
@@ -27,12 +25,12 @@ final class BulletServoModel: ServoModel {
     private let objectPose: UnsafeMutablePointer<Double>
     /// Whether the task's success test passed at some control period of this episode (the scorer's verdict; it
     /// is checked every `physicsHz / controlHz` physics steps, where `reflex eval` checks it after each action).
-    private(set) var success = false
+    public private(set) var success = false
     /// The episode number the runner gave with its last reset request (0 before any).
-    private(set) var episode: UInt32 = 0
+    public private(set) var episode: UInt32 = 0
 
     /// The arm of `task` (reach, push, lift) for `description`, reset with `seed`.
-    init(description: RobotDescription, hardware: ArmBusConfiguration, task: String, seed: UInt64) throws {
+    public init(description: RobotDescription, hardware: ArmBusConfiguration, task: String, seed: UInt64) throws {
         environment = try SimTask.make(robot: description, task: task)
         var observation = [Float](repeating: 0, count: environment.observationSpace.size)
         environment.reset(seed: seed, observation: &observation)
@@ -54,44 +52,33 @@ final class BulletServoModel: ServoModel {
         self.offset = offset
         self.direction = direction
         ticksPerRadian = tpr
-        joints = .allocate(capacity: count)
-        for (k, j) in description.joints.enumerated() { joints[k] = Int32(j.urdfIndex) }
-        func buffer(_ values: [Double]) -> UnsafeMutablePointer<Double> {
-            let p = UnsafeMutablePointer<Double>.allocate(capacity: values.count)
-            p.initialize(from: values, count: values.count)
-            return p
-        }
-        targets = buffer([Double](repeating: 0, count: count))
-        kp = buffer(description.control.kp)
-        kd = buffer(description.control.kd)
-        maxForce = buffer(description.control.maxForce)
-        nominalForce = description.control.maxForce
-        maxVelocity = buffer(description.control.maxVelocity)
-        q = buffer([Double](repeating: 0, count: linkCount))
-        qd = buffer([Double](repeating: 0, count: linkCount))
+        control = PositionControl(description: description)
+        q = .allocate(capacity: max(linkCount, 1))
+        q.initialize(repeating: 0, count: max(linkCount, 1))
+        qd = .allocate(capacity: max(linkCount, 1))
+        qd.initialize(repeating: 0, count: max(linkCount, 1))
         physicsStep = 1 / Double(environment.config.physicsHz)
         substeps = environment.config.substeps
         objectPose = .allocate(capacity: 7)
         objectPose.initialize(repeating: 0, count: 7)
         environment.world.jointState(body: environment.arm, positions: q, velocities: qd)
-        let (qs, js) = (q, joints)
-        holdAngle = (0 ..< description.joints.count).map { k in qs[Int(js[k])] }
+        let (qs, c) = (q, control)
+        holdAngle = (0 ..< description.joints.count).map { k in qs[c.urdfIndex(k)] }
         wasEnabled = [Bool](repeating: false, count: count)
     }
 
     deinit {
-        joints.deallocate()
-        for p in [targets, kp, kd, maxForce, maxVelocity, q, qd, objectPose] { p.deallocate() }
+        for p in [q, qd, objectPose] { p.deallocate() }
     }
 
     /// Starts episode `episode` of the task from `seed` — the same start `reflex eval` gives episode seed `seed`
     /// (joint noise, cube placement) — and puts the emulated servos there, holding.
-    func reset(seed: UInt64, episode: UInt32, servos: [EmulatedServo]) {
+    public func reset(seed: UInt64, episode: UInt32, servos: [EmulatedServo]) {
         var observation = [Float](repeating: 0, count: environment.observationSpace.size)
         environment.reset(seed: seed, observation: &observation)
         environment.world.jointState(body: environment.arm, positions: q, velocities: qd)
         for k in 0 ..< count {
-            holdAngle[k] = q[Int(joints[k])]
+            holdAngle[k] = q[control.urdfIndex(k)]
             wasEnabled[k] = false
         }
         pending = 0
@@ -102,7 +89,7 @@ final class BulletServoModel: ServoModel {
     }
 
     /// The camera's view of the scene now: the cube's pose, the goal, and the scorer's verdict so far.
-    func estimate(sequence: UInt64, time: UInt64) -> CameraEstimate {
+    public func estimate(sequence: UInt64, time: UInt64) -> CameraEstimate {
         let world = environment.world
         world.objectPose(environment.cubeBody, position: objectPose, quaternion: objectPose + 3)
         let p = objectPose
@@ -112,13 +99,13 @@ final class BulletServoModel: ServoModel {
     }
 
     /// The ticks the servos start at: the simulated arm's pose after the reset.
-    func initialTicks(id: UInt8) -> Double {
+    public func initialTicks(id: UInt8) -> Double {
         let k = slot[Int(id)]
         guard k >= 0 else { return 2048 }
-        return offset[k] + direction[k] * q[Int(joints[k])] * ticksPerRadian[k]
+        return offset[k] + direction[k] * q[control.urdfIndex(k)] * ticksPerRadian[k]
     }
 
-    func advance(_ servos: inout [ServoMotionState], dt: Double) {
+    public func advance(_ servos: inout [ServoMotionState], dt: Double) {
         pending += dt
         let steps = min(Int(pending / physicsStep), 240) // at most a second of physics per call
         pending -= Double(steps) * physicsStep
@@ -128,14 +115,12 @@ final class BulletServoModel: ServoModel {
             guard k >= 0 else { continue }
             // Torque off: the STS3215's 1:345 gearbox holds the joint where it was (the SO-101 does not fall when
             // its torque goes off), modelled as holding that angle.
-            if wasEnabled[k] && !s.torqueEnabled { holdAngle[k] = q[Int(joints[k])] }
+            if wasEnabled[k] && !s.torqueEnabled { holdAngle[k] = q[control.urdfIndex(k)] }
             wasEnabled[k] = s.torqueEnabled
-            targets[k] = s.torqueEnabled ? direction[k] * (s.goal - offset[k]) / ticksPerRadian[k] : holdAngle[k]
-            maxForce[k] = nominalForce[k]
+            control.targets[k] = s.torqueEnabled ? direction[k] * (s.goal - offset[k]) / ticksPerRadian[k] : holdAngle[k]
         }
         if steps > 0 {
-            environment.world.positionControl(body: environment.arm, joints: joints, count: count, targets: targets, kp: kp,
-                                              kd: kd, maxForce: maxForce, maxVelocity: maxVelocity, dt: physicsStep)
+            control.apply(to: environment.world, body: environment.arm, dt: physicsStep)
             // Step to each control-period boundary and score there, as the task's own step would.
             var left = steps
             while left > 0 {
@@ -153,7 +138,7 @@ final class BulletServoModel: ServoModel {
         for i in servos.indices {
             let k = slot[Int(servos[i].id)]
             guard k >= 0 else { continue }
-            let u = Int(joints[k])
+            let u = control.urdfIndex(k)
             servos[i].position = offset[k] + direction[k] * q[u] * ticksPerRadian[k]
             servos[i].velocity = direction[k] * qd[u] * ticksPerRadian[k]
             servos[i].load = 0

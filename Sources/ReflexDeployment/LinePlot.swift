@@ -1,27 +1,44 @@
 import Foundation
+import ReflexCore
 
 /// Minimal SVG line charts for loss curves, learning curves and evaluation summaries (no plotting library exists
 /// for Swift on Linux here, and an SVG opens in any browser).
-struct LinePlot {
-    struct Series {
-        var name: String
-        var points: [(x: Double, y: Double)]
+public struct LinePlot: Sendable {
+    /// One line, with an optional shaded band.
+    public struct Series: Sendable {
+        public var name: String
+        public var points: [(x: Double, y: Double)]
         /// Optional lower/upper band (same x as points), drawn shaded.
-        var band: [(low: Double, high: Double)]?
-        var markers = false
+        public var band: [(low: Double, high: Double)]?
+        public var markers = false
+
+        public init(name: String, points: [(x: Double, y: Double)], band: [(low: Double, high: Double)]? = nil,
+                    markers: Bool = false) {
+            self.name = name
+            self.points = points
+            self.band = band
+            self.markers = markers
+        }
     }
 
-    var title: String
-    var xLabel: String
-    var yLabel: String
-    var series: [Series] = []
-    var logY = false
-    var width = 760.0
-    var height = 420.0
+    public var title: String
+    public var xLabel: String
+    public var yLabel: String
+    public var series: [Series] = []
+    public var logY = false
+    public var width = 760.0
+    public var height = 420.0
+
+    public init(title: String, xLabel: String, yLabel: String) {
+        self.title = title
+        self.xLabel = xLabel
+        self.yLabel = yLabel
+    }
 
     private static let palette = ["#1f77b4", "#d62728", "#2ca02c", "#ff7f0e", "#9467bd", "#8c564b", "#17becf", "#7f7f7f"]
 
-    func svg() -> String {
+    /// The chart as an SVG document.
+    public func svg() -> String {
         let left = 70.0, right = 20.0, top = 40.0, bottom = 55.0
         let pw = width - left - right, ph = height - top - bottom
         func ty(_ y: Double) -> Double { logY ? log10(max(y, 1e-12)) : y }
@@ -88,50 +105,13 @@ struct LinePlot {
         return out + "</svg>\n"
     }
 
-    func write(to path: String) throws {
-        try svg().write(toFile: path, atomically: true, encoding: .utf8)
+    /// Writes the SVG atomically.
+    public func write(to path: String) throws {
+        try writeFileAtomically(Array(svg().utf8), to: path)
     }
 
     private func escape(_ s: String) -> String {
         s.replacingOccurrences(of: "&", with: "&amp;").replacingOccurrences(of: "<", with: "&lt;")
             .replacingOccurrences(of: ">", with: "&gt;")
-    }
-}
-
-/// A one-line progress display on standard error: a bar, a count, a rate, an ETA and a free-form status.
-/// Safe to update from several worker threads (the lock serializes drawing).
-final class ProgressLine: @unchecked Sendable {
-    private let lock = NSLock()
-    let total: Int
-    let label: String
-    private let start = Date()
-    private var lastDraw = Date.distantPast
-    private let interactive = isatty(STDERR_FILENO) != 0
-
-    init(total: Int, label: String) {
-        self.total = total
-        self.label = label
-    }
-
-    func update(_ done: Int, status: String = "", force: Bool = false) {
-        lock.lock()
-        defer { lock.unlock() }
-        let now = Date()
-        guard force || done >= total || now.timeIntervalSince(lastDraw) > (interactive ? 0.1 : 5) else { return }
-        lastDraw = now
-        let elapsed = now.timeIntervalSince(start)
-        let frac = total > 0 ? Double(done) / Double(total) : 1
-        let width = 28
-        let filled = Int(frac * Double(width))
-        let bar = String(repeating: "█", count: filled) + String(repeating: "·", count: width - filled)
-        let rate = elapsed > 0 ? Double(done) / elapsed : 0
-        let eta = rate > 0 ? Double(total - done) / rate : 0
-        let line = "\(label) \(bar) \(done)/\(total) \(String(format: "%.1f", rate))/s eta \(Int(eta))s \(status)"
-        FileHandle.standardError.write(Data(((interactive ? "\r\u{1B}[K" : "") + line + (interactive ? "" : "\n")).utf8))
-    }
-
-    func finish(_ status: String = "") {
-        update(total, status: status, force: true)
-        if interactive { FileHandle.standardError.write(Data("\n".utf8)) }
     }
 }

@@ -2,21 +2,26 @@ import ReflexCore
 import ReflexHardware
 import ReflexRobot
 import ReflexRuntime
+import ReflexSim
 
-/// The task features of `reflex run --port … --camera PATH`, for policies trained on Reflex's lift task:
+/// The task features of an arm on a bus with a camera channel (`reflex run --port … --camera PATH`, the daemon's
+/// `arm.camera`), for policies trained on Reflex's lift task:
 /// end-effector pose (7) from the forward kinematics of the joints read over the bus, the cube's pose (7) and the
 /// goal (3) from the newest camera estimate. An estimate older than `maxAge`, or from another episode, is no
 /// estimate: the provider says so and the loop holds, as the watchdog holds on stale joint state.
-final class CameraFeatures: @unchecked Sendable {
-    static let count = 17
-    let subscriber: CameraSubscriber
-    let maxAgeNanoseconds: UInt64
+public final class CameraTaskFeatures: @unchecked Sendable {
+    /// The task whose features a camera estimate completes.
+    public static let task = TaskKind.lift
+    /// Features per observation.
+    public static var count: Int { task.featureCount }
+    public let subscriber: CameraSubscriber
+    public let maxAgeNanoseconds: UInt64
     private let chain: KinematicChain
     private var q: [Double]
     /// The episode whose estimates count (set before each episode; the loop thread only reads it).
-    var episode: UInt32 = 0
+    public var episode: UInt32 = 0
 
-    init(description: RobotDescription, subscriber: CameraSubscriber, maxAge: Double) throws {
+    public init(description: RobotDescription, subscriber: CameraSubscriber, maxAge: Double) throws {
         chain = try KinematicChain(robot: description)
         q = [Double](repeating: 0, count: description.joints.count)
         self.subscriber = subscriber
@@ -25,7 +30,7 @@ final class CameraFeatures: @unchecked Sendable {
 
     /// The newest estimate of the current episode if it is fresh enough, else nil.
     /// - Note: Real-time safe.
-    func fresh(now: UInt64) -> CameraEstimate? {
+    public func fresh(now: UInt64) -> CameraEstimate? {
         subscriber.poll()
         guard let e = subscriber.latest, e.episode == episode else { return nil }
         guard now <= e.captureTime || now - e.captureTime <= maxAgeNanoseconds else { return nil }
@@ -34,7 +39,7 @@ final class CameraFeatures: @unchecked Sendable {
 
     /// The feature provider for the observation builder.
     /// - Note: Real-time safe.
-    func features(_ state: JointState, _ out: UnsafeMutableBufferPointer<Float>) -> Bool {
+    public func features(_ state: JointState, _ out: UnsafeMutableBufferPointer<Float>) -> Bool {
         guard let e = fresh(now: monotonicNanoseconds()) else { return false }
         for i in 0 ..< q.count { q[i] = state.position[i] }
         let tip = chain.forward(q)

@@ -1,0 +1,101 @@
+import ReflexCore
+import ReflexSim
+
+/// Which arm a deployment drives and where its task features come from: the `arm:` section of the daemon's config,
+/// the options of `reflex run`, and what an embedder passes to `Deployment`. Keys are snake_case in YAML.
+public struct ArmConfig: Sendable, Codable, Equatable {
+    /// Robot description (a path, or a name under robots/).
+    public var robot: String
+    /// A Bullet-simulated arm running this task's scene (`reach`, `push`, `lift`).
+    public var sim: String?
+    /// The serial device of a real arm's servo bus (or an emulator's link).
+    public var port: String?
+    /// A fake arm (first-order joints, no task features): a dry run.
+    public var fake: Bool?
+    /// Seed of the simulated scene (episode k of a run starts from seed + k on a camera channel).
+    public var seed: UInt64?
+    /// Calibration file for `port` (from `reflex calibrate`).
+    public var calibration: String?
+    /// Feed zeros for task features the arm cannot provide (a dry run of a task policy on a real arm).
+    public var zeroFeatures: Bool?
+    /// `port` arms: the camera channel of the scene (`reflex emulate --sim lift --camera PATH`): the cube's pose
+    /// comes from there, the end effector from forward kinematics, and each episode resets the scene over it.
+    public var camera: String?
+    /// Oldest camera estimate the policy may act on (s); older counts as none and the loop holds.
+    public var cameraMaxAge: Double?
+    /// `port` arms on a Dynamixel X bus: the servos' Bus Watchdog (ms, 20 ms steps; 0 turns it off; default
+    /// 100). If the process dies mid-episode the servos stop by themselves after this much bus silence.
+    public var busWatchdogMs: Int?
+
+    public init(robot: String = "so101", sim: String? = nil, port: String? = nil, fake: Bool? = nil, seed: UInt64? = nil,
+                calibration: String? = nil, zeroFeatures: Bool? = nil, camera: String? = nil, cameraMaxAge: Double? = nil,
+                busWatchdogMs: Int? = nil) {
+        self.robot = robot
+        self.sim = sim
+        self.port = port
+        self.fake = fake
+        self.seed = seed
+        self.calibration = calibration
+        self.zeroFeatures = zeroFeatures
+        self.camera = camera
+        self.cameraMaxAge = cameraMaxAge
+        self.busWatchdogMs = busWatchdogMs
+    }
+
+    enum CodingKeys: String, CodingKey {
+        case robot, sim, port, fake, seed, calibration
+        case zeroFeatures = "zero_features", busWatchdogMs = "bus_watchdog_ms", camera
+        case cameraMaxAge = "camera_max_age"
+    }
+
+    /// The three kinds of arm.
+    public enum Kind: Sendable, Equatable {
+        case sim(task: TaskKind)
+        case port(device: String)
+        case fake
+    }
+
+    /// Default oldest camera estimate (s).
+    public static let defaultCameraMaxAge = 0.25
+    /// Default Dynamixel Bus Watchdog (ms).
+    public static let defaultBusWatchdogMs = 100
+
+    /// The chosen kind, checked to be exactly one.
+    public func kind() throws -> Kind {
+        var kinds: [Kind] = []
+        if let sim {
+            guard let task = TaskKind(rawValue: sim) else {
+                throw ReflexError(.invalidValue, "unknown task '\(sim)' (\(TaskKind.allCases.map(\.rawValue).joined(separator: ", ")))",
+                                  at: .init(keyPath: "arm.sim"))
+            }
+            kinds.append(.sim(task: task))
+        }
+        if let port { kinds.append(.port(device: port)) }
+        if fake == true { kinds.append(.fake) }
+        guard kinds.count == 1 else {
+            throw ReflexError(.invalidValue, "arm: give exactly one of sim: TASK, port: DEVICE or fake: true",
+                              at: .init(keyPath: "arm"))
+        }
+        return kinds[0]
+    }
+
+    /// Checks every field and the combinations; errors name the key.
+    public func validate() throws {
+        func bad(_ key: String, _ message: String) -> ReflexError {
+            ReflexError(.invalidValue, message, at: .init(keyPath: "arm." + key))
+        }
+        let kind = try kind()
+        let onPort: Bool
+        if case .port = kind { onPort = true } else { onPort = false }
+        if camera != nil, !onPort { throw bad("camera", "the camera channel goes with port: (a sim arm has its scene in the process)") }
+        if calibration != nil, !onPort { throw bad("calibration", "a calibration file goes with port: (the servos' offsets)") }
+        if busWatchdogMs != nil, !onPort { throw bad("bus_watchdog_ms", "the Bus Watchdog goes with port: (Dynamixel servos)") }
+        if cameraMaxAge != nil, camera == nil { throw bad("camera_max_age", "applies to a camera channel (camera:)") }
+        if let a = cameraMaxAge, !(a > 0 && a <= 10) { throw bad("camera_max_age", "must be in (0, 10] s, got \(a)") }
+        if let w = busWatchdogMs, !(0 ... 2540).contains(w) {
+            throw bad("bus_watchdog_ms", "must be in 0...2540 (0: off), got \(w)")
+        }
+        if seed != nil, !(kind != .fake) { throw bad("seed", "seeds a simulated scene (sim:, or port: with camera:)") }
+        if seed != nil, onPort, camera == nil { throw bad("seed", "on port: a seed goes with a camera channel (it seeds the scene's resets)") }
+    }
+}

@@ -1,0 +1,197 @@
+import Foundation
+import ReflexCore
+import ReflexHardware
+import ReflexPolicy
+import ReflexRobot
+import ReflexRuntime
+import ReflexSim
+
+/// A simulated task's state, as a deployment reports it (the daemon's status, `reflex run`'s last line).
+public struct TaskStatus: Sendable, Codable, Equatable {
+    public var kind: String
+    /// The task's success test has held since the episode started (latched).
+    public var success: Bool
+    /// Highest the cube got above its start (m); 0 where the scene is not in this process.
+    public var highestLift: Double
+
+    public init(kind: String, success: Bool, highestLift: Double) {
+        self.kind = kind
+        self.success = success
+        self.highestLift = highestLift
+    }
+}
+
+/// Everything between "I have an arm config" and "the loop has a `Robot`, an observation and a reset": the arm
+/// (Bullet-simulated with its task scene, on a servo bus with an optional camera channel, or a fake), how a policy's
+/// observation is built on it, and what happens before each episode. `reflex run`, `reflex run --episodes`, the
+/// daemon, the Swift front door and the C ABI all build their arms here.
+///
+/// The observation rule lives here and only here: a policy observes `[joint positions][joint velocities][task
+/// features]` (Reflex's task layout); the features come from the scene (sim), the camera channel's estimate plus
+/// forward kinematics (bus with camera), zeros (a dry run, when asked) or nowhere (a policy without features).
+public final class Deployment: @unchecked Sendable {
+    public let config: ArmConfig
+    public let kind: ArmConfig.Kind
+    public let description: RobotDescription
+    public let robot: Robot
+    /// How the arm was chosen, for messages (`--sim lift`, `--port /dev/ttyACM0 --camera /tmp/so101.cam`).
+    public let label: String
+    /// The task scene of a simulated arm.
+    public let scene: SimScene?
+    /// The camera channel's task features of a bus arm.
+    public let camera: CameraTaskFeatures?
+    private let busArm: BusRobot?
+    private let episodes = EpisodeCounter()
+
+    /// Opens the arm: a simulated arm is configured at its scene's start, a bus arm's port is opened (nothing is
+    /// configured yet), a fake arm is made.
+    /// - Parameter holdAtStart: activate a simulated arm at once, holding its start pose (a configured, inactive
+    ///   simulated arm has no torque and sags as time passes); the daemon leaves it inactive until an episode.
+    /// - Warning: Not real-time safe.
+    public init(config: ArmConfig, holdAtStart: Bool = false) throws {
+        try config.validate()
+        self.config = config
+        kind = try config.kind()
+        description = try RobotDescription.named(config.robot)
+        switch kind {
+        case .fake:
+            robot = try FakeRobot(description: description)
+            label = "fake \(description.name)"
+            scene = nil
+            camera = nil
+            busArm = nil
+        case let .sim(task):
+            // The scene needs the world, which exists after configure; the layout is computed first so the arm is
+            // placed and holding at once.
+            let layout = try SimScene.Layout(description: description, task: task, seed: config.seed ?? 0)
+            let arm = SimulatedRobot(description: description)
+            try arm.configure()
+            scene = try SimScene(robot: arm, layout: layout)
+            if holdAtStart { try arm.activate() }
+            robot = arm
+            label = "sim \(task.rawValue) (seed \(config.seed ?? 0))"
+            camera = nil
+            busArm = nil
+        case let .port(device):
+            let bus = try BusRobot(description: description, port: device, calibrationFile: config.calibration)
+            let ms = config.busWatchdogMs ?? ArmConfig.defaultBusWatchdogMs
+            bus.busWatchdogMilliseconds = ms > 0 ? ms : nil
+            robot = bus
+            busArm = bus
+            scene = nil
+            let described = description
+            camera = try config.camera.map {
+                try CameraTaskFeatures(description: described, subscriber: try CameraSubscriber(path: $0),
+                                       maxAge: config.cameraMaxAge ?? ArmConfig.defaultCameraMaxAge)
+            }
+            label = "port \(device)" + (config.camera.map { " camera \($0)" } ?? "")
+        }
+    }
+
+    /// Task features this arm provides (0: none).
+    public var featureCount: Int {
+        if let scene { return scene.featureCount }
+        if camera != nil { return CameraTaskFeatures.count }
+        return 0
+    }
+
+    /// Builds the observation of a policy with `config` on this arm: joint positions and velocities, then the
+    /// task features the policy was trained with. Refuses, with the reason, a policy whose shapes do not fit.
+    public func observation(for config: PolicyConfig) throws -> ObservationBuilder {
+        let n = robot.jointCount
+        guard config.actionSize == n else {
+            throw ReflexError(.shapeMismatch, "the policy acts on \(config.actionSize) values, \(description.name) has \(n) joints")
+        }
+        let needed = config.observationSize - 2 * n
+        guard needed >= 0 else {
+            throw ReflexError(.shapeMismatch, "the policy observes \(config.observationSize) values, fewer than \(description.name)'s \(n) joint positions and velocities")
+        }
+        if needed == 0 { return try ObservationBuilder(jointCount: n, includeVelocities: true) }
+        if let scene, scene.featureCount == needed {
+            return try ObservationBuilder(jointCount: n, includeVelocities: true, featureCount: needed) { scene.features($0) }
+        }
+        if let camera, CameraTaskFeatures.count == needed {
+            return try ObservationBuilder(jointCount: n, includeVelocities: true, featureCount: needed,
+                                          stateFeatures: { state, out in camera.features(state, out) })
+        }
+        if kind == .fake || self.config.zeroFeatures == true {
+            return try ObservationBuilder(jointCount: n, includeVelocities: true, featureCount: needed) { out in
+                out.update(repeating: 0)
+                return true
+            }
+        }
+        var hint = ""
+        if case .port = kind { hint = camera == nil ? " (on an arm they come from a camera channel: camera:, or zero_features for a dry run)" : "" }
+        throw ReflexError(.shapeMismatch, "the policy needs \(needed) task features; \(label) provides \(featureCount)\(hint)")
+    }
+
+    /// `observation(for:)` as the controller's factory.
+    public var observationFactory: RobotController.ObservationFactory {
+        { [self] config in try observation(for: config) }
+    }
+
+    /// Runs before each episode under the controller's lock, with no loop running: a simulated arm goes back to
+    /// its scene's start (torque off, arm and cube placed, success forgotten), a bus arm re-arms a Bus Watchdog that
+    /// tripped while it idled.
+    /// - Warning: Not real-time safe.
+    public func prepareEpisode() throws {
+        if let scene {
+            if robot.lifecycle == .active { try robot.deactivate() }
+            scene.reset()
+        }
+        if let busArm { try busArm.rearmBusWatchdog() }
+    }
+
+    /// A bus arm with a camera channel: asks the scene side to reset to episode `episode` with `seed` (waiting for
+    /// its acknowledgment) and from then on acts only on that episode's estimates. Nothing to do on other arms.
+    /// - Warning: Not real-time safe; it may wait up to the channel's reset timeout.
+    public func resetRemoteScene(episode: UInt32, seed: UInt64) throws {
+        guard let camera else { return }
+        try camera.subscriber.requestReset(episode: episode, seed: seed)
+        camera.episode = episode
+    }
+
+    /// The next episode of a camera channel's scene, from `config.seed` on (episode k uses seed + k − 1).
+    /// - Warning: Not real-time safe.
+    public func resetRemoteSceneToNextEpisode() throws {
+        guard camera != nil else { return }
+        let episode = episodes.next()
+        try resetRemoteScene(episode: episode, seed: (config.seed ?? 0) &+ UInt64(episode - 1))
+    }
+
+    /// The task's state: the scene's on a simulated arm, the scorer's verdict from the camera channel on a bus arm.
+    public func taskStatus() -> TaskStatus? {
+        if let scene { return TaskStatus(kind: scene.kind.rawValue, success: scene.success, highestLift: scene.highestLift) }
+        if let camera {
+            let e = camera.subscriber.latest
+            return TaskStatus(kind: CameraTaskFeatures.task.rawValue,
+                              success: e.map { $0.episode == camera.episode && $0.success } ?? false, highestLift: 0)
+        }
+        return nil
+    }
+
+    /// Whether the current episode's task has succeeded (false where no task is known).
+    public var taskSucceeded: Bool { taskStatus()?.success ?? false }
+
+    /// A controller over this arm: the safety layer, the loop settings and this deployment's observations.
+    public func makeController(rate: Double, safety: SafetyConfig = SafetyConfig(), priority: Int32? = 80,
+                               lockMemory: Bool = true, inlineInference: Bool = false) throws -> RobotController {
+        guard rate > 0, rate <= 1000 else { throw ReflexError(.invalidValue, "rate must be in (0, 1000] Hz, got \(rate)") }
+        return try RobotController(robot: robot, safety: safety,
+                                   loop: ControlLoopConfig(rate: rate, realTimePriority: priority, lockMemory: lockMemory,
+                                                           inlineInference: inlineInference, seed: config.seed ?? 0),
+                                   observation: observationFactory)
+    }
+}
+
+/// Episode numbers of a camera channel's scene (1, 2, …).
+final class EpisodeCounter: @unchecked Sendable {
+    private let lock = NSLock()
+    private var n: UInt32 = 0
+    func next() -> UInt32 {
+        lock.withLock {
+            n += 1
+            return n
+        }
+    }
+}

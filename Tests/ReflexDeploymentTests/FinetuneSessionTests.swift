@@ -1,0 +1,77 @@
+import Foundation
+import ReflexCore
+import ReflexDeployment
+import ReflexRL
+import ReflexSteering
+import Testing
+
+/// The fine-tuning session as a library: options validated into one `run.json` type, a run that ends and resumes.
+@Suite struct FinetuneSessionTests {
+    @Test func optionsThatMeanNothingTogetherAreRefused() throws {
+        var o = FinetuneOptions()
+        o.dsrlMagnitude = 2
+        #expect(throws: ReflexError.self) { try o.makeSpec() } // DSRL options without a policy
+        o = FinetuneOptions()
+        o.preset = "fast"
+        #expect(throws: ReflexError.self) { try o.makeSpec() }
+        o = FinetuneOptions()
+        o.distributionalLoss = .huberRatio2025 // a DSAC-T option on SAC
+        #expect(throws: ReflexError.self) { try o.makeSpec() }
+        o = FinetuneOptions()
+        o.env = "so101:juggle"
+        #expect(throws: ReflexError.self) { try o.makeSpec() }
+        o = FinetuneOptions()
+        o.dsrlPolicy = "policies/so101-lift"
+        o.env = "pendulum"
+        #expect(throws: ReflexError.self) { try o.makeSpec(currentDirectory: Checkout.root) } // DSRL needs a task
+        o.env = "so101:lift"
+        o.algo = .dsacT
+        o.dsrlVariant = .na
+        #expect(throws: ReflexError.self) { try o.makeSpec(currentDirectory: Checkout.root) } // NA is SAC-based
+        o.algo = nil
+        let spec = try o.makeSpec(currentDirectory: Checkout.root)
+        #expect(spec.learnerName == "dsrl-na" && spec.dsrl?.noiseCriticSteps == 1 && spec.dsrl?.policy.hasPrefix("/") == true)
+        #expect(spec.run.trainer.warmupGaussianStd == 1 / 1.5)
+        var resumed = FinetuneOptions()
+        resumed.steps = 10
+        #expect(resumed.setOptionsBesidesSteps.isEmpty)
+        resumed.seed = 3
+        #expect(resumed.setOptionsBesidesSteps == ["seed"])
+    }
+
+    /// run.json files written before the spec moved into the library read the same and write the same keys.
+    @Test func runJsonKeepsItsFormat() throws {
+        let old = #"""
+        {"algo":"sac","dsrl":{"ddimSteps":10,"magnitude":1.5,"policy":"/p","reward":"sparse","variant":"na","noiseCriticSteps":2},
+         "env":"so101:lift","learner":\#(String(decoding: try JSONEncoder().encode(DSRLSettings.learnerPreset), as: UTF8.self)),
+         "seed":4,"threads":1,"trainer":\#(String(decoding: try JSONEncoder().encode(TrainerConfig(totalSteps: 50)), as: UTF8.self))}
+        """#
+        let spec = try JSONDecoder().decode(FinetuneSpec.self, from: Data(old.utf8))
+        #expect(spec.run.seed == 4 && spec.dsrl?.learnerVariant == .na && spec.dsrl?.noiseCriticSteps == 2 && spec.run.trainer.totalSteps == 50)
+        let again = try JSONSerialization.jsonObject(with: Data(try spec.encoded())) as? [String: Any]
+        #expect(Set(again?.keys ?? [:].keys) == ["algo", "dsrl", "env", "learner", "seed", "threads", "trainer"])
+        #expect(try JSONDecoder().decode(FinetuneSpec.self, from: Data(try spec.encoded())) == spec)
+    }
+
+    @Test func aSessionRunsEndsAndAResumedOneExtendsIt() throws {
+        var o = FinetuneOptions()
+        o.preset = "rltools"
+        o.hidden = [16]
+        o.steps = 300
+        o.warmup = 50
+        o.checkpointInterval = 100
+        o.evaluationInterval = 0
+        o.evaluationEpisodes = 1
+        let dir = NSTemporaryDirectory() + "finetune-session-\(UUID().uuidString)"
+        let outcome = try FinetuneSession.create(spec: try o.makeSpec(), path: dir).run()
+        #expect(outcome.steps == 300 && outcome.stepsThisSession == 300 && outcome.finalEvaluation != nil)
+        for file in ["run.json", "checkpoint.safetensors", "metrics.csv", "learning_curve.svg", "policy.safetensors"] {
+            #expect(FileManager.default.fileExists(atPath: dir + "/" + file), "\(file)")
+        }
+        // A second create in the same directory is refused; a resume may only move the budget.
+        #expect(throws: ReflexError.self) { try FinetuneSession.create(spec: try o.makeSpec(), path: dir) }
+        let more = try FinetuneSession.resume(path: dir, steps: 400).run()
+        #expect(more.steps == 400 && more.stepsThisSession == 100)
+        #expect(try FinetuneSpec.read(directory: RunDirectory(path: dir)).run.trainer.totalSteps == 400)
+    }
+}
