@@ -8,8 +8,16 @@ CONFIG     ?= release
 SWIFTFLAGS ?= -c $(CONFIG) -Xcxx -O3 -Xcxx -march=native
 DEB_PACKAGES = libbullet-dev libeigen3-dev libyaml-dev pkg-config
 REFLEX     = .build/$(CONFIG)/reflex
+# The tests' independent peers: the Python packages of Tests/peers-requirements.txt (the vendors' servo SDKs,
+# pybullet) in a venv made here — inside the repository (git-ignored) unless REFLEX_PEERS_VENV names another — and
+# Debian's chromium for the status page's browser test. Both paths are exported to the tests (Tests/TestSupport).
+PYTHON     ?= python3
+REFLEX_PEERS_VENV ?= $(CURDIR)/.peers-venv
+PEERS_REQUIREMENTS = Tests/peers-requirements.txt
+PEERS_STAMP = $(REFLEX_PEERS_VENV)/.reflex-peers-requirements
+export REFLEX_PEERS_VENV
 
-.PHONY: run test build deps bench clean example
+.PHONY: run test build deps test-deps peers bench clean example
 
 # The default demo: the bundled diffusion policy lifts a cube with the simulated SO-101, RTI warm-started
 # (3 network evaluations per call instead of 100), over 50 seeded episodes on 2 workers.
@@ -17,9 +25,11 @@ run: build
 	$(REFLEX) eval --policy policies/so101-lift --robot so101 --task lift --episodes 50 --seed 1000 --workers 2 \
 	  --out .build/run-lift.json
 
-test: deps
+# With CI set (.ci/run sets it), a test whose peer is missing fails instead of skipping.
+test: deps test-deps peers
 	$(SWIFT) build $(SWIFTFLAGS) --build-tests -Xswiftc -enable-testing
-	$(SWIFT) test $(SWIFTFLAGS) -Xswiftc -enable-testing --skip-build
+	REFLEX_CHROMIUM="$${REFLEX_CHROMIUM:-$$(command -v chromium || command -v chromium-browser || true)}" \
+	  $(SWIFT) test $(SWIFTFLAGS) -Xswiftc -enable-testing --skip-build
 	$(MAKE) example
 
 # An embedder's package (examples/embed-swift) builds against Reflex by path with only the products it names, drives
@@ -37,6 +47,24 @@ deps:
 	  SUDO=$$( [ "$$(id -u)" -eq 0 ] || echo sudo ); \
 	  $$SUDO apt-get update -qq && $$SUDO apt-get install -y -qq $(DEB_PACKAGES); \
 	fi
+
+# Debian packages only the tests need: chromium (headless, for the status page) and python3-venv (to make the venv).
+test-deps:
+	@missing=""; \
+	  command -v chromium >/dev/null 2>&1 || command -v chromium-browser >/dev/null 2>&1 || missing="$$missing chromium"; \
+	  [ -x "$(REFLEX_PEERS_VENV)/bin/python" ] || $(PYTHON) -c 'import ensurepip, venv' 2>/dev/null || missing="$$missing python3-venv"; \
+	  if [ -n "$$missing" ]; then \
+	    echo "Installing$$missing"; \
+	    SUDO=$$( [ "$$(id -u)" -eq 0 ] || echo sudo ); \
+	    $$SUDO apt-get update -qq && $$SUDO apt-get install -y -qq --no-install-recommends $$missing; \
+	  fi
+
+# The peers venv; pip runs again only when the requirements file changed since the last install.
+peers: $(PEERS_STAMP)
+$(PEERS_STAMP): $(PEERS_REQUIREMENTS)
+	@[ -x "$(REFLEX_PEERS_VENV)/bin/python" ] || { echo "Creating the peers venv in $(REFLEX_PEERS_VENV)"; $(PYTHON) -m venv "$(REFLEX_PEERS_VENV)"; }
+	"$(REFLEX_PEERS_VENV)/bin/python" -m pip install --quiet --disable-pip-version-check -r $(PEERS_REQUIREMENTS)
+	cp $(PEERS_REQUIREMENTS) "$@"
 
 bench: build
 	$(REFLEX) bench nn

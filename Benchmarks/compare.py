@@ -23,6 +23,13 @@ PY = VENV / "bin" / "python"
 REFLEX = ROOT / ".build" / "release" / "reflex"
 
 
+def load_average():
+    return " / ".join(open("/proc/loadavg").read().split()[:3])
+
+
+LOAD = [load_average()]
+
+
 def quantile(xs, q):
     xs = sorted(xs)
     pos = q * (len(xs) - 1)
@@ -45,26 +52,42 @@ def cpu_name():
     return platform.processor()
 
 
+def libtorch_peer():
+    """The C++ libtorch peer's binary (Benchmarks/peers/build_libtorch.sh builds it into .build/peers/)."""
+    out = subprocess.run([str(ROOT / "Benchmarks/peers/build_libtorch.sh")], check=True, capture_output=True, text=True)
+    return out.stdout.strip().splitlines()[-1]
+
+
 def suite_nn(repeats):
-    """reflex bench nn vs Benchmarks/peers/nn.py (PyTorch eager)."""
+    """reflex bench nn vs Benchmarks/peers/nn.py (PyTorch eager, ONNX Runtime from Python) and the C++ libtorch peer,
+    in turn within each repeat."""
     figures = {}
 
     def add(key, rounds):
         figures.setdefault(key, []).extend(rounds)
 
+    mlp = "MLP inference, batch 1 (64→3×256 Mish→16), 1 thread"
+    cpp = libtorch_peer()
+    model = "/tmp/reflex-nn-mlp.pt"
     for _ in range(repeats):
         r = run_json([str(REFLEX), "bench", "nn", "--json", "--rounds", "15"])
-        p = run_json([str(PY), str(ROOT / "Benchmarks/peers/nn.py"), "--rounds", "15"])
-        add(("MLP inference, batch 1 (64→3×256 Mish→16), 1 thread", "reflex"), r["inference"]["roundMicros"])
-        add(("MLP inference, batch 1 (64→3×256 Mish→16), 1 thread", "peer"), p["inference"]["roundMicros"])
-        for side, rep in (("reflex", r), ("peer", p)):
-            for t in rep["training"]:
-                key = f"Training step, batch 256 (64→2×256 ReLU→16, MSE, Adam), {t['threads']} thread{'s' if t['threads'] > 1 else ''}"
-                add((key, side), t["samples"]["roundMicros"])
+        p = run_json([str(PY), str(ROOT / "Benchmarks/peers/nn.py"), "--rounds", "15", "--torchscript", model])
+        c = run_json([cpp, model, "15"])
+        add((mlp, "reflex"), r["inference"]["roundMicros"])
+        add((mlp, "PyTorch " + p["torch"] + " eager (Python)"), p["inference"]["roundMicros"])
+        add((mlp, "ONNX Runtime " + p["onnxruntime"] + " (Python API)"), p["onnx_inference"]["roundMicros"])
+        add((mlp, "ONNX Runtime's Python call alone (Identity graph)"), p["onnx_call_floor"]["roundMicros"])
+        add((mlp, "libtorch " + c["torch"] + " (C++, TorchScript of the same module)"), c["inference"]["roundMicros"])
+        for t in r["training"]:
+            add((f"Training step, batch 256 (64→2×256 ReLU→16, MSE, Adam), {t['threads']} thread{'s' if t['threads'] > 1 else ''}", "reflex"), t["samples"]["roundMicros"])
+        for t in p["training"]:
+            add((f"Training step, batch 256 (64→2×256 ReLU→16, MSE, Adam), {t['threads']} thread{'s' if t['threads'] > 1 else ''}", "PyTorch " + p["torch"] + " eager (Python)"), t["samples"]["roundMicros"])
     rows = []
     for name in dict.fromkeys(k[0] for k in figures):
-        a, b = figures[(name, "reflex")], figures[(name, "peer")]
-        rows.append((name, "PyTorch " + torch_version(), a, b))
+        a = figures[(name, "reflex")]
+        for (n, who), b in figures.items():
+            if n == name and who != "reflex":
+                rows.append((name, who, a, b))
     cmd = "Benchmarks/compare.py nn --repeats %d" % repeats
     return rows, cmd
 
@@ -89,8 +112,8 @@ def table(rows, cmd):
         lines.append(f"| {name} | {fmt(a, ma)} | {peer} | {fmt(b, mb)} | **{mb / ma:.2f}×** |")
     stamp = datetime.date.today().isoformat()
     lines.append("")
-    lines.append(f"Measured {stamp} on {cpu_name()} ({os.cpu_count()} cores), alternating Reflex and peer runs; "
-                 f"reproduce with `{cmd}`.")
+    lines.append(f"Measured {stamp} on {cpu_name()} ({os.cpu_count()} cores; load average {LOAD[0]} before and "
+                 f"{load_average()} after), Reflex and each peer in turn within every repeat; reproduce with `{cmd}`.")
     return "\n".join(lines)
 
 
@@ -102,6 +125,7 @@ def main():
     args = ap.parse_args()
     if not REFLEX.exists():
         sys.exit(f"{REFLEX} not found: run `make build` first")
+    LOAD[0] = load_average()
     rows, cmd = {"nn": suite_nn}[args.suite](args.repeats)
     text = table(rows, cmd)
     print(text)

@@ -1,9 +1,15 @@
-"""PyTorch side of `reflex bench nn`: the same two networks, timed the same way (rounds of calls, median of
-round means, microseconds). Prints JSON like `reflex bench nn --json`.
+"""Peers of `reflex bench nn`: the same two networks, timed the same way (rounds of calls, median of round means,
+microseconds). Prints JSON like `reflex bench nn --json`.
 
-Run: $(Benchmarks/peers/setup.sh) Benchmarks/peers/nn.py [--rounds 21] [--threads 1,2]
+The batch-1 MLP runs under PyTorch eager and, exported from the same module, under ONNX Runtime through its Python
+API (one thread, sequential execution); `onnx_call_floor` is ONNX Runtime's Python call on a graph that only copies
+its input (Identity): the part of each call that is the Python API and not the network. `--torchscript PATH` also
+saves the module traced (TorchScript) for the C++ libtorch peer (Benchmarks/peers/mlp_libtorch.cpp).
+
+Run: $(Benchmarks/peers/setup.sh) Benchmarks/peers/nn.py [--rounds 21] [--threads 1,2] [--torchscript FILE.pt]
 """
 import argparse
+import io
 import json
 import time
 
@@ -36,6 +42,8 @@ def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--rounds", type=int, default=21)
     ap.add_argument("--threads", default="1,2")
+    ap.add_argument("--torchscript", help="save the traced batch-1 MLP here (the libtorch peer's input)")
+    ap.add_argument("--no-onnx", action="store_true")
     args = ap.parse_args()
     torch.manual_seed(0)
 
@@ -46,6 +54,9 @@ def main():
     # inference_mode entered once, outside the timed calls: PyTorch's fastest eager configuration.
     with torch.inference_mode():
         inference = measure(2000, args.rounds, 2000, lambda: infer(x))
+    if args.torchscript:
+        torch.jit.trace(infer, x).save(args.torchscript)
+    onnx = onnx_runtime(infer, x, args.rounds) if not args.no_onnx else None
 
     training = []
     for t in [int(s) for s in args.threads.split(",")]:
@@ -61,7 +72,40 @@ def main():
             opt.step()
 
         training.append({"threads": t, "samples": measure(50, args.rounds, 50, train_step)})
-    print(json.dumps({"torch": torch.__version__, "inference": inference, "training": training}))
+    out = {"torch": torch.__version__, "inference": inference, "training": training}
+    if onnx:
+        out.update(onnx)
+    print(json.dumps(out))
+
+
+def onnx_session(model_bytes):
+    import onnxruntime as ort
+    opts = ort.SessionOptions()
+    opts.intra_op_num_threads = 1
+    opts.inter_op_num_threads = 1
+    opts.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
+    opts.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+    return ort.InferenceSession(model_bytes, opts, providers=["CPUExecutionProvider"])
+
+
+def onnx_runtime(module, x, rounds):
+    """The same module exported to ONNX, run by ONNX Runtime's Python API; and the API's own cost per call."""
+    import onnxruntime as ort
+    buf = io.BytesIO()
+    torch.onnx.export(module, (x,), buf, input_names=["x"], output_names=["y"], dynamo=False)
+    sess = onnx_session(buf.getvalue())
+    feed = {"x": x.numpy()}
+    net = measure(2000, rounds, 2000, lambda: sess.run(None, feed))
+
+    class Copy(torch.nn.Module):
+        def forward(self, v):
+            return v.clone()
+
+    buf = io.BytesIO()
+    torch.onnx.export(Copy(), (x,), buf, input_names=["x"], output_names=["y"], dynamo=False)
+    floor_sess = onnx_session(buf.getvalue())
+    floor = measure(2000, rounds, 2000, lambda: floor_sess.run(None, feed))
+    return {"onnxruntime": ort.__version__, "onnx_inference": net, "onnx_call_floor": floor}
 
 
 if __name__ == "__main__":

@@ -2,6 +2,10 @@
 
 #include <thread>
 
+#if defined(__linux__)
+#include <pthread.h>
+#endif
+
 #include "CBridge.h"
 
 #if defined(__x86_64__)
@@ -67,6 +71,9 @@ void ThreadPool::dispatch(int n, Job *job) {
 }
 
 void ThreadPool::workerLoop(int index, uint64_t seen) {
+#if defined(__linux__)
+  pthread_setname_np(pthread_self(), "reflex-kernel"); // for ps, perf and the tests that find it in /proc
+#endif
   for (;;) {
     // Spin a little (about 50 µs) for the next job of a burst before sleeping.
     for (int spin = 0; generation_.load(std::memory_order_acquire) == seen && spin < 20000; ++spin) RX_PAUSE();

@@ -82,8 +82,9 @@ public struct ActionSpace: Sendable {
 /// optimal control starts each solve from the previous solution; here the previous *clean* chunk, shifted by the
 /// actions executed since it was produced (the tail padded by repeating the last action), is the initial guess, and
 /// only a short schedule k0 > … > 0 of DDPM steps is run (e.g. [2, 1, 0]: three network evaluations instead of 100).
-/// The first call of an episode denoises fully, and the warm start is dropped at every `reset()` (the official code
-/// never resets it). `RTIVariant.official` feeds the shifted chunk in as x_k0 directly, as the official code does;
+/// The first call of an episode has no warm start: it runs the full DDPM chain as the official code does, or DDIM
+/// over N steps (`rti:2,1,0/ddim:N`), which bounds RTI's worst-case latency; the warm start is dropped at every
+/// `reset()` (the official code never resets it). `RTIVariant.official` feeds the shifted chunk in as x_k0 directly, as the official code does;
 /// `.renoise` first pushes it through q(x_k0 | x₀). Why it works: as long as the observation changes little between
 /// calls, the denoiser's few steps from k0 form a contraction toward the freshly sampled chunk, and a guess inside
 /// that contraction's basin converges to it; `RTICalibration` measures where that holds for a given policy.
@@ -135,18 +136,23 @@ public final class DiffusionPolicy: Policy {
 
     public func reset() { hasWarmStart = false }
 
-    /// The timesteps a fresh (not warm-started) call runs under `sampler`; RTI's first call denoises fully.
+    /// The timesteps a fresh (not warm-started) call runs under `sampler`; RTI's first call runs its first-chunk
+    /// sampler (the full DDPM chain unless told otherwise).
     private static func freshSchedule(_ sampler: SamplerSpec, _ scheduler: NoiseScheduler) -> SamplerKind {
         switch sampler {
         case let .ddpm(steps): return .ddpm(timesteps: scheduler.leadingTimesteps(steps ?? scheduler.config.trainTimesteps))
         case let .ddim(steps, eta): return .ddim(timesteps: scheduler.leadingTimesteps(steps), eta: eta)
-        case .rti: return .ddpm(timesteps: scheduler.leadingTimesteps(scheduler.config.trainTimesteps))
+        case .rti(_, _, .ddpm): return .ddpm(timesteps: scheduler.leadingTimesteps(scheduler.config.trainTimesteps))
+        case let .rti(_, _, .ddim(steps)): return .ddim(timesteps: scheduler.leadingTimesteps(steps), eta: 0)
         }
     }
 
     /// Samples `count` candidate chunks for one observation history, in network space, in one batched pass.
-    /// `initialNoise` (count × H × A) replaces the N(0, I) draw of a fresh call (DSRL's latent noise); it is ignored
-    /// when RTI warm-starts. Follow with `commit(candidate:output:)`.
+    /// `initialNoise` (count × H × A) replaces the N(0, I) draw of a fresh call (DSRL's latent noise). When RTI
+    /// warm-starts, the re-noised variant uses it as the noise that takes the shifted chunk to k0
+    /// (x_k0 = √ᾱ_k0 · shifted + √(1−ᾱ_k0) · initialNoise), so a noise source steers warm-started chunks too; the
+    /// official variant takes no noise, and ignores it (`SteeredPolicy` refuses that combination). Follow with
+    /// `commit(candidate:output:)`.
     /// - Note: Real-time safe.
     @discardableResult
     public func sampleCandidates(history: UnsafePointer<Float>, count: Int, initialNoise: UnsafePointer<Float>? = nil,
@@ -158,13 +164,17 @@ public final class DiffusionPolicy: Policy {
         let x = samples.data
         let kind: SamplerKind
         var warm = false
-        if case let .rti(schedule, variant) = sampler, hasWarmStart {
+        if case let .rti(schedule, variant, _) = sampler, hasWarmStart {
             warm = true
             shiftWarmStart(by: stepsExecuted, into: x)
             for k in 1 ..< count { (x + k * n).update(from: x, count: n) }
-            if variant == .renoise { // q(x_k0 | x0), an independent draw per candidate
-                generator.fillGaussian(noise.data, count: count * n)
-                scheduler.addNoise(x, noise: noise.data, t: schedule[0], count: count * n)
+            if variant == .renoise { // q(x_k0 | x0): the given noise (DSRL's), else an independent draw per candidate
+                if let initialNoise {
+                    scheduler.addNoise(x, noise: initialNoise, t: schedule[0], count: count * n)
+                } else {
+                    generator.fillGaussian(noise.data, count: count * n)
+                    scheduler.addNoise(x, noise: noise.data, t: schedule[0], count: count * n)
+                }
             }
             kind = .ddpm(timesteps: schedule)
         } else {

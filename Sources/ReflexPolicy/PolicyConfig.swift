@@ -4,15 +4,21 @@ import ReflexNN
 /// How a policy turns noise into chunks at inference time, written as in `policy.yaml` and on the command line:
 /// `ddpm` (all T steps), `ddpm:N`, `ddim:N` (η = 0), `ddim:N:ETA`, `rti:2,1,0` (RTI warm start over the
 /// listed timesteps, the official form) or `rti-renoise:2,1,0` (the warm start re-noised to the first timestep).
+/// An RTI sampler may name what its first chunk of an episode (the one without a warm start) runs after a slash:
+/// `rti:2,1,0/ddpm` (the full chain, the official code and the default) or `rti:2,1,0/ddim:N`.
 public enum SamplerSpec: Codable, Sendable, Equatable, CustomStringConvertible {
     case ddpm(steps: Int?)
     case ddim(steps: Int, eta: Float)
-    case rti(schedule: [Int], variant: RTIVariant)
+    case rti(schedule: [Int], variant: RTIVariant, first: RTIFirstChunk = .ddpm)
 
     public init(parsing text: String) throws {
-        let parts = text.split(separator: ":", maxSplits: 2).map(String.init)
         func bad(_ why: String) -> ReflexError {
-            ReflexError(.invalidValue, "sampler '\(text)': \(why) (expected ddpm, ddpm:N, ddim:N, ddim:N:ETA, rti:2,1,0 or rti-renoise:2,1,0)")
+            ReflexError(.invalidValue, "sampler '\(text)': \(why) (expected ddpm, ddpm:N, ddim:N, ddim:N:ETA, rti:2,1,0, rti-renoise:2,1,0, or an rti sampler with its first chunk: rti:2,1,0/ddim:N or rti:2,1,0/ddpm)")
+        }
+        let halves = text.split(separator: "/", maxSplits: 1, omittingEmptySubsequences: false).map(String.init)
+        let parts = halves[0].split(separator: ":", maxSplits: 2).map(String.init)
+        if halves.count == 2, parts.first != "rti" && parts.first != "rti-renoise" {
+            throw bad("only an rti sampler takes a first-chunk sampler after '/'")
         }
         switch parts.first {
         case "ddpm":
@@ -35,7 +41,17 @@ public enum SamplerSpec: Codable, Sendable, Equatable, CustomStringConvertible {
                 throw bad("schedule must be integers >= 0")
             }
             guard zip(schedule, schedule.dropFirst()).allSatisfy({ $0 > $1 }) else { throw bad("schedule must be descending") }
-            self = .rti(schedule: schedule, variant: parts[0] == "rti" ? .official : .renoise)
+            var first = RTIFirstChunk.ddpm
+            if halves.count == 2 {
+                switch halves[1].split(separator: ":").map(String.init) {
+                case ["ddpm"]: first = .ddpm
+                case let f where f.count == 2 && f[0] == "ddim":
+                    guard let n = Int(f[1]), n >= 1 else { throw bad("the first chunk's ddim needs a positive step count") }
+                    first = .ddim(steps: n)
+                default: throw bad("the first chunk runs ddpm or ddim:N, not '\(halves[1])'")
+                }
+            }
+            self = .rti(schedule: schedule, variant: parts[0] == "rti" ? .official : .renoise, first: first)
         default:
             throw bad("unknown sampler")
         }
@@ -45,8 +61,12 @@ public enum SamplerSpec: Codable, Sendable, Equatable, CustomStringConvertible {
         switch self {
         case let .ddpm(steps): return steps.map { "ddpm:\($0)" } ?? "ddpm"
         case let .ddim(steps, eta): return eta == 0 ? "ddim:\(steps)" : "ddim:\(steps):\(eta)"
-        case let .rti(schedule, variant):
-            return (variant == .official ? "rti:" : "rti-renoise:") + schedule.map(String.init).joined(separator: ",")
+        case let .rti(schedule, variant, first):
+            let base = (variant == .official ? "rti:" : "rti-renoise:") + schedule.map(String.init).joined(separator: ",")
+            switch first {
+            case .ddpm: return base
+            case let .ddim(steps): return base + "/ddim:\(steps)"
+            }
         }
     }
 
@@ -67,11 +87,23 @@ public enum SamplerSpec: Codable, Sendable, Equatable, CustomStringConvertible {
         switch self {
         case let .ddpm(steps?) where steps > trainTimesteps, let .ddim(steps, _) where steps > trainTimesteps:
             throw ReflexError(.invalidValue, "sampler \(self) asks for more steps than num_train_timesteps (\(trainTimesteps))")
-        case let .rti(schedule, _) where (schedule.first ?? 0) >= trainTimesteps:
+        case let .rti(schedule, _, _) where (schedule.first ?? 0) >= trainTimesteps:
             throw ReflexError(.invalidValue, "sampler \(self): timestep \(schedule[0]) is not below num_train_timesteps (\(trainTimesteps))")
+        case let .rti(_, _, .ddim(steps)) where steps > trainTimesteps:
+            throw ReflexError(.invalidValue, "sampler \(self): the first chunk asks for more steps than num_train_timesteps (\(trainTimesteps))")
         default: break
         }
     }
+}
+
+/// What an RTI sampler runs for a chunk without a warm start (the first of an episode). The official code runs the
+/// full DDPM chain, which makes the first call of every episode 100 evaluations: that is RTI's worst-case latency and
+/// most of its cost per control step over short episodes. DDIM over N steps (η = 0) bounds both.
+public enum RTIFirstChunk: Codable, Sendable, Equatable {
+    /// All T steps of DDPM (the official code; the default).
+    case ddpm
+    /// DDIM at η = 0 over N steps.
+    case ddim(steps: Int)
 }
 
 /// The two RTI warm starts (Duan, Yin, Kragic 2025).

@@ -226,6 +226,10 @@ public final class ControlLoop: @unchecked Sendable {
 
     public var isRunning: Bool { running.load(ordering: .acquiring) }
 
+    /// The loop thread's kernel id while it runs (Linux), for tools that look at it (chrt, perf, the allocation and
+    /// real-time tests).
+    public var threadID: Int32? { thread?.threadID }
+
     /// What the kernel granted the loop thread (nil before `start`).
     public var realTime: RealTimeReport? { realTimeReport.withLock { $0 } }
 

@@ -33,13 +33,15 @@ public struct EpisodeResult: Codable, Sendable {
     public var steps: Int
     public var inferenceCalls: Int
     public var networkEvaluations: Int
+    /// The most network evaluations one inference call of the episode ran (RTI's first chunk, for instance).
+    public var maxCallEvaluations: Int
     /// Wall time of each inference call, in microseconds.
     public var inferenceMicros: [Double]
     /// The recorded episode when `EvaluationConfig.record` is set (not written to JSON).
     public var trajectory: Demonstrations.Episode?
 
     enum CodingKeys: String, CodingKey {
-        case index, seed, success, episodeReturn, steps, inferenceCalls, networkEvaluations, inferenceMicros
+        case index, seed, success, episodeReturn, steps, inferenceCalls, networkEvaluations, maxCallEvaluations, inferenceMicros
     }
 }
 
@@ -54,8 +56,12 @@ public struct EvaluationReport: Codable, Sendable {
     public var meanSteps: Double
     public var evaluationsPerCall: Double
     public var evaluationsPerStep: Double
+    /// The most network evaluations any one call ran: the worst-case cost of an inference, whatever the machine.
+    public var evaluationsMaxPerCall: Int
     public var latencyP50Micros: Double
     public var latencyP99Micros: Double
+    /// The slowest call's wall time (on a shared machine: the work plus whatever the scheduler added).
+    public var latencyMaxMicros: Double
     public var episodeResults: [EpisodeResult]
 
     public init(_ results: [EpisodeResult]) {
@@ -72,9 +78,11 @@ public struct EvaluationReport: Codable, Sendable {
         let steps = r.reduce(0) { $0 + $1.steps }
         evaluationsPerCall = calls == 0 ? 0 : Double(evals) / Double(calls)
         evaluationsPerStep = steps == 0 ? 0 : Double(evals) / Double(steps)
+        evaluationsMaxPerCall = r.map(\.maxCallEvaluations).max() ?? 0
         let lat = r.flatMap(\.inferenceMicros)
         latencyP50Micros = Statistics.quantile(lat, 0.5)
         latencyP99Micros = Statistics.quantile(lat, 0.99)
+        latencyMaxMicros = lat.max() ?? 0
         episodeResults = r
     }
 }
@@ -108,7 +116,7 @@ public struct Evaluator {
         env.reset(seed: seed, observation: &observation)
         runner.reset()
         var result = EpisodeResult(index: k, seed: seed, success: false, episodeReturn: 0, steps: 0, inferenceCalls: 0,
-                                   networkEvaluations: 0, inferenceMicros: [])
+                                   networkEvaluations: 0, maxCallEvaluations: 0, inferenceMicros: [])
         var recorded: (observations: [Float], actions: [Float], rewards: [Float]) = ([], [], [])
         while true {
             let t0 = monotonicNanoseconds()
@@ -117,6 +125,7 @@ public struct Evaluator {
                 result.inferenceMicros.append(Double(monotonicNanoseconds() - t0) / 1000)
                 result.inferenceCalls += 1
                 result.networkEvaluations += info.networkEvaluations
+                result.maxCallEvaluations = max(result.maxCallEvaluations, info.networkEvaluations)
             }
             if config.record {
                 recorded.observations += observation

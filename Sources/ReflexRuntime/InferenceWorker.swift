@@ -156,6 +156,10 @@ public final class InferenceWorker: @unchecked Sendable {
         }
     }
 
+    /// The worker thread's kernel id while it runs (Linux), for tools that look at it (chrt, perf, the allocation
+    /// tests).
+    public var threadID: Int32? { thread?.threadID }
+
     /// Stops and joins the worker thread.
     /// - Warning: Not real-time safe.
     public func stop() {
@@ -167,12 +171,29 @@ public final class InferenceWorker: @unchecked Sendable {
     }
 }
 
-/// A POSIX thread that can be joined (Foundation's `Thread` cannot).
+/// A POSIX thread that can be joined (Foundation's `Thread` cannot), named, and knowing its kernel thread id.
 final class JoinableThread: @unchecked Sendable {
     private final class Body {
         let run: () -> Void
         let name: String
+        /// The thread's kernel id (0 until it has started).
+        let threadID = Atomic<Int32>(0)
         init(_ name: String, _ run: @escaping () -> Void) { self.name = name; self.run = run }
+
+        func main() {
+            #if canImport(Glibc)
+            // Named for ps, perf and the tests that find the loop's threads in /proc (15 characters at most);
+            // through /proc because Glibc's pthread_setname_np is not visible to Swift.
+            let fd = open("/proc/thread-self/comm", O_WRONLY)
+            if fd >= 0 {
+                let short = String(name.utf8.prefix(15)) ?? "reflex"
+                _ = short.withCString { write(fd, $0, strlen($0)) }
+                close(fd)
+            }
+            threadID.store(JoinableThread.currentThreadID(), ordering: .releasing)
+            #endif
+            run()
+        }
     }
 
     #if canImport(Glibc)
@@ -181,22 +202,41 @@ final class JoinableThread: @unchecked Sendable {
     private var handle: pthread_t?
     #endif
     private var joined = false
+    private let body: Body
 
     init(name: String, _ run: @escaping () -> Void) {
-        let context = Unmanaged.passRetained(Body(name, run)).toOpaque()
+        body = Body(name, run)
+        let context = Unmanaged.passRetained(body).toOpaque()
         #if canImport(Glibc)
         pthread_create(&handle, nil, { arg in
             guard let arg else { return nil }
-            let body = Unmanaged<Body>.fromOpaque(arg).takeRetainedValue()
-            body.run()
+            Unmanaged<Body>.fromOpaque(arg).takeRetainedValue().main()
             return nil
         }, context)
         #else
         pthread_create(&handle, nil, { arg in
-            let body = Unmanaged<Body>.fromOpaque(arg).takeRetainedValue()
-            body.run()
+            Unmanaged<Body>.fromOpaque(arg).takeRetainedValue().main()
             return nil
         }, context)
+        #endif
+    }
+
+    /// The kernel thread id (Linux; nil before the thread has started, and elsewhere).
+    var threadID: Int32? {
+        let id = body.threadID.load(ordering: .acquiring)
+        return id == 0 ? nil : id
+    }
+
+    /// The calling thread's kernel id, from /proc/thread-self ("PID/task/TID"); 0 where there is none.
+    static func currentThreadID() -> Int32 {
+        #if canImport(Glibc)
+        var buffer = [CChar](repeating: 0, count: 64)
+        let n = readlink("/proc/thread-self", &buffer, 63)
+        guard n > 0 else { return 0 }
+        let link = String(decoding: buffer[0 ..< n].map { UInt8(bitPattern: $0) }, as: UTF8.self)
+        return link.split(separator: "/").last.flatMap { Int32($0) } ?? 0
+        #else
+        return 0
         #endif
     }
 

@@ -68,7 +68,7 @@ public struct LatentNoiseEnvironment<Base: Environment>: Environment {
     public mutating func step(_ action: [Float], observation: inout [Float]) -> StepOutcome {
         let c = policy.config, a = c.actionSize
         action.withUnsafeBufferPointer { w in
-            policy.sampleCandidates(history: history.data, count: 1, initialNoise: w.baseAddress!, stepsExecuted: 0,
+            _ = policy.sampleCandidates(history: history.data, count: 1, initialNoise: w.baseAddress!, stepsExecuted: 0,
                                     generator: &scratch)
         }
         policy.commit(candidate: 0, output: chunk.data)

@@ -12,6 +12,13 @@ public protocol LatentNoiseSource: AnyObject {
 /// One pipeline for every combination of steering (any subset may be on): DSRL's noise actor supplies the initial
 /// noise, RTI warm-starts (through the policy's sampler), and V-GPS samples K candidates in one batched pass and
 /// executes the one its critics like best.
+///
+/// DSRL under an RTI warm start: only a chunk denoised from noise can be steered through its noise. A fresh chunk
+/// (the first of an episode) starts from the actor's noise; a warm-started one starts from the previous chunk, and the
+/// actor's noise is what re-noises it to RTI's first timestep k0 (`rti-renoise`): x_k0 = √ᾱ_k0 · shifted +
+/// √(1−ᾱ_k0) · w. The actor was trained on the fresh DDIM map, so this is a different use of w, and a weak one at a
+/// small k0 (√(1−ᾱ_2) ≈ 0.06 with the cosine schedule). The official RTI warm start takes no noise at all: with it
+/// the actor would steer only the first chunk of each episode, so that combination is refused.
 public final class SteeredPolicy: Policy {
     public let base: DiffusionPolicy
     public let noiseSource: LatentNoiseSource?
@@ -31,6 +38,9 @@ public final class SteeredPolicy: Policy {
             throw ReflexError(.invalidValue, "K = \(candidates) candidates, but the policy was loaded for at most \(base.maxCandidates)")
         }
         let c = base.config
+        if noiseSource != nil, case .rti(_, .official, _) = base.sampler {
+            throw Self.officialRTIRefusal(base.sampler)
+        }
         if let r = reranker {
             guard r.stateSize == c.conditionSize, r.actionSize == c.nActionSteps * c.actionSize, r.maxCandidates >= k else {
                 throw ReflexError(.shapeMismatch,
@@ -44,6 +54,11 @@ public final class SteeredPolicy: Policy {
         condition = Tensor(zeros: [c.conditionSize])
         noise = Tensor(zeros: [k, c.horizon * c.actionSize])
         executed = Tensor(zeros: [k, c.nActionSteps * c.actionSize])
+    }
+
+    /// Why DSRL and the official RTI warm start do not compose (one home for the sentence eval, run and the daemon show).
+    public static func officialRTIRefusal(_ sampler: SamplerSpec) -> ReflexError {
+        ReflexError(.invalidValue, "a DSRL noise actor steers through the initial noise, and the official RTI warm start (\(sampler)) takes none: the actor would steer only the first chunk of each episode. Use rti-renoise:… instead, where the actor's noise re-noises each warm start to k0")
     }
 
     public func reset() { base.reset() }

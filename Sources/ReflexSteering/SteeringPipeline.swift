@@ -44,6 +44,9 @@ public final class SteeringPipeline: @unchecked Sendable {
         // The actor was trained through DDIM at η = 0 with its run's step count: that map, unless a sampler was
         // asked for on top of it, since policy.yaml's default sampler knows nothing of the actor.
         self.sampler = sampler ?? actor?.sampler ?? config.sampler
+        if actor != nil, let spec = self.sampler, case .rti(_, .official, _) = spec {
+            throw SteeredPolicy.officialRTIRefusal(spec)
+        }
         steering = s
     }
 

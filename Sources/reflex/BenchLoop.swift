@@ -12,7 +12,7 @@ struct BenchLoop: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "loop",
         abstract: "Run the control loop against a fake arm with a diffusion policy inferring beside it; report jitter, misses and inference latency.",
-        discussion: "Without --policy, a randomly initialised diffusion policy (MLP denoiser) of the bundled policy's shape is used. Compare with Benchmarks/compare_loop.py."
+        discussion: "Without --policy, a randomly initialised diffusion policy is used: MLP denoiser (3×512 unless --hidden), H = 16, n_obs_steps = 2, n_action_steps = 8 — the shape of BENCHMARKS.md's trained 3×512 policies, not the bundled policies/so101-lift (3×256, n_action_steps 4; pass --policy for it). Compare with Benchmarks/compare_loop.py."
     )
 
     @Option(help: "Control rate (Hz).") var rate = 100.0
@@ -100,7 +100,7 @@ struct BenchLoop: ParsableCommand {
     }
 }
 
-/// A diffusion policy of the bundled policy's shape (MLP denoiser, H = 16, n_obs_steps = 2, n_action_steps = 8)
+/// A random diffusion policy (MLP denoiser of the given widths, H = 16, n_obs_steps = 2, n_action_steps = 8)
 /// with random weights: what costs time in a tick is the shape, not the values.
 func randomDiffusionPolicy(hidden: [Int], observation: Int, action: Int, seed: UInt64) throws -> DiffusionPolicy {
     let network = MLPDenoiserConfig(hiddenSizes: hidden)

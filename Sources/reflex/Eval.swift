@@ -23,7 +23,7 @@ struct Eval: ParsableCommand {
     @Option(help: "Robot name or description file (robots/so101.yaml).") var robot = "so101"
     @Option(help: "Task: reach, push or lift.") var task = "lift"
     @Option(help: "Episodes.") var episodes = 200
-    @Option(help: "Sampler (ddpm, ddpm:N, ddim:N[:ETA], rti:2,1,0, rti-renoise:2,1,0); default: policy.yaml's.")
+    @Option(help: "Sampler (ddpm, ddpm:N, ddim:N[:ETA], rti:2,1,0, rti-renoise:2,1,0; an RTI sampler's first chunk: rti:2,1,0/ddim:N, default /ddpm); default: policy.yaml's.")
     var sampler: String?
     @Option(help: "Actions executed per inference call (default: the policy's n_action_steps; RTI infers every step with 1).")
     var actionSteps: Int?
@@ -57,7 +57,7 @@ struct Eval: ParsableCommand {
         }
         progress?.finish("success \(report.successes)/\(report.episodes)")
         print(Eval.summary(report, title: "\(policy) on \(robot):\(task), sampler \(samplerName), seeds \(seed)..<\(seed + UInt64(episodes))"))
-        let jsonPath = out ?? "eval-\(task)-\(samplerName.replacingOccurrences(of: ":", with: "_").replacingOccurrences(of: ",", with: "-")).json"
+        let jsonPath = out ?? "eval-\(task)-\(samplerName.replacingOccurrences(of: ":", with: "_").replacingOccurrences(of: ",", with: "-").replacingOccurrences(of: "/", with: "+")).json"
         let results = EvalResults(policy: policy, robot: robot, task: task, sampler: samplerName, seed: seed,
                                   actionSteps: actionSteps, report: report)
         try results.write(to: jsonPath)
@@ -83,7 +83,8 @@ struct Eval: ParsableCommand {
             ["mean episode steps", fmt(r.meanSteps, 1)],
             ["network evaluations / inference call", fmt(r.evaluationsPerCall, 2)],
             ["network evaluations / control step", fmt(r.evaluationsPerStep, 2)],
-            ["inference latency p50 / p99", "\(fmt(r.latencyP50Micros, 1)) µs / \(fmt(r.latencyP99Micros, 1)) µs"],
+            ["network evaluations, most in one call", "\(r.evaluationsMaxPerCall)"],
+            ["inference latency p50 / p99 / max", "\(fmt(r.latencyP50Micros, 1)) µs / \(fmt(r.latencyP99Micros, 1)) µs / \(fmt(r.latencyMaxMicros, 1)) µs"],
         ]
         return title + "\n" + table(["metric", "value"], rows)
     }

@@ -19,7 +19,9 @@ struct SimTrace: ParsableCommand {
         abstract: "Replay one command row per step (a torque or a position target per movable joint) through a fixed-base URDF in Bullet; print joint positions per step as CSV.",
         discussion: """
         The world matches pybullet's defaults (gravity −9.81 on z unless --gravity, solver settings, joint damping as
-        an explicit torque, inertia from the URDF as URDF_USE_INERTIA_FROM_FILE). Columns are the movable joints in
+        an explicit torque) except for one: link inertia comes from the URDF's <inertial> by default, as pybullet
+        loads it with the URDF_USE_INERTIA_FROM_FILE flag; pybullet's own default computes it from the collision
+        shapes, which is --inertia shapes. Columns are the movable joints in
         pybullet's order. A row shorter run than --steps holds its last row. Position control is pybullet's
         POSITION_CONTROL with --kp, --kd and --max-force.
         """
@@ -35,7 +37,7 @@ struct SimTrace: ParsableCommand {
     @Option(help: "Velocity gain (pybullet's velocityGain).") var kd = 1.0
     @Option(help: "Motor force limit: one value, or comma separated per joint (default 100000, pybullet's).") var maxForce: String?
     @Option(help: "Gravity along z (m/s²).") var gravity = -9.81
-    @Option(help: "Link inertia: urdf (pybullet's URDF_USE_INERTIA_FROM_FILE) or shapes (pybullet's default).") var inertia = "urdf"
+    @Option(help: "Link inertia: urdf (the default here: pybullet with URDF_USE_INERTIA_FROM_FILE) or shapes (pybullet's own default, from the collision shapes).") var inertia = "urdf"
     @Flag(help: "Print the column names first.") var header = false
 
     func run() throws {

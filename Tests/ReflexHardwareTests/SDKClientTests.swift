@@ -1,17 +1,19 @@
 import Foundation
 import ReflexCore
+import TestSupport
 import Testing
 
 @testable import ReflexHardware
 
-private let venvPython = NSHomeDirectory() + "/.cache/reflex/peers-venv/bin/python"
+/// The peers venv's python with both SDKs (Tests/peers-requirements.txt).
+private let sdkPython = TestPeers.python(with: ["scservo_sdk", "dynamixel_sdk"])
 private let clientScript = URL(fileURLWithPath: #filePath).deletingLastPathComponent()
     .appendingPathComponent("Fixtures/sdk_client.py").path
 
 /// The vendors' official Python SDKs (scservo_sdk, dynamixel_sdk) as clients of the emulator over a
 /// pseudo-terminal: what they read is what the emulated servos hold, what they write lands in the control tables.
-@Suite(.enabled(if: FileManager.default.isExecutableFile(atPath: venvPython),
-                "skipped: no peers venv at ~/.cache/reflex/peers-venv (run Benchmarks/peers/setup.sh)"))
+/// Skipped where the venv is missing; with CI set, a failure.
+@Suite(.enabled(if: TestPeers.runs(sdkPython != nil), Comment(rawValue: TestPeers.skipReason("peers venv with scservo_sdk and dynamixel_sdk"))))
 struct SDKClientTests {
     struct Report: Decodable {
         var models: [String: Int]
@@ -22,8 +24,9 @@ struct SDKClientTests {
     }
 
     func runClient(_ kind: String, path: String, ids: [UInt8]) throws -> Report {
+        let python = try #require(sdkPython, Comment(rawValue: TestPeers.missing("scservo_sdk and dynamixel_sdk")))
         let p = Process()
-        p.executableURL = URL(fileURLWithPath: venvPython)
+        p.executableURL = URL(fileURLWithPath: python)
         p.arguments = [clientScript, kind, path, ids.map(String.init).joined(separator: ",")]
         let out = Pipe(), err = Pipe()
         p.standardOutput = out

@@ -67,7 +67,7 @@ import Testing
 
     @Test func aRegularFileIsNotASerialDevice() throws {
         let path = NSTemporaryDirectory() + "reflex-not-a-tty-\(getpid())"
-        FileManager.default.createFile(atPath: path, contents: Data([1, 2, 3]))
+        #expect(FileManager.default.createFile(atPath: path, contents: Data([1, 2, 3])))
         defer { try? FileManager.default.removeItem(atPath: path) }
         #expect {
             _ = try SerialPort(path: path, baud: 1_000_000)

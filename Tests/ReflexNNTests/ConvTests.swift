@@ -1,5 +1,6 @@
 import CBridge
 import ReflexCore
+import TestSupport
 import Testing
 
 @testable import ReflexNN
@@ -8,25 +9,25 @@ import Testing
 @Suite struct ConvTests {
     @Test(arguments: [1, 2])
     func packedGemmMatchesNaive(threads: Int) {
-        KernelBuild.setThreads(threads)
-        defer { KernelBuild.setThreads(1) }
-        var gen = RandomGenerator(seed: 5)
-        // K = 3000 spans several K blocks; M = 37 and odd N exercise every tail.
-        for (n, m, k) in [(1, 37, 3000), (4, 64, 10), (7, 37, 2049), (33, 20, 100)] {
-            let x = Tensor(zeros: [n, k]), w = Tensor(zeros: [m, k]), y = Tensor(zeros: [n, m])
-            gen.fillGaussian(x)
-            gen.fillGaussian(w)
-            let packed = PackedWeights(w.data, rows: m, columns: k)
-            packed.multiply(x.data, rows: n, output: y.data)
-            var worst: Double = 0
-            for i in 0 ..< n {
-                for j in 0 ..< m {
-                    var s: Double = 0
-                    for q in 0 ..< k { s += Double(x.data[i * k + q]) * Double(w.data[j * k + q]) }
-                    worst = max(worst, abs(Double(y.data[i * m + j]) - s) / Double(k).squareRoot())
+        KernelThreads.with(threads) {
+            var gen = RandomGenerator(seed: 5)
+            // K = 3000 spans several K blocks; M = 37 and odd N exercise every tail.
+            for (n, m, k) in [(1, 37, 3000), (4, 64, 10), (7, 37, 2049), (33, 20, 100)] {
+                let x = Tensor(zeros: [n, k]), w = Tensor(zeros: [m, k]), y = Tensor(zeros: [n, m])
+                gen.fillGaussian(x)
+                gen.fillGaussian(w)
+                let packed = PackedWeights(w.data, rows: m, columns: k)
+                packed.multiply(x.data, rows: n, output: y.data)
+                var worst: Double = 0
+                for i in 0 ..< n {
+                    for j in 0 ..< m {
+                        var s: Double = 0
+                        for q in 0 ..< k { s += Double(x.data[i * k + q]) * Double(w.data[j * k + q]) }
+                        worst = max(worst, abs(Double(y.data[i * m + j]) - s) / Double(k).squareRoot())
+                    }
                 }
+                #expect(worst < 1e-4, "N=\(n) M=\(m) K=\(k): error \(worst)")
             }
-            #expect(worst < 1e-4, "N=\(n) M=\(m) K=\(k): error \(worst)")
         }
     }
 

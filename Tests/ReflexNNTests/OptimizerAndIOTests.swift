@@ -1,6 +1,7 @@
 import AllocationCounter
 import Foundation
 import ReflexCore
+import TestSupport
 import Testing
 
 @testable import ReflexNN
@@ -121,48 +122,48 @@ private let fixtures = URL(fileURLWithPath: #filePath).deletingLastPathComponent
         let ws = MLPWorkspace(config: config, maxBatch: 256)
         let x = Tensor(zeros: [256, 256]), y = Tensor(zeros: [256, 256])
         gen.fillGaussian(x)
-        KernelBuild.setThreads(1)
-        let reference = net.evaluate(x)
-        defer { KernelBuild.setThreads(1) }
-        for i in 0 ..< 400 {
-            KernelBuild.setThreads(1 + i % 2)
-            net.evaluate(x.data, batch: 256, output: y.data, workspace: ws)
-            #expect(y.scalars == reference.scalars, "iteration \(i)")
+        KernelThreads.with(1) {
+            let reference = net.evaluate(x)
+            for i in 0 ..< 400 {
+                KernelThreads.resize(1 + i % 2)
+                net.evaluate(x.data, batch: 256, output: y.data, workspace: ws)
+                #expect(y.scalars == reference.scalars, "iteration \(i)")
+            }
         }
     }
 
     @Test(arguments: [1, 2])
     func forwardBackwardAdamAndEvaluateAllocateNothing(threads: Int) {
         #expect(rx_allocation_counter_active() == 1)
-        KernelBuild.setThreads(threads)
-        defer { KernelBuild.setThreads(1) }
-        var gen = RandomGenerator(seed: 41)
-        // A 16-wide head and a 1-wide (critic) head: the latter goes through the GEMV path.
-        for (layerNorm, outputs) in [(false, 16), (true, 16), (false, 1)] {
-            let config = MLPConfig(inputSize: 64, hiddenSizes: [256, 256], outputSize: outputs, activation: .mish,
-                                   layerNorm: layerNorm)
-            let net = MLP(config: config, generator: &gen)
-            let tape = MLPTape(config: config, maxBatch: 256)
-            let ws = MLPWorkspace(config: config, maxBatch: 256)
-            let grad = Tensor(zeros: [net.parameterCount])
-            var adam = Adam(parameterCount: net.parameterCount)
-            let x = Tensor(zeros: [256, 64]), dy = Tensor(zeros: [256, 16]), dx = Tensor(zeros: [256, 64])
-            let y = Tensor(zeros: [256, 16])
-            gen.fillGaussian(x)
-            gen.fillGaussian(dy)
-            func step(_ batch: Int) {
-                net.forward(x.data, batch: batch, tape: tape)
-                grad.fill(0)
-                net.backward(tape: tape, outputGradient: dy.data, gradient: grad, inputGradient: dx.data)
-                adam.update(parameters: net.parameters, gradient: grad)
-                net.evaluate(x.data, batch: batch, output: y.data, workspace: ws)
+        KernelThreads.with(threads) {
+            var gen = RandomGenerator(seed: 41)
+            // A 16-wide head and a 1-wide (critic) head: the latter goes through the GEMV path.
+            for (layerNorm, outputs) in [(false, 16), (true, 16), (false, 1)] {
+                let config = MLPConfig(inputSize: 64, hiddenSizes: [256, 256], outputSize: outputs, activation: .mish,
+                                       layerNorm: layerNorm)
+                let net = MLP(config: config, generator: &gen)
+                let tape = MLPTape(config: config, maxBatch: 256)
+                let ws = MLPWorkspace(config: config, maxBatch: 256)
+                let grad = Tensor(zeros: [net.parameterCount])
+                var adam = Adam(parameterCount: net.parameterCount)
+                let x = Tensor(zeros: [256, 64]), dy = Tensor(zeros: [256, 16]), dx = Tensor(zeros: [256, 64])
+                let y = Tensor(zeros: [256, 16])
+                gen.fillGaussian(x)
+                gen.fillGaussian(dy)
+                func step(_ batch: Int) {
+                    net.forward(x.data, batch: batch, tape: tape)
+                    grad.fill(0)
+                    net.backward(tape: tape, outputGradient: dy.data, gradient: grad, inputGradient: dx.data)
+                    adam.update(parameters: net.parameters, gradient: grad)
+                    net.evaluate(x.data, batch: batch, output: y.data, workspace: ws)
+                }
+                let batches = [1, 7, 256]
+                for b in batches { step(b) } // warm-up grows the per-thread GEMM packing buffers
+                let before = rx_thread_allocation_count()
+                for i in 0 ..< 300 { step(batches[i % 3]) }
+                let allocations = rx_thread_allocation_count() - before
+                #expect(allocations == 0, "\(allocations) allocations in 300 training steps (threads \(threads), layerNorm \(layerNorm))")
             }
-            let batches = [1, 7, 256]
-            for b in batches { step(b) } // warm-up grows the per-thread GEMM packing buffers
-            let before = rx_thread_allocation_count()
-            for i in 0 ..< 300 { step(batches[i % 3]) }
-            let allocations = rx_thread_allocation_count() - before
-            #expect(allocations == 0, "\(allocations) allocations in 300 training steps (threads \(threads), layerNorm \(layerNorm))")
         }
     }
 }

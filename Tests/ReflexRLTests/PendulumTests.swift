@@ -31,9 +31,10 @@ let rlFixtures = URL(fileURLWithPath: #filePath).deletingLastPathComponent().app
             for (t, a) in ep.actions.enumerated() {
                 let out = env.step([a], observation: &obs)
                 for k in 0 ..< 3 {
-                    #expect(abs(obs[k] - ep.observations[t][k]) <= 1e-6 * max(1, abs(ep.observations[t][k])), "episode \(ep.seed) step \(t) obs[\(k)]: \(obs[k]) vs \(ep.observations[t][k])")
+                    #expect(abs(obs[k] - ep.observations[t][k]) <= 6e-7 * max(1, abs(ep.observations[t][k])), "episode \(ep.seed) step \(t) obs[\(k)]: \(obs[k]) vs \(ep.observations[t][k])")
                 }
-                #expect(abs(out.reward - ep.rewards[t]) <= 1e-6 * max(1, abs(ep.rewards[t])), "episode \(ep.seed) step \(t) reward")
+                // Reached: 6e-8 (observations) and 5e-8 (rewards) relative; ten times that.
+                #expect(abs(out.reward - ep.rewards[t]) <= 5e-7 * max(1, abs(ep.rewards[t])), "episode \(ep.seed) step \(t) reward")
                 #expect(out.truncated == ep.truncated[t], "episode \(ep.seed) step \(t) truncation")
                 #expect(!out.terminated)
             }

@@ -1,5 +1,6 @@
 import Foundation
 import ReflexCore
+import TestSupport
 import Testing
 
 @testable import ReflexRobot
@@ -118,15 +119,12 @@ private func expectURDFError(_ xml: String, base: String = ".", code: ReflexErro
         """, code: .urdfInvalid, element: "link 'a'")
     }
 
-    static let pybulletData: String? = {
-        for p in [NSHomeDirectory() + "/.cache/reflex/peers-venv/lib/python3.11/site-packages/pybullet_data"]
-            where FileManager.default.fileExists(atPath: p + "/franka_panda/panda.urdf") { return p }
-        return nil
-    }()
+    /// pybullet_data from the peers venv (Tests/peers-requirements.txt).
+    static let pybulletData = TestPeers.package("pybullet_data")
 
-    @Test(.enabled(if: pybulletData != nil, "pybullet_data is not installed"))
+    @Test(.enabled(if: TestPeers.runs(pybulletData != nil), Comment(rawValue: TestPeers.skipReason("pybullet_data in the peers venv"))))
     func thirdPartyURDFsLoadAsTheyAre() throws {
-        let data = try #require(Self.pybulletData)
+        let data = try #require(Self.pybulletData, Comment(rawValue: TestPeers.missing("pybullet_data")))
         let panda = try URDFParser.load(path: data + "/franka_panda/panda.urdf")
         #expect(panda.joints.filter(\.isMovable).count == 9)
         let kuka = try URDFParser.load(path: data + "/kuka_iiwa/model.urdf")

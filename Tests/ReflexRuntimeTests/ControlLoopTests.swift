@@ -144,7 +144,7 @@ private func inline(_ steps: Int? = nil) -> ControlLoopConfig {
                                    observation: try ObservationBuilder(jointCount: 6), config: config)
         let report = try loop.start()
         #expect(report.fifoPriority == 10)
-        #expect(report.fifoGranted || report.fifoError != nil)
+        #expect(report.fifoGranted != (report.fifoError != nil))
         #expect(throws: ReflexError.self) { try loop.start() }
         while loop.snapshot().counters.chunksReceived < 3 { usleep(5000) }
         loop.stop()

@@ -2,6 +2,7 @@
 import Glibc
 #endif
 import Foundation
+import TestSupport
 import Testing
 
 /// The `reflex` executable built beside this test binary, if there is one.
@@ -24,7 +25,7 @@ let reflexExecutable: String? = {
         let p = Process()
         p.executableURL = URL(fileURLWithPath: reflexExecutable ?? "")
         p.arguments = args
-        FileManager.default.createFile(atPath: log, contents: nil)
+        guard FileManager.default.createFile(atPath: log, contents: nil) else { throw RawHTTPClient.ClientError("cannot create \(log)") }
         let h = try FileHandle(forWritingTo: URL(fileURLWithPath: log))
         p.standardOutput = h
         p.standardError = h
@@ -55,8 +56,9 @@ let reflexExecutable: String? = {
         throw RawHTTPClient.ClientError("the daemon did not come up")
     }
 
-    @Test(.enabled(if: reflexExecutable != nil, "the reflex executable is not built beside the tests"))
+    @Test(.enabled(if: TestPeers.runs(reflexExecutable != nil), "skipped: the reflex executable is not built beside the tests"))
     func servosStopOnTheirWatchdogAndARestartedDaemonIsInactive() async throws {
+        _ = try #require(reflexExecutable, "the reflex executable is not built beside the tests (swift build --build-tests builds it)")
         let dir = try temporaryDirectory()
         defer { try? FileManager.default.removeItem(atPath: dir) }
         let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent().path

@@ -1,11 +1,11 @@
 import Foundation
+import TestSupport
 import Testing
 
 @testable import ReflexServe
 
-/// Where a Chromium lives, if one is installed (Debian's package; CI may not have it).
-let chromiumPath: String? = ["/usr/bin/chromium", "/usr/bin/chromium-browser", "/usr/bin/google-chrome"]
-    .first { FileManager.default.isExecutableFile(atPath: $0) }
+/// Where a Chromium lives ($REFLEX_CHROMIUM or PATH; `make test` installs Debian's chromium).
+let chromiumPath: String? = TestPeers.chromium
 
 /// A headless Chromium driven over the DevTools protocol (its WebSocket), with the test's own raw client.
 final class HeadlessChromium: @unchecked Sendable {
@@ -75,13 +75,13 @@ final class HeadlessChromium: @unchecked Sendable {
 }
 
 /// The status page in a real browser: headless Chromium opens it from a live daemon, runs its JavaScript (the
-/// WebSocket stream), and the DOM shows live joint values and commands. Skipped, with this reason, where no Chromium
-/// is installed (`apt-get install chromium`). With REFLEX_STATUS_SCREENSHOT=FILE.png it also saves a screenshot
+/// WebSocket stream), and the DOM shows live joint values and commands. Skipped where no Chromium is installed
+/// (`make test` installs Debian's `chromium`); with CI set, a failure. With REFLEX_STATUS_SCREENSHOT=FILE.png it also saves a screenshot
 /// (Benchmarks/serve_page.sh).
 @Suite struct StatusPageBrowserTests {
-    @Test(.enabled(if: chromiumPath != nil, "headless Chromium is not installed (apt-get install chromium); the status page's browser test is skipped"))
+    @Test(.enabled(if: TestPeers.runs(chromiumPath != nil), Comment(rawValue: TestPeers.skipReason("headless Chromium (apt-get install chromium)"))))
     func liveJointValuesAppearInTheDOM() async throws {
-        guard let chromium = chromiumPath else { return }
+        let chromium = try #require(chromiumPath, Comment(rawValue: TestPeers.missing("chromium")))
         let d = try await LiveDaemon(preload: ["a"])
         #expect(try await d.post("/v1/episode/start", ["policy": "a"]).status == 200)
         guard case let .tcp(port) = d.client.endpoint else { return }

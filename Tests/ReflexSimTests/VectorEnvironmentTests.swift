@@ -12,7 +12,7 @@ import Testing
         let vector = try VectorEnvironment(count: count, threads: 2) { _ in try SimTask.make(robot: robot, task: "push") }
         let serial = try VectorEnvironment(count: count, threads: 1) { _ in try SimTask.make(robot: robot, task: "push") }
         // And by hand, one environment at a time.
-        var single: [ArmTaskEnvironment] = try (0 ..< count).map { _ in try SimTask.make(robot: robot, task: "push") }
+        let single: [ArmTaskEnvironment] = try (0 ..< count).map { _ in try SimTask.make(robot: robot, task: "push") }
         let o = vector.observationSize, a = vector.actionSize
         var singleObs = Array(repeating: [Float](repeating: 0, count: o), count: count)
         vector.reset(seed: 100)

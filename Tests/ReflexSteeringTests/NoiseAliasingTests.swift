@@ -46,14 +46,14 @@ import Testing
         let noise = (0 ..< 32).map { _ in Float(gen.gaussian()) }
         conditions.withUnsafeBufferPointer { c in
             noise.withUnsafeBufferPointer { w in
-                policy.sampleBatch(normalizedConditions: c.baseAddress!, count: 8, initialNoise: w.baseAddress!, generator: &gen)
+                _ = policy.sampleBatch(normalizedConditions: c.baseAddress!, count: 8, initialNoise: w.baseAddress!, generator: &gen)
             }
         }
         var distinct = Set<Float>()
         for k in 0 ..< 8 {
             conditions.withUnsafeBufferPointer { c in
                 noise.withUnsafeBufferPointer { w in
-                    single.sampleCandidates(history: c.baseAddress! + 2 * k, count: 1, initialNoise: w.baseAddress! + 4 * k,
+                    _ = single.sampleCandidates(history: c.baseAddress! + 2 * k, count: 1, initialNoise: w.baseAddress! + 4 * k,
                                             stepsExecuted: 0, generator: &gen)
                 }
             }
@@ -87,7 +87,7 @@ import Testing
         for i in 0 ..< b * n { noise[i] = min(1.5, max(-1.5, Float(gen.gaussian()))) }
         states.withUnsafeBufferPointer { s in
             noise.withUnsafeBufferPointer { w in
-                na.diffusion.sampleBatch(normalizedConditions: s.baseAddress!, count: b, initialNoise: w.baseAddress!, generator: &gen)
+                _ = na.diffusion.sampleBatch(normalizedConditions: s.baseAddress!, count: b, initialNoise: w.baseAddress!, generator: &gen)
             }
         }
         var sa = [Float](), sw = [Float]()
