@@ -33,8 +33,9 @@ test: deps test-deps peers
 	$(MAKE) example
 
 # An embedder's package (examples/embed-swift) builds against Reflex by path with only the products it names, drives
-# the simulated arm and gives the same chunk as `reflex predict`.
-example: build
+# the simulated arm and gives the same chunk as `reflex predict`. It uses the `reflex` the test build made (a
+# `--product reflex` build without -enable-testing would rebuild every module), building one only if there is none.
+example: deps
 	examples/embed-swift/check.sh
 
 build: deps

@@ -3,6 +3,7 @@
 # `reflex predict`'s for the same observation history and seed. Run from the repository root after `make build`.
 set -euo pipefail
 flags=(-c release -Xcxx -O3 -Xcxx -march=native)
+[ -x .build/release/reflex ] || swift build "${flags[@]}" --product reflex
 swift build "${flags[@]}" --package-path examples/embed-swift
 out=$(examples/embed-swift/.build/release/EmbedReflex policies/so101-lift 7)
 echo "$out"
