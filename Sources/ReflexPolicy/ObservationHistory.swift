@@ -28,4 +28,12 @@ public final class ObservationHistory {
         if steps > 1 { data.update(from: data + o, count: (steps - 1) * o) }
         (data + (steps - 1) * o).update(from: observation, count: o)
     }
+
+    /// Drops the oldest observation and repeats the newest: a tick whose observation is stale or incomplete holds
+    /// the last good one rather than feeding the policy what it could not read.
+    /// - Note: Real-time safe.
+    public func repeatNewest() {
+        let o = observationSize
+        if steps > 1 { data.update(from: data + o, count: (steps - 1) * o) }
+    }
 }

@@ -63,7 +63,7 @@ public final class ControlLoop: @unchecked Sendable {
     private let command: JointCommand
     private let targets: UnsafeMutablePointer<Double>
     private let newest: UnsafeMutablePointer<Float>
-    private let history: UnsafeMutablePointer<Float>
+    private let history: ObservationHistory
     private let obsSize: Int
     private let nObs: Int
     private let horizon: Int
@@ -134,15 +134,13 @@ public final class ControlLoop: @unchecked Sendable {
         targets.initialize(repeating: 0, count: joints)
         newest = .allocate(capacity: max(obsSize, 1))
         newest.initialize(repeating: 0, count: max(obsSize, 1))
-        history = .allocate(capacity: max(nObs * obsSize, 1))
-        history.initialize(repeating: 0, count: max(nObs * obsSize, 1))
+        history = ObservationHistory(steps: nObs, observationSize: obsSize)
     }
 
     deinit {
         stop()
         targets.deallocate()
         newest.deallocate()
-        history.deallocate()
     }
 
     // MARK: Control
@@ -162,7 +160,7 @@ public final class ControlLoop: @unchecked Sendable {
         safety.begin(at: state)
         if obsSize > 0 {
             _ = observation.build(from: state, into: newest)
-            for k in 0 ..< nObs { (history + k * obsSize).update(from: newest, count: obsSize) }
+            history.fill(with: newest)
         }
         tickIndex = 0
         chunk = nil
@@ -303,10 +301,11 @@ public final class ControlLoop: @unchecked Sendable {
         if !fresh { telemetry.counters.readFailures += 1 }
         var blind = false
         if obsSize > 0 {
-            if nObs > 1 { history.update(from: history + obsSize, count: (nObs - 1) * obsSize) }
             // A stale or incomplete observation repeats the previous one rather than feeding NaN to the policy.
             if fresh && observation.build(from: state, into: newest) {
-                (history + (nObs - 1) * obsSize).update(from: newest, count: obsSize)
+                history.push(newest)
+            } else {
+                history.repeatNewest()
             }
             blind = fresh && !observation.featuresAvailable
         }
@@ -335,7 +334,7 @@ public final class ControlLoop: @unchecked Sendable {
             let due = chunk.map { tickIndex - $0.tick >= Int64(actionSteps - latencyTicks) } ?? true
             if due && !requestOutstanding {
                 let request = worker.requests.writable
-                request.history.update(from: history, count: nObs * obsSize)
+                request.history.update(from: history.data, count: nObs * obsSize)
                 request.tick = tickIndex
                 request.time = wake
                 request.episodeStart = episodeStartPending
