@@ -215,9 +215,11 @@ public struct FinetuneSession {
 
     func run<Env: Environment>(environment: Env, evaluationEnvironment: Env, progress: (FinetuneProgress) -> Void) throws
         -> FinetuneOutcome {
+        // The kernel pool is process-wide: resize it only when the run asks for another size (a resize ends the
+        // pool's workers, which an embedding process's other users of the pool would notice).
         let threadsBefore = KernelBuild.threads
-        KernelBuild.setThreads(spec.run.threads)
-        defer { KernelBuild.setThreads(threadsBefore) }
+        if spec.run.threads != threadsBefore { KernelBuild.setThreads(spec.run.threads) }
+        defer { if spec.run.threads != threadsBefore { KernelBuild.setThreads(threadsBefore) } }
         let learner = try spec.makeLearner(observationSize: environment.observationSpace.size, actionSize: environment.actionSpace.size)
         let trainer = try OffPolicyTrainer(environment: environment, evaluationEnvironment: evaluationEnvironment,
                                            learner: learner, config: spec.run.trainer, seed: spec.run.seed)

@@ -3,6 +3,7 @@ import ReflexCore
 import ReflexDeployment
 import ReflexRL
 import ReflexSteering
+import TestSupport
 import Testing
 
 /// The fine-tuning session as a library: options validated into one `run.json` type, a run that ends and resumes.
@@ -54,6 +55,11 @@ import Testing
     }
 
     @Test func aSessionRunsEndsAndAResumedOneExtendsIt() throws {
+        // The session sizes the process-wide kernel pool to its run's threads: hold the pool as other tests expect it.
+        try KernelThreads.with(1) { try sessionRunsEndsAndResumes() }
+    }
+
+    func sessionRunsEndsAndResumes() throws {
         var o = FinetuneOptions()
         o.preset = "rltools"
         o.hidden = [16]
