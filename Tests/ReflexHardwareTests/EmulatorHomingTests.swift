@@ -88,7 +88,7 @@ import Testing
 }
 
 /// A motor turning at a steady 1000 ticks/s, whatever the bus says.
-private final class SteadyVelocity: ServoModel {
+final class SteadyVelocity: ServoModel {
     func advance(_ servos: inout [ServoMotionState], dt: Double) {
         for k in servos.indices { servos[k].velocity = 1000 }
     }
