@@ -148,6 +148,7 @@ public final class BusRobot: Robot {
                                   at: .init(element: "servo \(id)"))
             }
         }
+        try checkFirmwareAndSupply(bus)
         if writesLeRobotCalibration { try writeLeRobotCalibration(bus) } else { try checkLeRobotCalibration(bus) }
         let table = tables[0]
         let (first, last) = present(table)
@@ -159,6 +160,38 @@ public final class BusRobot: Robot {
         try bus.syncRead(stateGroup!)
         self.bus = bus
         lifecycle = .inactive
+    }
+
+    /// Start-up checks before torque can be enabled, each naming the servo: servos of one model on different
+    /// firmware (a known cause of "Incorrect status packet" with LeRobot), and a supply voltage outside the servo's
+    /// own Min/Max_Voltage_Limit (both in 0.1 V on either bus).
+    private func checkFirmwareAndSupply(_ bus: any ServoBusDriver) throws {
+        var firmware: [String: (version: String, joint: Int)] = [:]
+        for (k, id) in ids.enumerated() {
+            let t = tables[k]
+            let version: String
+            let voltage: ServoRegister
+            if t.wireProtocol == .feetech {
+                version = "\(try bus.read(STS3215.Register.firmwareMajorVersion, id: id)).\(try bus.read(STS3215.Register.firmwareMinorVersion, id: id))"
+                voltage = STS3215.Register.presentVoltage
+            } else {
+                version = "\(try bus.read(DynamixelX.firmwareVersion, id: id))"
+                voltage = DynamixelX.presentInputVoltage
+            }
+            if let first = firmware[t.modelName], first.version != version {
+                throw ReflexError(.device, "joint \(jointNames[k]): servo \(id) (\(t.modelName)) runs firmware \(version) but joint \(jointNames[first.joint]) (servo \(ids[first.joint])) runs \(first.version); mixed firmware gives corrupt status packets: update them to one version",
+                                  at: .init(element: "servo \(id)"))
+            }
+            firmware[t.modelName] = firmware[t.modelName] ?? (version, k)
+            let (minRegister, maxRegister): (ServoRegister, ServoRegister) = t.wireProtocol == .feetech
+                ? (STS3215.Register.minVoltageLimit, STS3215.Register.maxVoltageLimit)
+                : (DynamixelX.minVoltageLimit, DynamixelX.maxVoltageLimit)
+            let v = try bus.read(voltage, id: id), lo = try bus.read(minRegister, id: id), hi = try bus.read(maxRegister, id: id)
+            guard lo <= v, v <= hi else {
+                throw ReflexError(.device, "joint \(jointNames[k]): servo \(id) sees a supply of \(Double(v) / 10) V, outside its \(Double(lo) / 10)–\(Double(hi) / 10) V: check the power supply",
+                                  at: .init(element: "servo \(id)"))
+            }
+        }
     }
 
     /// The registers LeRobot's `write_calibration` sets, per servo: Homing_Offset, Min/Max_Position_Limit.

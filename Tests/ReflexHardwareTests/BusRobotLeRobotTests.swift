@@ -103,3 +103,52 @@ import Testing
         #expect(robot.limits[5].lower == 0 && robot.limits[5].upper == 100)
     }
 }
+
+/// Start-up checks that name the servo and leave torque off: mixed firmware, supply voltage, a missing servo.
+@Suite struct BusRobotStartupCheckTests {
+    func rig(koch: Bool = false) throws -> (BusRobot, ServoBusEmulator) {
+        let d = try RobotDescription.load(path: repoRobots + (koch ? "/koch.yaml" : "/so101.yaml"))
+        let hw = try ArmBusConfiguration(description: d)
+        let emu = try ServoBusEmulator(servos: hw.servos.map { EmulatedServo(table: $0.controlTable, id: $0.id) })
+        let robot = try BusRobot(description: d) {
+            makeServoBus(hw.bus, transport: LoopbackTransport(emulator: emu), retries: 1, replyTimeoutNanoseconds: 5_000_000)
+        }
+        return (robot, emu)
+    }
+
+    func configureError(_ robot: BusRobot) -> ReflexError? {
+        do { try robot.configure(); return nil } catch { return error as? ReflexError }
+    }
+
+    @Test func healthyArmsPass() throws {
+        for koch in [false, true] {
+            let (robot, _) = try rig(koch: koch)
+            try robot.configure() // Koch mixes XL430 and XL330: different models may differ in firmware
+            robot.finalize()
+        }
+    }
+
+    @Test func mixedFirmwareIsRefusedNamingBothServos() throws {
+        let (robot, emu) = try rig()
+        emu.servo(id: 4)!.store(STS3215.Register.firmwareMinorVersion, 10)
+        let e = try #require(configureError(robot))
+        #expect(e.message.contains("servo 4") && e.message.contains("3.10") && e.message.contains("3.9") && e.message.contains("servo 1"), "\(e)")
+        #expect(emu.servos.allSatisfy { !$0.motion.torqueEnabled })
+    }
+
+    @Test func supplyVoltageOutOfRangeIsRefused() throws {
+        let (robot, emu) = try rig(koch: true)
+        emu.servo(id: 5)!.store(DynamixelX.presentInputVoltage, 30) // 3.0 V on an XL330 (3.5–7.0 V)
+        let e = try #require(configureError(robot))
+        #expect(e.message.contains("wrist_roll") && e.message.contains("servo 5") && e.message.contains("3.0 V"), "\(e)")
+        #expect(emu.servos.allSatisfy { !$0.motion.torqueEnabled })
+    }
+
+    @Test func aMissingServoIsNamed() throws {
+        let (robot, emu) = try rig()
+        emu.inject(ServoFault(.silent, id: 3, count: nil))
+        let e = try #require(configureError(robot))
+        #expect(e.message.contains("elbow_flex"), "\(e)")
+        #expect(emu.servos.allSatisfy { !$0.motion.torqueEnabled })
+    }
+}
