@@ -211,7 +211,7 @@ public final class BusRobot: Robot {
                 let held = Int(try bus.read(register, id: ids[k]))
                 guard held == expected else {
                     throw ReflexError(.invalidCalibration,
-                                      "motor \(jointNames[k]) (servo \(ids[k])) holds \(register.name) \(held), the calibration file says \(expected): write it (writesLeRobotCalibration, as LeRobot's calibrate does) or recalibrate",
+                                      "motor \(jointNames[k]) (servo \(ids[k])) holds \(register.name) \(held), the calibration file says \(expected): write it (reflex calibrate --lerobot FILE --write, or BusRobot.writesLeRobotCalibration, as LeRobot's calibrate does) or recalibrate",
                                       at: .init(file: lerobot?.file, keyPath: jointNames[k]))
                 }
             }
