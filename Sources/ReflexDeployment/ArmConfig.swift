@@ -26,10 +26,34 @@ public struct ArmConfig: Sendable, Codable, Equatable {
     /// `port` arms on a Dynamixel X bus: the servos' Bus Watchdog (ms, 20 ms steps; 0 turns it off; default
     /// 100). If the process dies mid-episode the servos stop by themselves after this much bus silence.
     public var busWatchdogMs: Int?
+    /// `port` arms calibrated with LeRobot: its calibration file (`~/.cache/huggingface/lerobot/calibration/robots/
+    /// <robot type>/<id>.json`). Configure checks the servos hold its offsets and limits.
+    public var lerobotCalibration: String?
+    /// The units of the arm's joint positions for the policy: radians (Reflex's, the default) or LeRobot's, for a
+    /// LeRobot-trained checkpoint (needs `lerobot_calibration`).
+    public var motorUnits: MotorUnits?
+
+    /// Joint-position units a policy was trained in.
+    public enum MotorUnits: String, Sendable, Codable, Equatable, CaseIterable {
+        case radians
+        /// LeRobot with `use_degrees: true` (SO followers' default): body in DEGREES, gripper RANGE_0_100.
+        case lerobotDegrees = "lerobot_degrees"
+        /// LeRobot with `use_degrees: false` (Koch's default): body in RANGE_M100_100, gripper RANGE_0_100.
+        case lerobotRange = "lerobot_range"
+
+        /// LeRobot's `use_degrees` for these units (nil: radians).
+        public var lerobotUseDegrees: Bool? {
+            switch self {
+            case .radians: return nil
+            case .lerobotDegrees: return true
+            case .lerobotRange: return false
+            }
+        }
+    }
 
     public init(robot: String = "so101", sim: String? = nil, port: String? = nil, fake: Bool? = nil, seed: UInt64? = nil,
                 calibration: String? = nil, zeroFeatures: Bool? = nil, camera: String? = nil, cameraMaxAge: Double? = nil,
-                busWatchdogMs: Int? = nil) {
+                busWatchdogMs: Int? = nil, lerobotCalibration: String? = nil, motorUnits: MotorUnits? = nil) {
         self.robot = robot
         self.sim = sim
         self.port = port
@@ -40,12 +64,15 @@ public struct ArmConfig: Sendable, Codable, Equatable {
         self.camera = camera
         self.cameraMaxAge = cameraMaxAge
         self.busWatchdogMs = busWatchdogMs
+        self.lerobotCalibration = lerobotCalibration
+        self.motorUnits = motorUnits
     }
 
     enum CodingKeys: String, CodingKey {
         case robot, sim, port, fake, seed, calibration
         case zeroFeatures = "zero_features", busWatchdogMs = "bus_watchdog_ms", camera
         case cameraMaxAge = "camera_max_age"
+        case lerobotCalibration = "lerobot_calibration", motorUnits = "motor_units"
     }
 
     /// The three kinds of arm.
@@ -90,6 +117,20 @@ public struct ArmConfig: Sendable, Codable, Equatable {
         if camera != nil, !onPort { throw bad("camera", "the camera channel goes with port: (a sim arm has its scene in the process)") }
         if calibration != nil, !onPort { throw bad("calibration", "a calibration file goes with port: (the servos' offsets)") }
         if busWatchdogMs != nil, !onPort { throw bad("bus_watchdog_ms", "the Bus Watchdog goes with port: (Dynamixel servos)") }
+        if lerobotCalibration != nil, !onPort { throw bad("lerobot_calibration", "a LeRobot calibration file goes with port: (the servos' offsets)") }
+        if lerobotCalibration != nil, calibration != nil {
+            throw bad("lerobot_calibration", "give one calibration: calibration (reflex calibrate's) or lerobot_calibration (LeRobot's)")
+        }
+        let lerobotUnits = (motorUnits ?? .radians) != .radians
+        if lerobotUnits, lerobotCalibration == nil {
+            throw bad("motor_units", "LeRobot's units are defined by a LeRobot calibration: give lerobot_calibration")
+        }
+        if lerobotCalibration != nil, !lerobotUnits {
+            throw bad("motor_units", "a LeRobot calibration gives LeRobot's units: motor_units lerobot_degrees or lerobot_range")
+        }
+        if lerobotUnits, camera != nil {
+            throw bad("camera", "camera features need joint angles in radians (forward kinematics); not with LeRobot's units")
+        }
         if cameraMaxAge != nil, camera == nil { throw bad("camera_max_age", "applies to a camera channel (camera:)") }
         if let a = cameraMaxAge, !(a > 0 && a <= 10) { throw bad("camera_max_age", "must be in (0, 10] s, got \(a)") }
         if let w = busWatchdogMs, !(0 ... 2540).contains(w) {

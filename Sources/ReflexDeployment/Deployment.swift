@@ -73,7 +73,11 @@ public final class Deployment: @unchecked Sendable {
             camera = nil
             busArm = nil
         case let .port(device):
-            let bus = try BusRobot(description: description, port: device, calibrationFile: config.calibration)
+            let lerobot = try config.lerobotCalibration.map { path in
+                LeRobotArmUnits(calibration: try LeRobotCalibration.load(path: path),
+                                useDegrees: config.motorUnits?.lerobotUseDegrees ?? true, file: path)
+            }
+            let bus = try BusRobot(description: description, port: device, calibrationFile: config.calibration, lerobot: lerobot)
             let ms = config.busWatchdogMs ?? ArmConfig.defaultBusWatchdogMs
             bus.busWatchdogMilliseconds = ms > 0 ? ms : nil
             robot = bus
@@ -101,6 +105,10 @@ public final class Deployment: @unchecked Sendable {
         let n = robot.jointCount
         guard config.actionSize == n else {
             throw ReflexError(.shapeMismatch, "the policy acts on \(config.actionSize) values, \(description.name) has \(n) joints")
+        }
+        if busArm?.lerobot != nil, config.observationSize == n {
+            // A LeRobot checkpoint's observation.state: the joints' `.pos`, in LeRobot's units.
+            return try ObservationBuilder(jointCount: n, includeVelocities: false)
         }
         let needed = config.observationSize - 2 * n
         guard needed >= 0 else {

@@ -4,6 +4,22 @@
 import ReflexCore
 import ReflexRobot
 
+/// A LeRobot calibration file and LeRobot's units, for an arm that runs a LeRobot-trained policy: its joint
+/// positions (state, commands, limits) are then in LeRobot's units instead of radians.
+public struct LeRobotArmUnits: Sendable, Equatable {
+    public var calibration: LeRobotCalibration
+    /// The robot config's `use_degrees`: body joints in DEGREES, else RANGE_M100_100 (gripper RANGE_0_100 always).
+    public var useDegrees: Bool
+    /// Where the calibration came from (for messages).
+    public var file: String?
+
+    public init(calibration: LeRobotCalibration, useDegrees: Bool, file: String? = nil) {
+        self.calibration = calibration
+        self.useDegrees = useDegrees
+        self.file = file
+    }
+}
+
 /// A robot arm whose joints are servos on one Feetech or Dynamixel bus (SO-101, Koch, ALOHA).
 ///
 /// Lifecycle as ros2_control's: `configure` opens the port and pings every servo (an error names the joint and id
@@ -17,6 +33,11 @@ public final class BusRobot: Robot {
     public private(set) var lifecycle: LifecycleState = .unconfigured
     public let hardware: ArmBusConfiguration
     public let calibration: BusCalibration
+    /// LeRobot's calibration and units, when the arm speaks them (positions in LeRobot's units, not radians).
+    public let lerobot: LeRobotArmUnits?
+    /// Each joint's LeRobot units (description order), when `lerobot` is set.
+    public let motorUnits: [LeRobotMotorUnits]?
+    private let lerobotEntries: [LeRobotMotorCalibration]?
 
     private let openBus: () throws -> any ServoBusDriver
     private var bus: (any ServoBusDriver)?
@@ -38,10 +59,16 @@ public final class BusRobot: Robot {
     /// An arm from its description (joint order and limits) and bus section, with `calibration` (default: the
     /// description's offsets and directions) on a bus that `openBus` makes at `configure`.
     /// - Warning: Not real-time safe.
-    public init(description: RobotDescription, calibration: BusCalibration? = nil,
+    ///
+    /// With `lerobot`, positions are in LeRobot's units (its `_normalize` / `_unnormalize`, so the Goal_Position
+    /// written is LeRobot's to the tick) and `configure` checks the servos hold the file's homing offsets and limits.
+    public init(description: RobotDescription, calibration: BusCalibration? = nil, lerobot: LeRobotArmUnits? = nil,
                 openBus: @escaping () throws -> any ServoBusDriver) throws {
         let hw = try ArmBusConfiguration(description: description)
         let cal = calibration ?? BusCalibration.fromDescription(description.name, hw)
+        let busUnits = try lerobot.map { try $0.calibration.motorUnits(for: hw, useDegrees: $0.useDegrees, file: $0.file) }
+        let busEntries = try lerobot.map { try $0.calibration.entries(for: hw, file: $0.file) }
+        var units: [LeRobotMotorUnits] = [], entries: [LeRobotMotorCalibration] = []
         var tables: [ServoControlTable] = [], ids: [UInt8] = [], offset: [Double] = [], direction: [Double] = []
         for j in description.joints {
             guard let k = hw.servos.firstIndex(where: { $0.joint == j.name }) else {
@@ -51,6 +78,10 @@ public final class BusRobot: Robot {
             guard let c = cal.joints.first(where: { $0.joint == j.name }), c.id == Int(hw.servos[k].id) else {
                 throw ReflexError(.invalidArgument, "calibration has no entry for joint \(j.name) (servo \(hw.servos[k].id))")
             }
+            if let busUnits, let busEntries {
+                units.append(busUnits[k])
+                entries.append(busEntries[k])
+            }
             tables.append(hw.servos[k].controlTable)
             ids.append(hw.servos[k].id)
             offset.append(Double(c.offset))
@@ -58,9 +89,21 @@ public final class BusRobot: Robot {
         }
         name = description.name
         jointNames = description.jointNames
-        limits = description.joints.map { JointLimits(lower: $0.lower, upper: $0.upper, velocity: $0.velocity, effort: $0.effort) }
+        if lerobot != nil {
+            // The calibrated range in LeRobot's units; speeds through the encoder (rad/s → ticks/s → units/s).
+            limits = description.joints.enumerated().map { k, j in
+                let e = units[k].extent
+                let perRadian = Double(tables[k].resolution) / (2 * Double.pi) * abs(units[k].perTick)
+                return JointLimits(lower: e.lower, upper: e.upper, velocity: j.velocity * perRadian, effort: j.effort)
+            }
+        } else {
+            limits = description.joints.map { JointLimits(lower: $0.lower, upper: $0.upper, velocity: $0.velocity, effort: $0.effort) }
+        }
         hardware = hw
         self.calibration = cal
+        self.lerobot = lerobot
+        motorUnits = lerobot == nil ? nil : units
+        lerobotEntries = lerobot == nil ? nil : entries
         self.openBus = openBus
         self.tables = tables
         self.ids = ids
@@ -76,10 +119,11 @@ public final class BusRobot: Robot {
 
     /// An arm on the serial port `port` (or the description's), calibrated from `calibrationFile` if given.
     /// - Warning: Not real-time safe.
-    public convenience init(description: RobotDescription, port: String? = nil, calibrationFile: String? = nil) throws {
+    public convenience init(description: RobotDescription, port: String? = nil, calibrationFile: String? = nil,
+                            lerobot: LeRobotArmUnits? = nil) throws {
         let hw = try ArmBusConfiguration(description: description)
         let cal = try calibrationFile.map { try BusCalibration.load(path: $0, for: hw) }
-        try self.init(description: description, calibration: cal) { try openServoBus(hw, port: port) }
+        try self.init(description: description, calibration: cal, lerobot: lerobot) { try openServoBus(hw, port: port) }
     }
 
     private func present(_ table: ServoControlTable) -> (ServoRegister, ServoRegister) {
@@ -104,6 +148,8 @@ public final class BusRobot: Robot {
                                   at: .init(element: "servo \(id)"))
             }
         }
+        try checkFirmwareAndSupply(bus)
+        if writesLeRobotCalibration { try writeLeRobotCalibration(bus) } else { try checkLeRobotCalibration(bus) }
         let table = tables[0]
         let (first, last) = present(table)
         stateGroup = try ServoSyncRead(from: first, through: last, ids: ids)
@@ -114,6 +160,77 @@ public final class BusRobot: Robot {
         try bus.syncRead(stateGroup!)
         self.bus = bus
         lifecycle = .inactive
+    }
+
+    /// Start-up checks before torque can be enabled, each naming the servo: servos of one model on different
+    /// firmware (a known cause of "Incorrect status packet" with LeRobot), and a supply voltage outside the servo's
+    /// own Min/Max_Voltage_Limit (both in 0.1 V on either bus).
+    private func checkFirmwareAndSupply(_ bus: any ServoBusDriver) throws {
+        var firmware: [String: (version: String, joint: Int)] = [:]
+        for (k, id) in ids.enumerated() {
+            let t = tables[k]
+            let version: String
+            let voltage: ServoRegister
+            if t.wireProtocol == .feetech {
+                version = "\(try bus.read(STS3215.Register.firmwareMajorVersion, id: id)).\(try bus.read(STS3215.Register.firmwareMinorVersion, id: id))"
+                voltage = STS3215.Register.presentVoltage
+            } else {
+                version = "\(try bus.read(DynamixelX.firmwareVersion, id: id))"
+                voltage = DynamixelX.presentInputVoltage
+            }
+            if let first = firmware[t.modelName], first.version != version {
+                throw ReflexError(.device, "joint \(jointNames[k]): servo \(id) (\(t.modelName)) runs firmware \(version) but joint \(jointNames[first.joint]) (servo \(ids[first.joint])) runs \(first.version); mixed firmware gives corrupt status packets: update them to one version",
+                                  at: .init(element: "servo \(id)"))
+            }
+            firmware[t.modelName] = firmware[t.modelName] ?? (version, k)
+            let (minRegister, maxRegister): (ServoRegister, ServoRegister) = t.wireProtocol == .feetech
+                ? (STS3215.Register.minVoltageLimit, STS3215.Register.maxVoltageLimit)
+                : (DynamixelX.minVoltageLimit, DynamixelX.maxVoltageLimit)
+            let v = try bus.read(voltage, id: id), lo = try bus.read(minRegister, id: id), hi = try bus.read(maxRegister, id: id)
+            guard lo <= v, v <= hi else {
+                throw ReflexError(.device, "joint \(jointNames[k]): servo \(id) sees a supply of \(Double(v) / 10) V, outside its \(Double(lo) / 10)–\(Double(hi) / 10) V: check the power supply",
+                                  at: .init(element: "servo \(id)"))
+            }
+        }
+    }
+
+    /// The registers LeRobot's `write_calibration` sets, per servo: Homing_Offset, Min/Max_Position_Limit.
+    private func calibrationRegisters(_ k: Int) -> (offset: ServoRegister, min: ServoRegister, max: ServoRegister) {
+        let t = tables[k]
+        let offset = t.wireProtocol == .feetech ? STS3215.Register.homingOffset : DynamixelX.homingOffset
+        return (offset, t.minPositionLimit, t.maxPositionLimit)
+    }
+
+    /// LeRobot's `is_calibrated`: each servo holds the file's Homing_Offset and position limits. A mismatch names
+    /// the motor, the servo and both values (torque is still off).
+    private func checkLeRobotCalibration(_ bus: any ServoBusDriver) throws {
+        guard let entries = lerobotEntries else { return }
+        for (k, c) in entries.enumerated() {
+            let r = calibrationRegisters(k)
+            for (register, expected) in [(r.offset, c.homingOffset), (r.min, c.rangeMin), (r.max, c.rangeMax)] {
+                let held = Int(try bus.read(register, id: ids[k]))
+                guard held == expected else {
+                    throw ReflexError(.invalidCalibration,
+                                      "motor \(jointNames[k]) (servo \(ids[k])) holds \(register.name) \(held), the calibration file says \(expected): write it (reflex calibrate --lerobot FILE --write, or BusRobot.writesLeRobotCalibration, as LeRobot's calibrate does) or recalibrate",
+                                      at: .init(file: lerobot?.file, keyPath: jointNames[k]))
+                }
+            }
+        }
+    }
+
+    /// With a LeRobot calibration: `configure` writes its Homing_Offset and limits to the servos (torque off, as
+    /// LeRobot's `write_calibration` does when a user accepts a calibration file) instead of checking them.
+    public var writesLeRobotCalibration = false
+
+    private func writeLeRobotCalibration(_ bus: any ServoBusDriver) throws {
+        guard let entries = lerobotEntries else { return }
+        for (k, id) in ids.enumerated() { try bus.write(tables[k].torqueEnable, id: id, value: 0) }
+        for (k, c) in entries.enumerated() {
+            let r = calibrationRegisters(k)
+            try bus.write(r.offset, id: ids[k], value: Int32(c.homingOffset))
+            try bus.write(r.min, id: ids[k], value: Int32(c.rangeMin))
+            try bus.write(r.max, id: ids[k], value: Int32(c.rangeMax))
+        }
     }
 
     private func setTorque(_ bus: any ServoBusDriver, on: Bool) throws {
@@ -201,8 +318,14 @@ public final class BusRobot: Robot {
         var status = RobotStatus.ok
         let table = tables[0]
         for k in ids.indices {
-            state.position[k] = radians(joint: k, ticks: Double(g.value(table.presentPosition, servo: k)))
-            state.velocity[k] = direction[k] * Double(g.value(table.presentVelocity, servo: k)) * velocityScale[k]
+            let raw = g.value(table.presentPosition, servo: k)
+            if let u = motorUnits?[k] {
+                state.position[k] = u.normalize(Int(raw))
+                state.velocity[k] = Double(g.value(table.presentVelocity, servo: k)) * velocityScale[k] * ticksPerRadian[k] * u.perTick
+            } else {
+                state.position[k] = radians(joint: k, ticks: Double(raw))
+                state.velocity[k] = direction[k] * Double(g.value(table.presentVelocity, servo: k)) * velocityScale[k]
+            }
             state.effort[k] = direction[k] * Double(g.value(table.presentLoad, servo: k)) * effortScale[k]
             let faults = servoFaults(bus, k, g.statusErrors[k])
             state.faults[k] = faults
@@ -243,7 +366,11 @@ public final class BusRobot: Robot {
         for k in ids.indices {
             let q = command.position[k]
             guard q.isFinite else { return RobotStatus(.hold, faults: .nonFiniteState, joint: k) }
-            g.set(k, value: ticks(joint: k, radians: q))
+            if let u = motorUnits?[k], let t = u.unnormalize(q) {
+                g.set(k, value: Int32(clamping: t)) // the register's encoding clamps to what it can hold
+            } else {
+                g.set(k, value: ticks(joint: k, radians: q))
+            }
         }
         switch bus.trySyncWrite(g) {
         case .ok: return .ok

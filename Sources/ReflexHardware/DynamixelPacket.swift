@@ -13,6 +13,8 @@ public enum DynamixelPacket {
     public static let broadcastID: UInt8 = 0xFE
     /// The status packet's alert bit: read Hardware Error Status (address 70) to see why.
     public static let alertBit: UInt8 = 0x80
+    /// The status packet's "access error" (7): a read-only register, or EEPROM written with torque on.
+    public static let accessError: UInt8 = 7
 
     /// The CRC-16 table for polynomial 0x8005 (MSB first), computed once.
     static let crcTable: [UInt16] = (0 ..< 256).map { i -> UInt16 in

@@ -46,17 +46,58 @@ public final class EmulatedServo {
         syncPresent()
     }
 
-    /// Copies the motion state into the present-value registers.
+    /// Copies the motion state into the present-value registers. Velocity in the servo's units: Feetech in
+    /// ticks/s, Dynamixel X in 0.229 rpm (e-Manual, Present Velocity 128).
     func syncPresent() {
         store(table.presentPosition, Int32(motion.position.rounded()))
-        store(table.presentVelocity, Int32(motion.velocity.rounded()))
+        let v = table.wireProtocol == .feetech ? motion.velocity : motion.velocity * 60 / (Double(table.resolution) * 0.229)
+        store(table.presentVelocity, Int32(v.rounded()))
         store(table.presentLoad, Int32(motion.load.rounded()))
     }
 
+    /// The control table's Homing_Offset (Feetech 31, sign-magnitude bit 11; Dynamixel X 20, 4-byte signed).
+    var homingOffsetRegister: ServoRegister {
+        table.wireProtocol == .feetech ? STS3215.Register.homingOffset : DynamixelX.homingOffset
+    }
+
+    /// Present position minus the encoder's own reading, as Homing_Offset makes it: real Feetech servos report
+    /// Present = Actual − Homing_Offset, Dynamixel X Present = Actual + Homing_Offset (what LeRobot's
+    /// `_get_half_turn_homings` relies on). Motion runs in the present frame, where goals and limits are written.
+    public var homingShift: Double {
+        let h = Double(load(homingOffsetRegister))
+        return table.wireProtocol == .feetech ? -h : h
+    }
+
+    /// The encoder's reading before Homing_Offset (the joint's physical place, whatever the offset).
+    public var actualPosition: Double { motion.position - homingShift }
+
+    /// Keeps a Feetech position on the encoder's single turn (0…resolution−1): an STS3215 in position mode has no
+    /// turn count, so an offset that pushes a reading past either end wraps it (LeRobot's wrist_roll range 0…4095).
+    func wrapped(_ p: Double) -> Double {
+        guard table.wireProtocol == .feetech else { return p }
+        let r = Double(table.resolution)
+        let w = p.truncatingRemainder(dividingBy: r)
+        return w < 0 ? w + r : w
+    }
+
+    /// Moves the joint by hand to `actual` encoder ticks (torque off, as LeRobot's range recording asks the user
+    /// to): the emulator's hook for interactive calibration.
+    public func moveByHand(toActual actual: Double) {
+        motion.position = wrapped(actual + homingShift)
+        motion.velocity = 0
+        syncPresent()
+    }
+
     /// Picks up what a write changed: goal, torque, limits.
-    func applyWrite(address: Int, count: Int) {
+    func applyWrite(address: Int, count: Int, previousShift: Double) {
         func touched(_ r: ServoRegister) -> Bool {
             Int(r.address) < address + count && address < Int(r.address) + r.width
+        }
+        if touched(homingOffsetRegister) {
+            // The joint stays where it is; its reading moves. The goal register keeps its value (so a torqued
+            // servo would move: LeRobot writes offsets with torque off).
+            motion.position = wrapped(motion.position + homingShift - previousShift)
+            syncPresent()
         }
         if touched(table.goalPosition) { motion.goal = Double(load(table.goalPosition)) }
         if touched(table.torqueEnable) { motion.torqueEnabled = load(table.torqueEnable) != 0 }
@@ -203,7 +244,10 @@ public final class ServoBusEmulator {
         typealias I = FeetechPacket.Instruction
         switch I(rawValue: instruction) {
         case .ping:
-            for s in targets(id) where id != 0xFE { reply(s, data: [], now: now) }
+            // Real STS servos answer a broadcast ping one after another (LeRobot's broadcast_ping and
+            // lerobot-setup-motors count on it).
+            var delay: UInt64 = 0
+            for s in targets(id) { delay += reply(s, data: [], now: now, after: delay) }
         case .read:
             guard p.count >= 2, id != 0xFE, let s = servo(id: id) else { return }
             reply(s, data: readMemory(s, Int(p[0]), Int(p[1])), now: now)
@@ -248,7 +292,7 @@ public final class ServoBusEmulator {
         case .read:
             guard p.count >= 4, id != 0xFE, let s = servo(id: id) else { return }
             let address = word(0), length = word(2)
-            guard address + length <= s.memory.count else { reply(s, data: [], error: 7, now: now); return }
+            guard address + length <= s.memory.count else { reply(s, data: [], error: DynamixelPacket.accessError, now: now); return }
             reply(s, data: readMemory(s, address, length), now: now)
         case .write, .regWrite:
             guard p.count >= 2 else { return }
@@ -257,7 +301,7 @@ public final class ServoBusEmulator {
             for s in targets(id) {
                 let ok = address + data.count <= s.memory.count && writable(s, address, data.count)
                 if ok { writeMemory(s, address, data) }
-                if id != 0xFE { reply(s, data: [], error: ok ? 0 : 7, now: now) }
+                if id != 0xFE { reply(s, data: [], error: ok ? 0 : DynamixelPacket.accessError, now: now) }
             }
         case .syncWrite:
             guard p.count >= 4 else { return }
@@ -293,9 +337,12 @@ public final class ServoBusEmulator {
         }
     }
 
+    /// Dynamixel X rules: read-only registers refuse, and so does the EEPROM area while Torque_Enable is 1
+    /// (e-Manual: "EEPROM area can only be written when Torque Enable is 0").
     private func writable(_ s: EmulatedServo, _ address: Int, _ count: Int) -> Bool {
         for r in s.table.registers where Int(r.address) < address + count && address < Int(r.address) + r.width {
             if !r.writable { return false }
+            if r.area == .eeprom && s.motion.torqueEnabled { return false }
         }
         if s.busWatchdogTripped && s.touchesGoal(address, count) { return false } // read-only until cleared
         return true
@@ -310,10 +357,11 @@ public final class ServoBusEmulator {
     }
 
     private func writeMemory(_ s: EmulatedServo, _ address: Int, _ data: [UInt8]) {
+        let shift = s.homingShift
         for (k, b) in data.enumerated() where address + k < s.memory.count && address + k >= 0 {
             s.memory[address + k] = b
         }
-        s.applyWrite(address: address, count: data.count)
+        s.applyWrite(address: address, count: data.count, previousShift: shift)
     }
 
     // MARK: - Replies and faults

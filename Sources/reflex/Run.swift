@@ -39,6 +39,10 @@ struct Run: ParsableCommand {
     @Option(help: "With --episodes: write the per-episode results as JSON to this file.") var report: String?
     @Option(help: "Calibration file for --port (from reflex calibrate; default: the description's offsets).")
     var calibration: String?
+    @Option(help: "On --port: a LeRobot calibration file (~/.cache/huggingface/lerobot/calibration/robots/<type>/<id>.json) for a LeRobot-trained checkpoint; goes with --motor-units.")
+    var lerobotCalibration: String?
+    @Option(help: "Joint-position units the policy was trained in: radians (default), lerobot_degrees (LeRobot use_degrees, SO followers' default) or lerobot_range (±100, Koch's default).")
+    var motorUnits: ArmConfig.MotorUnits?
     @Flag(help: "On --port, feed zeros for task features the arm cannot provide (a dry run of a task policy).")
     var zeroFeatures = false
     @Flag(help: "On --sim, stop as soon as the task succeeds.") var untilSuccess = false
@@ -84,7 +88,7 @@ struct Run: ParsableCommand {
     var arm: ArmConfig {
         ArmConfig(robot: robot, sim: sim ? task : nil, port: port, fake: fake ? true : nil, seed: sim || camera != nil ? seed : nil,
                   calibration: calibration, zeroFeatures: zeroFeatures ? true : nil, camera: camera,
-                  cameraMaxAge: camera != nil ? cameraMaxAge : nil)
+                  cameraMaxAge: camera != nil ? cameraMaxAge : nil, lerobotCalibration: lerobotCalibration, motorUnits: motorUnits)
     }
 
     func run() throws {
@@ -179,3 +183,5 @@ enum RunSignals {
 
     static var stopRequested: Bool { flag.load(ordering: .acquiring) }
 }
+
+extension ArmConfig.MotorUnits: ExpressibleByArgument {}

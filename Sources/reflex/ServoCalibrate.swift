@@ -19,12 +19,50 @@ struct Calibrate: ParsableCommand {
 
     @Option(help: "Robot name or description file with a hardware: section, e.g. so101.") var robot: String
     @Option(help: "Serial device (default: the description's port).") var port: String?
-    @Option(help: "Calibration file to write.") var out: String
+    @Option(help: "Calibration file to write.") var out: String?
+    @Option(help: "A LeRobot calibration file (~/.cache/huggingface/lerobot/calibration/robots/<type>/<id>.json): with --check, check the servos hold its offsets and limits (and pass the start-up checks); with --write, write them as LeRobot's calibrate does.")
+    var lerobot: String?
+    @Flag(help: "With --lerobot: check the arm against the file.") var check = false
+    @Flag(help: "With --lerobot: write the file's offsets and limits to the servos (torque off).") var write = false
     @Option(help: "Stop the sweep after this many seconds (default: wait for Enter).") var seconds: Double?
     @Flag(help: "Do not wait for Enter (take the present pose as zero; sweep for --seconds).") var yes = false
 
+    func validate() throws {
+        if lerobot != nil {
+            guard check != write else { throw ValidationError("--lerobot goes with one of --check or --write") }
+            if out != nil { throw ValidationError("--out writes a Reflex calibration from a sweep; not with --lerobot") }
+        } else {
+            guard out != nil else { throw ValidationError("give --out FILE (a sweep), or --lerobot FILE --check") }
+            if check || write { throw ValidationError("--check and --write go with --lerobot FILE") }
+        }
+    }
+
+    /// `--lerobot FILE --check|--write`: configure the arm on the file (which checks or writes it), then show each
+    /// joint where it is in LeRobot's units.
+    func runLeRobot(_ path: String) throws {
+        let description = try RobotDescription.named(robot)
+        let units = LeRobotArmUnits(calibration: try LeRobotCalibration.load(path: path), useDegrees: true, file: path)
+        let arm = try BusRobot(description: description, port: port, lerobot: units)
+        arm.writesLeRobotCalibration = write
+        try arm.configure()
+        defer { arm.finalize() }
+        let state = JointState(count: arm.jointCount)
+        let status = arm.read(into: state)
+        guard status == .ok else { throw ReflexError(.device, "reading the arm failed: \(status)") }
+        let motorUnits = arm.motorUnits ?? []
+        print(table(["joint", "id", "homing offset", "range", "mode", "present"], arm.jointNames.indices.map { k in
+            let c = units.calibration[arm.jointNames[k]]
+            return [arm.jointNames[k], c.map { String($0.id) } ?? "?", c.map { String($0.homingOffset) } ?? "?",
+                    c.map { "\($0.rangeMin)…\($0.rangeMax)" } ?? "?", motorUnits[k].mode.rawValue,
+                    String((state.position[k] * 100).rounded() / 100)]
+        }))
+        print(write ? "wrote \(path) to the servos; start-up checks passed" : "the servos hold \(path); start-up checks passed")
+    }
+
     func run() throws {
         do {
+            if let lerobot { return try runLeRobot(lerobot) }
+            guard let out else { throw ValidationError("give --out FILE") }
             let description = try RobotDescription.named(robot)
             let arm = try BusRobot(description: description, port: port)
             try arm.configure()

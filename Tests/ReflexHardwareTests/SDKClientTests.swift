@@ -23,6 +23,65 @@ struct SDKClientTests {
         var bulk_models: [String: Int]?
     }
 
+    struct HomingReport: Decodable {
+        struct Refusal: Decodable { var comm: String; var error: Int; var text: String }
+        var present: [String: Int]
+        var velocity: [String: Int]
+        var broadcast_ids: [Int]
+        var errors: [String]
+        var eeprom_torque_on: Refusal?
+        var offset_after_refusal: Int?
+    }
+
+    func runClient<R: Decodable>(_ kind: String, path: String, ids: [UInt8], extra: [String] = [], as: R.Type) throws -> R {
+        let python = try #require(sdkPython, Comment(rawValue: TestPeers.missing("scservo_sdk and dynamixel_sdk")))
+        let p = Process()
+        p.executableURL = URL(fileURLWithPath: python)
+        p.arguments = [clientScript, kind, path, ids.map(String.init).joined(separator: ",")] + extra
+        let out = Pipe(), err = Pipe()
+        p.standardOutput = out
+        p.standardError = err
+        try p.run()
+        let data = out.fileHandleForReading.readDataToEndOfFile()
+        let errText = String(decoding: err.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+        p.waitUntilExit()
+        guard p.terminationStatus == 0 else {
+            throw ReflexError(.io, "sdk client failed (\(p.terminationStatus)): \(errText)")
+        }
+        return try JSONDecoder().decode(R.self, from: data)
+    }
+
+    /// Homing as LeRobot's calibration does it, through the vendors' SDKs: each servo's offset written with torque
+    /// off makes its reading one half turn (2047), Feetech's broadcast ping is answered by every servo, the velocity
+    /// register is in the servo's units, and a Dynamixel refuses an EEPROM write with torque on (access error, 7).
+    @Test(arguments: [ServoProtocol.feetech, .dynamixel])
+    func officialSDKSeesHomingBroadcastPingAndEEPROMRules(_ proto: ServoProtocol) throws {
+        let ids: [UInt8] = [1, 2, 3]
+        let actual: [Double] = [3000, 500, 1000]
+        let table = proto == .feetech ? STS3215.table : XL330.table
+        let emu = try ServoBusEmulator(table: table, ids: ids, model: SteadyVelocity())
+        for (k, id) in ids.enumerated() { emu.servo(id: id)!.moveByHand(toActual: actual[k]) }
+        // LeRobot's _get_half_turn_homings: Feetech actual − 2047, Dynamixel 2047 − actual.
+        let offsets = actual.map { proto == .feetech ? Int($0) - 2047 : 2047 - Int($0) }
+        let link = try EmulatorLink(emulator: emu)
+        defer { link.stop() }
+        let r = try runClient(proto.rawValue + "-homing", path: link.path, ids: ids,
+                              extra: [offsets.map(String.init).joined(separator: ",")], as: HomingReport.self)
+        #expect(r.errors.isEmpty, "\(r.errors)")
+        for id in ids {
+            #expect(r.present[String(id)] == 2047, "servo \(id) reads a half turn after homing")
+            #expect(r.velocity[String(id)] == (proto == .feetech ? 1000 : 64), "1000 ticks/s in the servo's units")
+        }
+        #expect(r.broadcast_ids == ids.map(Int.init))
+        if proto == .dynamixel {
+            #expect(r.eeprom_torque_on?.error == Int(DynamixelPacket.accessError), "\(String(describing: r.eeprom_torque_on))")
+            #expect(r.offset_after_refusal == 0)
+        }
+        link.withEmulator { e in
+            for (k, id) in ids.enumerated() { #expect(e.servo(id: id)!.actualPosition == actual[k], "the joints did not move") }
+        }
+    }
+
     func runClient(_ kind: String, path: String, ids: [UInt8]) throws -> Report {
         let python = try #require(sdkPython, Comment(rawValue: TestPeers.missing("scservo_sdk and dynamixel_sdk")))
         let p = Process()

@@ -62,7 +62,7 @@ private func dynamixelRig(ids: [UInt8] = [1, 2, 3], retries: Int = 2) throws -> 
         for _ in 0 ..< 20 { emu.advance(dt: 0.05) }
         try bus.syncRead(state)
         #expect(state.value(DynamixelX.presentPosition, servo: 0) <= 5)
-        #expect(state.value(DynamixelX.presentPosition, servo: 1) == 2048)
+        #expect(state.value(DynamixelX.presentPosition, servo: 1) == 2048 - 1234, "Present = Actual + Homing_Offset on Dynamixel X")
         let bulk = try ServoBulkRead([(1, DynamixelX.presentPosition.address, 4), (2, DynamixelX.homingOffset.address, 4),
                                       (3, DynamixelX.modelNumber.address, 2)])
         try bus.bulkRead(bulk)
