@@ -45,6 +45,13 @@ public struct DiffusionRgbEncoder: Sendable {
          Int((Double(imageSize.width - cropSize.width) / 2).rounded(.toNearestOrEven)))
     }
 
+    /// Parameters as run (BatchNorm folded into the convolutions).
+    public var parameterCount: Int {
+        var n = backbone.stem.parameterCount
+        for b in backbone.blocks { n += b.first.parameterCount + b.second.parameterCount + (b.downsample?.parameterCount ?? 0) }
+        return n + (pool.keypointProjection?.parameterCount ?? 0) + out.weight.count + (out.bias?.count ?? 0)
+    }
+
     /// Multiply-adds per image.
     public var multiplyAdds: Int {
         backbone.multiplyAdds(cropSize) + (pool.keypointProjection?.multiplyAdds(pool.size) ?? 0) + out.inputSize * out.outputSize

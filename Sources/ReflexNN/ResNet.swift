@@ -53,6 +53,8 @@ public struct ResNet: Sendable {
             }
         }
 
+        public var parameterCount: Int { conv.parameterCount + 2 * (groupNorm?.channels ?? 0) }
+
         /// y = norm(conv(x)), then ReLU when `relu`.
         /// - Note: Real-time safe.
         func evaluate(_ x: UnsafePointer<Float>, batch: Int, size: ImageSize, column: UnsafeMutablePointer<Float>,

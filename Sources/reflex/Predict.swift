@@ -19,6 +19,9 @@ struct Predict: ParsableCommand {
           observation.state               [S] or [n_obs_steps, S], raw units, oldest first; one row is repeated
                                           n_obs_steps times, as LeRobot's queue does at the start of an episode
           observation.environment_state   [E] or [n_obs_steps, E], when the policy has that input
+          observation.image,              each camera the policy has, under its feature name: F32 [C, H, W] or
+          observation.images.<camera>     [n_obs_steps, C, H, W], channel-major, values as LeRobot's pipeline takes
+                                          them (floats in [0, 1]) before the preprocessor normalizes them
           noise                           optional [H, A] or [K, H, A]: the initial noise of the chunk(s), in the
                                           normalized action space (as select_action(batch, noise=...)); otherwise
                                           K = --candidates chunks start from N(0, I) drawn with --seed
