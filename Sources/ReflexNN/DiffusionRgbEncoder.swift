@@ -8,6 +8,8 @@ public struct DiffusionRgbEncoder: Sendable {
     public let backbone: ResNet
     public let pool: SpatialSoftmax
     public let out: Linear
+    /// `out`'s weights on the packed GEMM (a general GEMM of 2–8 rows allocates its packing buffers).
+    let outPacked: PackedWeights
     /// Image size before and after the center crop.
     public let imageSize: ImageSize
     public let cropSize: ImageSize
@@ -37,6 +39,7 @@ public struct DiffusionRgbEncoder: Sendable {
                                   weights: weights)
         out = Linear(weight: try weights(prefix + "out.weight", [pool.outputSize, pool.outputSize]),
                      bias: try weights(prefix + "out.bias", [pool.outputSize]))
+        outPacked = PackedWeights(out.weight.data, rows: pool.outputSize, columns: pool.outputSize)
     }
 
     /// torchvision's CenterCrop offsets: round((size − crop)/2), Python's round (half to even).
@@ -82,7 +85,8 @@ public struct DiffusionRgbEncoder: Sendable {
         }
         let map = backbone.evaluate(x, batch: batch, size: cropSize, workspace: ws.backbone)
         pool.evaluate(map, batch: batch, scratch: ws.keypoints.data, output: ws.pooled.data)
-        out.forward(ws.pooled.data, batch: batch, output: y)
+        outPacked.multiply(ws.pooled.data, rows: batch, output: y)
+        if let b = out.bias { rx_bias_add(batch, featureSize, y, featureSize, b.data) }
         Activation.relu.forward(y, y, count: batch * featureSize)
     }
 }

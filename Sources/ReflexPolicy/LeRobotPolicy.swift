@@ -26,6 +26,8 @@ public final class LeRobotDiffusionPolicy: Policy {
     private let imageScale: [Tensor]
     private let imageShift: [Tensor]
     private let features: Tensor
+    /// Sizes of the raw and condition rows, fixed at load (the config's computed properties build arrays).
+    private let layout: (state: Int, environment: Int, cameras: Int, image: Int, feature: Int, observation: Int, step: Int)
 
     /// True when the policy needs camera images in its observations.
     public var needsCameras: Bool { !checkpoint.encoders.isEmpty }
@@ -65,6 +67,8 @@ public final class LeRobotDiffusionPolicy: Policy {
             return zero
         })
         features = Tensor(zeros: [max(c.nObsSteps * (c.vision?.featureSize ?? 0), 1)])
+        layout = (c.stateFeature?.size ?? 0, c.environmentStateFeature?.size ?? 0, c.imageFeatures.count,
+                  c.imageFeatures.first?.feature.size ?? 0, c.vision?.featureSize ?? 0, c.observationSize, step)
     }
 
     public func reset() { diffusion.reset() }
@@ -74,12 +78,9 @@ public final class LeRobotDiffusionPolicy: Policy {
     /// steps go through its encoder in one batch.
     /// - Note: Real-time safe.
     public func normalizeHistory(_ raw: UnsafePointer<Float>, into out: UnsafeMutablePointer<Float>) {
-        let c = checkpoint.config
-        let s = c.stateFeature?.size ?? 0, e = c.environmentStateFeature?.size ?? 0
-        let o = c.observationSize, step = c.conditionStepSize
-        let cameras = c.imageFeatures.count, imageSize = c.imageFeatures.first?.feature.size ?? 0
-        let f = c.vision?.featureSize ?? 0
-        for k in 0 ..< c.nObsSteps {
+        let n = checkpoint.config.nObsSteps
+        let (s, e, cameras, imageSize, f, o, step) = layout
+        for k in 0 ..< n {
             let row = out + k * step, src = raw + k * o
             row.update(from: src, count: s)
             checkpoint.stateNormalizer.normalize(row)
@@ -89,9 +90,9 @@ public final class LeRobotDiffusionPolicy: Policy {
         for camera in 0 ..< cameras {
             let which = checkpoint.encoders.count == 1 ? 0 : camera
             checkpoint.encoders[which].evaluate(
-                raw + s + camera * imageSize, batch: c.nObsSteps, stride: o, scale: imageScale[camera].data,
+                raw + s + camera * imageSize, batch: n, stride: o, scale: imageScale[camera].data,
                 shift: imageShift[camera].data, output: features.data, workspace: encoderWorkspaces[which])
-            for k in 0 ..< c.nObsSteps {
+            for k in 0 ..< n {
                 (out + k * step + s + camera * f).update(from: features.data + k * f, count: f)
             }
         }

@@ -129,4 +129,25 @@ func materializeImageFixture(_ name: String) throws -> String {
             #expect(err <= 4 * torchErr + 2e-6, "\(name) action dim \(d): error \(err) vs PyTorch float32's \(torchErr)")
         }
     }
+
+    /// A chunk of a camera policy (both encoders over the history, then the U-Net's DDIM chain) allocates nothing
+    /// after a warm-up.
+    @Test(arguments: [1, 2])
+    func cameraChunkAllocatesNothing(threads: Int) throws {
+        #expect(rx_allocation_counter_active() == 1)
+        let dir = try materializeImageFixture("lerobot_image_2cam")
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        try KernelThreads.with(threads) {
+            let policy = try LeRobotDiffusionPolicy(directory: dir, maxCandidates: 4)
+            let c = policy.config
+            let history = Tensor(zeros: [c.nObsSteps, c.observationSize]), chunk = Tensor(zeros: [c.horizon, c.actionSize])
+            var gen = RandomGenerator(seed: 3)
+            gen.fillUniform(history, low: 0, high: 1)
+            _ = policy.predictChunk(history: history.data, stepsExecuted: 0, output: chunk.data, generator: &gen)
+            let before = rx_thread_allocation_count()
+            for _ in 0 ..< 3 { _ = policy.predictChunk(history: history.data, stepsExecuted: 0, output: chunk.data, generator: &gen) }
+            let allocations = rx_thread_allocation_count() - before
+            #expect(allocations == 0, "\(allocations) allocations in 3 chunks (threads \(threads))")
+        }
+    }
 }
