@@ -150,4 +150,15 @@ func materializeImageFixture(_ name: String) throws -> String {
             #expect(allocations == 0, "\(allocations) allocations in 3 chunks (threads \(threads))")
         }
     }
+
+    /// `reflex eval` loads Reflex policy directories; handed a camera checkpoint it says what it is and why not.
+    @Test func evalRefusesACameraCheckpointByName() throws {
+        do {
+            _ = try PolicyDirectory.load(fixtures + "/lerobot_image_2cam")
+            Issue.record("loaded a LeRobot checkpoint as a Reflex policy directory")
+        } catch let e as ReflexError {
+            #expect(e.code == .invalidPolicy)
+            #expect(e.description.contains("observation.images.top") && e.description.contains("camera frames"), "\(e)")
+        }
+    }
 }
