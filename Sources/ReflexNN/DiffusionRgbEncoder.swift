@@ -51,7 +51,7 @@ public struct DiffusionRgbEncoder: Sendable {
     /// Parameters as run (BatchNorm folded into the convolutions).
     public var parameterCount: Int {
         var n = backbone.stem.parameterCount
-        for b in backbone.blocks { n += b.first.parameterCount + b.second.parameterCount + (b.downsample?.parameterCount ?? 0) }
+        for b in backbone.blocks { n += b.layers.reduce(0) { $0 + $1.parameterCount } + (b.downsample?.parameterCount ?? 0) }
         return n + (pool.keypointProjection?.parameterCount ?? 0) + out.weight.count + (out.bias?.count ?? 0)
     }
 

@@ -1,7 +1,8 @@
 import CBridge
 import ReflexCore
 
-/// The convolutional trunk of torchvision's ResNet (He et al. 2016) with BasicBlocks — everything before `avgpool`
+/// The convolutional trunk of torchvision's ResNet (He et al. 2016) — BasicBlocks (resnet18/34) or Bottlenecks
+/// (resnet50/101, torchvision's v1.5 with the stride on the 3×3) — everything before `avgpool`
 /// and `fc`, which is what LeRobot's image encoders keep — for inference on position-major feature maps.
 ///
 /// BatchNorm (eval mode) is folded into the convolution before it at load; with `use_group_norm` (LeRobot's choice
@@ -9,9 +10,17 @@ import ReflexCore
 public struct ResNet: Sendable {
     /// torchvision's constructors this trunk implements.
     public enum Depth: String, Sendable, CaseIterable {
-        case resnet18, resnet34
-        /// BasicBlocks per stage (layer1 … layer4).
-        public var blocks: [Int] { self == .resnet18 ? [2, 2, 2, 2] : [3, 4, 6, 3] }
+        case resnet18, resnet34, resnet50, resnet101
+        /// Blocks per stage (layer1 … layer4).
+        public var blocks: [Int] {
+            switch self {
+            case .resnet18: [2, 2, 2, 2]
+            case .resnet34, .resnet50: [3, 4, 6, 3]
+            case .resnet101: [3, 4, 23, 3]
+            }
+        }
+        /// Bottleneck blocks (1×1, 3×3, 1×1 with 4× expansion) rather than BasicBlocks (two 3×3).
+        public var bottleneck: Bool { self == .resnet50 || self == .resnet101 }
     }
 
     /// What follows each convolution.
@@ -66,23 +75,30 @@ public struct ResNet: Sendable {
         }
     }
 
-    /// torchvision's `BasicBlock`: relu(bn2(conv2(relu(bn1(conv1(x))))) + downsample(x)).
-    public struct BasicBlock: Sendable {
-        public let first: ConvNorm
-        public let second: ConvNorm
+    /// torchvision's `BasicBlock` (two layers) or `Bottleneck` (three): relu(layers(x) + downsample(x)), each layer
+    /// but the last followed by ReLU.
+    public struct Block: Sendable {
+        public let layers: [ConvNorm]
         /// 1×1 convolution with stride and its norm (`downsample.0`, `downsample.1`) when shape changes.
         public let downsample: ConvNorm?
+
+        /// Sizes after each layer, starting from `size`.
+        func sizes(_ size: ImageSize) -> [ImageSize] {
+            var out = [size]
+            for l in layers { out.append(l.conv.outputSize(out[out.count - 1])) }
+            return out
+        }
     }
 
     public let depth: Depth
     public let normalization: Normalization
     public let stem: ConvNorm
     public let maxPool = MaxPool2d(kernel: 3, stride: 2, padding: 1)
-    public let blocks: [BasicBlock]
+    public let blocks: [Block]
     public let inChannels: Int
 
     /// Channels of the final feature map.
-    public var outChannels: Int { blocks.last?.second.conv.outChannels ?? 64 }
+    public var outChannels: Int { blocks.last?.layers.last?.conv.outChannels ?? 64 }
 
     /// Reads every tensor under `prefix` (e.g. "rgb_encoder.backbone." with `.sequential`, "" with `.torchvision`).
     public init(_ depth: Depth, inChannels: Int = 3, normalization: Normalization, naming: Naming, prefix: String = "",
@@ -93,25 +109,29 @@ public struct ResNet: Sendable {
         let p = prefix
         stem = try ConvNorm(p + naming.stem("conv1"), p + naming.stem("bn1"), in: inChannels, out: 64, kernel: 7,
                             stride: 2, padding: 3, normalization: normalization, storage: storage, weights: weights)
-        var blocks: [BasicBlock] = []
+        var blocks: [Block] = []
         var channels = 64
         for (stage, count) in depth.blocks.enumerated() {
             let width = 64 << stage
+            let out = depth.bottleneck ? 4 * width : width
             for j in 0 ..< count {
                 let stride = (stage > 0 && j == 0) ? 2 : 1
                 let b = p + naming.stage(stage) + ".\(j)."
-                let first = try ConvNorm(b + "conv1", b + "bn1", in: channels, out: width, kernel: 3, stride: stride,
-                                         padding: 1, normalization: normalization, storage: storage, weights: weights)
-                let second = try ConvNorm(b + "conv2", b + "bn2", in: width, out: width, kernel: 3, stride: 1,
-                                          padding: 1, normalization: normalization, storage: storage, weights: weights)
+                func layer(_ i: Int, _ cin: Int, _ cout: Int, _ kernel: Int, _ s: Int) throws -> ConvNorm {
+                    try ConvNorm(b + "conv\(i)", b + "bn\(i)", in: cin, out: cout, kernel: kernel, stride: s,
+                                 padding: kernel / 2, normalization: normalization, storage: storage, weights: weights)
+                }
+                let layers = depth.bottleneck
+                    ? [try layer(1, channels, width, 1, 1), try layer(2, width, width, 3, stride), try layer(3, width, out, 1, 1)]
+                    : [try layer(1, channels, width, 3, stride), try layer(2, width, width, 3, 1)]
                 var down: ConvNorm?
-                if stride != 1 || channels != width {
-                    down = try ConvNorm(b + "downsample.0", b + "downsample.1", in: channels, out: width, kernel: 1,
+                if stride != 1 || channels != out {
+                    down = try ConvNorm(b + "downsample.0", b + "downsample.1", in: channels, out: out, kernel: 1,
                                         stride: stride, padding: 0, normalization: normalization, storage: storage,
                                         weights: weights)
                 }
-                blocks.append(BasicBlock(first: first, second: second, downsample: down))
-                channels = width
+                blocks.append(Block(layers: layers, downsample: down))
+                channels = out
             }
         }
         self.blocks = blocks
@@ -120,7 +140,7 @@ public struct ResNet: Sendable {
     /// The feature map's size for an input image of `size`.
     public func outputSize(_ size: ImageSize) -> ImageSize {
         var s = maxPool.outputSize(stem.conv.outputSize(size))
-        for b in blocks { s = b.second.conv.outputSize(b.first.conv.outputSize(s)) }
+        for b in blocks { s = b.sizes(s).last ?? s }
         return s
     }
 
@@ -129,10 +149,10 @@ public struct ResNet: Sendable {
         var total = stem.conv.multiplyAdds(size)
         var s = maxPool.outputSize(stem.conv.outputSize(size))
         for b in blocks {
-            total += b.first.conv.multiplyAdds(s) + (b.downsample?.conv.multiplyAdds(s) ?? 0)
-            let mid = b.first.conv.outputSize(s)
-            total += b.second.conv.multiplyAdds(mid)
-            s = b.second.conv.outputSize(mid)
+            total += b.downsample?.conv.multiplyAdds(s) ?? 0
+            let sizes = b.sizes(s)
+            for (l, size) in zip(b.layers, sizes) { total += l.conv.multiplyAdds(size) }
+            s = sizes.last ?? s
         }
         return total
     }
@@ -143,11 +163,13 @@ public struct ResNet: Sendable {
         var act = s0.pixels * 64, col = stem.conv.columnCount(batch: 1, size: size)
         var s = maxPool.outputSize(s0)
         for b in blocks {
-            col = max(col, b.first.conv.columnCount(batch: 1, size: s), b.downsample?.conv.columnCount(batch: 1, size: s) ?? 0)
-            let mid = b.first.conv.outputSize(s)
-            col = max(col, b.second.conv.columnCount(batch: 1, size: mid))
-            act = max(act, mid.pixels * b.first.conv.outChannels)
-            s = b.second.conv.outputSize(mid)
+            col = max(col, b.downsample?.conv.columnCount(batch: 1, size: s) ?? 0)
+            let sizes = b.sizes(s)
+            for (i, l) in b.layers.enumerated() {
+                col = max(col, l.conv.columnCount(batch: 1, size: sizes[i]))
+                act = max(act, sizes[i + 1].pixels * l.conv.outChannels)
+            }
+            s = sizes.last ?? s
         }
         return (act, col)
     }
@@ -166,19 +188,23 @@ public struct ResNet: Sendable {
         maxPool.evaluate(t, channels: 64, batch: batch, size: s0, output: a)
         var s = maxPool.outputSize(s0)
         for b in blocks {
-            b.first.evaluate(a, batch: batch, size: s, column: col, output: t, relu: true)
-            let mid = b.first.conv.outputSize(s)
-            b.second.evaluate(t, batch: batch, size: mid, column: col, output: u, relu: false)
-            let out = b.second.conv.outputSize(mid)
-            let n = batch * out.pixels * b.second.conv.outChannels
+            // Layers ping-pong between t and u; the block's input a stays for the identity path.
+            var cur = a, size = s
+            for (i, l) in b.layers.enumerated() {
+                let dst = i % 2 == 0 ? t : u
+                l.evaluate(cur, batch: batch, size: size, column: col, output: dst, relu: i < b.layers.count - 1)
+                size = l.conv.outputSize(size)
+                cur = dst
+            }
+            let n = batch * size.pixels * (b.layers.last?.conv.outChannels ?? 0)
             var identity = UnsafePointer(a)
             if let down = b.downsample {
                 down.evaluate(a, batch: batch, size: s, column: col, output: d, relu: false)
                 identity = UnsafePointer(d)
             }
-            for i in 0 ..< n { u[i] = max(u[i] + identity[i], 0) }
-            swap(&a, &u)
-            s = out
+            for i in 0 ..< n { cur[i] = max(cur[i] + identity[i], 0) }
+            if cur == t { swap(&a, &t) } else { swap(&a, &u) }
+            s = size
         }
         return a
     }

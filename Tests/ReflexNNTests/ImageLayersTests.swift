@@ -102,14 +102,15 @@ func relativeError(_ a: UnsafePointer<Float>, _ b: Tensor) -> Float {
         #expect(err < 1e-6, "\(err)")
     }
 
-    @Test(arguments: [("resnet18_bn", ResNet.Normalization.batchNorm), ("resnet18_gn", .groupNorm)])
-    func resnet18MatchesTorchvision(_ c: (String, ResNet.Normalization)) throws {
-        let (name, norm) = c
-        let net = try ResNet(.resnet18, normalization: norm, naming: .sequential, prefix: name + ".") { n, shape in
+    @Test(arguments: [("resnet18_bn", ResNet.Normalization.batchNorm, ResNet.Depth.resnet18), ("resnet18_gn", .groupNorm, .resnet18),
+                      ("resnet50_bn", .batchNorm, .resnet50)])
+    func resnetMatchesTorchvision(_ c: (String, ResNet.Normalization, ResNet.Depth)) throws {
+        let (name, norm, depth) = c
+        let net = try ResNet(depth, normalization: norm, naming: .sequential, prefix: name + ".") { n, shape in
             DeterministicWeights.tensor(n, shape: shape)
         }
         let wantNCHW = try file.tensor(name + ".y")
-        let shape = name == "resnet18_bn" ? [1, 3, 40, 40] : [2, 3, 36, 44]
+        let shape = name == "resnet18_gn" ? [2, 3, 36, 44] : [1, 3, 40, 40]
         let x = DeterministicWeights.tensor(name + ".image", shape: shape)
         let want = positionMajor(wantNCHW)
         let batch = x.shape[0], size = ImageSize(height: x.shape[2], width: x.shape[3])

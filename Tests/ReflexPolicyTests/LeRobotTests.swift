@@ -172,7 +172,7 @@ private func loadError(_ dir: String) -> ReflexError? {
     @Test func cameraOptionsReflexDoesNotRunAreRefusedByName() throws {
         // Refused from config.json alone, before any weight is read.
         for (find, replace, mention) in [
-            ("\"vision_backbone\": \"resnet18\"", "\"vision_backbone\": \"resnet50\"", "vision_backbone 'resnet50'"),
+            ("\"vision_backbone\": \"resnet18\"", "\"vision_backbone\": \"resnet152\"", "vision_backbone 'resnet152'"),
             ("\"resize_shape\": null", "\"resize_shape\": [48, 48]", "resize_shape"),
         ] {
             let dir = try copyFixture("lerobot_image_1cam")

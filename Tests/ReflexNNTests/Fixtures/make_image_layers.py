@@ -9,6 +9,7 @@ lay them out position-major.
   ssm.*           LeRobot's SpatialSoftmax((16, 5, 6), num_kp=4)
   resnet18_bn.*   torchvision resnet18's trunk (children()[:-2]), BatchNorm, eval; input 1 × 3 × 40 × 40
   resnet18_gn.*   the same trunk with LeRobot's BatchNorm → GroupNorm(C/16) replacement; input 2 × 3 × 36 × 44
+  resnet50_bn.*   torchvision resnet50's trunk (Bottleneck blocks), BatchNorm, eval; input 1 × 3 × 40 × 40
 The ResNets' weights (45 MB) and inputs are not stored: they come from deterministic_weights.py, which
 Tests/TestSupport/DeterministicWeights.swift mirrors bit for bit.
 
@@ -65,8 +66,10 @@ with torch.no_grad():
     out["ssm.nets.weight"], out["ssm.nets.bias"], out["ssm.pos_grid"] = ssm.nets.weight, ssm.nets.bias, ssm.pos_grid
     out["ssm.x"], out["ssm.y"] = x, ssm(x)
 
-    for name, gn, shape in [("resnet18_bn", False, (1, 3, 40, 40)), ("resnet18_gn", True, (2, 3, 36, 44))]:
-        trunk = torch.nn.Sequential(*list(torchvision.models.resnet18(weights=None).children())[:-2])
+    for name, gn, shape in [("resnet18_bn", False, (1, 3, 40, 40)), ("resnet18_gn", True, (2, 3, 36, 44)),
+                            ("resnet50_bn", False, (1, 3, 40, 40))]:
+        model = getattr(torchvision.models, name.split("_")[0])(weights=None)
+        trunk = torch.nn.Sequential(*list(model.children())[:-2])
         if gn:
             trunk = _replace_submodules(trunk, lambda m: isinstance(m, torch.nn.BatchNorm2d),
                                         lambda m: torch.nn.GroupNorm(m.num_features // 16, m.num_features))
