@@ -161,4 +161,21 @@ func materializeImageFixture(_ name: String) throws -> String {
             #expect(e.description.contains("observation.images.top") && e.description.contains("camera frames"), "\(e)")
         }
     }
+
+    /// An encoder tensor missing from model.safetensors is named with the shape config.json needs.
+    @Test func missingEncoderTensorIsNamed() throws {
+        let dir = try materializeImageFixture("lerobot_image_2cam")
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        let model = try SafetensorsFile(path: dir + "/model.safetensors")
+        let gone = "diffusion.rgb_encoder.1.backbone.5.0.downsample.1.running_var"
+        let kept = try model.allTensors().filter { $0.key != gone }.map { (name: $0.key, tensor: $0.value) }
+        try writeSafetensors(kept, to: dir + "/model.safetensors")
+        do {
+            _ = try LeRobotCheckpoint(directory: dir)
+            Issue.record("loaded without \(gone)")
+        } catch let e as ReflexError {
+            #expect(e.code == .safetensorsMissingTensor)
+            #expect(e.description.contains(gone) && e.description.contains("[128]"), "\(e)")
+        }
+    }
 }
