@@ -7,6 +7,7 @@ Two directories under Tests/ReflexPolicyTests/Fixtures/:
   lerobot_image_2cam  observation.images.top and .wrist 3×72×80, crop 64×72 (a 2×3 ResNet18 feature map),
                       a separate resnet18 per camera with BatchNorm (folded at load), 8 keypoints, IDENTITY images,
                       an environment state as well
+  lerobot_image_shared two cameras 3×64×64 through one shared encoder, no crop, GroupNorm, 16 keypoints
 A ResNet18 is 45 MB, so the encoders' tensors are not committed: they (and every image the recording feeds in) come
 from deterministic_weights.py, which Tests/TestSupport/DeterministicWeights.swift mirrors bit for bit. The test
 rebuilds model.safetensors from the committed one plus encoder_tensors.json (names and shapes). The U-Net is
@@ -161,6 +162,8 @@ def main():
          NormalizationMode.MEAN_STD, False, 0),
         ("lerobot_image_2cam", ["observation.images.top", "observation.images.wrist"], (3, 72, 80), (64, 72), False,
          True, 8, NormalizationMode.IDENTITY, True, 1),
+        ("lerobot_image_shared", ["observation.images.left", "observation.images.right"], (3, 64, 64), None, True,
+         False, 16, NormalizationMode.MEAN_STD, False, 2),
     ]:
         policy, pre, post, d = build(name, cams, shape, crop, gn, sep, kp, mode, env, seed)
         record(policy, pre, post, d, cams, env)
