@@ -2,7 +2,7 @@ import ReflexCore
 import ReflexNN
 
 extension ReflexError.Code {
-    /// A LeRobot checkpoint uses something Reflex does not run (image encoders, an unknown option or mode).
+    /// A LeRobot checkpoint uses something Reflex does not run (a backbone, an unknown option or mode).
     public static let unsupportedCheckpoint = Self("unsupportedCheckpoint")
 }
 
@@ -15,7 +15,7 @@ public struct LeRobotFeature: Sendable, Equatable {
 }
 
 /// The part of a LeRobot `DiffusionConfig` (config.json, lerobot 0.4.x) that decides inference, validated as
-/// `DiffusionConfig.__post_init__` and `validate_features` do, plus Reflex's own limits (no image encoders).
+/// `DiffusionConfig.__post_init__` and `validate_features` do, plus Reflex's own limits (`LeRobotVisionConfig`).
 public struct LeRobotDiffusionConfig: Sendable, Equatable {
     public var nObsSteps: Int
     public var horizon: Int
