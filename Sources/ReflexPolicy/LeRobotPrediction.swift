@@ -118,6 +118,28 @@ public enum PolicyPrediction {
     }
 }
 
+extension LeRobotPrediction {
+    /// `inputs` with camera frames added from image files (`feature name`, path to a binary PPM/PGM): each becomes a
+    /// float C × H × W tensor in [0, 1] under the camera's feature name, checked against the policy's image shape.
+    public static func addingImages(_ images: [(name: String, path: String)], to inputs: SafetensorsFile,
+                                    config: LeRobotDiffusionConfig) throws -> SafetensorsFile {
+        guard !images.isEmpty else { return inputs }
+        var tensors = try inputs.allTensors().map { (name: $0.key, tensor: $0.value) }
+        for (name, path) in images {
+            guard let feature = config.imageFeatures.first(where: { $0.name == name })?.feature else {
+                throw ReflexError(.invalidArgument, "the policy has no camera '\(name)' (it has: \(config.imageFeatures.map(\.name).joined(separator: ", ")))")
+            }
+            let image = try PortablePixmap.read(path)
+            guard image.shape == feature.shape else {
+                throw ReflexError(.shapeMismatch, "image is \(image.shape) (C, H, W) but '\(name)' needs \(feature.shape)", at: .init(file: path))
+            }
+            tensors.removeAll { $0.name == name }
+            tensors.append((name, image))
+        }
+        return try SafetensorsFile(bytes: try safetensorsBytes(tensors), name: inputs.path)
+    }
+}
+
 extension SafetensorsFile {
     /// The tensor `name`, or an error naming it.
     func required(_ name: String) throws -> Tensor {

@@ -179,4 +179,28 @@ func materializeImageFixture(_ name: String) throws -> String {
             #expect(e.description.contains(gone) && e.description.contains("[128]"), "\(e)")
         }
     }
+
+    /// `reflex predict --image FEATURE=frame.ppm`: the frame lands under the camera's name as float C × H × W / 255,
+    /// and a frame of the wrong size or for a camera the policy does not have is refused by name.
+    @Test func cameraFramesFromPPMFiles() throws {
+        let config = try LeRobotDiffusionConfig(path: fixtures + "/lerobot_image_2cam/config.json")
+        let (h, w) = (config.vision!.imageSize.height, config.vision!.imageSize.width)
+        var bytes = Array("P6\n\(w) \(h)\n255\n".utf8)
+        for p in 0 ..< h * w { bytes += [UInt8(p % 256), UInt8((p / 7) % 256), 200] }
+        let path = NSTemporaryDirectory() + "reflex-frame-\(UUID().uuidString).ppm"
+        try Data(bytes).write(to: URL(fileURLWithPath: path))
+        defer { try? FileManager.default.removeItem(atPath: path) }
+        let empty = try SafetensorsFile(bytes: try safetensorsBytes([("observation.state", Tensor(zeros: [3]))]))
+        let inputs = try LeRobotPrediction.addingImages([("observation.images.wrist", path)], to: empty, config: config)
+        let t = try inputs.tensor("observation.images.wrist")
+        #expect(t.shape == [3, h, w])
+        #expect(t.data[1] == Float(1) / 255 && t.data[h * w + 7] == Float(1) / 255 && t.data[2 * h * w] == Float(200) / 255)
+        #expect(throws: ReflexError.self) {
+            try LeRobotPrediction.addingImages([("observation.images.side", path)], to: empty, config: config)
+        }
+        let one = try LeRobotDiffusionConfig(path: fixtures + "/lerobot_image_1cam/config.json")
+        #expect {
+            try LeRobotPrediction.addingImages([("observation.image", path)], to: empty, config: one)
+        } throws: { ($0 as? ReflexError)?.code == .shapeMismatch }
+    }
 }
