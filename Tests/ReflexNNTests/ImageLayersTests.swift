@@ -119,7 +119,7 @@ func relativeError(_ a: UnsafePointer<Float>, _ b: Tensor) -> Float {
         let input = positionMajor(x)
         var y = net.evaluate(input.data, batch: batch, size: size, workspace: ws)
         let err = relativeError(y, want)
-        #expect(err < 2e-5, "\(name): \(err)")  // 20 layers of float rounding: ≤ 7.2e-6 reached
+        #expect(err < 2e-5, "\(name): \(err)")  // float rounding over 20–53 layers: 6.3e-7 (resnet18 BN), 7.2e-6 (resnet18 GN), 1.1e-5 (resnet50) reached
         // Evaluation after set-up allocates nothing.
         #expect(rx_allocation_counter_active() == 1)
         let before = rx_thread_allocation_count()
