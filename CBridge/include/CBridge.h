@@ -240,6 +240,22 @@ void rx_group_norm(long channels, long batch, long length, long groups, const fl
 void rx_film(long channels, long batch, long length, const float *scale, const float *shift, long cond_stride,
              float *x);
 
+// MARK: - 2-D feature maps (image encoders; Float32, real-time safe)
+//
+// Feature maps are position-major too (NHWC): (batch · height · width) × channels, one row per pixel, so a 2-D
+// convolution is the same packed GEMM over im2col rows and GroupNorm is rx_group_norm with length = height · width.
+
+/// im2col for Conv2d: row (b·H_out·W_out + oy·W_out + ox) of col holds, for each tap (i, j) of the kh × kw kernel in
+/// row-major order, the input pixel x[b][oy·stride + i·dilation − padding][ox·stride + j·dilation − padding] (zeros
+/// outside): kh·kw·in_channels wide, matching weights laid out (C_out, kh, kw, C_in).
+/// H_out = (height + 2·padding − dilation·(kh − 1) − 1)/stride + 1, likewise W_out.
+void rx_conv2d_im2col(long in_channels, long batch, long height, long width, long kh, long kw, long stride,
+                      long padding, long dilation, const float *x, float *col);
+/// MaxPool2d (PyTorch's, floor mode, padding never selected): y[b][oy][ox][c] = max over the k × k window at
+/// (oy·stride − padding, ox·stride − padding). H_out = (height + 2·padding − kernel)/stride + 1.
+void rx_max_pool2d(long channels, long batch, long height, long width, long kernel, long stride, long padding,
+                   const float *x, float *y);
+
 /// Floats rx_pack_panels writes for an M × K matrix (M rounded up to a multiple of 16, times K).
 long rx_packed_size(long M, long K);
 /// Packs W (M × K, row stride ldw) into `out` (rx_packed_size floats): groups of 64 rows, each split into K blocks

@@ -32,6 +32,58 @@ void rx_conv1d_im2col(long in_channels, long batch, long length, long kernel, lo
   }
 }
 
+void rx_conv2d_im2col(long in_channels, long batch, long height, long width, long kh, long kw, long stride,
+                      long padding, long dilation, const float *x, float *col) {
+  const long hout = (height + 2 * padding - dilation * (kh - 1) - 1) / stride + 1;
+  const long wout = (width + 2 * padding - dilation * (kw - 1) - 1) / stride + 1;
+  const size_t run = size_t(in_channels) * sizeof(float);
+  float *row = col;
+  for (long b = 0; b < batch; ++b) {
+    const float *xb = x + b * height * width * in_channels;
+    for (long oy = 0; oy < hout; ++oy) {
+      for (long ox = 0; ox < wout; ++ox) {
+        for (long i = 0; i < kh; ++i) {
+          const long sy = oy * stride + i * dilation - padding;
+          for (long j = 0; j < kw; ++j) {
+            const long sx = ox * stride + j * dilation - padding;
+            if (sy >= 0 && sy < height && sx >= 0 && sx < width) {
+              std::memcpy(row, xb + (sy * width + sx) * in_channels, run);
+            } else {
+              std::memset(row, 0, run);
+            }
+            row += in_channels;
+          }
+        }
+      }
+    }
+  }
+}
+
+void rx_max_pool2d(long channels, long batch, long height, long width, long kernel, long stride, long padding,
+                   const float *x, float *y) {
+  const long hout = (height + 2 * padding - kernel) / stride + 1;
+  const long wout = (width + 2 * padding - kernel) / stride + 1;
+  for (long b = 0; b < batch; ++b) {
+    const float *xb = x + b * height * width * channels;
+    for (long oy = 0; oy < hout; ++oy) {
+      for (long ox = 0; ox < wout; ++ox) {
+        float *out = y + ((b * hout + oy) * wout + ox) * channels;
+        for (long c = 0; c < channels; ++c) out[c] = -INFINITY;
+        for (long i = 0; i < kernel; ++i) {
+          const long sy = oy * stride + i - padding;
+          if (sy < 0 || sy >= height) continue;
+          for (long j = 0; j < kernel; ++j) {
+            const long sx = ox * stride + j - padding;
+            if (sx < 0 || sx >= width) continue;
+            const float *p = xb + (sy * width + sx) * channels;
+            for (long c = 0; c < channels; ++c) out[c] = std::max(out[c], p[c]);
+          }
+        }
+      }
+    }
+  }
+}
+
 void rx_conv_transpose1d_col2im(long out_channels, long batch, long length, long kernel, long stride, long padding,
                                 const float *z, const float *bias, float *y) {
   const long lout = (length - 1) * stride - 2 * padding + kernel;

@@ -25,14 +25,20 @@ public struct LeRobotCheckpoint {
     public static let preprocessorFile = "policy_preprocessor.json"
     public static let postprocessorFile = "policy_postprocessor.json"
     static let unetPrefix = "diffusion.unet."
+    static let encoderPrefix = "diffusion.rgb_encoder."
     static let legacyPrefixes = ["normalize_inputs.", "normalize_targets.", "unnormalize_outputs."]
 
     public let directory: String
     public let config: LeRobotDiffusionConfig
     public let layout: Layout
     public let unet: ConditionalUnet1D
+    /// The image encoders: one shared by every camera, or one per camera (`use_separate_rgb_encoder_per_camera`);
+    /// empty for a state-based policy.
+    public let encoders: [DiffusionRgbEncoder]
     public let stateNormalizer: Normalizer
     public let environmentStateNormalizer: Normalizer?
+    /// Per camera, per channel: the preprocessor's image normalization (each an affine map over C values).
+    public let imageNormalizers: [Normalizer]
     /// Applied to the network's output (the postprocessor's unnormalizer).
     public let actionNormalizer: Normalizer
     /// Bytes of the U-Net weights as stored, and their dtypes.
@@ -55,12 +61,11 @@ public struct LeRobotCheckpoint {
         var used: Set<String> = []
         var bytes = 0
         var dtypes: Set<String> = []
-        do {
-            unet = try ConditionalUnet1D(config: config.unet, storage: storage) { name, shape in
-                let full = LeRobotCheckpoint.unetPrefix + name
+        func source(_ prefix: String, _ what: String) -> WeightSource {
+            { name, shape in
+                let full = prefix + name
                 guard let entry = file.entry(full) else {
-                    throw ReflexError(.safetensorsMissingTensor,
-                                      "missing tensor: config.json (down_dims \(config.unet.downDims), kernel_size \(config.unet.kernelSize)) needs it with shape \(shape)",
+                    throw ReflexError(.safetensorsMissingTensor, "missing tensor: config.json (\(what)) needs it with shape \(shape)",
                                       at: .init(file: weightsPath, element: "tensor '\(full)'"))
                 }
                 guard entry.shape == shape else {
@@ -73,20 +78,38 @@ public struct LeRobotCheckpoint {
                 dtypes.insert(entry.dtype.rawValue)
                 return try file.tensor(full)
             }
+        }
+        do {
+            unet = try ConditionalUnet1D(
+                config: config.unet, storage: storage,
+                weights: source(LeRobotCheckpoint.unetPrefix,
+                                "down_dims \(config.unet.downDims), kernel_size \(config.unet.kernelSize)"))
+            if let v = config.vision {
+                let count = v.separateEncoderPerCamera ? config.imageFeatures.count : 1
+                encoders = try (0 ..< count).map { i in
+                    let prefix = LeRobotCheckpoint.encoderPrefix + (v.separateEncoderPerCamera ? "\(i)." : "")
+                    return try DiffusionRgbEncoder(
+                        prefix, depth: v.backbone, normalization: v.useGroupNorm ? .groupNorm : .batchNorm,
+                        channels: v.channels, imageSize: v.imageSize, cropSize: v.cropShape, keypoints: v.keypoints,
+                        weights: source("", "vision_backbone \(v.backbone.rawValue), use_group_norm \(v.useGroupNorm), spatial_softmax_num_keypoints \(v.keypoints)"))
+                }
+            } else {
+                encoders = []
+            }
         } catch let e as ReflexError {
             throw e.inFile(weightsPath)
         }
         weightBytes = bytes
         weightDTypes = dtypes
+        // BatchNorm's step counter is training state; everything else must have been read.
         let unexpected = file.names.filter { name in
             !used.contains(name) && !LeRobotCheckpoint.legacyPrefixes.contains(where: { name.hasPrefix($0) })
+                && !(name.hasPrefix(LeRobotCheckpoint.encoderPrefix) && name.hasSuffix(".num_batches_tracked"))
         }
         if !unexpected.isEmpty {
             let shown = unexpected.prefix(5).joined(separator: ", ") + (unexpected.count > 5 ? ", …" : "")
-            let why = unexpected.contains(where: { $0.contains("rgb_encoder") })
-                ? "image encoders are not supported yet" : "config and weights disagree"
             throw ReflexError(.shapeMismatch,
-                              "\(unexpected.count) tensors are not part of the U-Net config.json describes (\(why)): \(shown)",
+                              "\(unexpected.count) tensors are not part of the network config.json describes (config and weights disagree): \(shown)",
                               at: .init(file: weightsPath))
         }
 
@@ -99,6 +122,9 @@ public struct LeRobotCheckpoint {
             layout = .processors
             let pre = try NormalizerStep(pipeline: prePath, registryName: "normalizer_processor", directory: directory)
             let post = try NormalizerStep(pipeline: postPath, registryName: "unnormalizer_processor", directory: directory)
+            imageNormalizers = try config.imageFeatures.map {
+                try pre.normalizer(for: $0.name, type: "VISUAL", size: $0.feature.shape[0])
+            }
             stateNormalizer = try pre.normalizer(for: state.name, type: "STATE", size: state.feature.size)
             environmentStateNormalizer = try env.map { try pre.normalizer(for: $0.name, type: "ENV", size: $0.feature.size) }
             actionNormalizer = try post.normalizer(for: LeRobotDiffusionConfig.actionKey, type: "ACTION",
@@ -119,6 +145,9 @@ public struct LeRobotCheckpoint {
                                       at: .init(file: directory))
                 }
                 return made
+            }
+            imageNormalizers = try config.imageFeatures.map {
+                try legacy("normalize_inputs", $0.name, "VISUAL", $0.feature.shape[0])
             }
             stateNormalizer = try legacy("normalize_inputs", state.name, "STATE", state.feature.size)
             environmentStateNormalizer = try env.map { try legacy("normalize_inputs", $0.name, "ENV", $0.feature.size) }

@@ -2,7 +2,7 @@ import ReflexCore
 import ReflexNN
 
 extension ReflexError.Code {
-    /// A LeRobot checkpoint uses something Reflex does not run (image encoders, an unknown option or mode).
+    /// A LeRobot checkpoint uses something Reflex does not run (a backbone, an unknown option or mode).
     public static let unsupportedCheckpoint = Self("unsupportedCheckpoint")
 }
 
@@ -15,7 +15,7 @@ public struct LeRobotFeature: Sendable, Equatable {
 }
 
 /// The part of a LeRobot `DiffusionConfig` (config.json, lerobot 0.4.x) that decides inference, validated as
-/// `DiffusionConfig.__post_init__` and `validate_features` do, plus Reflex's own limits (no image encoders).
+/// `DiffusionConfig.__post_init__` and `validate_features` do, plus Reflex's own limits (`LeRobotVisionConfig`).
 public struct LeRobotDiffusionConfig: Sendable, Equatable {
     public var nObsSteps: Int
     public var horizon: Int
@@ -31,6 +31,8 @@ public struct LeRobotDiffusionConfig: Sendable, Equatable {
     public var scheduler: NoiseScheduler.Config
     /// Reverse steps at inference (nil: all num_train_timesteps).
     public var numInferenceSteps: Int?
+    /// The image encoder, when the policy looks through cameras (`observation.image`, `observation.images.*`).
+    public var vision: LeRobotVisionConfig?
 
     public static func == (a: Self, b: Self) -> Bool {
         a.nObsSteps == b.nObsSteps && a.horizon == b.horizon && a.nActionSteps == b.nActionSteps
@@ -38,7 +40,7 @@ public struct LeRobotDiffusionConfig: Sendable, Equatable {
             && a.inputFeatures.map(\.feature) == b.inputFeatures.map(\.feature) && a.actionFeature == b.actionFeature
             && a.normalizationMapping == b.normalizationMapping && a.unet == b.unet
             && a.noiseSchedulerType == b.noiseSchedulerType && a.scheduler == b.scheduler
-            && a.numInferenceSteps == b.numInferenceSteps
+            && a.numInferenceSteps == b.numInferenceSteps && a.vision == b.vision
     }
 
     public static let stateKey = "observation.state"
@@ -49,8 +51,18 @@ public struct LeRobotDiffusionConfig: Sendable, Equatable {
     public var stateFeature: LeRobotFeature? { inputFeatures.first { $0.feature.type == "STATE" }?.feature }
     /// The environment state feature, if any.
     public var environmentStateFeature: LeRobotFeature? { inputFeatures.first { $0.feature.type == "ENV" }?.feature }
-    /// Values per observation step in the global condition: [state, environment state].
-    public var observationSize: Int { (stateFeature?.size ?? 0) + (environmentStateFeature?.size ?? 0) }
+    /// Camera features (type VISUAL, C × H × W) in config order, the order LeRobot stacks them in.
+    public var imageFeatures: [(name: String, feature: LeRobotFeature)] { inputFeatures.filter { $0.feature.type == "VISUAL" } }
+    /// Raw values per observation step, as `LeRobotDiffusionPolicy` takes them: [state, each camera's image
+    /// (C × H × W, channel-major, as LeRobot's pipeline has it), environment state].
+    public var observationSize: Int {
+        (stateFeature?.size ?? 0) + imageFeatures.reduce(0) { $0 + $1.feature.size } + (environmentStateFeature?.size ?? 0)
+    }
+    /// Values per observation step in the U-Net's global condition: [state, image features per camera, environment
+    /// state] (LeRobot's `_prepare_global_conditioning`).
+    public var conditionStepSize: Int {
+        (stateFeature?.size ?? 0) + imageFeatures.count * (vision?.featureSize ?? 0) + (environmentStateFeature?.size ?? 0)
+    }
 
     /// Keys config.json may hold. Those not read here are training or image options that do not change
     /// state-based inference; anything else is an unknown option and is rejected.
@@ -59,11 +71,12 @@ public struct LeRobotDiffusionConfig: Sendable, Equatable {
         "down_dims", "kernel_size", "n_groups", "diffusion_step_embed_dim", "use_film_scale_modulation",
         "noise_scheduler_type", "num_train_timesteps", "beta_schedule", "beta_start", "beta_end", "prediction_type",
         "clip_sample", "clip_sample_range", "num_inference_steps",
-        // not used by state-based inference
+        // the image encoder (LeRobotVisionConfig)
+        "vision_backbone", "resize_shape", "crop_ratio", "crop_shape", "crop_is_random", "pretrained_backbone_weights",
+        "use_group_norm", "spatial_softmax_num_keypoints", "use_separate_rgb_encoder_per_camera",
+        // not used by inference
         "device", "use_amp", "use_peft", "push_to_hub", "repo_id", "private", "tags", "license", "pretrained_path",
-        "drop_n_last_frames", "vision_backbone", "resize_shape", "crop_ratio", "crop_shape", "crop_is_random",
-        "pretrained_backbone_weights", "use_group_norm", "spatial_softmax_num_keypoints",
-        "use_separate_rgb_encoder_per_camera", "compile_model", "compile_mode", "do_mask_loss_for_padding",
+        "drop_n_last_frames", "compile_model", "compile_mode", "do_mask_loss_for_padding",
         "gradient_checkpointing", "optimizer_lr", "optimizer_betas", "optimizer_eps", "optimizer_weight_decay",
         "scheduler_name", "scheduler_warmup_steps",
     ]
@@ -122,13 +135,16 @@ public struct LeRobotDiffusionConfig: Sendable, Equatable {
         }
         normalizationMapping = mapping
 
-        // Inputs: state (required) and environment state; images are not supported yet.
+        // Inputs: state (required), environment state, cameras.
         for (name, f) in inputFeatures {
             switch f.type {
             case "VISUAL":
-                throw ReflexError(.unsupportedCheckpoint,
-                                  "image encoders are not supported yet: input feature '\(name)' is an image (VISUAL, shape \(f.shape)); Reflex runs state-based diffusion policies",
-                                  at: .init(keyPath: "input_features.\(name)"))
+                guard f.shape.count == 3, f.shape.allSatisfy({ $0 > 0 }) else {
+                    throw bad("input_features.\(name).shape", "an image must be (channels, height, width), got \(f.shape)")
+                }
+                guard f.shape == inputFeatures.first(where: { $0.feature.type == "VISUAL" })?.feature.shape else {
+                    throw bad("input_features.\(name).shape", "all cameras must have one shape (LeRobot's validate_features), got \(f.shape)")
+                }
             case "STATE", "ENV":
                 guard f.shape.count == 1, f.size > 0 else {
                     throw bad("input_features.\(name).shape", "must be one positive dimension, got \(f.shape)")
@@ -144,14 +160,21 @@ public struct LeRobotDiffusionConfig: Sendable, Equatable {
         guard inputFeatures.filter({ $0.feature.type == "ENV" }).count <= 1 else {
             throw bad("input_features", "at most one environment state feature (type ENV)")
         }
-        guard inputFeatures.contains(where: { $0.feature.type == "ENV" }) else {
+        let cameras = inputFeatures.filter { $0.feature.type == "VISUAL" }
+        guard inputFeatures.contains(where: { $0.feature.type == "ENV" }) || !cameras.isEmpty else {
             throw bad("input_features", "Diffusion Policy needs an image or an environment state among the inputs (LeRobot's validate_features); this one has neither")
         }
 
+        if let first = cameras.first {
+            vision = try LeRobotVisionConfig(json: json, imageShape: first.feature.shape)
+        } else {
+            vision = nil
+        }
         let downDims = try ints(json, "down_dims", default: [512, 1024, 2048])
-        let stateSize = inputFeatures.reduce(0) { $0 + $1.feature.size }
+        let stepSize = inputFeatures.filter { $0.feature.type != "VISUAL" }.reduce(0) { $0 + $1.feature.size }
+            + cameras.count * (vision?.featureSize ?? 0)
         unet = ConditionalUnet1DConfig(
-            actionSize: action.feature.size, globalConditionSize: stateSize * nObsSteps, downDims: downDims,
+            actionSize: action.feature.size, globalConditionSize: stepSize * nObsSteps, downDims: downDims,
             kernelSize: try int(json, "kernel_size", default: 5), nGroups: try int(json, "n_groups", default: 8),
             diffusionStepEmbedDim: try int(json, "diffusion_step_embed_dim", default: 128),
             useFilmScaleModulation: try bool(json, "use_film_scale_modulation", default: true))
@@ -197,6 +220,52 @@ public struct LeRobotDiffusionConfig: Sendable, Equatable {
         noiseSchedulerType == "DDIM"
             ? .ddim(steps: numInferenceSteps ?? scheduler.trainTimesteps, eta: 0)
             : .ddpm(steps: numInferenceSteps)
+    }
+}
+
+/// The image encoder options of a `DiffusionConfig` (LeRobot's `DiffusionRgbEncoder`), validated; an option
+/// Reflex does not run is refused by name before any weight is read.
+public struct LeRobotVisionConfig: Sendable, Equatable {
+    public var backbone: ResNet.Depth
+    /// GroupNorm (C/16 groups) in place of every BatchNorm2d; false keeps BatchNorm, folded at load.
+    public var useGroupNorm: Bool
+    public var keypoints: Int
+    /// (height, width) of the center crop at inference, nil for none.
+    public var cropShape: ImageSize?
+    public var separateEncoderPerCamera: Bool
+    /// The images' (channels, height, width).
+    public var channels: Int
+    public var imageSize: ImageSize
+    /// Values per camera per step in the global condition (keypoints × 2).
+    public var featureSize: Int { keypoints * 2 }
+
+    init(json: JSONValue, imageShape: [Int]) throws {
+        let name = try string(json, "vision_backbone", default: "resnet18")
+        guard let depth = ResNet.Depth(rawValue: name) else {
+            throw ReflexError(.unsupportedCheckpoint,
+                              "vision_backbone '\(name)' is not supported (\(ResNet.Depth.allCases.map(\.rawValue).joined(separator: ", ")))",
+                              at: .init(keyPath: "vision_backbone"))
+        }
+        backbone = depth
+        if let v = value(json, "resize_shape") {
+            throw ReflexError(.unsupportedCheckpoint, "resize_shape \(v) is not supported (images must arrive at the dataset's size)",
+                              at: .init(keyPath: "resize_shape"))
+        }
+        useGroupNorm = try bool(json, "use_group_norm", default: true)
+        keypoints = try int(json, "spatial_softmax_num_keypoints", default: 32)
+        guard keypoints >= 1 else { throw bad("spatial_softmax_num_keypoints", "must be at least 1, got \(keypoints)") }
+        separateEncoderPerCamera = try bool(json, "use_separate_rgb_encoder_per_camera", default: false)
+        channels = imageShape[0]
+        imageSize = ImageSize(height: imageShape[1], width: imageShape[2])
+        if value(json, "crop_shape") != nil {
+            let crop = try ints(json, "crop_shape", default: [])
+            guard crop.count == 2, crop[0] >= 1, crop[1] >= 1, crop[0] <= imageShape[1], crop[1] <= imageShape[2] else {
+                throw bad("crop_shape", "must be [height, width] within the images' \(imageShape[1])×\(imageShape[2]), got \(crop)")
+            }
+            cropShape = ImageSize(height: crop[0], width: crop[1])
+        } else {
+            cropShape = nil
+        }
     }
 }
 

@@ -32,7 +32,8 @@ public enum LeRobotPrediction {
         return [("unet_output", y)]
     }
 
-    /// `select_action` over one observation history: reads `observation.state` and `observation.environment_state`
+    /// `select_action` over one observation history: reads `observation.state`, each camera's image (its feature
+    /// name, float32 C × H × W in LeRobot's [0, 1] range before normalization) and `observation.environment_state`
     /// ([S] or [n_obs_steps, S], raw, oldest first; one row is repeated as LeRobot's queue does at an episode's
     /// start) and optional `noise` ([H, A] or [K, H, A], normalized); otherwise `candidates` chunks start from
     /// N(0, I) drawn with `seed`. Returns `action.normalized` [K, H, A], `action` [K, H, A] and `action.selected`
@@ -54,17 +55,18 @@ public enum LeRobotPrediction {
         }
         guard k >= 1 else { throw ReflexError(.invalidArgument, "candidates must be at least 1, got \(k)") }
         let policy = try LeRobotDiffusionPolicy(checkpoint: checkpoint, maxCandidates: k)
-        // The raw history, n_obs_steps × [state, environment state].
+        // The raw history, n_obs_steps × [state, each camera's C × H × W image, environment state].
         let o = c.observationSize
         let history = Tensor(zeros: [nObs, o])
         var offset = 0
-        for (name, feature) in [(LeRobotDiffusionConfig.stateKey, c.stateFeature),
-                                (LeRobotDiffusionConfig.environmentStateKey, c.environmentStateFeature)] {
-            guard let feature else { continue }
+        let parts: [(String, LeRobotFeature)] = [c.inputFeatures.first { $0.feature.type == "STATE" }].compactMap { $0 }
+            + c.imageFeatures + [c.inputFeatures.first { $0.feature.type == "ENV" }].compactMap { $0 }
+        for (name, feature) in parts {
             let t = try inputs.required(name)
             let size = feature.size
             guard t.count == size || t.count == nObs * size else {
-                throw ReflexError(.shapeMismatch, "\(name) has shape \(t.shape); the policy needs [\(size)] or [\(nObs), \(size)]",
+                let shape = feature.shape.map(String.init).joined(separator: ", ")
+                throw ReflexError(.shapeMismatch, "\(name) has shape \(t.shape); the policy needs [\(shape)] or [\(nObs), \(shape)]",
                                   at: .init(file: inputs.path))
             }
             for step in 0 ..< nObs {
@@ -73,7 +75,7 @@ public enum LeRobotPrediction {
             }
             offset += size
         }
-        let condition = Tensor(zeros: [nObs, o])
+        let condition = Tensor(zeros: [nObs, c.conditionStepSize])
         policy.normalizeHistory(history.data, into: condition.data)
         var gen = RandomGenerator(seed: seed)
         policy.diffusion.sampleCandidates(history: condition.data, count: k, initialNoise: noise.map { UnsafePointer($0.data) },
@@ -113,6 +115,28 @@ public enum PolicyPrediction {
         policy.reset()
         _ = policy.predictChunk(history: history.data, stepsExecuted: 0, output: chunk.data, generator: &gen)
         return [("action", chunk)]
+    }
+}
+
+extension LeRobotPrediction {
+    /// `inputs` with camera frames added from image files (`feature name`, path to a binary PPM/PGM): each becomes a
+    /// float C × H × W tensor in [0, 1] under the camera's feature name, checked against the policy's image shape.
+    public static func addingImages(_ images: [(name: String, path: String)], to inputs: SafetensorsFile,
+                                    config: LeRobotDiffusionConfig) throws -> SafetensorsFile {
+        guard !images.isEmpty else { return inputs }
+        var tensors = try inputs.allTensors().map { (name: $0.key, tensor: $0.value) }
+        for (name, path) in images {
+            guard let feature = config.imageFeatures.first(where: { $0.name == name })?.feature else {
+                throw ReflexError(.invalidArgument, "the policy has no camera '\(name)' (it has: \(config.imageFeatures.map(\.name).joined(separator: ", ")))")
+            }
+            let image = try PortablePixmap.read(path)
+            guard image.shape == feature.shape else {
+                throw ReflexError(.shapeMismatch, "image is \(image.shape) (C, H, W) but '\(name)' needs \(feature.shape)", at: .init(file: path))
+            }
+            tensors.removeAll { $0.name == name }
+            tensors.append((name, image))
+        }
+        return try SafetensorsFile(bytes: try safetensorsBytes(tensors), name: inputs.path)
     }
 }
 

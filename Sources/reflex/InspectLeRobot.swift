@@ -30,7 +30,14 @@ func inspectLeRobot(_ path: String) throws {
     }
     print("LeRobot diffusion policy (\(ck.layout.rawValue))")
     print("  U-Net        DiffusionConditionalUnet1d, down_dims \(u.downDims), kernel_size \(u.kernelSize), n_groups \(u.nGroups), step embedding \(u.diffusionStepEmbedDim), FiLM \(u.useFilmScaleModulation ? "scale + bias" : "bias only")")
-    print("  parameters   \(ck.unet.parameterCount) (\(ck.weightBytes >= 1_000_000 ? "\(ck.weightBytes / 1_000_000) MB" : "\(ck.weightBytes / 1000) KB") as stored, \(ck.weightDTypes.sorted().joined(separator: ", ")))")
+    print("  parameters   \(ck.unet.parameterCount + ck.encoders.reduce(0) { $0 + $1.parameterCount }) (\(ck.weightBytes >= 1_000_000 ? "\(ck.weightBytes / 1_000_000) MB" : "\(ck.weightBytes / 1000) KB") as stored, \(ck.weightDTypes.sorted().joined(separator: ", ")))")
+    if let v = c.vision, let encoder = ck.encoders.first {
+        let crop = v.cropShape.map { "center crop \($0) at inference" } ?? "no crop"
+        let shared = v.separateEncoderPerCamera ? "one encoder per camera" : "one encoder shared by the cameras"
+        print("  cameras      " + c.imageFeatures.map { "\($0.name) \($0.feature.shape)" }.joined(separator: ", ") + " (\(shared))")
+        print("  encoder      \(v.backbone.rawValue) trunk with \(v.useGroupNorm ? "GroupNorm" : "BatchNorm (folded into the convolutions)"), \(crop), feature map \(encoder.pool.size), spatial softmax \(v.keypoints) keypoints → \(v.featureSize) features per camera; \(encoder.multiplyAdds / 1_000_000) M multiply-adds per image")
+        for (camera, n) in zip(c.imageFeatures, ck.imageNormalizers) { print("  normalize    \(camera.name): \(describe(n)) (per channel)") }
+    }
     print("  inputs       " + c.inputFeatures.map { "\($0.name) \($0.feature.type) \($0.feature.shape)" }.joined(separator: ", "))
     print("  action       \(c.actionFeature.shape)")
     print("  horizons     n_obs_steps \(c.nObsSteps), horizon \(c.horizon), n_action_steps \(c.nActionSteps); global condition \(u.globalConditionSize) values")

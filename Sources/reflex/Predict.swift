@@ -19,6 +19,10 @@ struct Predict: ParsableCommand {
           observation.state               [S] or [n_obs_steps, S], raw units, oldest first; one row is repeated
                                           n_obs_steps times, as LeRobot's queue does at the start of an episode
           observation.environment_state   [E] or [n_obs_steps, E], when the policy has that input
+          observation.image,              each camera the policy has, under its feature name: F32 [C, H, W] or
+          observation.images.<camera>     [n_obs_steps, C, H, W], channel-major, values as LeRobot's pipeline takes
+                                          them (floats in [0, 1]) before the preprocessor normalizes them;
+                                          or --image FEATURE=frame.ppm (binary PPM/PGM, 8 bits, / maxval)
           noise                           optional [H, A] or [K, H, A]: the initial noise of the chunk(s), in the
                                           normalized action space (as select_action(batch, noise=...)); otherwise
                                           K = --candidates chunks start from N(0, I) drawn with --seed
@@ -41,6 +45,8 @@ struct Predict: ParsableCommand {
     @Option(help: "Input tensors (.safetensors).") var inputs: String
     @Option(help: "Where to write the outputs (.safetensors).") var out: String
     @Flag(help: "Evaluate the U-Net once on x, timestep and global_cond instead of sampling actions.") var unetOnly = false
+    @Option(help: ArgumentHelp("A camera frame from a binary PPM (P6) or PGM (P5) file, as FEATURE=PATH (e.g. observation.images.top=frame.ppm); repeatable; replaces that tensor of --inputs.", valueName: "feature=path"))
+    var image: [String] = []
     @Option(help: "Chunks to sample when no noise is given (LeRobot checkpoints).") var candidates = 1
     @Option(help: "Seed for the initial noise (when not given) and DDPM's per-step noise.") var seed: UInt64 = 0
     @Option(help: "Kernel threads.") var threads = 1
@@ -59,11 +65,16 @@ struct Predict: ParsableCommand {
             let outputs: [(String, Tensor)]
             let producer: String
             if PolicyDirectory.isPolicyDirectory(directory) {
-                if unetOnly { throw ValidationError("--unet-only applies to LeRobot checkpoints") }
+                if unetOnly || !image.isEmpty { throw ValidationError("--unet-only and --image apply to LeRobot checkpoints") }
                 outputs = try PolicyPrediction.predict(policy: try PolicyLoader.load(directory: directory), inputs: input, seed: seed)
                 producer = "reflex predict (Reflex policy)"
             } else {
                 let checkpoint = try LeRobotCheckpoint(directory: directory)
+                let frames = try image.map { arg -> (name: String, path: String) in
+                    guard let eq = arg.firstIndex(of: "=") else { throw ValidationError("--image takes FEATURE=PATH, got '\(arg)'") }
+                    return (String(arg[..<eq]), String(arg[arg.index(after: eq)...]))
+                }
+                let input = try LeRobotPrediction.addingImages(frames, to: input, config: checkpoint.config)
                 outputs = unetOnly ? try LeRobotPrediction.unet(checkpoint: checkpoint, inputs: input)
                     : try LeRobotPrediction.selectAction(checkpoint: checkpoint, inputs: input, candidates: candidates, seed: seed)
                 producer = unetOnly ? "reflex predict --unet-only" : "reflex predict"

@@ -169,15 +169,27 @@ private func loadError(_ dir: String) -> ReflexError? {
         }
     }
 
-    @Test func imageFeaturesAreRefusedByName() throws {
+    @Test func cameraOptionsReflexDoesNotRunAreRefusedByName() throws {
+        // Refused from config.json alone, before any weight is read.
+        for (find, replace, mention) in [
+            ("\"vision_backbone\": \"resnet18\"", "\"vision_backbone\": \"resnet152\"", "vision_backbone 'resnet152'"),
+            ("\"resize_shape\": null", "\"resize_shape\": [48, 48]", "resize_shape"),
+        ] {
+            let dir = try copyFixture("lerobot_image_1cam")
+            defer { try? FileManager.default.removeItem(atPath: dir) }
+            try editConfig(dir) { $0.replacingOccurrences(of: find, with: replace) }
+            let e = loadError(dir)
+            #expect(e?.code == .unsupportedCheckpoint, "\(mention): \(String(describing: e))")
+            #expect(e?.description.contains(mention) == true, "\(String(describing: e))")
+        }
+        // A camera added to a state-only checkpoint: its encoder's weights are not there.
         let dir = try copyFixture("lerobot_film")
+        defer { try? FileManager.default.removeItem(atPath: dir) }
         try editConfig(dir) {
             $0.replacingOccurrences(of: "\"input_features\": {", with: "\"input_features\": {\n        \"observation.images.top\": {\"type\": \"VISUAL\", \"shape\": [3, 96, 96]},")
         }
         let e = loadError(dir)
-        #expect(e?.code == .unsupportedCheckpoint)
-        #expect(e?.description.contains("image encoders are not supported yet") == true)
-        #expect(e?.description.contains("observation.images.top") == true)
+        #expect(e?.code == .shapeMismatch && e?.description.contains("config and weights disagree") == true, "\(String(describing: e))")
     }
 
     @Test func badConfigsGetClearErrors() throws {

@@ -1,0 +1,162 @@
+import CBridge
+import ReflexCore
+
+/// The spatial size of a feature map.
+public struct ImageSize: Sendable, Equatable, CustomStringConvertible {
+    public var height: Int
+    public var width: Int
+    public init(height: Int, width: Int) {
+        self.height = height
+        self.width = width
+    }
+
+    public var pixels: Int { height * width }
+    public var description: String { "\(height)×\(width)" }
+}
+
+/// A 2-D convolution (PyTorch's `nn.Conv2d`, groups = 1) run as one packed GEMM over im2col rows, the kernels the
+/// U-Net's `Conv1d` uses.
+///
+/// Feature maps are position-major (NHWC), (batch · H · W) × C, so the layer multiplies the im2col rows of every
+/// image at once. PyTorch's (C_out, C_in, kh, kw) weight is re-laid out at load to (C_out, kh, kw, C_in), so an
+/// im2col row is kh·kw input pixels side by side (plain copies). A following BatchNorm2d in eval mode is an affine
+/// map per output channel, folded into the weights and bias here, once.
+public struct Conv2d: Sendable {
+    public let weight: PackedWeights
+    public let bias: Tensor?
+    public let inChannels: Int
+    public let outChannels: Int
+    public let kernelSize: Int
+    public let stride: Int
+    public let padding: Int
+    public let dilation: Int
+
+    /// Reads `prefix.weight` (C_out, C_in, k, k) and, when `bias`, `prefix.bias` (C_out). `batchNorm` (eval-mode
+    /// statistics) is folded in: W′ = W·γ/√(σ²+ε), b′ = (b − μ)·γ/√(σ²+ε) + β.
+    public init(_ prefix: String, in inChannels: Int, out outChannels: Int, kernel: Int, stride: Int = 1,
+                padding: Int = 0, dilation: Int = 1, bias hasBias: Bool = true, batchNorm: BatchNorm2d? = nil,
+                storage: WeightStorage = .f32, weights: WeightSource) throws {
+        guard kernel >= 1, stride >= 1, padding >= 0, dilation >= 1 else {
+            throw ReflexError(.invalidArgument, "Conv2d: kernel \(kernel), stride \(stride), padding \(padding), dilation \(dilation) out of range",
+                              at: .init(element: prefix))
+        }
+        if let batchNorm, batchNorm.channels != outChannels {
+            throw ReflexError(.shapeMismatch, "BatchNorm2d has \(batchNorm.channels) channels but the convolution before it has \(outChannels)",
+                              at: .init(element: batchNorm.prefix))
+        }
+        let w = try weights(prefix + ".weight", [outChannels, inChannels, kernel, kernel])
+        let taps = kernel * kernel
+        let relaid = Tensor(zeros: [outChannels, taps, inChannels])
+        let src = w.data, dst = relaid.data
+        for o in 0 ..< outChannels {
+            let scale = batchNorm?.scale.data[o] ?? 1
+            for i in 0 ..< inChannels {
+                for t in 0 ..< taps { dst[(o * taps + t) * inChannels + i] = src[(o * inChannels + i) * taps + t] * scale }
+            }
+        }
+        var b: Tensor? = hasBias ? try weights(prefix + ".bias", [outChannels]) : nil
+        if let batchNorm {
+            let folded = Tensor(zeros: [outChannels])
+            for o in 0 ..< outChannels {
+                folded.data[o] = (b?.data[o] ?? 0) * batchNorm.scale.data[o] + batchNorm.shift.data[o]
+            }
+            b = folded
+        }
+        weight = PackedWeights(relaid.data, rows: outChannels, columns: taps * inChannels, storage: storage)
+        bias = b
+        self.inChannels = inChannels
+        self.outChannels = outChannels
+        kernelSize = kernel
+        self.stride = stride
+        self.padding = padding
+        self.dilation = dilation
+    }
+
+    public var parameterCount: Int { weight.rows * weight.columns + (bias?.count ?? 0) }
+
+    /// The output map's size for an input of `size`.
+    public func outputSize(_ size: ImageSize) -> ImageSize {
+        let span = dilation * (kernelSize - 1) + 1
+        return ImageSize(height: (size.height + 2 * padding - span) / stride + 1,
+                         width: (size.width + 2 * padding - span) / stride + 1)
+    }
+
+    private var isPointwise: Bool { kernelSize == 1 && stride == 1 && padding == 0 }
+
+    /// Floats of im2col scratch `evaluate` needs for `batch` maps of `size`.
+    public func columnCount(batch: Int, size: ImageSize) -> Int {
+        isPointwise ? 0 : inChannels * kernelSize * kernelSize * batch * outputSize(size).pixels
+    }
+
+    /// Multiply-adds per image of `size`.
+    public func multiplyAdds(_ size: ImageSize) -> Int { outputSize(size).pixels * weight.rows * weight.columns }
+
+    /// y ((batch·H_out·W_out) × C_out) = im2col(x) · Wᵀ + b. `col` needs `columnCount` floats.
+    /// - Note: Real-time safe.
+    public func evaluate(_ x: UnsafePointer<Float>, batch: Int, size: ImageSize, column col: UnsafeMutablePointer<Float>,
+                         output y: UnsafeMutablePointer<Float>) {
+        let n = batch * outputSize(size).pixels
+        var rows: UnsafePointer<Float> = x
+        if !isPointwise {
+            rx_conv2d_im2col(inChannels, batch, size.height, size.width, kernelSize, kernelSize, stride, padding,
+                             dilation, x, col)
+            rows = UnsafePointer(col)
+        }
+        weight.multiply(rows, rows: n, output: y)
+        if let bias { rx_bias_add(n, outChannels, y, outChannels, bias.data) }
+    }
+}
+
+/// PyTorch's `nn.BatchNorm2d` in eval mode, read only to be folded into the convolution before it: per channel
+/// y = γ (x − μ)/√(σ² + ε) + β = scale · x + shift, with the running statistics μ, σ².
+public struct BatchNorm2d: Sendable {
+    public let prefix: String
+    public let scale: Tensor
+    public let shift: Tensor
+    public var channels: Int { scale.count }
+
+    /// Reads `prefix.weight`, `.bias`, `.running_mean`, `.running_var` (all `channels`).
+    public init(_ prefix: String, channels: Int, epsilon: Float = 1e-5, weights: WeightSource) throws {
+        self.prefix = prefix
+        let gamma = try weights(prefix + ".weight", [channels])
+        let beta = try weights(prefix + ".bias", [channels])
+        let mean = try weights(prefix + ".running_mean", [channels])
+        let variance = try weights(prefix + ".running_var", [channels])
+        scale = Tensor(zeros: [channels])
+        shift = Tensor(zeros: [channels])
+        for c in 0 ..< channels {
+            let v = variance.data[c]
+            guard v.isFinite, v >= 0 else {
+                throw ReflexError(.invalidValue, "running_var[\(c)] = \(v) is not a variance", at: .init(element: prefix + ".running_var"))
+            }
+            // In double, as the fold must not add more rounding than PyTorch's own normalization.
+            let s = Double(gamma.data[c]) / (Double(v) + Double(epsilon)).squareRoot()
+            scale.data[c] = Float(s)
+            shift.data[c] = Float(Double(beta.data[c]) - Double(mean.data[c]) * s)
+        }
+    }
+}
+
+/// PyTorch's `nn.MaxPool2d` (square window, floor mode) over position-major feature maps.
+public struct MaxPool2d: Sendable {
+    public let kernelSize: Int
+    public let stride: Int
+    public let padding: Int
+
+    public init(kernel: Int, stride: Int, padding: Int = 0) {
+        kernelSize = kernel
+        self.stride = stride
+        self.padding = padding
+    }
+
+    public func outputSize(_ size: ImageSize) -> ImageSize {
+        ImageSize(height: (size.height + 2 * padding - kernelSize) / stride + 1,
+                  width: (size.width + 2 * padding - kernelSize) / stride + 1)
+    }
+
+    /// - Note: Real-time safe.
+    public func evaluate(_ x: UnsafePointer<Float>, channels: Int, batch: Int, size: ImageSize,
+                         output y: UnsafeMutablePointer<Float>) {
+        rx_max_pool2d(channels, batch, size.height, size.width, kernelSize, stride, padding, x, y)
+    }
+}

@@ -1,0 +1,129 @@
+import AllocationCounter
+import Foundation
+import ReflexCore
+import TestSupport
+import Testing
+
+@testable import ReflexNN
+
+private let fixtures = URL(fileURLWithPath: #filePath).deletingLastPathComponent().appendingPathComponent("Fixtures").path
+
+/// torch's N × C × H × W as position-major (N·H·W) × C.
+func positionMajor(_ t: Tensor) -> Tensor {
+    let n = t.shape[0], c = t.shape[1], h = t.shape[2], w = t.shape[3]
+    let out = Tensor(zeros: [n * h * w, c])
+    for b in 0 ..< n {
+        for ch in 0 ..< c {
+            for p in 0 ..< h * w { out.data[(b * h * w + p) * c + ch] = t.data[(b * c + ch) * h * w + p] }
+        }
+    }
+    return out
+}
+
+/// max |a − b| / max |b| over `b`'s values.
+func relativeError(_ a: UnsafePointer<Float>, _ b: Tensor) -> Float {
+    var diff: Float = 0, scale: Float = 0
+    for i in 0 ..< b.count {
+        diff = max(diff, abs(a[i] - b.data[i]))
+        scale = max(scale, abs(b.data[i]))
+    }
+    return diff / max(scale, 1e-30)
+}
+
+/// The image layers against torch, torchvision and LeRobot (Fixtures/make_image_layers.py). Tolerances are relative
+/// to the output's largest value, a few times what float rounding reaches (stated beside each).
+@Suite struct ImageLayersTests {
+    let file: SafetensorsFile
+    init() throws { file = try SafetensorsFile(path: fixtures + "/image_layers.safetensors") }
+
+    func source(_ prefix: String) -> WeightSource {
+        { name, shape in
+            let t = try file.tensor(prefix + name)
+            guard t.shape == shape else { throw ReflexError(.shapeMismatch, "\(name): \(t.shape) vs \(shape)") }
+            return t
+        }
+    }
+
+    @Test(arguments: [(0, 3, 5, 3, 2, 1, 1, true), (1, 4, 6, 3, 1, 2, 2, false), (2, 6, 4, 1, 2, 0, 1, true)])
+    func conv2dMatchesTorch(_ c: (Int, Int, Int, Int, Int, Int, Int, Bool)) throws {
+        let (i, cin, cout, k, s, p, d, bias) = c
+        let conv = try Conv2d("conv\(i)", in: cin, out: cout, kernel: k, stride: s, padding: p, dilation: d,
+                              bias: bias, weights: source(""))
+        let x = try file.tensor("conv\(i).x"), want = positionMajor(try file.tensor("conv\(i).y"))
+        let size = ImageSize(height: x.shape[2], width: x.shape[3])
+        #expect(conv.outputSize(size) == ImageSize(height: try file.tensor("conv\(i).y").shape[2],
+                                                   width: try file.tensor("conv\(i).y").shape[3]))
+        let col = Tensor(zeros: [max(conv.columnCount(batch: 2, size: size), 1)]), y = Tensor(zeros: want.shape)
+        let input = positionMajor(x)
+        conv.evaluate(input.data, batch: 2, size: size, column: col.data, output: y.data)
+        let err = relativeError(y.data, want)
+        #expect(err < 1e-6, "conv\(i): \(err)")  // single layers reach ≤ 6.4e-7
+    }
+
+    @Test func batchNormFoldsIntoConv() throws {
+        let bn = try BatchNorm2d("bn.norm", channels: 8, weights: source(""))
+        let conv = try Conv2d("bn.conv", in: 3, out: 8, kernel: 3, padding: 1, bias: false, batchNorm: bn, weights: source(""))
+        let x = try file.tensor("bn.x"), want = positionMajor(try file.tensor("bn.y"))
+        let size = ImageSize(height: 6, width: 5)
+        let col = Tensor(zeros: [conv.columnCount(batch: 2, size: size)]), y = Tensor(zeros: want.shape)
+        let input = positionMajor(x)
+        conv.evaluate(input.data, batch: 2, size: size, column: col.data, output: y.data)
+        let err = relativeError(y.data, want)
+        #expect(err < 1e-6, "\(err)")
+    }
+
+    @Test func groupNormOverFeatureMaps() throws {
+        let gn = try GroupNorm("gn", groups: 2, channels: 8, weights: source(""))
+        let x = positionMajor(try file.tensor("gn.x")), want = positionMajor(try file.tensor("gn.y"))
+        gn.evaluate(x.data, batch: 2, length: 25, bias: nil, mish: false)
+        let err = relativeError(x.data, want)
+        #expect(err < 1e-6, "\(err)")
+    }
+
+    @Test func maxPoolMatchesTorch() throws {
+        let pool = MaxPool2d(kernel: 3, stride: 2, padding: 1)
+        let x = positionMajor(try file.tensor("pool.x")), want = positionMajor(try file.tensor("pool.y"))
+        #expect(pool.outputSize(ImageSize(height: 9, width: 7)) == ImageSize(height: 5, width: 4))
+        let y = Tensor(zeros: want.shape)
+        pool.evaluate(x.data, channels: 4, batch: 2, size: ImageSize(height: 9, width: 7), output: y.data)
+        #expect(relativeError(y.data, want) == 0)
+    }
+
+    @Test func spatialSoftmaxMatchesLeRobot() throws {
+        let size = ImageSize(height: 5, width: 6)
+        let ssm = try SpatialSoftmax("ssm", inChannels: 16, size: size, keypoints: 4, weights: source(""))
+        // The grid LeRobot saves is the one Reflex would build.
+        let grid = SpatialSoftmax.grid(size)
+        #expect(relativeError(grid.data, ssm.grid) == 0)
+        let x = positionMajor(try file.tensor("ssm.x")), want = try file.tensor("ssm.y")
+        let scratch = Tensor(zeros: [ssm.scratchCount(batch: 2)]), y = Tensor(zeros: [2, 8])
+        ssm.evaluate(x.data, batch: 2, scratch: scratch.data, output: y.data)
+        let err = relativeError(y.data, want)
+        #expect(err < 1e-6, "\(err)")
+    }
+
+    @Test(arguments: [("resnet18_bn", ResNet.Normalization.batchNorm, ResNet.Depth.resnet18), ("resnet18_gn", .groupNorm, .resnet18),
+                      ("resnet50_bn", .batchNorm, .resnet50)])
+    func resnetMatchesTorchvision(_ c: (String, ResNet.Normalization, ResNet.Depth)) throws {
+        let (name, norm, depth) = c
+        let net = try ResNet(depth, normalization: norm, naming: .sequential, prefix: name + ".") { n, shape in
+            DeterministicWeights.tensor(n, shape: shape)
+        }
+        let wantNCHW = try file.tensor(name + ".y")
+        let shape = name == "resnet18_gn" ? [2, 3, 36, 44] : [1, 3, 40, 40]
+        let x = DeterministicWeights.tensor(name + ".image", shape: shape)
+        let want = positionMajor(wantNCHW)
+        let batch = x.shape[0], size = ImageSize(height: x.shape[2], width: x.shape[3])
+        #expect(net.outputSize(size) == ImageSize(height: wantNCHW.shape[2], width: wantNCHW.shape[3]))
+        let ws = ResNetWorkspace(network: net, maxBatch: batch, size: size)
+        let input = positionMajor(x)
+        var y = net.evaluate(input.data, batch: batch, size: size, workspace: ws)
+        let err = relativeError(y, want)
+        #expect(err < 2e-5, "\(name): \(err)")  // float rounding over 20–53 layers: 6.3e-7 (resnet18 BN), 7.2e-6 (resnet18 GN), 1.1e-5 (resnet50) reached
+        // Evaluation after set-up allocates nothing.
+        #expect(rx_allocation_counter_active() == 1)
+        let before = rx_thread_allocation_count()
+        for _ in 0 ..< 3 { y = net.evaluate(input.data, batch: batch, size: size, workspace: ws) }
+        #expect(rx_thread_allocation_count() - before == 0)
+    }
+}
