@@ -11,16 +11,19 @@ public struct ValueFunctionConfig: Codable, Sendable, Equatable {
     public var layerNorm: Bool
     /// Discount per control step used for the chunk-level targets.
     public var gamma: Float
+    /// The offline learner that made the critics; files written before Cal-QL existed were IQL's.
+    public var algorithm: ValueAlgorithm?
     public var notes: [String: String]?
 
     public init(stateSize: Int, actionSize: Int, hiddenSizes: [Int], activation: Activation, layerNorm: Bool,
-                gamma: Float, notes: [String: String]? = nil) {
+                gamma: Float, algorithm: ValueAlgorithm? = nil, notes: [String: String]? = nil) {
         self.stateSize = stateSize
         self.actionSize = actionSize
         self.hiddenSizes = hiddenSizes
         self.activation = activation
         self.layerNorm = layerNorm
         self.gamma = gamma
+        self.algorithm = algorithm
         self.notes = notes
     }
 
@@ -36,15 +39,17 @@ public enum ValueFunctionDirectory {
     public static let configFile = "value.yaml"
     public static let weightsFile = "value.safetensors"
 
-    public static func save(_ iql: IQL, gamma: Float, notes: [String: String]? = nil, to directory: String) throws {
-        let config = ValueFunctionConfig(stateSize: iql.stateSize, actionSize: iql.actionSize,
-                                         hiddenSizes: iql.config.hiddenSizes, activation: iql.config.activation,
-                                         layerNorm: iql.config.layerNorm, gamma: gamma, notes: notes)
+    public static func save(_ learner: some OfflineValueLearner, algorithm: ValueAlgorithm, gamma: Float,
+                            notes: [String: String]? = nil, to directory: String) throws {
+        let critic = learner.criticConfig
+        let config = ValueFunctionConfig(stateSize: learner.stateSize, actionSize: learner.actionSize,
+                                         hiddenSizes: critic.hiddenSizes, activation: critic.activation,
+                                         layerNorm: critic.layerNorm, gamma: gamma, algorithm: algorithm, notes: notes)
         try makeDirectory(directory)
         let yaml = "# Reflex V-GPS value function: twin critics Q(s, a) over the policy's condition and executed chunk.\n"
             + (try YAMLEncoder().encode(config))
         try writeFileAtomically(Array(yaml.utf8), to: directory + "/" + configFile)
-        let tensors = iql.targets.enumerated().flatMap { i, c in c.namedParameters(prefix: "critic\(i).") }
+        let tensors = learner.targets.enumerated().flatMap { i, c in c.namedParameters(prefix: "critic\(i).") }
         try writeSafetensors(tensors, to: directory + "/" + weightsFile, metadata: ["format": "reflex-value"])
     }
 

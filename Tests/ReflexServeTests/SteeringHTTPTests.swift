@@ -15,7 +15,7 @@ import Testing
         var gen = RandomGenerator(seed: 5)
         let iql = IQL(stateSize: 24, actionSize: actionSize, config: IQL.Config(hiddenSizes: [16, 16]), generator: &gen)
         let dir = root + "/" + name
-        try ValueFunctionDirectory.save(iql, gamma: 0.99, to: dir)
+        try ValueFunctionDirectory.save(iql, algorithm: .iql, gamma: 0.99, to: dir)
         return dir
     }
 
