@@ -124,15 +124,17 @@ public final class CalQL: OfflineValueLearner {
                                         activation: config.activation, layerNorm: config.layerNorm, batchSize: b,
                                         tau: config.tau, actorLearningRate: config.actorLearningRate,
                                         criticLearningRate: config.criticLearningRate)
-        critics = TwinCritics(inputSize: w, outputSize: 1, config: offPolicy, generator: &generator)
+        let twin = TwinCritics(inputSize: w, outputSize: 1, config: offPolicy, generator: &generator)
+        let criticNetwork = twin.networks[0].config
+        critics = twin
         let policy = TanhGaussianPolicy(observationSize: stateSize, actionSize: actionSize, hiddenSizes: config.hiddenSizes,
                                         activation: config.activation, generator: &generator)
-        actor = SoftPolicyImprovement(policy: policy, criticConfig: critics.networks[0].config, config: offPolicy)
+        actor = SoftPolicyImprovement(policy: policy, criticConfig: criticNetwork, config: offPolicy)
         rows = b * (1 + 3 * n)
         input = Tensor(zeros: [rows, w])
-        criticTapes = (0 ..< 2).map { _ in MLPTape(config: critics.networks[0].config, maxBatch: b * (1 + 3 * n)) }
+        criticTapes = (0 ..< 2).map { _ in MLPTape(config: criticNetwork, maxBatch: b * (1 + 3 * n)) }
         outputGradient = Tensor(zeros: [rows])
-        gradient = Tensor(zeros: [critics.networks[0].parameterCount])
+        gradient = Tensor(zeros: [twin.networks[0].parameterCount])
         repeatedStates = Tensor(zeros: [b * n, stateSize])
         repeatedNextStates = Tensor(zeros: [b * n, stateSize])
         proposalTape = TanhGaussianPolicy.Tape(policy: policy, maxBatch: b * n)
@@ -141,7 +143,7 @@ public final class CalQL: OfflineValueLearner {
         nextTape = TanhGaussianPolicy.Tape(policy: policy, maxBatch: b)
         targetQ = Tensor(zeros: [b])
         scratch = Tensor(zeros: [b])
-        workspace = MLPWorkspace(config: critics.networks[0].config, maxBatch: b)
+        workspace = MLPWorkspace(config: criticNetwork, maxBatch: b)
         actorBatch = ReplayBatch(size: b, observationSize: stateSize, actionSize: actionSize)
         weights = Tensor(zeros: [3 * n])
         indices = [Int](repeating: 0, count: b)

@@ -30,10 +30,14 @@ import Testing
                                 config: .init(hiddenSizes: [64, 64], sampledActions: 4, batchSize: 128), generator: &gen)
         for _ in 0 ..< 1500 { learner.update(data, generator: &gen) }
         for s: Float in [-0.5, 0.5] {
-            #expect(q(learner, state: s, action: 1) > q(learner, state: s, action: -1) + 0.5)
-            // The data's own actions keep values near their returns (conservatism lowers them by a little).
-            #expect(abs(q(learner, state: s, action: 1)) < 0.3)
-            #expect(abs(q(learner, state: s, action: -1) + 1) < 0.3)
+            let good = q(learner, state: s, action: 1), bad = q(learner, state: s, action: -1)
+            // The gap between the two logged actions is the gap between their returns (1; reached within 0.08).
+            #expect(abs(good - bad - 1) < 0.15, "Q(s, +1) = \(good), Q(s, −1) = \(bad)")
+            // CQL's push-up on data actions lifts both by the same offset, at most α/2 with a mean-squared TD loss
+            // (2(Q − y) = α(1 − w) at the fixed point, w the proposals' weight there): 2.26–2.38 reached for α = 5.
+            for (value, ret) in [(good, Float(0)), (bad, Float(-1))] {
+                #expect(value - ret > 0 && value - ret < 2.5 + 0.1, "Q − return = \(value - ret)")
+            }
         }
     }
 
