@@ -20,16 +20,6 @@ func positionMajor(_ t: Tensor) -> Tensor {
     return out
 }
 
-/// max |a − b| / max |b| over `b`'s values.
-func relativeError(_ a: UnsafePointer<Float>, _ b: Tensor) -> Float {
-    var diff: Float = 0, scale: Float = 0
-    for i in 0 ..< b.count {
-        diff = max(diff, abs(a[i] - b.data[i]))
-        scale = max(scale, abs(b.data[i]))
-    }
-    return diff / max(scale, 1e-30)
-}
-
 /// The image layers against torch, torchvision and LeRobot (Fixtures/make_image_layers.py). Tolerances are relative
 /// to the output's largest value, a few times what float rounding reaches (stated beside each).
 @Suite struct ImageLayersTests {

@@ -10,16 +10,6 @@ import Testing
 private let fixtures = URL(fileURLWithPath: #filePath).deletingLastPathComponent().appendingPathComponent("Fixtures").path
 private let imageFixtures = ["lerobot_image_1cam", "lerobot_image_2cam", "lerobot_image_shared"]
 
-/// max |a − b| / max |b|.
-private func relativeError(_ a: UnsafePointer<Float>, _ b: Tensor) -> Float {
-    var diff: Float = 0, scale: Float = 0
-    for i in 0 ..< b.count {
-        diff = max(diff, abs(a[i] - b.data[i]))
-        scale = max(scale, abs(b.data[i]))
-    }
-    return diff / max(scale, 1e-30)
-}
-
 /// The fixture as LeRobot saved it: a copy whose model.safetensors gets back the encoder tensors the fixture script
 /// stripped (listed in encoder_tensors.json, values from `DeterministicWeights`, as the script made them).
 func materializeImageFixture(_ name: String) throws -> String {

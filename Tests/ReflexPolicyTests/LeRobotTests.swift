@@ -10,16 +10,6 @@ import Testing
 private let fixtures = URL(fileURLWithPath: #filePath).deletingLastPathComponent().appendingPathComponent("Fixtures").path
 private let fixtureNames = ["lerobot_film", "lerobot_nofilm", "lerobot_legacy"]
 
-/// max |a − b| / max |b|: the error relative to the reference's scale (element-wise ratios blow up near zero).
-private func relativeError(_ a: UnsafePointer<Float>, _ b: Tensor) -> Float {
-    var diff: Float = 0, scale: Float = 0
-    for i in 0 ..< b.count {
-        diff = max(diff, abs(a[i] - b.data[i]))
-        scale = max(scale, abs(b.data[i]))
-    }
-    return diff / max(scale, 1e-30)
-}
-
 /// A writable copy of a fixture directory, for tests that break it.
 private func copyFixture(_ name: String) throws -> String {
     let dir = NSTemporaryDirectory() + "reflex-lerobot-\(UUID().uuidString)"
