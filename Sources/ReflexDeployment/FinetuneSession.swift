@@ -274,12 +274,13 @@ public struct FinetuneSession {
     /// metrics.csv (episode returns and evaluations by step) and learning_curve.svg, rewritten whole each time so a
     /// resumed run's files are complete.
     func writeReports<Env>(_ trainer: OffPolicyTrainer<Env>) throws {
-        var rows: [(Int, String)] = trainer.episodeReturns.map { ($0.step, "\($0.step),\($0.episodeReturn),,,,,,,") }
+        func cell<T>(_ value: T?) -> String { value.map { "\($0)" } ?? "" }
+        var rows: [(Int, String)] = trainer.episodeReturns.map { ($0.step, "\($0.step),\($0.episodeReturn),,,,,,,,,,") }
         rows += trainer.evaluations.map {
-            ($0.step, "\($0.step),,\($0.meanReturn),\($0.stdReturn),\($0.successRate),\($0.alpha),\($0.criticLoss),\($0.meanQ),\($0.meanSigma)")
+            ($0.step, "\($0.step),,\($0.meanReturn),\($0.stdReturn),\($0.successRate),\($0.alpha),\($0.criticLoss),\($0.meanQ),\($0.meanSigma),\(cell($0.entropy)),\(cell($0.actionSaturation)),\(cell($0.meanAbsAction))")
         }
         rows.sort { $0.0 < $1.0 }
-        let csv = "step,episode_return,eval_mean_return,eval_std_return,eval_success_rate,alpha,critic_loss,mean_q,mean_sigma\n"
+        let csv = "step,episode_return,eval_mean_return,eval_std_return,eval_success_rate,alpha,critic_loss,mean_q,mean_sigma,entropy,action_saturation,mean_abs_action\n"
             + rows.map(\.1).joined(separator: "\n") + "\n"
         try writeFileAtomically(Array(csv.utf8), to: directory.path + "/metrics.csv")
         var plot = LinePlot(title: "\(spec.learnerName) on \(spec.run.env) (seed \(spec.run.seed))", xLabel: "environment steps",

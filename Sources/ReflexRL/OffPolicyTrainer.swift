@@ -55,6 +55,13 @@ public struct EvaluationRecord: Codable, Sendable, Equatable {
     public var meanSigma: Float = 0
     /// Fraction of episodes in which the task's success predicate held at some step (0 for tasks without one).
     public var successRate: Double = 0
+    /// −mean log π of the actor's samples in the last update (absent in records written before it was kept).
+    public var entropy: Float?
+    /// Over the evaluation's deterministic actions tanh(μ): the fraction of components with |a| > 0.99 (pinned at
+    /// the box's edge, where tanh's gradient vanishes) and the mean |a|. For DSRL, how far the chosen noise strays
+    /// from what the diffusion policy was trained on.
+    public var actionSaturation: Double?
+    public var meanAbsAction: Double?
 }
 
 /// One finished training episode.
@@ -181,6 +188,7 @@ public final class OffPolicyTrainer<Env: Environment> {
         var act = [Float](repeating: 0, count: action.count)
         var envAct = act
         var unused = RandomGenerator(seed: 0)
+        var saturated = 0, components = 0, absSum = 0.0
         for e in 0 ..< episodes {
             evaluationEnvironment.reset(seed: Self.evaluationSeedBase + UInt64(e), observation: &obs)
             var total = 0.0
@@ -191,6 +199,11 @@ public final class OffPolicyTrainer<Env: Environment> {
                         learner.act(o.baseAddress!, batch: 1, deterministic: true, output: a.baseAddress!, generator: &unused)
                     }
                 }
+                for v in act {
+                    if abs(v) > 0.99 { saturated += 1 }
+                    absSum += Double(abs(v))
+                }
+                components += act.count
                 scale(act, into: &envAct)
                 let out = evaluationEnvironment.step(envAct, observation: &obs)
                 total += out.reward
@@ -204,7 +217,10 @@ public final class OffPolicyTrainer<Env: Environment> {
                                 stdReturn: Statistics.standardDeviation(returns), episodes: episodes,
                                 alpha: learner.alpha, criticLoss: lastMetrics.criticLoss, meanQ: lastMetrics.meanQ,
                                 meanSigma: lastMetrics.meanSigma,
-                                successRate: episodes > 0 ? Double(successes) / Double(episodes) : 0)
+                                successRate: episodes > 0 ? Double(successes) / Double(episodes) : 0,
+                                entropy: lastMetrics.entropy,
+                                actionSaturation: components > 0 ? Double(saturated) / Double(components) : 0,
+                                meanAbsAction: components > 0 ? absSum / Double(components) : 0)
     }
 
     /// Runs `evaluate` now and records it in `evaluations`.
