@@ -34,6 +34,7 @@ public struct FinetuneOptions: Sendable {
     public var dsrlReward: DSRLSettings.Reward?
     public var dsrlVariant: DSRLSettings.Variant?
     public var dsrlNoiseCriticSteps: Int?
+    public var keep: FinetuneSpec.PolicySelection?
 
     public init() {}
 
@@ -47,7 +48,7 @@ public struct FinetuneOptions: Sendable {
             ("eval-episodes", evaluationEpisodes != nil), ("checkpoint-every", checkpointInterval != nil),
             ("threads", threads != nil), ("dsrl", dsrlPolicy != nil), ("dsrl-magnitude", dsrlMagnitude != nil),
             ("dsrl-ddim-steps", dsrlDDIMSteps != nil), ("dsrl-reward", dsrlReward != nil), ("dsrl-variant", dsrlVariant != nil),
-            ("dsrl-noise-critic-steps", dsrlNoiseCriticSteps != nil),
+            ("dsrl-noise-critic-steps", dsrlNoiseCriticSteps != nil), ("keep", keep != nil),
         ]
         return set.filter(\.1).map(\.0)
     }
@@ -93,7 +94,7 @@ public struct FinetuneOptions: Sendable {
         let env = self.env ?? "pendulum"
         _ = try FinetuneEnvironment(parsing: env)
         var spec = FinetuneSpec(run: TrainingRunSpec(algo: algo, env: env, seed: seed ?? 0, threads: threads ?? 1,
-                                                     learner: learner, trainer: trainer))
+                                                     learner: learner, trainer: trainer), keep: keep)
         if let dsrlPolicy {
             // Absolute path: resuming from another directory must find the same policy.
             let path = dsrlPolicy.hasPrefix("/") ? dsrlPolicy : currentDirectory + "/" + dsrlPolicy
@@ -144,6 +145,8 @@ public struct FinetuneOutcome: Sendable {
     public var stepsThisSession: Int
     public var seconds: Double
     public var finalEvaluation: EvaluationRecord?
+    /// With `keep: best-evaluation`: the evaluation whose weights became `policy.safetensors`.
+    public var selectedEvaluation: EvaluationRecord?
     public var directory: String
 }
 
@@ -183,6 +186,12 @@ public struct FinetuneSession {
         let dir = RunDirectory(path: path)
         var spec = try FinetuneSpec.read(directory: dir)
         if let steps, steps != spec.run.trainer.totalSteps {
+            // The default replay capacity is the budget (up to 10⁶): an extended run's buffer grows with it, as the
+            // buffer of a run given the larger budget from the start would be.
+            let t = spec.run.trainer
+            if steps > t.totalSteps, t.replayCapacity == TrainerConfig.defaultReplayCapacity(totalSteps: t.totalSteps) {
+                spec.run.trainer.replayCapacity = TrainerConfig.defaultReplayCapacity(totalSteps: steps)
+            }
             spec.run.trainer.totalSteps = steps
             try spec.validate()
             try spec.write(to: dir)
@@ -239,8 +248,26 @@ public struct FinetuneSession {
         var nextCheckpoint = interval > 0 ? (trainer.step / interval + 1) * interval : Int.max
         let start = monotonicNanoseconds()
         let startStep = trainer.step
+        // The best evaluation so far, from the restored history on a resume: its weights are already on disk, and a
+        // better one found again after the checkpoint is rewritten identically (the run replays exactly).
+        var best: EvaluationRecord?
+        for e in trainer.evaluations where best.map({ Self.isBetter(e, than: $0) }) ?? true { best = e }
+        var evaluationsSeen = trainer.evaluations.count
+        func noteEvaluations() throws {
+            guard spec.keep == .bestEvaluation else { return }
+            while evaluationsSeen < trainer.evaluations.count {
+                let e = trainer.evaluations[evaluationsSeen]
+                evaluationsSeen += 1
+                if best.map({ Self.isBetter(e, than: $0) }) ?? true {
+                    best = e
+                    try writePolicy(learner, environment: environment, to: directory.path + "/policy-best.safetensors",
+                                    selected: e)
+                }
+            }
+        }
         while !trainer.finished {
             trainer.advance()
+            try noteEvaluations()
             if trainer.atEpisodeBoundary && trainer.step >= nextCheckpoint && !trainer.finished {
                 try directory.saveCheckpoint(trainer)
                 try writeReports(trainer)
@@ -254,21 +281,47 @@ public struct FinetuneSession {
             // Always end with an evaluation, so every run reports a final return.
             _ = trainer.appendEvaluation(episodes: max(spec.run.trainer.evaluationEpisodes, 1))
         }
+        try noteEvaluations()
         let seconds = Double(monotonicNanoseconds() - start) / 1e9
         try directory.saveCheckpoint(trainer)
         try writeReports(trainer)
-        let l = spec.run.learner
-        try writeSafetensors(learner.policy.network.namedParameters(prefix: "policy."), to: directory.path + "/policy.safetensors",
-                             metadata: ["algorithm": spec.learnerName, "environment": spec.run.env,
-                                        "observation_size": String(learner.observationSize),
-                                        "action_size": String(learner.actionSize),
-                                        "action_low": environment.actionSpace.low.map { "\($0)" }.joined(separator: ","),
-                                        "action_high": environment.actionSpace.high.map { "\($0)" }.joined(separator: ","),
-                                        "hidden_sizes": l.actorHiddenSizes.map(String.init).joined(separator: ","),
-                                        "activation": l.activation.rawValue])
+        var selected: EvaluationRecord?
+        if spec.keep == .bestEvaluation, let best {
+            try writePolicy(learner, environment: environment, to: directory.path + "/policy-last.safetensors", selected: nil)
+            try writeFileAtomically(try readFile(directory.path + "/policy-best.safetensors"), to: directory.path + "/policy.safetensors")
+            selected = best
+        } else {
+            try writePolicy(learner, environment: environment, to: directory.path + "/policy.safetensors", selected: nil)
+        }
         return FinetuneOutcome(learner: spec.learnerName, environment: spec.run.env, steps: trainer.step,
                                stepsThisSession: trainer.step - startStep, seconds: seconds,
-                               finalEvaluation: trainer.evaluations.last, directory: directory.path)
+                               finalEvaluation: trainer.evaluations.last, selectedEvaluation: selected,
+                               directory: directory.path)
+    }
+
+    /// `a` beats `b`: a higher success rate, or the same and a higher mean return.
+    static func isBetter(_ a: EvaluationRecord, than b: EvaluationRecord) -> Bool {
+        a.successRate != b.successRate ? a.successRate > b.successRate : a.meanReturn > b.meanReturn
+    }
+
+    /// The actor's weights with what `DSRLActorDirectory` and `reflex eval` need to rebuild it; `selected` names the
+    /// evaluation a best-evaluation policy comes from.
+    func writePolicy(_ learner: any OffPolicyLearner, environment: some Environment, to path: String,
+                     selected: EvaluationRecord?) throws {
+        let l = spec.run.learner
+        var metadata = ["algorithm": spec.learnerName, "environment": spec.run.env,
+                        "observation_size": String(learner.observationSize),
+                        "action_size": String(learner.actionSize),
+                        "action_low": environment.actionSpace.low.map { "\($0)" }.joined(separator: ","),
+                        "action_high": environment.actionSpace.high.map { "\($0)" }.joined(separator: ","),
+                        "hidden_sizes": l.actorHiddenSizes.map(String.init).joined(separator: ","),
+                        "activation": l.activation.rawValue]
+        if let selected {
+            metadata["selected_step"] = String(selected.step)
+            metadata["selected_success_rate"] = String(selected.successRate)
+            metadata["selected_mean_return"] = String(selected.meanReturn)
+        }
+        try writeSafetensors(learner.policy.network.namedParameters(prefix: "policy."), to: path, metadata: metadata)
     }
 
     /// metrics.csv (episode returns and evaluations by step) and learning_curve.svg, rewritten whole each time so a

@@ -8,9 +8,11 @@ public struct TrainerConfig: Codable, Sendable, Equatable {
     public var warmupSteps: Int
     /// Gradient updates per environment step after warm-up (the UTD ratio).
     public var updatesPerStep: Int
-    /// Replay capacity (default: the run's length, at most a million); fixed when the run starts, so a resumed run
-    /// whose budget was extended or shortened still loads its buffer.
+    /// Replay capacity (default: the run's length, at most a million). A run extended past its budget grows a
+    /// default-sized buffer with it (`FinetuneSession.resume`), so it matches a run given the larger budget at once.
     public var replayCapacity: Int
+
+    public static func defaultReplayCapacity(totalSteps: Int) -> Int { min(1_000_000, totalSteps) }
     /// Evaluate every this many steps (0: never); each evaluation runs `evaluationEpisodes` deterministic episodes.
     public var evaluationInterval: Int
     public var evaluationEpisodes: Int
@@ -25,7 +27,7 @@ public struct TrainerConfig: Codable, Sendable, Equatable {
         self.totalSteps = totalSteps
         self.warmupSteps = warmupSteps
         self.updatesPerStep = updatesPerStep
-        self.replayCapacity = replayCapacity ?? min(1_000_000, totalSteps)
+        self.replayCapacity = replayCapacity ?? Self.defaultReplayCapacity(totalSteps: totalSteps)
         self.evaluationInterval = evaluationInterval
         self.evaluationEpisodes = evaluationEpisodes
         self.checkpointInterval = checkpointInterval

@@ -80,7 +80,9 @@ public final class ReplayBuffer: @unchecked Sendable {
          prefix + "capacity": String(capacity)]
     }
 
-    /// Restores what `namedState`/`metadata` saved; checks sizes against this buffer's layout.
+    /// Restores what `namedState`/`metadata` saved; checks sizes against this buffer's layout. A buffer that never
+    /// wrapped also loads into a larger one (a run extended past its first budget grows its buffer): its rows and
+    /// their order are what the larger buffer would have held.
     public func load(from file: SafetensorsFile, prefix: String = "replay.") throws {
         func int(_ key: String) throws -> Int {
             guard let s = file.metadata[prefix + key], let v = Int(s), v >= 0 else {
@@ -90,7 +92,8 @@ public final class ReplayBuffer: @unchecked Sendable {
             return v
         }
         let n = try int("count"), pos = try int("position"), total = try int("added"), cap = try int("capacity")
-        guard cap == capacity, n <= capacity, pos < capacity, total >= n else {
+        let grows = cap < capacity && total == n && pos == n % cap
+        guard cap == capacity || grows, n <= cap, pos < cap, total >= n else {
             throw ReflexError(.shapeMismatch, "replay buffer of capacity \(cap) holding \(n) at \(pos) does not fit a buffer of capacity \(capacity)",
                               at: .init(file: file.path))
         }
@@ -109,7 +112,7 @@ public final class ReplayBuffer: @unchecked Sendable {
             dest.data.update(from: try file.tensor(key).data, count: rows * width)
         }
         count = n
-        position = pos
+        position = grows ? n % capacity : pos
         added = total
     }
 }

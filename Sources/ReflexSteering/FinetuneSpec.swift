@@ -80,27 +80,43 @@ public struct DSRLSettings: Codable, Sendable, Equatable {
 /// policy, its DSRL settings. One type, read by `reflex finetune --resume`, the fine-tuning session and
 /// `DSRLActorDirectory`.
 public struct FinetuneSpec: Codable, Sendable, Equatable {
+    /// Which actor a finished run keeps as `policy.safetensors`.
+    public enum PolicySelection: String, Codable, Sendable, CaseIterable {
+        /// The weights at the end of the budget.
+        case last
+        /// The weights of the best periodic evaluation (success rate, then mean return; the earliest on a tie), on the
+        /// trainer's own evaluation starts — never the starts a benchmark reports on. The last weights stay in
+        /// `policy-last.safetensors`. Off-policy curves (DSRL's above all) can dip late; this keeps what was reached.
+        case bestEvaluation = "best-evaluation"
+    }
+
     public var run: TrainingRunSpec
     /// DSRL: the learner acts on this frozen diffusion policy's initial noise instead of on the joints.
     public var dsrl: DSRLSettings?
+    /// Absent in run.json files written before selection existed: `last`.
+    public var keep: PolicySelection?
 
-    public init(run: TrainingRunSpec, dsrl: DSRLSettings? = nil) {
+    public init(run: TrainingRunSpec, dsrl: DSRLSettings? = nil, keep: PolicySelection? = nil) {
         self.run = run
         self.dsrl = dsrl
+        self.keep = keep
     }
 
-    enum CodingKeys: String, CodingKey { case dsrl }
+    enum CodingKeys: String, CodingKey { case dsrl, keep }
 
-    // run.json is one flat object: the training run's keys with `dsrl` beside them.
+    // run.json is one flat object: the training run's keys with `dsrl` and `keep` beside them.
     public init(from decoder: Decoder) throws {
         run = try TrainingRunSpec(from: decoder)
-        dsrl = try decoder.container(keyedBy: CodingKeys.self).decodeIfPresent(DSRLSettings.self, forKey: .dsrl)
+        let c = try decoder.container(keyedBy: CodingKeys.self)
+        dsrl = try c.decodeIfPresent(DSRLSettings.self, forKey: .dsrl)
+        keep = try c.decodeIfPresent(PolicySelection.self, forKey: .keep)
     }
 
     public func encode(to encoder: Encoder) throws {
         try run.encode(to: encoder)
         var c = encoder.container(keyedBy: CodingKeys.self)
         try c.encodeIfPresent(dsrl, forKey: .dsrl)
+        try c.encodeIfPresent(keep, forKey: .keep)
     }
 
     /// The learner in reports: the algorithm, or dsrl-sac / dsrl-dsac-t / dsrl-na when steering a diffusion policy.
@@ -112,6 +128,9 @@ public struct FinetuneSpec: Codable, Sendable, Equatable {
     /// Checks the run and its DSRL section together.
     public func validate() throws {
         try run.validate()
+        if keep == .bestEvaluation, run.trainer.evaluationInterval == 0 || run.trainer.evaluationEpisodes == 0 {
+            throw ReflexError(.invalidValue, "keeping the best evaluation's policy needs periodic evaluations (eval-every and eval-episodes above 0)")
+        }
         if let d = dsrl {
             guard run.env.contains(":") else {
                 throw ReflexError(.invalidValue, "DSRL steers a policy on a simulated task (robot:task), not '\(run.env)'")

@@ -44,6 +44,8 @@ struct Finetune: ParsableCommand {
     @Option(help: "DSRL: reward, sparse (the paper's: −1 per chunk until success, 0 on the chunk that succeeds) or task (dense).") var dsrlReward: DSRLSettings.Reward?
     @Option(help: "DSRL: sac (SAC on the noise) or na (noise aliasing: Q^A on executed chunks, Q^W distilled from it).") var dsrlVariant: DSRLSettings.Variant?
     @Option(help: "DSRL-NA: Q^W distillation steps per gradient update (default 1).") var dsrlNoiseCriticSteps: Int?
+    @Option(help: "Which actor becomes policy.safetensors: last, or best-evaluation (the best periodic evaluation on the trainer's own starts; the last stays in policy-last.safetensors).")
+    var keep: FinetuneSpec.PolicySelection?
     @Option(help: "Run directory to create.") var out: String?
     @Option(help: "Run directory to continue from its last checkpoint (its run.json fixes every option but --steps, which extends or ends the run).") var resume: String?
     @Flag(help: "No progress line.") var quiet = false
@@ -65,6 +67,7 @@ struct Finetune: ParsableCommand {
             (o.evaluationInterval, o.evaluationEpisodes, o.checkpointInterval) = (evalEvery, evalEpisodes, checkpointEvery)
             (o.dsrlPolicy, o.dsrlMagnitude, o.dsrlDDIMSteps) = (dsrl, dsrlMagnitude, dsrlDdimSteps)
             (o.dsrlReward, o.dsrlVariant, o.dsrlNoiseCriticSteps) = (dsrlReward, dsrlVariant, dsrlNoiseCriticSteps)
+            o.keep = keep
             return o
         }
     }
@@ -101,11 +104,15 @@ struct Finetune: ParsableCommand {
         print("\(outcome.learner) on \(outcome.environment): \(outcome.steps) steps (\(outcome.stepsThisSession) this session) in \(fmt(outcome.seconds, 2)) s, "
               + "final mean return \(fmt(final?.meanReturn ?? .nan, 1)) ± \(fmt(final?.stdReturn ?? .nan, 1)) over \(final?.episodes ?? 0) episodes "
               + "(success \(fmt(100 * (final?.successRate ?? 0), 0))%); wrote \(outcome.directory)")
+        if let s = outcome.selectedEvaluation {
+            print("kept the best evaluation's policy: step \(s.step), success \(fmt(100 * s.successRate, 0))%, mean return \(fmt(s.meanReturn, 1)) (the last is policy-last.safetensors)")
+        }
     }
 }
 
 extension OffPolicyAlgorithm: ExpressibleByArgument {}
 extension Activation: ExpressibleByArgument {}
+extension FinetuneSpec.PolicySelection: ExpressibleByArgument {}
 extension DistributionalCriticLoss: ExpressibleByArgument {
     /// The command line's spelling (run.json keeps the enum's raw value).
     public init?(argument: String) {

@@ -80,4 +80,48 @@ import Testing
         #expect(more.steps == 400 && more.stepsThisSession == 100)
         #expect(try FinetuneSpec.read(directory: RunDirectory(path: dir)).run.trainer.totalSteps == 400)
     }
+
+    @Test func keepingTheBestEvaluationSelectsItsWeightsAndSurvivesAResume() throws {
+        try KernelThreads.with(1) { try bestEvaluationIsKept() }
+    }
+
+    func bestEvaluationIsKept() throws {
+        var o = FinetuneOptions()
+        o.preset = "rltools"
+        o.hidden = [16]
+        o.steps = 1200
+        o.warmup = 100
+        o.checkpointInterval = 200
+        o.evaluationInterval = 0
+        o.evaluationEpisodes = 1
+        o.keep = .bestEvaluation
+        #expect(throws: ReflexError.self) { try o.makeSpec() } // nothing to select from
+        o.evaluationInterval = 100
+        let whole = NSTemporaryDirectory() + "finetune-best-\(UUID().uuidString)"
+        let outcome = try FinetuneSession.create(spec: try o.makeSpec(), path: whole).run()
+        let selected = try #require(outcome.selectedEvaluation)
+        // The best of the curve (Pendulum has no success predicate: the highest mean return, the earliest on a tie).
+        let csv = try String(contentsOfFile: whole + "/metrics.csv", encoding: .utf8)
+        let evaluations = csv.split(separator: "\n").dropFirst().map { $0.split(separator: ",", omittingEmptySubsequences: false) }
+            .filter { $0[2] != "" }.map { (step: Int($0[0])!, meanReturn: Double($0[2])!) }
+        #expect(evaluations.count == 12)
+        let best = evaluations.max { $0.meanReturn < $1.meanReturn || ($0.meanReturn == $1.meanReturn && $0.step > $1.step) }!
+        #expect(selected.step == best.step && selected.meanReturn == best.meanReturn)
+        let kept = try SafetensorsFile(path: whole + "/policy.safetensors")
+        #expect(kept.metadata["selected_step"] == String(best.step))
+        let last = try SafetensorsFile(path: whole + "/policy-last.safetensors")
+        #expect(last.metadata["selected_step"] == nil)
+        #expect(try readFile(whole + "/policy.safetensors") == readFile(whole + "/policy-best.safetensors"))
+        if best.step != 1200 {
+            #expect(try kept.tensor(kept.entries[0].name).scalars != last.tensor(kept.entries[0].name).scalars)
+        }
+        // Ended early and resumed, the run keeps the same policy.
+        var first = o
+        first.steps = 600 // an episode boundary (Pendulum: 200 steps), where the uninterrupted run checkpoints too
+        let split = NSTemporaryDirectory() + "finetune-best-split-\(UUID().uuidString)"
+        _ = try FinetuneSession.create(spec: try first.makeSpec(), path: split).run()
+        let resumed = try FinetuneSession.resume(path: split, steps: 1200).run()
+        #expect(resumed.selectedEvaluation == selected)
+        #expect(try readFile(split + "/policy.safetensors") == readFile(whole + "/policy.safetensors"))
+    }
 }

@@ -98,7 +98,15 @@ let rlFixtures = URL(fileURLWithPath: #filePath).deletingLastPathComponent().app
         try copy.load(from: SafetensorsFile(path: path))
         #expect(copy.count == 7 && copy.position == 7)
         #expect(copy.observations.scalars == buf.observations.scalars && copy.rewards.scalars == buf.rewards.scalars)
-        let wrong = ReplayBuffer(observationSize: 3, actionSize: 2, capacity: 11)
-        #expect(throws: ReflexError.self) { try wrong.load(from: SafetensorsFile(path: path)) }
+        // A buffer that never wrapped grows into a larger one (an extended run); a smaller one, or a wrapped buffer
+        // into a larger one, is refused.
+        let larger = ReplayBuffer(observationSize: 3, actionSize: 2, capacity: 11)
+        try larger.load(from: SafetensorsFile(path: path))
+        #expect(larger.count == 7 && larger.position == 7 && larger.rewards.scalars.prefix(7) == buf.rewards.scalars.prefix(7))
+        let smaller = ReplayBuffer(observationSize: 3, actionSize: 2, capacity: 6)
+        #expect(throws: ReflexError.self) { try smaller.load(from: SafetensorsFile(path: path)) }
+        for _ in 0 ..< 5 { buf.add(observation: [1, 2, 3], action: [4, 5], reward: 6, nextObservation: [1, 2, 3], terminal: false) }
+        try writeSafetensors(buf.namedState(), to: path, metadata: buf.metadata())
+        #expect(throws: ReflexError.self) { try ReplayBuffer(observationSize: 3, actionSize: 2, capacity: 11).load(from: SafetensorsFile(path: path)) }
     }
 }
