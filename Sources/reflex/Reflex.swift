@@ -9,6 +9,7 @@ struct Reflex: AsyncParsableCommand {
         subcommands: [
             Train.self,
             Eval.self,
+            EvalMerge.self,
             CalibrateRTI.self,
             TrainValue.self,
             Finetune.self,
