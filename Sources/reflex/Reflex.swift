@@ -13,6 +13,7 @@ struct Reflex: AsyncParsableCommand {
             CalibrateRTI.self,
             TrainValue.self,
             Finetune.self,
+            SweepCommand.self,
             Collect.self,
             Sim.self,
             Servo.self,
