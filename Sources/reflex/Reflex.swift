@@ -14,6 +14,7 @@ struct Reflex: AsyncParsableCommand {
             TrainValue.self,
             Finetune.self,
             SweepCommand.self,
+            SlurmCommand.self,
             Collect.self,
             Sim.self,
             Servo.self,
