@@ -48,7 +48,7 @@ import TestSupport
     }
 
     static let reflex = Checkout.buildDirectory + "/reflex"
-    static let evalArguments = ["--policy", "policies/so101-lift", "--robot", "so101", "--task", "lift", "--episodes", "16",
+    static let evalArguments = ["--policy", "policies/so101-lift", "--robot", "so101", "--task", "lift", "--episodes", "200",
                                 "--sampler", "ddim:4", "--seed", "11", "--workers", "1"]
 
     static func results(_ path: String) throws -> [UInt8] {
@@ -82,6 +82,67 @@ import TestSupport
         try #require(local.status == 0, "reflex eval: \(local.stderr)")
         #expect(try Self.results(out + "/eval.json") == Self.results(cluster.directory + "/local.json"))
         #expect(try readFile(out + "/eval.svg") == readFile(cluster.directory + "/local.svg"))
+    }
+
+    /// A sweep of 2 settings × 2 seeds of a short `reflex finetune` on the cluster; one task is requeued
+    /// (`scontrol requeue`: SIGTERM, then the task runs again) after its second checkpoint. Every task ends with the
+    /// weights, byte for byte, of the same task run once locally.
+    @Test(.enabled(if: TestPeers.runs(available), Comment(rawValue: TestPeers.skipReason("Slurm (apt-get install slurm-wlm munge)"))))
+    func aRequeuedSweepTaskEndsWithTheUninterruptedWeights() throws {
+        try #require(Self.available, Comment(rawValue: TestPeers.missing("slurm-wlm and munge (/usr/sbin/slurmctld, slurmd, munged)")))
+        let cluster = try Cluster()
+        defer { cluster.stop() }
+        func sweepFile(_ name: String) throws -> String {
+            let path = cluster.directory + "/\(name).yaml"
+            try writeFileAtomically(Array("""
+                out: \(cluster.directory)/\(name)
+                seeds: [1, 2]
+                settings:
+                  - name: lr1e-3
+                    command: finetune
+                    options: {env: pendulum, preset: rltools, hidden: "16", steps: 6000, warmup: 100, checkpoint-every: 400, eval-every: 0, eval-episodes: 1, threads: 1}
+                  - name: lr3e-4
+                    command: finetune
+                    options: {env: pendulum, preset: rltools, hidden: "16", lr: 3e-4, steps: 6000, warmup: 100, checkpoint-every: 400, eval-every: 0, eval-episodes: 1, threads: 1}
+                """.utf8), to: path)
+            return path
+        }
+        let onCluster = try sweepFile("cluster")
+        let submit = try runProcess(Self.reflex, ["slurm", "sweep", onCluster, "--cpus", "1", "--mem", "500M", "--time", "5"],
+                                    environment: cluster.environment)
+        try #require(submit.status == 0, "reflex slurm sweep: \(submit.stderr)")
+        let words = submit.stdout.split(whereSeparator: { $0 == " " || $0 == "\n" || $0 == "," }).map(String.init)
+        let arrayJob = try #require(words.firstIndex(of: "job").map { words[$0 + 1] })
+        let mergeJob = try #require(words.firstIndex(of: "merge").map { words[$0 + 2] })
+        // Task 1 mid-run: a second checkpoint is on disk and the task has not finished.
+        let run1 = cluster.directory + "/cluster/lr1e-3-seed2"
+        let deadline = Date().addingTimeInterval(60)
+        while !FileManager.default.fileExists(atPath: run1 + "/checkpoint.prev.safetensors"), Date() < deadline {
+            Thread.sleep(forTimeInterval: 0.005)
+        }
+        let requeue = try runProcess("/usr/bin/scontrol", ["requeue", "\(arrayJob)_1"], environment: cluster.environment)
+        #expect(requeue.status == 0, "scontrol requeue: \(requeue.stderr)")
+        #expect(!FileManager.default.fileExists(atPath: run1 + "/policy.safetensors"), "task 1 finished before the requeue; give it more steps")
+        // Slurm holds a requeued job for two minutes (its EligibleTime, set once the killed attempt has completed);
+        // a preempted one would wait its turn too. Release it as soon as it is pending again.
+        let release = Date().addingTimeInterval(30)
+        while try cluster.state("\(arrayJob)_1") != "PENDING", Date() < release { Thread.sleep(forTimeInterval: 0.1) }
+        let update = try runProcess("/usr/bin/scontrol", ["update", "JobId=\(arrayJob)_1", "StartTime=now"], environment: cluster.environment)
+        #expect(update.status == 0, "scontrol update StartTime=now: \(update.stderr)")
+        let state = try cluster.wait(mergeJob, seconds: 180)
+        let log = (try? String(contentsOfFile: cluster.directory + "/cluster/slurm/logs/reflex-sweep-\(arrayJob)_1.out", encoding: .utf8)) ?? ""
+        try #require(state == "COMPLETED", "merge job \(mergeJob) ended \(state); task 1's log:\n\(log)")
+        #expect(log.contains("restart 1") && log.contains("finetune --resume"), "task 1 was not requeued and resumed:\n\(log)")
+
+        let local = try sweepFile("local")
+        let sweep = try Sweep.load(local)
+        for task in sweep.tasks {
+            let r = try runProcess(Self.reflex, ["sweep", "run", local, "--task", "\(task.index)"])
+            try #require(r.status == 0, "\(r.stderr)")
+            let name = URL(fileURLWithPath: task.output).lastPathComponent
+            #expect(try readFile(cluster.directory + "/cluster/\(name)/policy.safetensors") == readFile(task.output + "/policy.safetensors"),
+                    "\(name)")
+        }
     }
 
     @Test func aMissingSbatchIsRefused() throws {
