@@ -6,7 +6,8 @@
 #                                      # prints `export SLURM_CONF=DIR/slurm.conf` for the clients
 #   scripts/slurm-local.sh stop DIR    # stops the daemons it started, by the pids in DIR/pids
 #
-# Ports: SLURMCTLD_PORT (default 6817) and SLURMD_PORT (6818). Needs Debian's slurm-wlm and munge (make test-deps).
+# Ports: SLURMCTLD_PORT and SLURMD_PORT, else two free ones picked at random (so two clusters, e.g. two test runs,
+# do not meet). Needs Debian's slurm-wlm and munge (make test-deps).
 set -euo pipefail
 
 cmd=${1:-}; dir=${2:-}
@@ -37,6 +38,16 @@ detached() {
   exec "$@"
 }
 
+# A port nothing on this host accepts connections on.
+free_port() {
+  local p
+  for _ in $(seq 100); do
+    p=$((20000 + RANDOM % 30000))
+    if ! (exec 3<>"/dev/tcp/127.0.0.1/$p") 2>/dev/null; then echo "$p"; return; fi
+  done
+  echo "no free port found" >&2; return 1
+}
+
 case "$cmd" in
 stop) stop; exit 0 ;;
 start) ;;
@@ -56,6 +67,9 @@ chmod 700 "$dir/munge"
 node=$(hostname -s)
 mem=$(( $(awk '/MemTotal/ {print $2}' /proc/meminfo) / 1024 - 512 ))
 cpus=${SLURM_LOCAL_CPUS:-2}
+ctld_port=${SLURMCTLD_PORT:-$(free_port)}
+slurmd_port=${SLURMD_PORT:-$(free_port)}
+while [ "$slurmd_port" = "$ctld_port" ]; do slurmd_port=$(free_port); done
 
 # munged: its own key, socket, pid, seed and log under DIR (--force: root and a temporary directory are fine here).
 dd if=/dev/urandom of="$dir/munge/munge.key" bs=1024 count=1 status=none
@@ -73,8 +87,8 @@ ClusterName=reflex-local
 SlurmctldHost=$node
 SlurmUser=root
 SlurmdUser=root
-SlurmctldPort=${SLURMCTLD_PORT:-6817}
-SlurmdPort=${SLURMD_PORT:-6818}
+SlurmctldPort=$ctld_port
+SlurmdPort=$slurmd_port
 AuthType=auth/munge
 CredType=cred/munge
 AuthInfo=socket=$dir/munge/munge.socket
