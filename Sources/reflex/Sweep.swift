@@ -21,7 +21,7 @@ struct SweepCommand: ParsableCommand {
         @Argument(help: "Sweep file (YAML).") var file: String
 
         func run() throws {
-            let sweep = try load(file)
+            let sweep = try SweepCommand.load(file)
             print(table(["task", "name", "command"], sweep.tasks.map { t in
                 [String(t.index), t.name, ([t.command] + t.options + ["--seed", "\(t.seed)"]
                     + (t.shard.map { ["--shard", $0.description] } ?? []) + ["→", t.output]).joined(separator: " ")]
@@ -38,7 +38,7 @@ struct SweepCommand: ParsableCommand {
         @Option(help: "Task index, or auto (SLURM_ARRAY_TASK_ID, else JOB_COMPLETION_INDEX).") var task: String
 
         func run() throws {
-            let sweep = try load(file)
+            let sweep = try SweepCommand.load(file)
             let arguments: [String]
             do {
                 arguments = try sweep.arguments(task: try Sweep.taskIndex(parsing: task))
@@ -56,7 +56,7 @@ struct SweepCommand: ParsableCommand {
         @Argument(help: "Sweep file (YAML).") var file: String
 
         func run() throws {
-            let sweep = try load(file)
+            let sweep = try SweepCommand.load(file)
             let merged: [(out: String, results: EvalResults)]
             do { merged = try sweep.mergeShards() } catch let e as ReflexError { throw ValidationError(e.description) }
             for m in merged { print(Eval.summary(m.results) + "\nwrote \(m.out)") }
@@ -68,7 +68,3 @@ struct SweepCommand: ParsableCommand {
         do { return try Sweep.load(file) } catch let e as ReflexError { throw ValidationError(e.description) }
     }
 }
-
-extension SweepCommand.Expand { func load(_ f: String) throws -> Sweep { try SweepCommand.load(f) } }
-extension SweepCommand.RunTask { func load(_ f: String) throws -> Sweep { try SweepCommand.load(f) } }
-extension SweepCommand.Merge { func load(_ f: String) throws -> Sweep { try SweepCommand.load(f) } }
