@@ -47,6 +47,7 @@ struct Eval: ParsableCommand {
     func run() throws {
         KernelBuild.setThreads(1) // parallelism comes from the workers
         let spec = try sampler.map(SamplerSpec.init(parsing:))
+        if self.shard != nil, plot != nil { throw ValidationError("a shard writes no plot: give --plot to reflex eval-merge") }
         let shard: EvaluationShard?
         let run: EvalRun
         do {

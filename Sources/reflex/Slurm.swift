@@ -62,17 +62,24 @@ struct SlurmCommand: ParsableCommand {
         func run() throws {
             var arguments = evalArguments
             if arguments.first == "--" { arguments.removeFirst() }
+            // --plot is the merge's: take it out of the tasks' arguments.
+            var plot: String?
+            if let i = arguments.firstIndex(of: "--plot"), i + 1 < arguments.count {
+                plot = arguments[i + 1]
+                arguments.removeSubrange(i ... i + 1)
+            }
             guard shards >= 1 else { throw ValidationError("--shards must be at least 1") }
             // Parse them as reflex eval would now, so a typo fails here rather than in N tasks on the cluster.
             let eval = try Eval.parse(arguments)
             guard let out = eval.out else { throw ValidationError("give reflex eval --out: the results path on the shared filesystem") }
             guard eval.shard == nil else { throw ValidationError("reflex slurm eval sets --shard itself") }
+            guard eval.record == nil else { throw ValidationError("--record is not for reflex slurm eval: every shard would write the same directory") }
             if !arguments.contains("--workers") { arguments += ["--workers", "\(slurm.cpus)"] }
             let shardFiles = try (0 ..< shards).map { EvalResults.defaultShardPath(for: out, shard: try EvaluationShard(index: $0, count: shards)) }
             let dir = URL(fileURLWithPath: out).deletingLastPathComponent().appendingPathComponent("slurm").path
             try slurm.submit(name: "reflex-eval", tasks: shards,
                              taskArguments: ["eval"] + arguments + ["--shard", "auto/\(shards)", "--quiet"],
-                             mergeArguments: ["eval-merge"] + shardFiles + ["--out", out] + (eval.plot.map { ["--plot", $0] } ?? []),
+                             mergeArguments: ["eval-merge"] + shardFiles + ["--out", out] + (plot.map { ["--plot", $0] } ?? []),
                              defaultDirectory: dir)
         }
     }
