@@ -46,7 +46,8 @@ public struct EvalRunIdentity: Codable, Sendable, Equatable {
     /// The policy directory as given (the results file records it so).
     public var policy: String
     /// FNV-1a (64-bit, hex) over the configs and weights the run reads: the policy directory's, the value
-    /// function's and the DSRL actor's `*.yaml`, `*.safetensors` and `run.json`, by path in name order.
+    /// function's and the DSRL actor's `*.yaml`, `*.safetensors` and `*.json` (but shard files and `eval-*.json`),
+    /// by name in name order.
     public var weightsDigest: String
     public var robot: String
     public var task: String
@@ -91,8 +92,12 @@ public struct EvalRunIdentity: Codable, Sendable, Equatable {
             do { names = try fm.contentsOfDirectory(atPath: dir) } catch {
                 throw ReflexError(.fileNotFound, "cannot list the directory", at: .init(file: dir))
             }
-            // Only what the run reads: results or shard files written next to the weights must not change it.
-            let read = names.filter { $0.hasSuffix(".yaml") || $0.hasSuffix(".yml") || $0.hasSuffix(".safetensors") || $0 == "run.json" }
+            // Configs and weights (LeRobot's are config.json and processor JSON), not the results or shard files a
+            // user may write next to them: those must not change the digest between one shard and the next.
+            let read = names.filter {
+                $0.hasSuffix(".yaml") || $0.hasSuffix(".yml") || $0.hasSuffix(".safetensors")
+                    || ($0.hasSuffix(".json") && !$0.contains(".shard-") && !$0.hasPrefix("eval-"))
+            }
             mix("dir\(i)\u{0}".utf8)
             for name in read.sorted() {
                 mix(name.utf8)

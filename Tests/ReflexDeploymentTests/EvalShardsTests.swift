@@ -104,3 +104,21 @@ extension EvalShardsTests {
         #expect(e?.code == .shapeMismatch)
     }
 }
+
+extension EvalShardsTests {
+    /// The identity's digest follows the configs and weights, not the results written beside them.
+    @Test func theWeightsDigestFollowsConfigsAndWeightsOnly() throws {
+        let dir = try Self.tempDir() + "/policy"
+        defer { try? FileManager.default.removeItem(atPath: URL(fileURLWithPath: dir).deletingLastPathComponent().path) }
+        try FileManager.default.copyItem(atPath: Checkout.policy, toPath: dir)
+        let before = try EvalRunIdentity.digest(of: [dir])
+        try writeFileAtomically(Array("{}".utf8), to: dir + "/eval-lift-ddim_4.json")
+        try writeFileAtomically(Array("{}".utf8), to: dir + "/eval-lift-ddim_4.shard-0-of-2.json")
+        try writeFileAtomically(Array("<svg/>".utf8), to: dir + "/eval-lift-ddim_4.svg")
+        #expect(try EvalRunIdentity.digest(of: [dir]) == before)
+        var yaml = try readFile(dir + "/policy.yaml")
+        yaml += Array("# edited\n".utf8)
+        try writeFileAtomically(yaml, to: dir + "/policy.yaml")
+        #expect(try EvalRunIdentity.digest(of: [dir]) != before)
+    }
+}
