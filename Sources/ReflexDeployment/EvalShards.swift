@@ -210,6 +210,10 @@ public struct EvalShardFile: Codable, Sendable {
             throw ReflexError(.shardMismatch, "no shard files to merge")
         }
         let n = first.shard.count
+        guard n >= 1, first.identity.episodes >= 1 else {
+            throw ReflexError(.shardMismatch, "shard count \(n) and episodes \(first.identity.episodes) must be at least 1",
+                              at: .init(file: firstPath))
+        }
         var byIndex: [Int: String] = [:]
         var results: [EpisodeResult] = []
         for (path, f) in shards {

@@ -90,6 +90,9 @@ import Testing
         var outOfRange = s1
         outOfRange.file.shard.index = 5
         #expect(refusal([s0, outOfRange]).contains("not in 0..<2"))
+        var zero = s0
+        zero.file.shard.count = -1
+        #expect(refusal([zero]).contains("at least 1"))
         try writeFileAtomically(Array("{}".utf8), to: dir + "/junk.json")
         #expect(throws: ReflexError.self) { try EvalShardFile.merge(paths: [s0.path, dir + "/junk.json"]) }
     }
