@@ -212,3 +212,50 @@ extension Sweep {
         return i
     }
 }
+
+extension Sweep {
+    /// One task's outcome as its files show it.
+    public struct TaskStatus: Sendable {
+        public var task: SweepTask
+        /// Whether the task's final output is on disk (results, shard, final policy, value function).
+        public var done: Bool
+        /// The headline figure: success (evaluation), final evaluation return and success (fine-tuning).
+        public var result: String
+    }
+
+    /// Every task's status, read from its output (what `reflex sweep merge` prints after merging).
+    public func status() -> [TaskStatus] {
+        let fm = FileManager.default
+        return tasks.map { t in
+            switch t.command {
+            case "eval":
+                guard let bytes = try? readFile(t.output) else { return TaskStatus(task: t, done: false, result: "") }
+                let decoder = JSONDecoder()
+                decoder.keyDecodingStrategy = .convertFromSnakeCase
+                if t.shard != nil, let f = try? decoder.decode(EvalShardFile.self, from: Data(bytes)) {
+                    let ok = f.episodeResults.filter(\.success).count
+                    return TaskStatus(task: t, done: true, result: "success \(ok)/\(f.episodeResults.count)")
+                }
+                if let r = try? decoder.decode(EvalResults.self, from: Data(bytes)) {
+                    return TaskStatus(task: t, done: true, result: "success \(r.report.successes)/\(r.report.episodes)")
+                }
+                return TaskStatus(task: t, done: false, result: "unreadable \(t.output)")
+            case "finetune":
+                let done = fm.fileExists(atPath: t.output + "/policy.safetensors")
+                // metrics.csv: step,episode_return,eval_mean_return,eval_std_return,eval_success_rate,…
+                let rows = ((try? readTextFile(t.output + "/metrics.csv")) ?? "").split(separator: "\n").dropFirst()
+                let last = rows.last { $0.split(separator: ",", omittingEmptySubsequences: false).count > 4
+                    && !$0.split(separator: ",", omittingEmptySubsequences: false)[2].isEmpty }
+                let result = last.map { row -> String in
+                    let f = row.split(separator: ",", omittingEmptySubsequences: false)
+                    let rate = Double(f[4]).map { String(format: "%.0f%%", 100 * $0) } ?? "?"
+                    return "step \(f[0]): eval return \(f[2]), success \(rate)"
+                } ?? ""
+                return TaskStatus(task: t, done: done, result: result)
+            default:
+                let done = fm.fileExists(atPath: t.output + "/value.yaml")
+                return TaskStatus(task: t, done: done, result: done ? "wrote \(t.output)" : "")
+            }
+        }
+    }
+}

@@ -52,7 +52,7 @@ struct SweepCommand: ParsableCommand {
     }
 
     struct Merge: ParsableCommand {
-        static let configuration = CommandConfiguration(abstract: "Merge the sweep's sharded evaluations (after every task finished).")
+        static let configuration = CommandConfiguration(abstract: "Merge the sweep's sharded evaluations (after every task finished) and print every task's result.")
         @Argument(help: "Sweep file (YAML).") var file: String
 
         func run() throws {
@@ -60,7 +60,12 @@ struct SweepCommand: ParsableCommand {
             let merged: [(out: String, results: EvalResults)]
             do { merged = try sweep.mergeShards() } catch let e as ReflexError { throw ValidationError(e.description) }
             for m in merged { print(Eval.summary(m.results) + "\nwrote \(m.out)") }
-            print("merged \(merged.count) sharded evaluation\(merged.count == 1 ? "" : "s") of \(sweep.tasks.count) tasks")
+            let status = sweep.status()
+            print(table(["task", "name", "state", "result"], status.map { s in
+                [String(s.task.index), s.task.name, s.done ? "done" : "not done", s.result]
+            }))
+            print("merged \(merged.count) sharded evaluation\(merged.count == 1 ? "" : "s"); "
+                  + "\(status.filter(\.done).count) of \(sweep.tasks.count) tasks done")
         }
     }
 

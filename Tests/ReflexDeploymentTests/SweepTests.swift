@@ -103,5 +103,7 @@ import TestSupport
         try #require(again.status == 0, "\(again.stderr)")
         #expect(again.stdout.contains("finetune --resume"))
         #expect(try readFile(root + "/killed/sac-seed3/policy.safetensors") == readFile(root + "/once/sac-seed3/policy.safetensors"))
+        let status = try Sweep.load(killed).status()
+        #expect(status.count == 1 && status[0].done && status[0].result.hasPrefix("step 3000: eval return"), "\(status[0].result)")
     }
 }
