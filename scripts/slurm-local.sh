@@ -84,7 +84,7 @@ for _ in $(seq 50); do [ -S "$dir/munge/munge.socket" ] && break; sleep 0.1; don
 cat >"$dir/slurm.conf" <<CONF
 # A single node ($node) for Reflex's tests: written by scripts/slurm-local.sh.
 ClusterName=reflex-local
-SlurmctldHost=$node
+SlurmctldHost=$node(127.0.0.1)
 SlurmUser=root
 SlurmdUser=root
 SlurmctldPort=$ctld_port
