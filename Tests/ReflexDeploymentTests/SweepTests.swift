@@ -61,30 +61,32 @@ import TestSupport
         #expect(refusal("out: o\nseeds: [1]\nsettings:\n  - {name: a/b, command: eval}\n").contains("name"))
     }
 
+    /// A one-task sweep: a short SAC run on the pendulum, checkpointing every 200 steps.
+    static func sweepFile(_ name: String, in root: String) throws -> String {
+        let path = root + "/\(name).yaml"
+        try FileManager.default.createDirectory(atPath: root, withIntermediateDirectories: true)
+        try writeFileAtomically(Array("""
+            out: \(root)/\(name)
+            seeds: [3]
+            settings:
+              - name: sac
+                command: finetune
+                options: {env: pendulum, preset: rltools, hidden: "16", steps: 3000, warmup: 100, checkpoint-every: 200, eval-every: 0, eval-episodes: 1, threads: 1}
+            """.utf8), to: path)
+        return path
+    }
+
     /// `reflex sweep run` of a fine-tuning task, SIGKILLed after its first checkpoint and run again (what a
     /// requeue does), ends with the same policy weights, byte for byte, as the same task run once.
     @Test func aKilledFinetuneTaskResumesToTheSameWeights() throws {
         let root = FileManager.default.temporaryDirectory.appendingPathComponent("reflex-sweep-\(UUID().uuidString.prefix(8))").path
         defer { try? FileManager.default.removeItem(atPath: root) }
-        func sweepFile(_ name: String) throws -> String {
-            let path = root + "/\(name).yaml"
-            try FileManager.default.createDirectory(atPath: root, withIntermediateDirectories: true)
-            try writeFileAtomically(Array("""
-                out: \(root)/\(name)
-                seeds: [3]
-                settings:
-                  - name: sac
-                    command: finetune
-                    options: {env: pendulum, preset: rltools, hidden: "16", steps: 3000, warmup: 100, checkpoint-every: 200, eval-every: 0, eval-episodes: 1, threads: 1}
-                """.utf8), to: path)
-            return path
-        }
         let reflex = Checkout.buildDirectory + "/reflex"
-        let once = try runProcess(reflex, ["sweep", "run", try sweepFile("once"), "--task", "0"])
+        let once = try runProcess(reflex, ["sweep", "run", try Self.sweepFile("once", in: root), "--task", "0"])
         try #require(once.status == 0, "\(once.stderr)")
 
         // Killed once a checkpoint past the first is on disk (mid-run), then run again as a requeue would.
-        let killed = try sweepFile("killed")
+        let killed = try Self.sweepFile("killed", in: root)
         let p = Process()
         p.executableURL = URL(fileURLWithPath: reflex)
         p.arguments = ["sweep", "run", killed, "--task", "0"]
@@ -105,5 +107,37 @@ import TestSupport
         #expect(try readFile(root + "/killed/sac-seed3/policy.safetensors") == readFile(root + "/once/sac-seed3/policy.safetensors"))
         let status = try Sweep.load(killed).status()
         #expect(status.count == 1 && status[0].done && status[0].result.hasPrefix("step 3000: eval return"), "\(status[0].result)")
+    }
+
+    /// SIGTERM (what Slurm sends before SIGKILL on preemption or requeue) makes the task checkpoint at the next
+    /// episode end and exit 143; run again, it ends with the uninterrupted run's weights.
+    @Test func aTerminatedFinetuneTaskCheckpointsAndResumes() throws {
+        let root = FileManager.default.temporaryDirectory.appendingPathComponent("reflex-sweep-\(UUID().uuidString.prefix(8))").path
+        defer { try? FileManager.default.removeItem(atPath: root) }
+        let reflex = Checkout.buildDirectory + "/reflex"
+        let once = try runProcess(reflex, ["sweep", "run", try Self.sweepFile("once", in: root), "--task", "0"])
+        try #require(once.status == 0, "\(once.stderr)")
+        let termed = try Self.sweepFile("termed", in: root)
+        let p = Process()
+        p.executableURL = URL(fileURLWithPath: reflex)
+        p.arguments = ["sweep", "run", termed, "--task", "0"]
+        let err = Pipe()
+        p.standardOutput = FileHandle.nullDevice
+        p.standardError = err
+        try p.run()
+        let run = root + "/termed/sac-seed3"
+        let deadline = Date().addingTimeInterval(60)
+        while !FileManager.default.fileExists(atPath: run + "/checkpoint.safetensors"), p.isRunning, Date() < deadline {
+            Thread.sleep(forTimeInterval: 0.005)
+        }
+        kill(p.processIdentifier, SIGTERM)
+        let stderr = String(decoding: err.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+        p.waitUntilExit()
+        #expect(p.terminationStatus == 143, "\(stderr)")
+        #expect(stderr.contains("stopped on request at step"))
+        #expect(!FileManager.default.fileExists(atPath: run + "/policy.safetensors"))
+        let again = try runProcess(reflex, ["sweep", "run", termed, "--task", "0"])
+        try #require(again.status == 0, "\(again.stderr)")
+        #expect(try readFile(run + "/policy.safetensors") == readFile(root + "/once/sac-seed3/policy.safetensors"))
     }
 }
