@@ -15,7 +15,8 @@ struct Eval: ParsableCommand {
         a 95% Wilson interval, mean return, network evaluations per inference call and per control step, and
         inference latency p50/p99; writes the results JSON and a plot of the running success rate.
         Steering (V-GPS --value/--k/--beta, DSRL --dsrl) defaults to policy.yaml's `steering:` section; the options
-        here override it field by field.
+        here override it field by field. --shard I/N runs one shard of the run; reflex eval-merge combines the shards
+        into this command's files (docs/cluster.md; reflex slurm eval submits them as a Slurm array).
         Example: reflex eval --policy policies/lift --robot so101 --task lift --episodes 200 --sampler rti:2,1,0
         """)
 
