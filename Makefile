@@ -49,10 +49,13 @@ deps:
 	  $$SUDO apt-get update -qq && $$SUDO apt-get install -y -qq $(DEB_PACKAGES); \
 	fi
 
-# Debian packages only the tests need: chromium (headless, for the status page) and python3-venv (to make the venv).
+# Debian packages only the tests need: chromium (headless, for the status page), python3-venv (to make the venv), and
+# slurm-wlm with munge (a single-node Slurm cluster, scripts/slurm-local.sh, for the array-job tests).
 test-deps:
 	@missing=""; \
 	  command -v chromium >/dev/null 2>&1 || command -v chromium-browser >/dev/null 2>&1 || missing="$$missing chromium"; \
+	  [ -x /usr/sbin/slurmctld ] && [ -x /usr/sbin/slurmd ] && command -v sbatch >/dev/null 2>&1 || missing="$$missing slurm-wlm"; \
+	  [ -x /usr/sbin/munged ] || missing="$$missing munge"; \
 	  [ -x "$(REFLEX_PEERS_VENV)/bin/python" ] || $(PYTHON) -c 'import ensurepip, venv' 2>/dev/null || missing="$$missing python3-venv"; \
 	  if [ -n "$$missing" ]; then \
 	    echo "Installing$$missing"; \

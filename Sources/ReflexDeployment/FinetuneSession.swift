@@ -159,6 +159,11 @@ public struct FinetuneProgress: Sendable {
     public var lastEvaluation: Double?
 }
 
+extension ReflexError.Code {
+    /// A fine-tuning session stopped on request (SIGTERM) after checkpointing.
+    public static let stopped = Self("stopped")
+}
+
 /// One fine-tuning session in a run directory: creates the run (or resumes it from its last checkpoint), steps the
 /// trainer, checkpoints between episodes, and writes the metrics CSV, the learning-curve SVG and the final policy.
 /// A killed session resumes exactly (`resume(directory:)`).
@@ -200,16 +205,19 @@ public struct FinetuneSession {
     }
 
     /// Runs the session to the end of its budget. `progress` is called after every environment step.
-    public func run(progress: (FinetuneProgress) -> Void = { _ in }) throws -> FinetuneOutcome {
+    /// `stopRequested` is asked after every step; once it says yes (SIGTERM from a scheduler preempting or
+    /// requeueing the task), the session checkpoints at the next episode end and throws `.stopped`: `resume`
+    /// continues exactly from there, losing nothing.
+    public func run(progress: (FinetuneProgress) -> Void = { _ in }, stopRequested: () -> Bool = { false }) throws -> FinetuneOutcome {
         switch try FinetuneEnvironment(parsing: spec.run.env) {
         case .pendulum:
-            return try run(environment: Pendulum(), evaluationEnvironment: Pendulum(), progress: progress)
+            return try run(environment: Pendulum(), evaluationEnvironment: Pendulum(), progress: progress, stopRequested: stopRequested)
         case let .sim(robot, task):
             let description = try RobotDescription.named(robot)
             let sparse = spec.dsrl?.reward == .sparse
             func sim() throws -> ArmTaskEnvironment { try SimTask.make(robot: description, task: task.rawValue, sparseReward: sparse) }
             guard let d = spec.dsrl else {
-                return try run(environment: try sim(), evaluationEnvironment: try sim(), progress: progress)
+                return try run(environment: try sim(), evaluationEnvironment: try sim(), progress: progress, stopRequested: stopRequested)
             }
             func latent() throws -> LatentNoiseEnvironment<ArmTaskEnvironment> {
                 guard let policy = try PolicyDirectory.load(d.policy) as? DiffusionPolicy else {
@@ -218,12 +226,12 @@ public struct FinetuneSession {
                 return try LatentNoiseEnvironment(base: try sim(), policy: policy, magnitude: d.magnitude, ddimSteps: d.ddimSteps,
                                                   rewardMode: d.reward == .sparse ? .sparse : .task)
             }
-            return try run(environment: try latent(), evaluationEnvironment: try latent(), progress: progress)
+            return try run(environment: try latent(), evaluationEnvironment: try latent(), progress: progress, stopRequested: stopRequested)
         }
     }
 
-    func run<Env: Environment>(environment: Env, evaluationEnvironment: Env, progress: (FinetuneProgress) -> Void) throws
-        -> FinetuneOutcome {
+    func run<Env: Environment>(environment: Env, evaluationEnvironment: Env, progress: (FinetuneProgress) -> Void,
+                               stopRequested: () -> Bool = { false }) throws -> FinetuneOutcome {
         // The kernel pool is process-wide: resize it only when the run asks for another size (a resize ends the
         // pool's workers, which an embedding process's other users of the pool would notice).
         let threadsBefore = KernelBuild.threads
@@ -272,6 +280,12 @@ public struct FinetuneSession {
                 try directory.saveCheckpoint(trainer)
                 try writeReports(trainer)
                 nextCheckpoint = (trainer.step / interval + 1) * interval
+            }
+            if trainer.atEpisodeBoundary && !trainer.finished && stopRequested() {
+                try directory.saveCheckpoint(trainer)
+                try writeReports(trainer)
+                throw ReflexError(.stopped, "stopped on request at step \(trainer.step) of \(spec.run.trainer.totalSteps); checkpoint saved, --resume \(directory.path) continues it",
+                                  at: .init(file: directory.latestCheckpoint))
             }
             progress(FinetuneProgress(step: trainer.step, totalSteps: spec.run.trainer.totalSteps, alpha: Double(trainer.learner.alpha),
                                       lastEpisodeReturn: trainer.episodeReturns.last?.episodeReturn,

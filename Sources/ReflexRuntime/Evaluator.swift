@@ -14,14 +14,42 @@ public struct EvaluationConfig: Sendable {
     public var actionSteps: Int?
     /// Keep each episode's observations, actions and rewards (rollouts for offline value learning).
     public var record: Bool
+    /// Run only this shard's episodes (k % count == index); nil runs them all.
+    public var shard: EvaluationShard?
 
-    public init(episodes: Int, seed: UInt64 = 0, workers: Int = 1, actionSteps: Int? = nil, record: Bool = false) {
+    public init(episodes: Int, seed: UInt64 = 0, workers: Int = 1, actionSteps: Int? = nil, record: Bool = false,
+                shard: EvaluationShard? = nil) {
         self.episodes = episodes
         self.seed = seed
         self.workers = workers
         self.actionSteps = actionSteps
         self.record = record
+        self.shard = shard
     }
+
+    /// The episode indices this run evaluates, ascending.
+    public var episodeIndices: [Int] { shard?.episodes(of: episodes) ?? Array(0 ..< episodes) }
+}
+
+/// Shard `index` of `count` of an evaluation run: the episodes k with k % count == index. Striding rather than
+/// contiguous blocks keeps shard sizes within one of each other, and any subset of shards is a sample spread over
+/// the whole seed range rather than a block of it. Episode k depends only on (seed, k), so the union of the shards'
+/// episodes is exactly the unsharded run's.
+public struct EvaluationShard: Codable, Sendable, Equatable {
+    public var index: Int
+    public var count: Int
+
+    public init(index: Int, count: Int) throws {
+        guard count >= 1 else { throw ReflexError(.invalidArgument, "shard count N must be at least 1, got \(count)") }
+        guard (0 ..< count).contains(index) else {
+            throw ReflexError(.invalidArgument, "shard index I must be in 0..<\(count) (I/N counts from 0), got \(index)")
+        }
+        self.index = index
+        self.count = count
+    }
+
+    /// This shard's episodes of a run of `episodes`, ascending.
+    public func episodes(of episodes: Int) -> [Int] { Array(stride(from: index, to: episodes, by: count)) }
 }
 
 /// One evaluated episode.
@@ -151,8 +179,9 @@ public struct Evaluator {
     public func run(_ config: EvaluationConfig, progress: @escaping @Sendable (Int, Int) -> Void = { _, _ in })
         throws -> EvaluationReport
     {
-        let workers = max(1, min(config.workers, config.episodes))
-        let state = EvaluationState(episodes: config.episodes)
+        let indices = config.episodeIndices
+        let workers = max(1, min(config.workers, indices.count))
+        let state = EvaluationState(indices: indices)
         // Build every worker's environment and policy before starting, so set-up errors surface here.
         var setups: [(any Environment, PolicyRunner)] = []
         for _ in 0 ..< workers {
@@ -198,17 +227,17 @@ private final class EvaluationState: Sendable {
     }
 
     private let shared = Mutex(Shared())
-    private let total: Int
+    private let indices: [Int]
 
-    init(episodes: Int) { total = episodes }
+    init(indices: [Int]) { self.indices = indices }
 
     var results: [EpisodeResult] { shared.withLock { $0.results } }
 
     func claim() -> Int? {
         shared.withLock { s in
-            guard s.next < total else { return nil }
+            guard s.next < indices.count else { return nil }
             s.next += 1
-            return s.next - 1
+            return indices[s.next - 1]
         }
     }
 

@@ -15,7 +15,8 @@ struct Eval: ParsableCommand {
         a 95% Wilson interval, mean return, network evaluations per inference call and per control step, and
         inference latency p50/p99; writes the results JSON and a plot of the running success rate.
         Steering (V-GPS --value/--k/--beta, DSRL --dsrl) defaults to policy.yaml's `steering:` section; the options
-        here override it field by field.
+        here override it field by field. --shard I/N runs one shard of the run; reflex eval-merge combines the shards
+        into this command's files (docs/cluster.md; reflex slurm eval submits them as a Slurm array).
         Example: reflex eval --policy policies/lift --robot so101 --task lift --episodes 200 --sampler rti:2,1,0
         """)
 
@@ -41,31 +42,47 @@ struct Eval: ParsableCommand {
     @Option(help: "Also write every episode (observations, actions, rewards) as a demonstration directory.") var record: String?
     @Flag(help: "No live progress line.") var quiet = false
 
+    @Option(help: "Run only shard I of N (episodes k with k % N == I; I counts from 0) and write a shard file for `reflex eval-merge`: the results path (--out) with .shard-I-of-N.json; auto/N takes I from SLURM_ARRAY_TASK_ID or JOB_COMPLETION_INDEX.")
+    var shard: String?
+
     func run() throws {
         KernelBuild.setThreads(1) // parallelism comes from the workers
         let spec = try sampler.map(SamplerSpec.init(parsing:))
-        let makeEnv = try SimTasks.environmentFactory(robot: robot, task: task)
-        // The command line overrides policy.yaml's sampler and `steering:` section field by field.
-        let pipeline = try SteeringPipeline(directory: policy, sampler: spec, overrides: SteeringDefaults(
-            value: value, k: k, beta: beta, dsrlActor: dsrl, dsrlStochastic: dsrlStochastic ? true : nil))
-        let evaluator = Evaluator(environment: makeEnv, policy: { try pipeline.makePolicy() })
-        let samplerName = pipeline.label
-        let progress = quiet ? nil : ProgressLine(total: episodes, label: "eval \(task) \(samplerName)")
-        let report = try evaluator.run(EvaluationConfig(episodes: episodes, seed: seed, workers: workers, actionSteps: actionSteps,
-                                                        record: record != nil)) {
+        if self.shard != nil, plot != nil { throw ValidationError("a shard writes no plot: give --plot to reflex eval-merge") }
+        let shard: EvaluationShard?
+        let run: EvalRun
+        do {
+            shard = try self.shard.map { try EvaluationShard(parsing: $0) }
+            // The command line overrides policy.yaml's sampler and `steering:` section field by field.
+            run = try EvalRun(policy: policy, robot: robot, task: task, sampler: spec, steering: SteeringDefaults(
+                value: value, k: k, beta: beta, dsrlActor: dsrl, dsrlStochastic: dsrlStochastic ? true : nil),
+                seed: seed, episodes: episodes, actionSteps: actionSteps)
+        } catch let e as ReflexError {
+            throw ValidationError(e.description)
+        }
+        let samplerName = run.identity.sampler
+        let runEpisodes = shard.map { $0.episodes(of: episodes).count } ?? episodes
+        let progress = quiet ? nil : ProgressLine(total: runEpisodes, label: "eval \(task) \(samplerName)" + (shard.map { " shard \($0)" } ?? ""))
+        let report = try run.run(workers: workers, shard: shard, record: record != nil) {
             done, ok in progress?.update(done, status: "success \(ok)/\(done)")
         }
         progress?.finish("success \(report.successes)/\(report.episodes)")
-        print(Eval.summary(report, title: "\(policy) on \(robot):\(task), sampler \(samplerName), seeds \(seed)..<\(seed + UInt64(episodes))"))
-        let jsonPath = out ?? "eval-\(task)-\(samplerName.replacingOccurrences(of: ":", with: "_").replacingOccurrences(of: ",", with: "-").replacingOccurrences(of: "/", with: "+")).json"
-        let results = EvalResults(policy: policy, robot: robot, task: task, sampler: samplerName, seed: seed,
-                                  actionSteps: actionSteps, report: report)
-        try results.write(to: jsonPath)
-        let plotPath = plot ?? (jsonPath.hasSuffix(".json") ? String(jsonPath.dropLast(5)) : jsonPath) + ".svg"
-        try report.successPlot(title: "\(task): \(samplerName)").write(to: plotPath)
-        print("wrote \(jsonPath) and \(plotPath)")
+        let jsonPath = out ?? EvalResults.defaultPath(task: task, sampler: samplerName)
+        if let shard {
+            print(Eval.summary(report, title: "\(policy) on \(robot):\(task), sampler \(samplerName), seeds \(seed)..<\(seed + UInt64(episodes)), shard \(shard) (\(report.episodes) episodes)"))
+            let path = EvalResults.defaultShardPath(for: jsonPath, shard: shard)
+            try run.shardFile(report, shard: shard).write(to: path)
+            print("wrote \(path)")
+        } else {
+            let results = run.results(report)
+            print(Eval.summary(results))
+            try results.write(to: jsonPath)
+            let plotPath = plot ?? EvalResults.defaultPlotPath(for: jsonPath)
+            try results.successPlot().write(to: plotPath)
+            print("wrote \(jsonPath) and \(plotPath)")
+        }
         if let record {
-            let env = try makeEnv()
+            let env = try run.makeEnvironment()
             let rollouts = try Demonstrations(observationSize: env.observationSpace.size, actionSize: env.actionSpace.size,
                                               episodes: report.episodeResults.compactMap(\.trajectory))
             let names = { (space: BoxSpace, prefix: String) in space.names ?? (0 ..< space.size).map { "\(prefix)\($0)" } }
@@ -74,6 +91,11 @@ struct Eval: ParsableCommand {
                                                           actionNames: names(env.actionSpace, "action")))
             print("recorded \(rollouts.episodes.count) episodes in \(record)")
         }
+    }
+
+    /// The table `reflex eval` and `reflex eval-merge` print for a whole run.
+    static func summary(_ r: EvalResults) -> String {
+        summary(r.report, title: "\(r.policy) on \(r.robot):\(r.task), sampler \(r.sampler), seeds \(r.seed)..<\(r.seed + UInt64(r.report.episodes))")
     }
 
     static func summary(_ r: EvaluationReport, title: String) -> String {

@@ -5,6 +5,7 @@ import ReflexDeployment
 import ReflexNN
 import ReflexRL
 import ReflexSteering
+import Synchronization
 
 /// `reflex finetune`: SAC or DSAC-T in simulation, resumable from the run directory.
 struct Finetune: ParsableCommand {
@@ -92,12 +93,21 @@ struct Finetune: ParsableCommand {
         }
         let spec = session.spec
         let progress = quiet ? nil : ProgressLine(total: spec.run.trainer.totalSteps, label: "finetune \(spec.learnerName) \(spec.run.env)")
-        let outcome = try session.run { p in
-            guard let progress else { return }
-            var status = "α \(fmt(p.alpha, 3))"
-            if let r = p.lastEpisodeReturn { status += " return \(fmt(r, 1))" }
-            if let e = p.lastEvaluation { status += " eval \(fmt(e, 1))" }
-            progress.update(p.step, status: status)
+        // SIGTERM (a Slurm preemption or requeue, a Kubernetes eviction) checkpoints at the next episode end.
+        let terminate = TerminationRequest()
+        let outcome: FinetuneOutcome
+        do {
+            outcome = try session.run(progress: { p in
+                guard let progress else { return }
+                var status = "α \(fmt(p.alpha, 3))"
+                if let r = p.lastEpisodeReturn { status += " return \(fmt(r, 1))" }
+                if let e = p.lastEvaluation { status += " eval \(fmt(e, 1))" }
+                progress.update(p.step, status: status)
+            }, stopRequested: { terminate.requested })
+        } catch let e as ReflexError where e.code == .stopped {
+            progress?.finish()
+            FileHandle.standardError.write(Data((e.description + "\n").utf8))
+            throw ExitCode(143) // 128 + SIGTERM, as if the signal had ended the process
         }
         progress?.finish()
         let final = outcome.finalEvaluation
@@ -127,3 +137,19 @@ extension DistributionalCriticLoss: ExpressibleByArgument {
 }
 extension DSRLSettings.Reward: ExpressibleByArgument {}
 extension DSRLSettings.Variant: ExpressibleByArgument {}
+
+/// Set when SIGTERM arrives; the signal no longer ends the process by itself.
+final class TerminationRequest {
+    private final class Flag: Sendable { let value = Atomic<Bool>(false) }
+    private let flag = Flag()
+    private let source: DispatchSourceSignal
+
+    init() {
+        signal(SIGTERM, SIG_IGN)
+        source = DispatchSource.makeSignalSource(signal: SIGTERM, queue: .global())
+        source.setEventHandler { [flag] in flag.value.store(true, ordering: .relaxed) }
+        source.resume()
+    }
+
+    var requested: Bool { flag.value.load(ordering: .relaxed) }
+}

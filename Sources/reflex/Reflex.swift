@@ -9,9 +9,12 @@ struct Reflex: AsyncParsableCommand {
         subcommands: [
             Train.self,
             Eval.self,
+            EvalMerge.self,
             CalibrateRTI.self,
             TrainValue.self,
             Finetune.self,
+            SweepCommand.self,
+            SlurmCommand.self,
             Collect.self,
             Sim.self,
             Servo.self,

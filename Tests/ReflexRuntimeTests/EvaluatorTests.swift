@@ -66,6 +66,25 @@ final class NoisyPolicy: Policy {
         #expect(seeds.count == 20)
     }
 
+    /// Shards run exactly their episodes (k % N == I), each as the whole run has it.
+    @Test func shardsPartitionTheRun() throws {
+        let whole = try evaluator.run(.init(episodes: 23, seed: 5, workers: 2))
+        var union: [EpisodeResult] = []
+        for i in 0 ..< 4 {
+            let r = try evaluator.run(.init(episodes: 23, seed: 5, workers: 2, shard: try EvaluationShard(index: i, count: 4)))
+            #expect(r.episodeResults.map(\.index) == Array(stride(from: i, to: 23, by: 4)))
+            #expect(r.episodes == (i < 3 ? 6 : 5))
+            union += r.episodeResults
+        }
+        let merged = EvaluationReport(union)
+        #expect(merged.episodeResults.map(\.index) == Array(0 ..< 23))
+        #expect(merged.episodeResults.map(\.episodeReturn) == whole.episodeResults.map(\.episodeReturn))
+        #expect(merged.episodeResults.map(\.steps) == whole.episodeResults.map(\.steps))
+        #expect(merged.meanReturn == whole.meanReturn && merged.successes == whole.successes)
+        #expect(throws: ReflexError.self) { try EvaluationShard(index: 4, count: 4) }
+        #expect(throws: ReflexError.self) { try EvaluationShard(index: 0, count: 0) }
+    }
+
     @Test func setUpErrorsSurfaceBeforeAnyEpisode() {
         struct Boom: Error {}
         let bad = Evaluator(environment: { throw Boom() }, policy: { try NoisyPolicy() })
