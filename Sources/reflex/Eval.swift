@@ -27,6 +27,10 @@ struct Eval: ParsableCommand {
     var sampler: String?
     @Option(help: "Actions executed per inference call (default: the policy's n_action_steps; RTI infers every step with 1).")
     var actionSteps: Int?
+    @Option(help: "Inference delay in control steps: each new chunk becomes available D steps after the observation it was computed from, the previous chunk executing meanwhile (ignored under --execution sync).")
+    var delay = 0
+    @Option(help: "How chunks are executed while the next is inferred: sync (the robot waits; the reference), naive (switch on arrival), ensemble[:M] (ACT's temporal ensembling, m 0.01), rti-delay (RTI's warm start shifted by executed steps + D), rtc[:BETA] (RTC guidance, β 5), rtc-replace (RTC by replacement). Default: naive when --delay > 0, else sync.")
+    var execution: String?
     @Option(help: "First episode seed.") var seed: UInt64 = 0
     @Option(help: "Worker threads (each runs its own world and policy copy).") var workers = 2
     @Option(help: "Results JSON path (default: eval-<task>-<sampler>.json).") var out: String?
@@ -44,22 +48,34 @@ struct Eval: ParsableCommand {
     func run() throws {
         KernelBuild.setThreads(1) // parallelism comes from the workers
         let spec = try sampler.map(SamplerSpec.init(parsing:))
+        let strategy = try execution.map(ExecutionStrategy.init(parsing:)) ?? (delay > 0 ? .naive : .sync)
+        guard delay >= 0 else { throw ReflexError(.invalidValue, "--delay must be at least 0, got \(delay)") }
         let makeEnv = try SimTasks.environmentFactory(robot: robot, task: task)
         // The command line overrides policy.yaml's sampler and `steering:` section field by field.
         let pipeline = try SteeringPipeline(directory: policy, sampler: spec, overrides: SteeringDefaults(
             value: value, k: k, beta: beta, dsrlActor: dsrl, dsrlStochastic: dsrlStochastic ? true : nil))
         let evaluator = Evaluator(environment: makeEnv, policy: { try pipeline.makePolicy() })
-        let samplerName = pipeline.label
+        switch strategy {
+        case .rtiDelay, .rtc, .rtcReplace:
+            guard let diffusion = try pipeline.makePolicy() as? DiffusionPolicy else {
+                throw ReflexError(.invalidValue, "--execution \(strategy) needs a diffusion policy without steering")
+            }
+            if case .rtc = strategy, !diffusion.supportsGuidance {
+                throw ReflexError(.invalidValue, "--execution rtc needs a denoiser with a vector-Jacobian product (the MLP denoiser); use rtc-replace")
+            }
+        default: break
+        }
+        let samplerName = pipeline.label + (strategy == .sync ? "" : " \(strategy) D=\(delay)")
         let progress = quiet ? nil : ProgressLine(total: episodes, label: "eval \(task) \(samplerName)")
         let report = try evaluator.run(EvaluationConfig(episodes: episodes, seed: seed, workers: workers, actionSteps: actionSteps,
-                                                        record: record != nil)) {
+                                                        record: record != nil, delay: delay, execution: strategy)) {
             done, ok in progress?.update(done, status: "success \(ok)/\(done)")
         }
         progress?.finish("success \(report.successes)/\(report.episodes)")
         print(Eval.summary(report, title: "\(policy) on \(robot):\(task), sampler \(samplerName), seeds \(seed)..<\(seed + UInt64(episodes))"))
-        let jsonPath = out ?? "eval-\(task)-\(samplerName.replacingOccurrences(of: ":", with: "_").replacingOccurrences(of: ",", with: "-").replacingOccurrences(of: "/", with: "+")).json"
+        let jsonPath = out ?? "eval-\(task)-\(samplerName.replacingOccurrences(of: " ", with: "-").replacingOccurrences(of: "=", with: "").replacingOccurrences(of: ":", with: "_").replacingOccurrences(of: ",", with: "-").replacingOccurrences(of: "/", with: "+")).json"
         let results = EvalResults(policy: policy, robot: robot, task: task, sampler: samplerName, seed: seed,
-                                  actionSteps: actionSteps, report: report)
+                                  actionSteps: actionSteps, report: report, delay: delay, execution: strategy.description)
         try results.write(to: jsonPath)
         let plotPath = plot ?? (jsonPath.hasSuffix(".json") ? String(jsonPath.dropLast(5)) : jsonPath) + ".svg"
         try report.successPlot(title: "\(task): \(samplerName)").write(to: plotPath)
@@ -84,6 +100,10 @@ struct Eval: ParsableCommand {
             ["network evaluations / inference call", fmt(r.evaluationsPerCall, 2)],
             ["network evaluations / control step", fmt(r.evaluationsPerStep, 2)],
             ["network evaluations, most in one call", "\(r.evaluationsMaxPerCall)"],
+            ["RTC guidance products / inference call", fmt(r.guidanceProductsPerCall, 2)],
+            ["jerk: mean (Δ³ joint target)² (rad²)", String(format: "%.3e", r.meanJerk)],
+            ["largest jump at a chunk boundary: mean / max (rad)", "\(fmt(r.meanBoundaryJump, 4)) / \(fmt(r.maxBoundaryJump, 4))"],
+            ["steps holding the last action", "\(r.heldSteps)"],
             ["inference latency p50 / p99 / max", "\(fmt(r.latencyP50Micros, 1)) µs / \(fmt(r.latencyP99Micros, 1)) µs / \(fmt(r.latencyMaxMicros, 1)) µs"],
         ]
         return title + "\n" + table(["metric", "value"], rows)
