@@ -290,6 +290,28 @@ final class ReferenceRunner {
         #expect(worst < 1e-4, "worst relative error \(worst)") // reached 1.6e-5
     }
 
+    @Test func rtiWithTheDelayShiftsByTheTimeSinceThePreviousObservation() throws {
+        let sampler = SamplerSpec.rti(schedule: [2, 1, 0], variant: .official, first: .ddim(steps: 5))
+        let history: [Float] = [0.1, 0.2, 0.3, 0.1, 0.2, 0.35]
+        func chunk(_ context: ChunkContext?, steps: Int = 0) throws -> [Float] {
+            let policy = try randomDiffusionPolicy(sampler: sampler)
+            var gen = RandomGenerator(seed: 4)
+            var out = [Float](repeating: 0, count: 16)
+            _ = policy.predictChunk(history: history, context: ChunkContext(stepsExecuted: 0), output: &out, generator: &gen)
+            if let context {
+                _ = policy.predictChunk(history: history, context: context, output: &out, generator: &gen)
+            } else {
+                _ = policy.predictChunk(history: history, stepsExecuted: steps, output: &out, generator: &gen)
+            }
+            return out
+        }
+        let delayed = try chunk(ChunkContext(stepsExecuted: 2, stepsSinceObservation: 4, delay: 2, strategy: .rtiDelay))
+        let naive = try chunk(ChunkContext(stepsExecuted: 2, stepsSinceObservation: 4, delay: 2, strategy: .naive))
+        #expect(delayed == (try chunk(nil, steps: 4)))
+        #expect(naive == (try chunk(nil, steps: 2)))
+        #expect(delayed != naive)
+    }
+
     @Test func guidedInpaintingAllocatesNothing() throws {
         let policy = try randomDiffusionPolicy(sampler: .ddpm(steps: 10))
         let runner = PolicyRunner(policy: policy, actionSteps: 4, delay: 2, strategy: .rtc(beta: 5))
