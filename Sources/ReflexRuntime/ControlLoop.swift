@@ -19,9 +19,13 @@ public struct ControlLoopConfig: Sendable, Codable, Equatable {
     public var inlineInference: Bool
     /// Seed of the policy's noise.
     public var seed: UInt64
+    /// How chunks join while the next is inferred (nil: `.naive`); the worker hands each request's measured delay
+    /// to the policy, so `.rtc` freezes what will have executed by the time the chunk lands.
+    public var execution: ExecutionStrategy?
 
     public init(rate: Double = 100, realTimePriority: Int32? = 80, lockMemory: Bool = true, actionSteps: Int? = nil,
-                inlineInference: Bool = false, seed: UInt64 = 0) {
+                inlineInference: Bool = false, seed: UInt64 = 0, execution: ExecutionStrategy? = nil) {
+        self.execution = execution
         self.rate = rate
         self.realTimePriority = realTimePriority
         self.lockMemory = lockMemory
@@ -126,7 +130,8 @@ public final class ControlLoop: @unchecked Sendable {
         horizon = pc?.horizon ?? 1
         actionSize = pc?.actionSize ?? joints
         actionSteps = config.actionSteps ?? pc?.nActionSteps ?? 1
-        worker = policy.map { InferenceWorker(policy: $0, clock: clock, seed: config.seed) }
+        worker = policy.map { InferenceWorker(policy: $0, clock: clock, seed: config.seed,
+                                                   execution: config.execution ?? .naive) }
         state = JointState(count: joints)
         command = JointCommand(count: joints)
         samples = LoopSampleBuffer(joints: joints)
@@ -338,6 +343,7 @@ public final class ControlLoop: @unchecked Sendable {
                 request.tick = tickIndex
                 request.time = wake
                 request.episodeStart = episodeStartPending
+                request.delay = latencyTicks
                 episodeStartPending = false
                 worker.requests.publish()
                 requestOutstanding = true
