@@ -5,19 +5,20 @@
 # network evaluations per chunk (DDIM:3, or RTI's [2,1,0] with a DDIM:3 first chunk).
 # Usage: Benchmarks/delay.sh [WORKDIR]   (default /tmp/reflex-delay; finished runs are skipped on re-runs)
 #        EPISODES=100 Benchmarks/delay.sh   on a loaded machine.
+#        POLICY=DIR Benchmarks/delay.sh WORKDIR   another policy (docs/delay.md's ε-prediction one: see there).
 # Then:  python3 Benchmarks/delay_table.py WORKDIR   prints the markdown table.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 W="${1:-/tmp/reflex-delay}"
 R=.build/release/reflex
 N="${EPISODES:-200}"
-B=policies/so101-lift
+B="${POLICY:-policies/so101-lift}"
 mkdir -p "$W"
 [ -x "$R" ] || { echo "build first: make build"; exit 1; }
 run() { # name sampler execution delay
   local out="$W/$1-d$4.json"
   [ -f "$out" ] && return 0
-  $R eval --policy $B --task lift --episodes "$N" --seed 1000 --workers 2 --quiet --action-steps 8 \
+  $R eval --policy "$B" --task lift --episodes "$N" --seed 1000 --workers 2 --quiet --action-steps 8 \
     --sampler "$2" --execution "$3" --delay "$4" --out "$out" | grep success | sed "s/^/$1 D=$4 /"
 }
 run sync ddim:3 sync 0

@@ -121,3 +121,40 @@ public func rtcPrefixWeights(frozen: Int, overlapEnd: Int, horizon: Int, into w:
         }
     }
 }
+
+extension DiffusionPolicy {
+    /// How much the x₀ estimate at timestep `t` depends on the noisy chunk: the mean over `probes` draws of
+    /// ‖vᵀ ∂x̂₀/∂x_t‖ for a random unit vector v, at x_t = √ᾱ_t x₀ + √(1 − ᾱ_t) ε with x₀ the policy's own sample for
+    /// a condition drawn uniformly in [−1, 1] (normalized observations). RTC's guidance moves a chunk by about this
+    /// fraction of its error per step: near 0, the policy's chunk is a function of the observation alone and guidance
+    /// cannot steer it. Nil without a `GuidableDenoiser`. Allocates (a diagnostic, not for the loop).
+    public func x0JacobianGain(timestep t: Int, probes: Int, generator: inout RandomGenerator) -> Double? {
+        guard let guided = diffusion.guidable else { return nil }
+        let n = config.horizon * config.actionSize
+        var cond = [Float](repeating: 0, count: config.conditionSize)
+        var x0 = [Float](repeating: 0, count: n), eps = x0, out = x0, v = x0, g = x0
+        let a = scheduler.alphaBar(t)
+        let sqrtA = a.squareRoot(), sqrtB = (1 - a).squareRoot()
+        var total = 0.0
+        for _ in 0 ..< max(1, probes) {
+            for i in 0 ..< cond.count { cond[i] = Float(generator.uniform(-1, 1)) }
+            generator.fillGaussian(&x0, count: n)
+            diffusion.run(freshKind, sample: &x0, batch: 1, condition: cond, conditionBatch: 1, generator: &generator)
+            generator.fillGaussian(&eps, count: n)
+            var xt = x0
+            for i in 0 ..< n { xt[i] = sqrtA * x0[i] + sqrtB * eps[i] }
+            generator.fillGaussian(&v, count: n)
+            let norm = v.reduce(0) { $0 + $1 * $1 }.squareRoot()
+            for i in 0 ..< n { v[i] /= norm }
+            guided.predictForGuidance(xt, timestep: t, condition: cond, output: &out)
+            guided.vectorJacobianProduct(v, into: &g)
+            var sum = 0.0
+            for i in 0 ..< n {
+                let gi = scheduler.config.predictionType == .sample ? g[i] : (v[i] - sqrtB * g[i]) / sqrtA
+                sum += Double(gi * gi)
+            }
+            total += sum.squareRoot()
+        }
+        return total / Double(max(1, probes))
+    }
+}

@@ -117,9 +117,9 @@ public final class DiffusionPolicy: Policy {
         didSet { freshKind = DiffusionPolicy.freshSchedule(sampler, scheduler) }
     }
     /// What a call without a warm start runs, derived from `sampler` once (so sampling allocates nothing).
-    private var freshKind: SamplerKind
+    private(set) var freshKind: SamplerKind
     let actions: ActionSpace
-    private let diffusion: DiffusionSampler
+    let diffusion: DiffusionSampler
     private let condition: Tensor
     /// Candidates in network space (maxCandidates × H × A).
     private let samples: Tensor

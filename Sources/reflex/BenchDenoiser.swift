@@ -20,8 +20,28 @@ struct BenchDenoiser: ParsableCommand {
     @Option(help: "Kernel threads.") var threads = 1
     @Option(help: "Timed rounds.") var rounds = 21
     @Flag(help: "Print JSON instead of a table.") var json = false
+    @Option(help: "Instead of timing: how much a diffusion policy's x₀ estimate depends on the noisy chunk, ‖vᵀ ∂x̂₀/∂x_t‖ for random unit v, at several timesteps (what RTC's guidance can move; docs/delay.md).")
+    var jacobianOf: String?
 
     func run() throws {
+        if let dir = jacobianOf {
+            guard let policy = try PolicyDirectory.load(dir) as? DiffusionPolicy else {
+                throw ValidationError("--jacobian-of needs a diffusion policy directory")
+            }
+            var gen = RandomGenerator(seed: 0)
+            let T = policy.scheduler.config.trainTimesteps
+            let steps = [T - 1, 2 * T / 3, T / 3, T / 10, 0]
+            var rows: [[String]] = []
+            for t in steps {
+                guard let gain = policy.x0JacobianGain(timestep: t, probes: 64, generator: &gen) else {
+                    throw ValidationError("the policy's denoiser has no vector-Jacobian product")
+                }
+                rows.append(["\(t)", String(format: "%.4f", gain)])
+            }
+            print("\(dir): \(policy.scheduler.config.predictionType.rawValue) prediction, 64 probes per timestep")
+            print(table(["t", "mean ‖vᵀ ∂x̂₀/∂x_t‖"], rows))
+            return
+        }
         let sizes = hidden.split(separator: ",").compactMap { Int($0) }
         let ks = batches.split(separator: ",").compactMap { Int($0) }
         guard !sizes.isEmpty, !ks.isEmpty else { throw ValidationError("--hidden and --batches need integers") }
