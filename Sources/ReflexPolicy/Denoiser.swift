@@ -77,6 +77,8 @@ public final class DiffusionSampler {
     let product: Tensor
     /// The denoiser as a `GuidableDenoiser`, cast once here rather than per call.
     let guidable: GuidableDenoiser?
+    /// The last run returned its x₀ estimate early to meet its deadline (anytime denoising).
+    public private(set) var stoppedEarly = false
 
     public init(denoiser: Denoiser, scheduler: NoiseScheduler) {
         self.denoiser = denoiser
@@ -91,15 +93,34 @@ public final class DiffusionSampler {
     }
 
     /// Denoises `sample` (batch × H × A, holding x at the schedule's first timestep) in place, through every
-    /// timestep of `kind`. Returns the number of network evaluations (the schedule's length).
+    /// timestep of `kind`. Returns the number of network evaluations (the schedule's length, or fewer when it
+    /// stopped at `deadline`).
+    ///
+    /// Anytime denoising: with a `deadline` (monotonic ns, 0 for none), before each step after the first the sampler
+    /// checks whether another step, timed as long as the last one, would end past it; if so it returns the last
+    /// step's x₀ estimate as the chunk instead of missing the deadline, and sets `stoppedEarly`.
     /// - Note: Real-time safe.
     @discardableResult
     public func run(_ kind: SamplerKind, sample: UnsafeMutablePointer<Float>, batch: Int,
-                    condition: UnsafePointer<Float>, conditionBatch: Int, generator: inout RandomGenerator) -> Int {
+                    condition: UnsafePointer<Float>, conditionBatch: Int, generator: inout RandomGenerator,
+                    deadline: UInt64 = 0) -> Int {
         precondition(batch <= denoiser.maxBatch, "batch \(batch) > denoiser capacity \(denoiser.maxBatch)")
         let count = batch * denoiser.chunkSize
         let ts = kind.timesteps
+        stoppedEarly = false
+        var stepStart = deadline != 0 ? monotonicNanoseconds() : 0
+        var stepCost: UInt64 = 0
         for (k, t) in ts.enumerated() {
+            if deadline != 0, k > 0 {
+                let now = monotonicNanoseconds()
+                stepCost = now - stepStart
+                stepStart = now
+                if now &+ stepCost > deadline {
+                    sample.update(from: x0.data, count: count)
+                    stoppedEarly = true
+                    return k
+                }
+            }
             let previous = k + 1 < ts.count ? ts[k + 1] : -1
             denoiser.predict(sample, timestep: t, condition: condition, conditionBatch: conditionBatch, batch: batch,
                              output: modelOutput.data)
@@ -138,9 +159,13 @@ extension DiffusionSampler {
     /// - Note: Real-time safe.
     public func runInpainting(_ kind: SamplerKind, sample x: UnsafeMutablePointer<Float>, condition: UnsafePointer<Float>,
                               target y: UnsafePointer<Float>, weights w: UnsafePointer<Float>, frozen: Int,
-                              mode: InpaintingMode, generator: inout RandomGenerator) -> (evaluations: Int, products: Int) {
+                              mode: InpaintingMode, generator: inout RandomGenerator,
+                              deadline: UInt64 = 0) -> (evaluations: Int, products: Int) {
         let n = denoiser.chunkSize, A = denoiser.actionSize
         let ts = kind.timesteps
+        stoppedEarly = false
+        var stepStart = deadline != 0 ? monotonicNanoseconds() : 0
+        var steps = ts.count
         let guided: GuidableDenoiser?
         var beta: Float = 0
         if case let .guided(b) = mode, let g = guidable { guided = g; beta = b } else { guided = nil }
@@ -148,6 +173,17 @@ extension DiffusionSampler {
         let mo = modelOutput.data, x0p = x0.data, noise = stepNoise.data, cot = cotangent.data, g = product.data
         var products = 0
         for (k, t) in ts.enumerated() {
+            if deadline != 0, k > 0 { // anytime: as in `run`, the last x₀ estimate (guided) rather than a late chunk
+                let now = monotonicNanoseconds()
+                let stepCost = now - stepStart
+                stepStart = now
+                if now &+ stepCost > deadline {
+                    x.update(from: x0p, count: n)
+                    stoppedEarly = true
+                    steps = k
+                    break
+                }
+            }
             let previous = k + 1 < ts.count ? ts[k + 1] : -1
             if let guided {
                 guided.predictForGuidance(x, timestep: t, condition: condition, output: mo)
@@ -196,6 +232,6 @@ extension DiffusionSampler {
         }
         // The committed prefix executes from the previous chunk: make the new chunk say so exactly.
         (x).update(from: y, count: max(0, min(frozen, denoiser.horizon)) * A)
-        return (ts.count, products)
+        return (steps, products)
     }
 }

@@ -94,8 +94,13 @@ public struct ChunkContext: Sendable, Equatable {
     /// committed (executed from the previous chunk while it is computed).
     public var delay: Int
     public var strategy: ExecutionStrategy
+    /// When the chunk is needed (monotonic ns, `monotonicNanoseconds()`; 0: no deadline): a diffusion policy stops
+    /// denoising early and returns its x₀ estimate rather than finish late (anytime denoising).
+    public var deadline: UInt64
 
-    public init(stepsExecuted: Int, stepsSinceObservation: Int? = nil, delay: Int = 0, strategy: ExecutionStrategy = .sync) {
+    public init(stepsExecuted: Int, stepsSinceObservation: Int? = nil, delay: Int = 0, strategy: ExecutionStrategy = .sync,
+                deadline: UInt64 = 0) {
+        self.deadline = deadline
         self.stepsExecuted = stepsExecuted
         self.stepsSinceObservation = stepsSinceObservation ?? stepsExecuted
         self.delay = delay

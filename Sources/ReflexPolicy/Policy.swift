@@ -14,11 +14,14 @@ public struct InferenceInfo: Sendable, Equatable {
     public var warmStarted: Bool
     /// Vector-Jacobian products through the network (RTC's guidance), each about two evaluations' work.
     public var guidanceProducts: Int
+    /// Anytime denoising returned the x₀ estimate before the schedule ended, to meet the call's deadline.
+    public var stoppedEarly: Bool
 
-    public init(networkEvaluations: Int, warmStarted: Bool, guidanceProducts: Int = 0) {
+    public init(networkEvaluations: Int, warmStarted: Bool, guidanceProducts: Int = 0, stoppedEarly: Bool = false) {
         self.networkEvaluations = networkEvaluations
         self.warmStarted = warmStarted
         self.guidanceProducts = guidanceProducts
+        self.stoppedEarly = stoppedEarly
     }
 }
 
@@ -186,7 +189,7 @@ public final class DiffusionPolicy: Policy {
     /// - Note: Real-time safe.
     @discardableResult
     public func sampleCandidates(history: UnsafePointer<Float>, count: Int, initialNoise: UnsafePointer<Float>? = nil,
-                                 stepsExecuted: Int, generator: inout RandomGenerator) -> InferenceInfo {
+                                 stepsExecuted: Int, generator: inout RandomGenerator, deadline: UInt64 = 0) -> InferenceInfo {
         precondition(count >= 1 && count <= maxCandidates, "count \(count) outside 1...\(maxCandidates)")
         let n = config.horizon * config.actionSize
         condition.data.update(from: history, count: config.conditionSize)
@@ -216,8 +219,8 @@ public final class DiffusionPolicy: Policy {
             kind = freshKind
         }
         let evals = diffusion.run(kind, sample: x, batch: count, condition: condition.data, conditionBatch: 1,
-                                  generator: &generator)
-        return InferenceInfo(networkEvaluations: evals, warmStarted: warm)
+                                  generator: &generator, deadline: deadline)
+        return InferenceInfo(networkEvaluations: evals, warmStarted: warm, stoppedEarly: diffusion.stoppedEarly)
     }
 
     /// Denoises `count` chunks in one batched pass, chunk k from its own initial noise (row k of `initialNoise`,
@@ -271,12 +274,17 @@ public final class DiffusionPolicy: Policy {
         let mode: InpaintingMode
         switch context.strategy {
         case .rtiDelay:
-            return predictChunk(history: history, stepsExecuted: context.stepsSinceObservation, output: output,
-                                generator: &generator)
+            let info = sampleCandidates(history: history, count: 1, stepsExecuted: context.stepsSinceObservation,
+                                        generator: &generator, deadline: context.deadline)
+            commit(candidate: 0, output: output)
+            return info
         case let .rtc(beta) where hasWarmStart: mode = supportsGuidance ? .guided(beta: beta) : .replace
         case .rtcReplace where hasWarmStart: mode = .replace
         default:
-            return predictChunk(history: history, stepsExecuted: context.stepsExecuted, output: output, generator: &generator)
+            let info = sampleCandidates(history: history, count: 1, stepsExecuted: context.stepsExecuted,
+                                        generator: &generator, deadline: context.deadline)
+            commit(candidate: 0, output: output)
+            return info
         }
         let h = config.horizon, a = config.actionSize
         let shift = max(0, context.stepsSinceObservation)
@@ -303,9 +311,11 @@ public final class DiffusionPolicy: Policy {
         let frozen = min(config.nObsSteps - 1 + context.delay, overlapEnd)
         rtcPrefixWeights(frozen: frozen, overlapEnd: overlapEnd, horizon: h, into: inpaintWeights.data)
         let cost = diffusion.runInpainting(kind, sample: x, condition: condition.data, target: inpaintTarget.data,
-                                           weights: inpaintWeights.data, frozen: frozen, mode: mode, generator: &generator)
+                                           weights: inpaintWeights.data, frozen: frozen, mode: mode, generator: &generator,
+                                           deadline: context.deadline)
         commit(candidate: 0, output: output)
-        return InferenceInfo(networkEvaluations: cost.evaluations, warmStarted: warm, guidanceProducts: cost.products)
+        return InferenceInfo(networkEvaluations: cost.evaluations, warmStarted: warm, guidanceProducts: cost.products,
+                             stoppedEarly: diffusion.stoppedEarly)
     }
 
     /// Writes the warm start shifted left by `steps` actions, the tail padded with its last action.

@@ -21,6 +21,8 @@ public final class InferenceRequest {
     /// Control periods the loop expects this inference to take (its last measured latency): the new chunk's actions
     /// before index `nObsSteps − 1 + delay` will have executed from the previous chunk (RTC freezes them).
     public var delay = 0
+    /// When the chunk is needed, on the loop clock (ns; 0: no deadline): the sampler may return its x₀ estimate early.
+    public var deadline: UInt64 = 0
 
     init(size: Int) {
         history = .allocate(capacity: size)
@@ -137,8 +139,11 @@ public final class InferenceWorker: @unchecked Sendable {
         let out = chunks.writable
         out.started = clock.now()
         // The previous chunk was conditioned on previousTick: the new one starts `steps` actions into it.
+        // The loop clock's deadline on the monotonic clock the sampler reads (the same clock in production).
+        let now = clock.now()
+        let deadline = request.deadline == 0 ? 0 : monotonicNanoseconds() &+ (request.deadline > now ? request.deadline - now : 0)
         let context = ChunkContext(stepsExecuted: steps, stepsSinceObservation: steps,
-                                   delay: previousTick >= 0 ? request.delay : 0, strategy: execution)
+                                   delay: previousTick >= 0 ? request.delay : 0, strategy: execution, deadline: deadline)
         out.info = policy.predictChunk(history: request.history, context: context, output: out.actions,
                                        generator: &generator)
         out.finished = clock.now()

@@ -52,6 +52,8 @@ struct Run: ParsableCommand {
     @Option(help: "Sampler override (ddpm, ddim:N, rti:2,1,0).") var sampler: String?
     @Option(help: "How chunks join while the next is inferred: naive (default), rti-delay, rtc[:BETA], rtc-replace; the worker's measured latency (in periods) is the delay RTC freezes. docs/delay.md.")
     var execution: String?
+    @Flag(help: "Anytime denoising: a diffusion sampler that would deliver its chunk after the executing one runs out returns its x₀ estimate instead (counted in the loop report).")
+    var anytime = false
     @Option(help: "DSRL: a `reflex finetune --dsrl` run whose noise actor supplies the initial noise.") var dsrl: String?
     @Option(help: "V-GPS: value function directory (reflex train-value).") var value: String?
     @Option(help: "V-GPS: candidates per inference call (default 10).") var k: Int?
@@ -109,6 +111,7 @@ struct Run: ParsableCommand {
             var runner = try EpisodeRunner(arm: arm, rate: rate, safety: safetyConfig, priority: priority, inlineInference: inline,
                                            episodeSeconds: episodeSeconds)
             runner.execution = strategy
+            runner.anytime = anytime
             note("\(episodes) \(runner.task.rawValue) episodes, seeds \(seed)…\(seed + UInt64(episodes - 1)), \(fmt(runner.budget, 1)) s each at \(rate) Hz")
             let summary = try runner.run(count: episodes, firstSeed: seed, policy: loaded, policyName: policy,
                                          shouldStop: { RunSignals.stopRequested }) { r, ok in
@@ -130,7 +133,7 @@ struct Run: ParsableCommand {
             note("task features: zeros (dry run; a real run takes them from the simulator or a camera)")
         }
         let controller = try deployment.makeController(rate: rate, safety: safetyConfig, priority: priority, inlineInference: inline,
-                                                       execution: strategy)
+                                                       execution: strategy, anytime: anytime)
         try controller.addPolicy(name: "policy", loaded)
         // Lifecycle: configure (torque off, state readable), activate (torque on, holding), then the loop.
         try controller.bringUp()

@@ -328,3 +328,48 @@ final class ReferenceRunner {
         #expect(products == 10 * 10)
     }
 }
+
+@Suite struct AnytimeDenoisingTests {
+    @Test func aPassedDeadlineReturnsTheFirstStepsX0Estimate() throws {
+        let s = NoiseScheduler(NoiseScheduler.Config(predictionType: .sample))
+        let d = GaussianDenoiser(scheduler: s)
+        let sampler = DiffusionSampler(denoiser: d, scheduler: s)
+        let n = d.chunkSize
+        let kind = SamplerKind.ddim(timesteps: s.leadingTimesteps(10), eta: 0)
+        var gen = RandomGenerator(seed: 3)
+        var x = [Float](repeating: 0, count: n)
+        gen.fillGaussian(&x, count: n)
+        // The x₀ estimate of the first step, by hand (clipped to ±1 as the scheduler does).
+        var expected = [Float](repeating: 0, count: n)
+        d.predict(x, timestep: 90, condition: [0], conditionBatch: 1, batch: 1, output: &expected)
+        expected = expected.map { min(max($0, -1), 1) }
+        let evals = sampler.run(kind, sample: &x, batch: 1, condition: [0], conditionBatch: 1, generator: &gen, deadline: 1)
+        #expect(evals == 1)
+        #expect(sampler.stoppedEarly)
+        #expect(x == expected)
+        // A deadline far away changes nothing.
+        var y = [Float](repeating: 0, count: n), z = y
+        gen.fillGaussian(&y, count: n)
+        z = y
+        var g1 = RandomGenerator(seed: 1), g2 = RandomGenerator(seed: 1)
+        #expect(sampler.run(kind, sample: &y, batch: 1, condition: [0], conditionBatch: 1, generator: &g1, deadline: .max) == 10)
+        #expect(!sampler.stoppedEarly)
+        sampler.run(kind, sample: &z, batch: 1, condition: [0], conditionBatch: 1, generator: &g2)
+        #expect(y == z)
+    }
+
+    @Test(arguments: [ExecutionStrategy.naive, .rtc(beta: 5), .rtcReplace])
+    func aPolicyCallPastItsDeadlineSaysSo(_ strategy: ExecutionStrategy) throws {
+        let policy = try randomDiffusionPolicy(sampler: .ddim(steps: 5, eta: 0))
+        var gen = RandomGenerator(seed: 3)
+        let history: [Float] = [0.1, 0.2, 0.3, 0.1, 0.2, 0.35]
+        var previous = [Float](repeating: 0, count: 16), next = previous
+        _ = policy.predictChunk(history: history, context: ChunkContext(stepsExecuted: 0), output: &previous, generator: &gen)
+        let info = policy.predictChunk(history: history, context: ChunkContext(stepsExecuted: 2, stepsSinceObservation: 4, delay: 2,
+                                                                              strategy: strategy, deadline: 1),
+                                       output: &next, generator: &gen)
+        #expect(info.stoppedEarly)
+        #expect(info.networkEvaluations == 1)
+        if strategy != .naive { #expect(Array(next[0 ..< 6]) == Array(previous[8 ..< 14])) } // still frozen
+    }
+}

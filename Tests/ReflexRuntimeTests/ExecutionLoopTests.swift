@@ -45,5 +45,20 @@ final class ContextRecorder: Policy {
         #expect(policy.contexts.map(\.stepsExecuted) == [0, 5, 4, 0])
         #expect(policy.contexts.map(\.delay) == [0, 2, 1, 0])
         #expect(policy.contexts.allSatisfy { $0.strategy == .rtc(beta: 5) })
+        #expect(policy.contexts.allSatisfy { $0.deadline == 0 }) // none asked
+    }
+
+    @Test func aRequestDeadlineReachesThePolicyOnTheMonotonicClock() {
+        let policy = ContextRecorder()
+        let clock = ManualClock()
+        let worker = InferenceWorker(policy: policy, clock: clock, seed: 1)
+        let r = worker.requests.writable
+        r.tick = 0
+        r.deadline = clock.now() + 5_000_000_000 // 5 s ahead on the loop clock
+        worker.requests.publish()
+        let before = monotonicNanoseconds()
+        #expect(worker.serviceOnce())
+        let d = policy.contexts[0].deadline
+        #expect(d >= before + 5_000_000_000 && d <= monotonicNanoseconds() + 5_000_000_000)
     }
 }
