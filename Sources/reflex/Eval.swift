@@ -29,7 +29,7 @@ struct Eval: ParsableCommand {
     var actionSteps: Int?
     @Option(help: "Inference delay in control steps: each new chunk becomes available D steps after the observation it was computed from, the previous chunk executing meanwhile (ignored under --execution sync).")
     var delay = 0
-    @Option(help: "How chunks are executed while the next is inferred: sync (the robot waits; the reference), naive (switch on arrival), ensemble[:M] (ACT's temporal ensembling, m 0.01), rti-delay (RTI's warm start shifted by executed steps + D), rtc[:BETA] (RTC guidance, β 5), rtc-replace (RTC by replacement). Default: naive when --delay > 0, else sync.")
+    @Option(help: "How chunks are executed while the next is inferred: sync (the robot waits; the reference), naive (switch on arrival), ensemble[:M] (ACT's temporal ensembling, m 0.01), rti-delay (RTI's warm start shifted by executed steps + D), rtc[:BETA] (RTC guidance, β 5), rtc-replace (RTC by replacement). Default: policy.yaml's `execution:`, else naive when --delay > 0, else sync.")
     var execution: String?
     @Option(help: "First episode seed.") var seed: UInt64 = 0
     @Option(help: "Worker threads (each runs its own world and policy copy).") var workers = 2
@@ -48,13 +48,13 @@ struct Eval: ParsableCommand {
     func run() throws {
         KernelBuild.setThreads(1) // parallelism comes from the workers
         let spec = try sampler.map(SamplerSpec.init(parsing:))
-        let strategy = try execution.map(ExecutionStrategy.init(parsing:)) ?? (delay > 0 ? .naive : .sync)
         guard delay >= 0 else { throw ReflexError(.invalidValue, "--delay must be at least 0, got \(delay)") }
         let makeEnv = try SimTasks.environmentFactory(robot: robot, task: task)
         // The command line overrides policy.yaml's sampler and `steering:` section field by field.
         let pipeline = try SteeringPipeline(directory: policy, sampler: spec, overrides: SteeringDefaults(
             value: value, k: k, beta: beta, dsrlActor: dsrl, dsrlStochastic: dsrlStochastic ? true : nil))
         let evaluator = Evaluator(environment: makeEnv, policy: { try pipeline.makePolicy() })
+        let strategy = try execution.map(ExecutionStrategy.init(parsing:)) ?? pipeline.config.execution ?? (delay > 0 ? .naive : .sync)
         switch strategy {
         case .rtiDelay, .rtc, .rtcReplace:
             guard let diffusion = try pipeline.makePolicy() as? DiffusionPolicy else {

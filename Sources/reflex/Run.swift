@@ -50,7 +50,7 @@ struct Run: ParsableCommand {
     @Option(help: "Safety settings (YAML: position_margin, velocity_scale, max_step_per_tick, watchdog_timeout, watchdog_action, stop_action, approach_speed).")
     var safety: String?
     @Option(help: "Sampler override (ddpm, ddim:N, rti:2,1,0).") var sampler: String?
-    @Option(help: "How chunks join while the next is inferred: naive (default), rti-delay, rtc[:BETA], rtc-replace; the worker's measured latency (in periods) is the delay RTC freezes. docs/delay.md.")
+    @Option(help: "How chunks join while the next is inferred: naive (default), rti-delay, rtc[:BETA], rtc-replace; the worker's measured latency (in periods) is the delay RTC freezes; default: policy.yaml's `execution:`. docs/delay.md.")
     var execution: String?
     @Flag(help: "Anytime denoising: a diffusion sampler that would deliver its chunk after the executing one runs out returns its x₀ estimate instead (counted in the loop report).")
     var anytime = false
@@ -102,7 +102,7 @@ struct Run: ParsableCommand {
         let rate = self.rate ?? loaded.config.notes?["control_hz"].flatMap { Double($0) } ?? 20
         let safetyConfig = try safety.map { try YAMLDecoder().decode(SafetyConfig.self, fromFile: $0) } ?? SafetyConfig()
         let priority = self.priority > 0 ? self.priority : nil
-        let strategy = try execution.map(ExecutionStrategy.init(parsing:))
+        let strategy = try execution.map(ExecutionStrategy.init(parsing:)) ?? loaded.config.execution
         if let strategy, strategy == .sync || { if case .ensemble = strategy { return true }; return false }() {
             throw ReflexError(.invalidValue, "--execution \(strategy): the real-time loop switches chunks on arrival; it takes naive, rti-delay, rtc or rtc-replace")
         }
