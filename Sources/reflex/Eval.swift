@@ -57,11 +57,12 @@ struct Eval: ParsableCommand {
         let strategy = try execution.map(ExecutionStrategy.init(parsing:)) ?? pipeline.config.execution ?? (delay > 0 ? .naive : .sync)
         switch strategy {
         case .rtiDelay, .rtc, .rtcReplace:
-            guard let diffusion = try pipeline.makePolicy() as? DiffusionPolicy else {
+            let made = try pipeline.makePolicy()
+            guard let diffusion = (made as? DiffusionPolicy) ?? (made as? LeRobotDiffusionPolicy)?.diffusion else {
                 throw ReflexError(.invalidValue, "--execution \(strategy) needs a diffusion policy without steering")
             }
             if case .rtc = strategy, !diffusion.supportsGuidance {
-                throw ReflexError(.invalidValue, "--execution rtc needs a denoiser with a vector-Jacobian product (the MLP denoiser); use rtc-replace")
+                throw ReflexError(.invalidValue, "--execution rtc needs a denoiser with a vector-Jacobian product (the MLP denoiser; not LeRobot's U-Net); use rtc-replace")
             }
         default: break
         }
