@@ -183,11 +183,13 @@ public final class Deployment: @unchecked Sendable {
 
     /// A controller over this arm: the safety layer, the loop settings and this deployment's observations.
     public func makeController(rate: Double, safety: SafetyConfig = SafetyConfig(), priority: Int32? = 80,
-                               lockMemory: Bool = true, inlineInference: Bool = false) throws -> RobotController {
+                               lockMemory: Bool = true, inlineInference: Bool = false,
+                               execution: ExecutionStrategy? = nil, anytime: Bool = false) throws -> RobotController {
         guard rate > 0, rate <= 1000 else { throw ReflexError(.invalidValue, "rate must be in (0, 1000] Hz, got \(rate)") }
         return try RobotController(robot: robot, safety: safety,
                                    loop: ControlLoopConfig(rate: rate, realTimePriority: priority, lockMemory: lockMemory,
-                                                           inlineInference: inlineInference, seed: config.seed ?? 0),
+                                                           inlineInference: inlineInference, seed: config.seed ?? 0,
+                                                           execution: execution, anytime: anytime),
                                    observation: observationFactory)
     }
 }

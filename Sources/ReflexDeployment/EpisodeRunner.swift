@@ -47,6 +47,10 @@ public struct EpisodeRunner {
     public var safety: SafetyConfig
     public var priority: Int32?
     public var inlineInference: Bool
+    /// How chunks join while the next is inferred (nil: the loop's naive switch).
+    public var execution: ExecutionStrategy?
+    /// Anytime denoising (`ControlLoopConfig.anytime`).
+    public var anytime = false
     /// Loop time per episode (s); nil: the task's episode length at the control rate (`reflex eval`'s budget).
     public var episodeSeconds: Double?
 
@@ -125,7 +129,8 @@ public struct EpisodeRunner {
         let observation = try deployment.observation(for: policy.config)
         let layer = try SafetyLayer(limits: arm.limits, config: safety, period: 1 / rate)
         let config = ControlLoopConfig(rate: rate, realTimePriority: priority, lockMemory: true,
-                                       inlineInference: inlineInference, seed: seed)
+                                       inlineInference: inlineInference, seed: seed, execution: execution,
+                                       anytime: anytime)
         let loop = try ControlLoop(robot: arm, safety: layer, policy: policy, observation: observation, config: config)
         var activationRetries = 0
         while arm.lifecycle != .active {

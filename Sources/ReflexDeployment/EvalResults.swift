@@ -10,16 +10,21 @@ public struct EvalResults: Codable, Sendable {
     public var sampler: String
     public var seed: UInt64
     public var actionSteps: Int?
+    /// Inference delay in control steps and the execution strategy (`reflex eval --delay --execution`).
+    public var delay: Int
+    public var execution: String
     public var report: EvaluationReport
 
     public init(policy: String, robot: String, task: String, sampler: String, seed: UInt64, actionSteps: Int?,
-                report: EvaluationReport) {
+                report: EvaluationReport, delay: Int = 0, execution: String = "sync") {
         self.policy = policy
         self.robot = robot
         self.task = task
         self.sampler = sampler
         self.seed = seed
         self.actionSteps = actionSteps
+        self.delay = delay
+        self.execution = execution
         self.report = report
     }
 

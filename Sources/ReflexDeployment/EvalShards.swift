@@ -61,6 +61,13 @@ public struct EvalRunIdentity: Codable, Sendable, Equatable {
     public var seed: UInt64
     public var episodes: Int
     public var actionSteps: Int?
+    /// Inference delay in control steps and the execution strategy (`ExecutionStrategy`'s text form).
+    public var delay: Int
+    public var execution: String
+
+    /// The sampler label with the execution under delay when there is one ("ddim:3 rtc D=4"): progress lines and
+    /// default file names.
+    public var label: String { execution == ExecutionStrategy.sync.description ? sampler : "\(sampler) \(execution) D=\(delay)" }
 
     /// The fields that differ from `other`, as "name a vs b".
     public func differences(from other: EvalRunIdentity) -> [String] {
@@ -73,6 +80,7 @@ public struct EvalRunIdentity: Codable, Sendable, Equatable {
             ("dsrl_stochastic", show(dsrlStochastic), show(other.dsrlStochastic)),
             ("seed", "\(seed)", "\(other.seed)"), ("episodes", "\(episodes)", "\(other.episodes)"),
             ("action_steps", show(actionSteps), show(other.actionSteps)),
+            ("delay", "\(delay)", "\(other.delay)"), ("execution", execution, other.execution),
         ]
         return pairs.filter { $0.1 != $0.2 }.map { "\($0.0) \($0.1) vs \($0.2)" }
     }
@@ -114,11 +122,16 @@ public struct EvalRun {
     public let identity: EvalRunIdentity
     public let evaluator: Evaluator
     public let makeEnvironment: Evaluator.EnvironmentFactory
+    /// How chunks execute under `identity.delay`.
+    public let execution: ExecutionStrategy
 
-    /// `sampler` and `steering` override policy.yaml's, field by field (as `SteeringPipeline` takes them).
+    /// `sampler` and `steering` override policy.yaml's, field by field (as `SteeringPipeline` takes them);
+    /// `execution` defaults to policy.yaml's `execution:`, else naive when `delay` > 0, else sync.
     public init(policy: String, robot: String, task: String, sampler: SamplerSpec? = nil,
-                steering: SteeringDefaults = SteeringDefaults(), seed: UInt64, episodes: Int, actionSteps: Int? = nil) throws {
+                steering: SteeringDefaults = SteeringDefaults(), seed: UInt64, episodes: Int, actionSteps: Int? = nil,
+                delay: Int = 0, execution: ExecutionStrategy? = nil) throws {
         guard episodes >= 1 else { throw ReflexError(.invalidArgument, "episodes must be at least 1, got \(episodes)") }
+        guard delay >= 0 else { throw ReflexError(.invalidValue, "the delay must be at least 0 control steps, got \(delay)") }
         let makeEnv = try SimTasks.environmentFactory(robot: robot, task: task)
         let pipeline = try SteeringPipeline(directory: policy, sampler: sampler, overrides: steering)
         // A policy reads observationSize values from the task's observation: a smaller one would feed it whatever
@@ -129,12 +142,25 @@ public struct EvalRun {
             throw ReflexError(.shapeMismatch, "the policy takes \(c.observationSize) observations and gives \(c.actionSize) actions; "
                               + "\(robot):\(task) has \(env.observationSpace.size) and \(env.actionSpace.size)", at: .init(file: policy))
         }
+        let strategy = execution ?? pipeline.config.execution ?? (delay > 0 ? .naive : .sync)
+        switch strategy {
+        case .rtiDelay, .rtc, .rtcReplace:
+            let made = try pipeline.makePolicy()
+            guard let diffusion = (made as? DiffusionPolicy) ?? (made as? LeRobotDiffusionPolicy)?.diffusion else {
+                throw ReflexError(.invalidValue, "execution \(strategy) needs a diffusion policy without steering")
+            }
+            if case .rtc = strategy, !diffusion.supportsGuidance {
+                throw ReflexError(.invalidValue, "execution rtc needs a denoiser with a vector-Jacobian product (the MLP denoiser; not LeRobot's U-Net); use rtc-replace")
+            }
+        default: break
+        }
+        self.execution = strategy
         let s = pipeline.steering
         let dirs = [policy] + [s.value, s.dsrlActor].compactMap { $0 }
         identity = EvalRunIdentity(policy: policy, weightsDigest: try EvalRunIdentity.digest(of: dirs), robot: robot,
                                    task: task, sampler: pipeline.label, value: s.value, k: s.value == nil ? nil : s.candidates,
                                    beta: s.beta, dsrlActor: s.dsrlActor, dsrlStochastic: s.dsrlStochastic, seed: seed,
-                                   episodes: episodes, actionSteps: actionSteps)
+                                   episodes: episodes, actionSteps: actionSteps, delay: delay, execution: strategy.description)
         makeEnvironment = makeEnv
         evaluator = Evaluator(environment: makeEnv, policy: { try pipeline.makePolicy() })
     }
@@ -143,7 +169,8 @@ public struct EvalRun {
     public func run(workers: Int, shard: EvaluationShard? = nil, record: Bool = false,
                     progress: @escaping @Sendable (Int, Int) -> Void = { _, _ in }) throws -> EvaluationReport {
         try evaluator.run(EvaluationConfig(episodes: identity.episodes, seed: identity.seed, workers: workers,
-                                           actionSteps: identity.actionSteps, record: record, shard: shard), progress: progress)
+                                           actionSteps: identity.actionSteps, record: record, shard: shard,
+                                           delay: identity.delay, execution: execution), progress: progress)
     }
 
     /// The results file of an unsharded run.
@@ -158,7 +185,7 @@ public struct EvalRun {
 extension EvalResults {
     init(identity i: EvalRunIdentity, report: EvaluationReport) {
         self.init(policy: i.policy, robot: i.robot, task: i.task, sampler: i.sampler, seed: i.seed,
-                  actionSteps: i.actionSteps, report: report)
+                  actionSteps: i.actionSteps, report: report, delay: i.delay, execution: i.execution)
     }
 }
 
@@ -274,7 +301,7 @@ extension EvalResults {
     /// `reflex eval`'s default results path: eval-<task>-<sampler>.json, the sampler made file-name safe.
     public static func defaultPath(task: String, sampler: String) -> String {
         let safe = sampler.replacingOccurrences(of: ":", with: "_").replacingOccurrences(of: ",", with: "-")
-            .replacingOccurrences(of: "/", with: "+")
+            .replacingOccurrences(of: "/", with: "+").replacingOccurrences(of: " ", with: "-").replacingOccurrences(of: "=", with: "")
         return "eval-\(task)-\(safe).json"
     }
 

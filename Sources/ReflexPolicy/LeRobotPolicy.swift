@@ -106,4 +106,17 @@ public final class LeRobotDiffusionPolicy: Policy {
         diffusion.commit(candidate: 0, output: output)
         return info
     }
+
+    /// The delay-aware call (`PolicyRunner`, the loop's worker): RTC by replacement, RTI with the delay and anytime
+    /// denoising run on the U-Net as on any denoiser (guidance needs a VJP the U-Net does not have: `.rtc` runs as
+    /// replacement). A fixed `initialNoise` keeps the plain path.
+    /// - Note: Real-time safe.
+    public func predictChunk(history raw: UnsafePointer<Float>, context: ChunkContext, output: UnsafeMutablePointer<Float>,
+                             generator: inout RandomGenerator) -> InferenceInfo {
+        guard initialNoise == nil else {
+            return predictChunk(history: raw, stepsExecuted: context.stepsExecuted, output: output, generator: &generator)
+        }
+        normalizeHistory(raw, into: history.data)
+        return diffusion.predictChunk(history: history.data, context: context, output: output, generator: &generator)
+    }
 }

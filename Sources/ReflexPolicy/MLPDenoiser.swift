@@ -68,7 +68,7 @@ public struct TimestepEmbedding: Sendable {
 
 /// The MLP denoiser: predicts ε (or x₀) for a batch of flattened chunks. Inference through `Denoiser.predict`
 /// allocates nothing; training uses `assembleInput` with the network's forward/backward.
-public final class MLPDenoiser: Denoiser {
+public final class MLPDenoiser: GuidableDenoiser {
     public let horizon: Int
     public let actionSize: Int
     public let conditionSize: Int
@@ -78,6 +78,9 @@ public final class MLPDenoiser: Denoiser {
     public let embedding: TimestepEmbedding
     private let workspace: MLPWorkspace
     private let input: Tensor
+    /// RTC's guidance: one chunk's forward tape and the input gradient of its backward pass.
+    private let tape: MLPTape
+    private let inputGradient: Tensor
 
     /// A denoiser over existing weights.
     public init(config: MLPDenoiserConfig, network: MLP, horizon: Int, actionSize: Int, conditionSize: Int,
@@ -93,6 +96,8 @@ public final class MLPDenoiser: Denoiser {
         embedding = TimestepEmbedding(size: config.timeEmbeddingSize, timesteps: trainTimesteps)
         workspace = MLPWorkspace(config: network.config, maxBatch: maxBatch)
         input = Tensor(zeros: [maxBatch, network.config.inputSize])
+        tape = MLPTape(config: network.config, maxBatch: 1)
+        inputGradient = Tensor(zeros: [network.config.inputSize])
     }
 
     /// Writes one network input row [x, emb(t), condition] at `row`.
@@ -116,5 +121,17 @@ public final class MLPDenoiser: Denoiser {
             assembleInput(row: input.data + b * width, x: x + b * chunkSize, timestep: t, condition: c)
         }
         network.evaluate(input.data, batch: batch, output: output, workspace: workspace)
+    }
+
+    public func predictForGuidance(_ x: UnsafePointer<Float>, timestep t: Int, condition: UnsafePointer<Float>,
+                                   output: UnsafeMutablePointer<Float>) {
+        assembleInput(row: input.data, x: x, timestep: t, condition: condition)
+        let out = network.forward(input.data, batch: 1, tape: tape)
+        output.update(from: out, count: chunkSize)
+    }
+
+    public func vectorJacobianProduct(_ v: UnsafePointer<Float>, into result: UnsafeMutablePointer<Float>) {
+        network.backward(tape: tape, outputGradient: v, gradient: nil, inputGradient: inputGradient.data)
+        result.update(from: inputGradient.data, count: chunkSize) // x leads the input row
     }
 }

@@ -135,6 +135,14 @@ public struct NoiseScheduler: Sendable, Equatable {
     public func ddpmStep(modelOutput: UnsafePointer<Float>, t: Int, previous: Int, sample: UnsafeMutablePointer<Float>,
                          count: Int, noise: UnsafePointer<Float>?, x0: UnsafeMutablePointer<Float>) {
         predictOriginal(modelOutput, sample, t: t, count: count, into: x0)
+        ddpmUpdate(x0: x0, t: t, previous: previous, sample: sample, count: count, noise: noise)
+    }
+
+    /// The DDPM update from a given x₀ estimate (RTC's guided one): the posterior mean of q(x_prev | x_t, x₀) plus
+    /// σ·noise when t > 0.
+    /// - Note: Real-time safe.
+    public func ddpmUpdate(x0: UnsafePointer<Float>, t: Int, previous: Int, sample: UnsafeMutablePointer<Float>,
+                           count: Int, noise: UnsafePointer<Float>?) {
         let a = alphaBar(t), aPrev = alphaBar(previous)
         let b = 1 - a, bPrev = 1 - aPrev
         let currentAlpha = a / aPrev
@@ -158,6 +166,14 @@ public struct NoiseScheduler: Sendable, Equatable {
     public func ddimStep(modelOutput: UnsafePointer<Float>, t: Int, previous: Int, sample: UnsafeMutablePointer<Float>,
                          count: Int, eta: Float = 0, noise: UnsafePointer<Float>? = nil, x0: UnsafeMutablePointer<Float>) {
         predictOriginal(modelOutput, sample, t: t, count: count, into: x0)
+        ddimUpdate(modelOutput: modelOutput, x0: x0, t: t, previous: previous, sample: sample, count: count, eta: eta,
+                   noise: noise)
+    }
+
+    /// The DDIM update from a given x₀ estimate (RTC's guided one) and the model's ε direction.
+    /// - Note: Real-time safe.
+    public func ddimUpdate(modelOutput: UnsafePointer<Float>, x0: UnsafePointer<Float>, t: Int, previous: Int,
+                           sample: UnsafeMutablePointer<Float>, count: Int, eta: Float, noise: UnsafePointer<Float>?) {
         let a = alphaBar(t), aPrev = alphaBar(previous)
         let b = 1 - a, bPrev = 1 - aPrev
         let variance = (bPrev / b) * (1 - a / aPrev)

@@ -1,3 +1,8 @@
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
 import ReflexCore
 import ReflexNN
 
@@ -7,10 +12,16 @@ public struct InferenceInfo: Sendable, Equatable {
     public var networkEvaluations: Int
     /// The call started from the previous chunk (RTI) rather than from fresh noise.
     public var warmStarted: Bool
+    /// Vector-Jacobian products through the network (RTC's guidance), each about two evaluations' work.
+    public var guidanceProducts: Int
+    /// Anytime denoising returned the x₀ estimate before the schedule ended, to meet the call's deadline.
+    public var stoppedEarly: Bool
 
-    public init(networkEvaluations: Int, warmStarted: Bool) {
+    public init(networkEvaluations: Int, warmStarted: Bool, guidanceProducts: Int = 0, stoppedEarly: Bool = false) {
         self.networkEvaluations = networkEvaluations
         self.warmStarted = warmStarted
+        self.guidanceProducts = guidanceProducts
+        self.stoppedEarly = stoppedEarly
     }
 }
 
@@ -28,6 +39,18 @@ public protocol Policy: AnyObject {
     /// - Note: Real-time safe.
     func predictChunk(history: UnsafePointer<Float>, stepsExecuted: Int, output: UnsafeMutablePointer<Float>,
                       generator: inout RandomGenerator) -> InferenceInfo
+    /// Infers one chunk knowing the delay and the execution strategy (`PolicyRunner` calls this). Policies that
+    /// cannot condition on the chunk in flight ignore all but `stepsExecuted` (the default).
+    /// - Note: Real-time safe.
+    func predictChunk(history: UnsafePointer<Float>, context: ChunkContext, output: UnsafeMutablePointer<Float>,
+                      generator: inout RandomGenerator) -> InferenceInfo
+}
+
+extension Policy {
+    public func predictChunk(history: UnsafePointer<Float>, context: ChunkContext, output: UnsafeMutablePointer<Float>,
+                             generator: inout RandomGenerator) -> InferenceInfo {
+        predictChunk(history: history, stepsExecuted: context.stepsExecuted, output: output, generator: &generator)
+    }
 }
 
 /// Maps between raw actions and the space the network works in: normalized, with gripper dimensions scaled by 1/f
@@ -97,15 +120,22 @@ public final class DiffusionPolicy: Policy {
         didSet { freshKind = DiffusionPolicy.freshSchedule(sampler, scheduler) }
     }
     /// What a call without a warm start runs, derived from `sampler` once (so sampling allocates nothing).
-    private var freshKind: SamplerKind
+    private(set) var freshKind: SamplerKind
     let actions: ActionSpace
-    private let diffusion: DiffusionSampler
+    let diffusion: DiffusionSampler
     private let condition: Tensor
     /// Candidates in network space (maxCandidates × H × A).
     private let samples: Tensor
     private let noise: Tensor
     private let warmStart: Tensor
     public private(set) var hasWarmStart = false
+    /// RTC: the last executed chunk (network space, as sampled), the target shifted to the new chunk's time, and
+    /// the per-step mask.
+    private let previousChunk: Tensor
+    private let inpaintTarget: Tensor
+    private let inpaintWeights: Tensor
+    /// The denoiser offers the vector-Jacobian product RTC's guidance needs (else `.rtc` runs as `.rtcReplace`).
+    public var supportsGuidance: Bool { diffusion.guidable != nil }
 
     /// Largest K for `sampleCandidates`.
     public var maxCandidates: Int { denoiser.maxBatch }
@@ -132,6 +162,9 @@ public final class DiffusionPolicy: Policy {
         samples = Tensor(zeros: [denoiser.maxBatch, config.horizon * config.actionSize])
         noise = Tensor(zeros: [denoiser.maxBatch, config.horizon * config.actionSize])
         warmStart = Tensor(zeros: [config.horizon * config.actionSize])
+        previousChunk = Tensor(zeros: [config.horizon * config.actionSize])
+        inpaintTarget = Tensor(zeros: [config.horizon * config.actionSize])
+        inpaintWeights = Tensor(zeros: [config.horizon])
     }
 
     public func reset() { hasWarmStart = false }
@@ -156,7 +189,7 @@ public final class DiffusionPolicy: Policy {
     /// - Note: Real-time safe.
     @discardableResult
     public func sampleCandidates(history: UnsafePointer<Float>, count: Int, initialNoise: UnsafePointer<Float>? = nil,
-                                 stepsExecuted: Int, generator: inout RandomGenerator) -> InferenceInfo {
+                                 stepsExecuted: Int, generator: inout RandomGenerator, deadline: UInt64 = 0) -> InferenceInfo {
         precondition(count >= 1 && count <= maxCandidates, "count \(count) outside 1...\(maxCandidates)")
         let n = config.horizon * config.actionSize
         condition.data.update(from: history, count: config.conditionSize)
@@ -186,8 +219,8 @@ public final class DiffusionPolicy: Policy {
             kind = freshKind
         }
         let evals = diffusion.run(kind, sample: x, batch: count, condition: condition.data, conditionBatch: 1,
-                                  generator: &generator)
-        return InferenceInfo(networkEvaluations: evals, warmStarted: warm)
+                                  generator: &generator, deadline: deadline)
+        return InferenceInfo(networkEvaluations: evals, warmStarted: warm, stoppedEarly: diffusion.stoppedEarly)
     }
 
     /// Denoises `count` chunks in one batched pass, chunk k from its own initial noise (row k of `initialNoise`,
@@ -217,6 +250,7 @@ public final class DiffusionPolicy: Policy {
         let n = config.horizon * config.actionSize
         let chosen = samples.data + index * n
         warmStart.data.update(from: chosen, count: n)
+        previousChunk.data.update(from: chosen, count: n)
         actions.clipWarmStart(warmStart.data, rows: config.horizon)
         hasWarmStart = true
         output.update(from: chosen, count: n)
@@ -228,6 +262,60 @@ public final class DiffusionPolicy: Policy {
         let info = sampleCandidates(history: history, count: 1, stepsExecuted: stepsExecuted, generator: &generator)
         commit(candidate: 0, output: output)
         return info
+    }
+
+    /// Knows the delay: `.rtiDelay` shifts RTI's warm start by the steps since the previous chunk's observation;
+    /// `.rtc` / `.rtcReplace` inpaint the new chunk against the previous one (its first n_obs_steps − 1 + D actions
+    /// frozen, the rest of the overlap softly masked), starting from fresh noise or, under an RTI sampler, from the
+    /// warm start shifted the same way.
+    /// - Note: Real-time safe.
+    public func predictChunk(history: UnsafePointer<Float>, context: ChunkContext, output: UnsafeMutablePointer<Float>,
+                             generator: inout RandomGenerator) -> InferenceInfo {
+        let mode: InpaintingMode
+        switch context.strategy {
+        case .rtiDelay:
+            let info = sampleCandidates(history: history, count: 1, stepsExecuted: context.stepsSinceObservation,
+                                        generator: &generator, deadline: context.deadline)
+            commit(candidate: 0, output: output)
+            return info
+        case let .rtc(beta) where hasWarmStart: mode = supportsGuidance ? .guided(beta: beta) : .replace
+        case .rtcReplace where hasWarmStart: mode = .replace
+        default:
+            let info = sampleCandidates(history: history, count: 1, stepsExecuted: context.stepsExecuted,
+                                        generator: &generator, deadline: context.deadline)
+            commit(candidate: 0, output: output)
+            return info
+        }
+        let h = config.horizon, a = config.actionSize
+        let shift = max(0, context.stepsSinceObservation)
+        condition.data.update(from: history, count: config.conditionSize)
+        config.normalization.observation.normalize(condition.data, rows: config.nObsSteps)
+        let x = samples.data
+        let kind: SamplerKind
+        var warm = false
+        if case let .rti(schedule, variant, _) = sampler {
+            warm = true
+            shiftWarmStart(by: shift, into: x)
+            if variant == .renoise {
+                generator.fillGaussian(noise.data, count: h * a)
+                scheduler.addNoise(x, noise: noise.data, t: schedule[0], count: h * a)
+            }
+            kind = .ddpm(timesteps: schedule)
+        } else {
+            generator.fillGaussian(x, count: h * a)
+            kind = freshKind
+        }
+        // The previous chunk at this chunk's times: its index j + shift is this chunk's j.
+        let overlapEnd = max(0, h - shift)
+        for j in 0 ..< overlapEnd { (inpaintTarget.data + j * a).update(from: previousChunk.data + (j + shift) * a, count: a) }
+        let frozen = min(config.nObsSteps - 1 + context.delay, overlapEnd)
+        rtcPrefixWeights(frozen: frozen, overlapEnd: overlapEnd, horizon: h, into: inpaintWeights.data)
+        let cost = diffusion.runInpainting(kind, sample: x, condition: condition.data, target: inpaintTarget.data,
+                                           weights: inpaintWeights.data, frozen: frozen, mode: mode, generator: &generator,
+                                           deadline: context.deadline)
+        commit(candidate: 0, output: output)
+        return InferenceInfo(networkEvaluations: cost.evaluations, warmStarted: warm, guidanceProducts: cost.products,
+                             stoppedEarly: diffusion.stoppedEarly)
     }
 
     /// Writes the warm start shifted left by `steps` actions, the tail padded with its last action.
@@ -281,42 +369,74 @@ public final class BCPolicy: Policy {
 }
 
 /// Runs a policy one control step at a time, as LeRobot's `select_action` does: it keeps the observation history
-/// (filled with the first observation at the start of an episode), and infers a new chunk whenever the actions
-/// taken from the last one (`n_action_steps`, starting at index `n_obs_steps − 1`) run out.
+/// (filled with the first observation at the start of an episode), and starts a new chunk every `actionSteps`
+/// steps (LeRobot's `n_action_steps`), taking its actions from index `n_obs_steps − 1` on.
+///
+/// With a `delay` D > 0 and an asynchronous `strategy`, the chunk started at step t (from t's observation) only
+/// becomes available at t + D, as in a loop whose inference takes D control periods; until then the previous chunk
+/// keeps executing, and the new one is entered at the index of the current step (index n_obs_steps − 1 + D). The
+/// first chunk of an episode is waited for (there is nothing to execute before it). Should the executing chunk run
+/// out before the next arrives (D + actionSteps + n_obs_steps − 1 > horizon), the last action is held and counted
+/// in `heldSteps`. With D = 0 (or `.sync`) this is exactly the synchronous runner.
 public final class PolicyRunner {
     public let policy: Policy
     /// Actions executed per chunk (the policy's `n_action_steps` unless overridden; RTI usually runs with 1).
     public let actionSteps: Int
+    /// Control steps each inference takes (0 under `.sync`).
+    public let delay: Int
+    public let strategy: ExecutionStrategy
     private let history: ObservationHistory
-    private let chunk: Tensor
-    private var queued = 0
-    private var nextIndex = 0
-    private var executedSinceChunk = 0
+    /// The chunks that may still be executed, oldest first, in a ring of `slots`.
+    private let ring: Tensor
+    private var observedAt: [Int]
+    private var arrivesAt: [Int]
+    private let slots: Int
+    private var head = 0
+    private var count = 0
+    private var time = 0
     private var started = false
+    private let lastAction: Tensor
+    /// Steps of this episode that held the last action because the executing chunk ran out.
+    public private(set) var heldSteps = 0
+    /// The last `step`'s action is the first taken after a new chunk arrived (a chunk boundary).
+    public private(set) var atChunkBoundary = false
 
-    public init(policy: Policy, actionSteps: Int? = nil) {
+    public init(policy: Policy, actionSteps: Int? = nil, delay: Int = 0, strategy: ExecutionStrategy = .sync) {
         self.policy = policy
         let c = policy.config
         self.actionSteps = max(1, min(actionSteps ?? c.nActionSteps, c.horizon - c.nObsSteps + 1))
+        self.strategy = strategy
+        self.delay = strategy == .sync ? 0 : max(0, delay)
         history = ObservationHistory(steps: c.nObsSteps, observationSize: c.observationSize)
-        chunk = Tensor(zeros: [c.horizon, c.actionSize])
+        // Chunks alive at once: those covering the current step plus those still in flight.
+        slots = (c.horizon + self.delay) / self.actionSteps + 3
+        ring = Tensor(zeros: [slots, c.horizon * c.actionSize])
+        observedAt = [Int](repeating: 0, count: slots)
+        arrivesAt = [Int](repeating: 0, count: slots)
+        lastAction = Tensor(zeros: [c.actionSize])
     }
 
     /// Starts a new episode (the policy's warm start is dropped too).
     public func reset() {
         policy.reset()
         started = false
-        queued = 0
-        executedSinceChunk = 0
+        head = 0
+        count = 0
+        time = 0
+        heldSteps = 0
+        atChunkBoundary = false
     }
 
+    @inline(__always) private func slot(_ k: Int) -> Int { (head + k) % slots }
+
     /// Takes the newest observation and writes the action to apply now. Returns the inference cost when this step
-    /// ran the network, nil when it took a queued action.
+    /// started a chunk, nil otherwise.
     /// - Note: Real-time safe.
     @discardableResult
     public func step(observation: UnsafePointer<Float>, action: UnsafeMutablePointer<Float>,
                      generator: inout RandomGenerator) -> InferenceInfo? {
         let c = policy.config
+        let n = c.horizon * c.actionSize
         if !started {
             history.fill(with: observation)
             started = true
@@ -324,17 +444,67 @@ public final class PolicyRunner {
             history.push(observation)
         }
         var info: InferenceInfo?
-        if queued == 0 {
-            info = policy.predictChunk(history: history.data, stepsExecuted: executedSinceChunk, output: chunk.data,
+        if time % actionSteps == 0 {
+            if count == slots { head = slot(1); count -= 1 } // cannot happen with the ring's size; never overrun
+            var context = ChunkContext(stepsExecuted: 0, delay: 0, strategy: strategy)
+            if count > 0 {
+                let newest = slot(count - 1)
+                context.stepsExecuted = max(0, time - arrivesAt[newest])
+                context.stepsSinceObservation = time - observedAt[newest]
+                context.delay = delay
+            }
+            let s = slot(count)
+            info = policy.predictChunk(history: history.data, context: context, output: ring.data + s * n,
                                        generator: &generator)
-            queued = actionSteps
-            nextIndex = c.nObsSteps - 1
-            executedSinceChunk = 0
+            observedAt[s] = time
+            arrivesAt[s] = time + context.delay
+            count += 1
         }
-        action.update(from: chunk.data + nextIndex * c.actionSize, count: c.actionSize)
-        nextIndex += 1
-        queued -= 1
-        executedSinceChunk += 1
+        // The newest arrived chunk executes; older ones matter only to the ensemble.
+        var active = -1
+        for k in 0 ..< count where arrivesAt[slot(k)] <= time { active = k }
+        atChunkBoundary = time > 0 && arrivesAt[slot(max(active, 0))] == time
+        if case let .ensemble(m) = strategy {
+            // Drop chunks that no longer cover this step (keeping the active one so there is something to hold).
+            while count > 1, active > 0, c.nObsSteps - 1 + time - observedAt[slot(0)] >= c.horizon {
+                head = slot(1); count -= 1; active -= 1
+            }
+            var total: Float = 0
+            var i = 0
+            for k in 0 ... active {
+                let s = slot(k)
+                let index = c.nObsSteps - 1 + time - observedAt[s]
+                guard index < c.horizon else { continue }
+                let w = expf(-m * Float(i))
+                if i == 0 { action.update(repeating: 0, count: c.actionSize) }
+                let row = ring.data + s * n + index * c.actionSize
+                for d in 0 ..< c.actionSize { action[d] += w * row[d] }
+                total += w
+                i += 1
+            }
+            if i == 0 {
+                hold(action)
+            } else {
+                for d in 0 ..< c.actionSize { action[d] /= total }
+            }
+        } else {
+            active = max(active, 0)
+            head = slot(active) // older chunks are done
+            count -= active
+            let index = c.nObsSteps - 1 + time - observedAt[head]
+            if index < c.horizon {
+                action.update(from: ring.data + head * n + index * c.actionSize, count: c.actionSize)
+            } else {
+                hold(action)
+            }
+        }
+        lastAction.data.update(from: action, count: c.actionSize)
+        time += 1
         return info
+    }
+
+    private func hold(_ action: UnsafeMutablePointer<Float>) {
+        action.update(from: lastAction.data, count: policy.config.actionSize)
+        heldSteps += 1
     }
 }

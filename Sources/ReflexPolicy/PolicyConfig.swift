@@ -182,6 +182,9 @@ public struct PolicyConfig: Codable, Sendable, Equatable {
     /// Diffusion only: inference-time steering switched on by default (`steering:` in policy.yaml); command-line
     /// options override it field by field.
     public var steering: SteeringDefaults?
+    /// How chunks are executed while the next is inferred, by default (`execution:` in policy.yaml, e.g. `rtc`);
+    /// `--execution` overrides it. Absent: `naive` under a delay, else `sync`.
+    public var execution: ExecutionStrategy?
     /// Where the policy came from (task, robot, demonstrations), for people reading the file.
     public var notes: [String: String]?
 

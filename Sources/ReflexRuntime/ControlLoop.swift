@@ -19,9 +19,17 @@ public struct ControlLoopConfig: Sendable, Codable, Equatable {
     public var inlineInference: Bool
     /// Seed of the policy's noise.
     public var seed: UInt64
+    /// How chunks join while the next is inferred (nil: `.naive`); the worker hands each request's measured delay
+    /// to the policy, so `.rtc` freezes what will have executed by the time the chunk lands.
+    public var execution: ExecutionStrategy?
+    /// Anytime denoising: each request carries the time its chunk is needed (when the executing chunk runs out, less
+    /// a tenth of a period), and a diffusion sampler that would finish later returns its x₀ estimate instead.
+    public var anytime: Bool?
 
     public init(rate: Double = 100, realTimePriority: Int32? = 80, lockMemory: Bool = true, actionSteps: Int? = nil,
-                inlineInference: Bool = false, seed: UInt64 = 0) {
+                inlineInference: Bool = false, seed: UInt64 = 0, execution: ExecutionStrategy? = nil, anytime: Bool? = nil) {
+        self.execution = execution
+        self.anytime = anytime
         self.rate = rate
         self.realTimePriority = realTimePriority
         self.lockMemory = lockMemory
@@ -126,7 +134,8 @@ public final class ControlLoop: @unchecked Sendable {
         horizon = pc?.horizon ?? 1
         actionSize = pc?.actionSize ?? joints
         actionSteps = config.actionSteps ?? pc?.nActionSteps ?? 1
-        worker = policy.map { InferenceWorker(policy: $0, clock: clock, seed: config.seed) }
+        worker = policy.map { InferenceWorker(policy: $0, clock: clock, seed: config.seed,
+                                                   execution: config.execution ?? .naive) }
         state = JointState(count: joints)
         command = JointCommand(count: joints)
         samples = LoopSampleBuffer(joints: joints)
@@ -338,6 +347,13 @@ public final class ControlLoop: @unchecked Sendable {
                 request.tick = tickIndex
                 request.time = wake
                 request.episodeStart = episodeStartPending
+                request.delay = latencyTicks
+                request.deadline = 0
+                if config.anytime == true, let c = chunk {
+                    // The tick at which the executing chunk has no action left needs the new one.
+                    let left = Int64(horizon - nObs + 1) - (tickIndex - c.tick)
+                    request.deadline = left > 0 ? wake &+ UInt64(left) * period &- period / 10 : wake
+                }
                 episodeStartPending = false
                 worker.requests.publish()
                 requestOutstanding = true
@@ -399,6 +415,7 @@ public final class ControlLoop: @unchecked Sendable {
         chunk = c
         requestOutstanding = false
         telemetry.counters.chunksReceived += 1
+        if c.info.stoppedEarly { telemetry.counters.anytimeChunks += 1 }
         let latency = c.finished > c.started ? c.finished - c.started : 0
         telemetry.record(.inferenceLatency, latency)
         let sinceObservation = c.finished > c.time ? c.finished - c.time : 0

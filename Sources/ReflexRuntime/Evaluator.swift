@@ -16,15 +16,21 @@ public struct EvaluationConfig: Sendable {
     public var record: Bool
     /// Run only this shard's episodes (k % count == index); nil runs them all.
     public var shard: EvaluationShard?
+    /// Control steps each inference takes: the environment keeps executing the previous chunk meanwhile
+    /// (`PolicyRunner`). Ignored under `.sync`.
+    public var delay: Int
+    public var execution: ExecutionStrategy
 
     public init(episodes: Int, seed: UInt64 = 0, workers: Int = 1, actionSteps: Int? = nil, record: Bool = false,
-                shard: EvaluationShard? = nil) {
+                shard: EvaluationShard? = nil, delay: Int = 0, execution: ExecutionStrategy = .sync) {
         self.episodes = episodes
         self.seed = seed
         self.workers = workers
         self.actionSteps = actionSteps
         self.record = record
         self.shard = shard
+        self.delay = delay
+        self.execution = execution
     }
 
     /// The episode indices this run evaluates, ascending.
@@ -65,11 +71,21 @@ public struct EpisodeResult: Codable, Sendable {
     public var maxCallEvaluations: Int
     /// Wall time of each inference call, in microseconds.
     public var inferenceMicros: [Double]
+    /// RTC guidance's vector-Jacobian products over the episode.
+    public var guidanceProducts = 0
+    /// Mean over steps and joints (gripper excluded) of the squared third difference of the executed joint
+    /// targets, (a_t − 3a_{t−1} + 3a_{t−2} − a_{t−3})², in the action's units (rad) per control step cubed.
+    public var jerk = 0.0
+    /// The largest change of any joint target (gripper excluded) from one step to the next at a chunk boundary.
+    public var boundaryJump = 0.0
+    /// Steps that held the last action because the executing chunk ran out before the next arrived.
+    public var heldSteps = 0
     /// The recorded episode when `EvaluationConfig.record` is set (not written to JSON).
     public var trajectory: Demonstrations.Episode?
 
     enum CodingKeys: String, CodingKey {
-        case index, seed, success, episodeReturn, steps, inferenceCalls, networkEvaluations, maxCallEvaluations, inferenceMicros
+        case index, seed, success, episodeReturn, steps, inferenceCalls, networkEvaluations, maxCallEvaluations, inferenceMicros,
+             guidanceProducts, jerk, boundaryJump, heldSteps
     }
 }
 
@@ -90,6 +106,15 @@ public struct EvaluationReport: Codable, Sendable {
     public var latencyP99Micros: Double
     /// The slowest call's wall time (on a shared machine: the work plus whatever the scheduler added).
     public var latencyMaxMicros: Double
+    /// RTC guidance's vector-Jacobian products per inference call.
+    public var guidanceProductsPerCall: Double
+    /// Mean over episodes of `EpisodeResult.jerk`.
+    public var meanJerk: Double
+    /// Mean over episodes of each episode's largest jump at a chunk boundary, and the largest of all.
+    public var meanBoundaryJump: Double
+    public var maxBoundaryJump: Double
+    /// Steps that held the last action, over all episodes.
+    public var heldSteps: Int
     public var episodeResults: [EpisodeResult]
 
     public init(_ results: [EpisodeResult]) {
@@ -111,6 +136,11 @@ public struct EvaluationReport: Codable, Sendable {
         latencyP50Micros = Statistics.quantile(lat, 0.5)
         latencyP99Micros = Statistics.quantile(lat, 0.99)
         latencyMaxMicros = lat.max() ?? 0
+        guidanceProductsPerCall = calls == 0 ? 0 : Double(r.reduce(0) { $0 + $1.guidanceProducts }) / Double(calls)
+        meanJerk = Statistics.mean(r.map(\.jerk))
+        meanBoundaryJump = Statistics.mean(r.map(\.boundaryJump))
+        maxBoundaryJump = r.map(\.boundaryJump).max() ?? 0
+        heldSteps = r.reduce(0) { $0 + $1.heldSteps }
         episodeResults = r
     }
 }
@@ -146,6 +176,10 @@ public struct Evaluator {
         var result = EpisodeResult(index: k, seed: seed, success: false, episodeReturn: 0, steps: 0, inferenceCalls: 0,
                                    networkEvaluations: 0, maxCallEvaluations: 0, inferenceMicros: [])
         var recorded: (observations: [Float], actions: [Float], rewards: [Float]) = ([], [], [])
+        let gripper = Set(runner.policy.config.gripper?.dims ?? [])
+        let joints = (0 ..< action.count).filter { !gripper.contains($0) }
+        var past = [[Float]](repeating: [], count: 3) // a_{t−1}, a_{t−2}, a_{t−3}
+        var jerkSum = 0.0, jerkCount = 0
         while true {
             let t0 = monotonicNanoseconds()
             let info = runner.step(observation: observation, action: &action, generator: &gen)
@@ -154,6 +188,20 @@ public struct Evaluator {
                 result.inferenceCalls += 1
                 result.networkEvaluations += info.networkEvaluations
                 result.maxCallEvaluations = max(result.maxCallEvaluations, info.networkEvaluations)
+                result.guidanceProducts += info.guidanceProducts
+            }
+            if !joints.isEmpty {
+                if !past[2].isEmpty {
+                    for d in joints {
+                        let j3 = Double(action[d]) - 3 * Double(past[0][d]) + 3 * Double(past[1][d]) - Double(past[2][d])
+                        jerkSum += j3 * j3
+                    }
+                    jerkCount += joints.count
+                }
+                if runner.atChunkBoundary, !past[0].isEmpty {
+                    for d in joints { result.boundaryJump = max(result.boundaryJump, Double(abs(action[d] - past[0][d]))) }
+                }
+                past = [action, past[0], past[1]]
             }
             if config.record {
                 recorded.observations += observation
@@ -166,6 +214,8 @@ public struct Evaluator {
             if out.success { result.success = true }
             if out.done || result.steps >= env.maxEpisodeSteps { break }
         }
+        result.jerk = jerkCount == 0 ? 0 : jerkSum / Double(jerkCount)
+        result.heldSteps = runner.heldSteps
         if config.record {
             result.trajectory = Demonstrations.Episode(observations: recorded.observations, actions: recorded.actions,
                                                        length: result.steps, success: result.success,
@@ -185,7 +235,8 @@ public struct Evaluator {
         // Build every worker's environment and policy before starting, so set-up errors surface here.
         var setups: [(any Environment, PolicyRunner)] = []
         for _ in 0 ..< workers {
-            setups.append((try makeEnvironment(), PolicyRunner(policy: try makePolicy(), actionSteps: config.actionSteps)))
+            setups.append((try makeEnvironment(), PolicyRunner(policy: try makePolicy(), actionSteps: config.actionSteps,
+                                                               delay: config.delay, strategy: config.execution)))
         }
         let boxes = setups.map { WorkerBox(environment: $0.0, runner: $0.1) }
         let group = DispatchGroup()

@@ -18,6 +18,11 @@ public final class InferenceRequest {
     public var time: UInt64 = 0
     /// First request of an episode: the policy is reset before it runs (RTI's warm start dropped).
     public var episodeStart = false
+    /// Control periods the loop expects this inference to take (its last measured latency): the new chunk's actions
+    /// before index `nObsSteps − 1 + delay` will have executed from the previous chunk (RTC freezes them).
+    public var delay = 0
+    /// When the chunk is needed, on the loop clock (ns; 0: no deadline): the sampler may return its x₀ estimate early.
+    public var deadline: UInt64 = 0
 
     init(size: Int) {
         history = .allocate(capacity: size)
@@ -57,6 +62,8 @@ public final class InferenceWorker: @unchecked Sendable {
     /// The policy in use (owned by the thread that runs `serviceOnce`; switch it with `switchPolicy`).
     public private(set) var policy: Policy
     public let config: PolicyConfig
+    /// How chunks join (`ChunkContext.strategy`): `.naive` is what the loop does without conditioning.
+    public let execution: ExecutionStrategy
     /// A policy handed from a control thread to the worker (it is used by one thread at a time).
     struct Switch: @unchecked Sendable {
         let policy: Policy
@@ -77,9 +84,10 @@ public final class InferenceWorker: @unchecked Sendable {
     public var chunksInferred: Int { inferred.load(ordering: .relaxed) }
     private let inferred = Atomic<Int>(0)
 
-    public init(policy: Policy, clock: LoopClock, seed: UInt64) {
+    public init(policy: Policy, clock: LoopClock, seed: UInt64, execution: ExecutionStrategy = .naive) {
         self.policy = policy
         config = policy.config
+        self.execution = execution
         self.clock = clock
         generator = RandomGenerator(seed: seed)
         let c = policy.config
@@ -130,7 +138,13 @@ public final class InferenceWorker: @unchecked Sendable {
         let steps = previousTick >= 0 ? Int(request.tick - previousTick) : 0
         let out = chunks.writable
         out.started = clock.now()
-        out.info = policy.predictChunk(history: request.history, stepsExecuted: steps, output: out.actions,
+        // The previous chunk was conditioned on previousTick: the new one starts `steps` actions into it.
+        // The loop clock's deadline on the monotonic clock the sampler reads (the same clock in production).
+        let now = clock.now()
+        let deadline = request.deadline == 0 ? 0 : monotonicNanoseconds() &+ (request.deadline > now ? request.deadline - now : 0)
+        let context = ChunkContext(stepsExecuted: steps, stepsSinceObservation: steps,
+                                   delay: previousTick >= 0 ? request.delay : 0, strategy: execution, deadline: deadline)
+        out.info = policy.predictChunk(history: request.history, context: context, output: out.actions,
                                        generator: &generator)
         out.finished = clock.now()
         out.tick = request.tick

@@ -36,6 +36,8 @@ public struct LoopCounters: Sendable, Codable, Equatable {
     public var skippedPeriods = 0
     public var inferenceRequests = 0
     public var chunksReceived = 0
+    /// Chunks the sampler returned early, as its x₀ estimate, to meet their deadline (anytime denoising).
+    public var anytimeChunks = 0
     /// Ticks with no action to take (no chunk yet, or the chunk ran out): the safety layer held.
     public var noActionTicks = 0
     public var readFailures = 0

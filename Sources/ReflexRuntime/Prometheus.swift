@@ -39,6 +39,7 @@ public enum Prometheus {
                 ("reflex_loop_skipped_periods_total", "Periods skipped by re-phasing after overruns", c.skippedPeriods),
                 ("reflex_inference_requests_total", "Chunks asked of the inference worker", c.inferenceRequests),
                 ("reflex_inference_chunks_total", "Chunks received from the inference worker", c.chunksReceived),
+                ("reflex_inference_anytime_chunks_total", "Chunks returned early as the x0 estimate to meet their deadline", c.anytimeChunks),
                 ("reflex_loop_no_action_ticks_total", "Ticks without an action (held)", c.noActionTicks),
                 ("reflex_robot_read_failures_total", "Reads that failed (no reply, corrupt, non-finite)", c.readFailures),
                 ("reflex_robot_write_failures_total", "Writes that failed", c.writeFailures),

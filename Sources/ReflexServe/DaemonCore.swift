@@ -358,6 +358,12 @@ public final class DaemonCore: Sendable {
         guard request.stepsExecuted >= 0, request.stepsExecuted <= c.horizon else {
             throw APIError.badRequest("steps_executed must be in 0...\(c.horizon), got \(request.stepsExecuted)")
         }
+        if let s = request.stepsSinceObservation, s < 0 || s > c.horizon {
+            throw APIError.badRequest("steps_since_observation must be in 0...\(c.horizon), got \(s)")
+        }
+        guard request.committed >= 0, request.committed <= c.horizon else {
+            throw APIError.badRequest("committed must be in 0...\(c.horizon), got \(request.committed)")
+        }
         let name = request.policy
         do {
             let response = try await onInference { () -> PredictResponse in

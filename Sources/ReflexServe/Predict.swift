@@ -14,18 +14,30 @@ public struct PredictRequest: Sendable, Codable, Equatable {
     public var episodeStart: Bool
     /// Seed for this call's noise (nil: continue the predictor's stream).
     public var seed: UInt64?
+    /// Control steps since the previous request's observation (nil: `stepsExecuted`): where this chunk starts in the
+    /// previous one, for RTC and RTI with the delay.
+    public var stepsSinceObservation: Int?
+    /// Actions of this chunk, from its observation's tick on, that the client will have executed from the previous
+    /// chunk by the time this one arrives (the delay D RTC freezes).
+    public var committed: Int
+    /// How the chunk joins the previous one (docs/delay.md; nil: policy.yaml's `execution:`, else naive).
+    public var execution: ExecutionStrategy?
 
-    public init(policy: String, observation: [Float], stepsExecuted: Int = 0, episodeStart: Bool = false, seed: UInt64? = nil) {
+    public init(policy: String, observation: [Float], stepsExecuted: Int = 0, episodeStart: Bool = false, seed: UInt64? = nil,
+                stepsSinceObservation: Int? = nil, committed: Int = 0, execution: ExecutionStrategy? = nil) {
         self.policy = policy
         self.observation = observation
         self.stepsExecuted = stepsExecuted
         self.episodeStart = episodeStart
         self.seed = seed
+        self.stepsSinceObservation = stepsSinceObservation
+        self.committed = committed
+        self.execution = execution
     }
 
     enum CodingKeys: String, CodingKey {
-        case policy, observation, seed
-        case stepsExecuted = "steps_executed", episodeStart = "episode_start"
+        case policy, observation, seed, committed, execution
+        case stepsExecuted = "steps_executed", episodeStart = "episode_start", stepsSinceObservation = "steps_since_observation"
     }
 
     /// Accepts the observation flat or as rows (`[[...], [...]]`, one per observation step).
@@ -50,6 +62,9 @@ public struct PredictRequest: Sendable, Codable, Equatable {
         stepsExecuted = try c.decodeIfPresent(Int.self, forKey: .stepsExecuted) ?? 0
         episodeStart = try c.decodeIfPresent(Bool.self, forKey: .episodeStart) ?? false
         seed = try c.decodeIfPresent(UInt64.self, forKey: .seed)
+        stepsSinceObservation = try c.decodeIfPresent(Int.self, forKey: .stepsSinceObservation)
+        committed = try c.decodeIfPresent(Int.self, forKey: .committed) ?? 0
+        execution = try c.decodeIfPresent(ExecutionStrategy.self, forKey: .execution)
     }
 }
 
@@ -102,7 +117,9 @@ final class Predictor: @unchecked Sendable {
         if let seed = r.seed { generator = RandomGenerator(seed: seed) }
         r.observation.withUnsafeBufferPointer { if let b = $0.baseAddress { history.update(from: b, count: $0.count) } }
         let t0 = monotonicNanoseconds()
-        let info = policy.predictChunk(history: history, stepsExecuted: r.stepsExecuted, output: output, generator: &generator)
+        let context = ChunkContext(stepsExecuted: r.stepsExecuted, stepsSinceObservation: r.stepsSinceObservation ?? r.stepsExecuted,
+                                   delay: r.committed, strategy: r.execution ?? c.execution ?? .naive)
+        let info = policy.predictChunk(history: history, context: context, output: output, generator: &generator)
         let t1 = monotonicNanoseconds()
         let rows = (0 ..< c.horizon).map { h in Array(UnsafeBufferPointer(start: output + h * c.actionSize, count: c.actionSize)) }
         return PredictResponse(policy: r.policy, actions: rows, horizon: c.horizon, actionSize: c.actionSize,

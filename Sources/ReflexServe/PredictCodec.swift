@@ -2,10 +2,12 @@ import HTTPTypes
 import Hummingbird
 import NIOCore
 import ReflexCore
+import ReflexPolicy
 
 /// `POST /v1/predict` with `Content-Type: application/octet-stream`: the body is a safetensors file holding an F32
 /// (or F16/BF16) tensor `observation` (n_obs_steps × observation_size, any shape with that many values); the other
-/// fields come from the query (`?policy=lift&steps_executed=0&episode_start=true&seed=1`) or the file's
+/// fields come from the query (`?policy=lift&steps_executed=0&episode_start=true&seed=1`, and for chunks that join
+/// under delay `steps_since_observation`, `committed`, `execution`) or the file's
 /// `__metadata__`. The answer is a safetensors file with `action` (horizon × action_size, F32) and the figures in
 /// its metadata — what `safetensors.torch.save`/`load` or any other implementation reads and writes.
 enum PredictCodec {
@@ -37,8 +39,13 @@ enum PredictCodec {
             guard let v = UInt64(s) else { throw APIError.badRequest("seed must be a non-negative integer, got '\(s)'") }
             seed = v
         }
+        var execution: ExecutionStrategy?
+        if let s = field("execution") {
+            do { execution = try ExecutionStrategy(parsing: s) } catch let e as ReflexError { throw APIError.badRequest(e.message) }
+        }
         return PredictRequest(policy: policy, observation: observation, stepsExecuted: try int("steps_executed") ?? 0,
-                              episodeStart: episodeStart, seed: seed)
+                              episodeStart: episodeStart, seed: seed, stepsSinceObservation: try int("steps_since_observation"),
+                              committed: try int("committed") ?? 0, execution: execution)
     }
 
     static func safetensorsResponse(_ r: PredictResponse) throws -> Response {

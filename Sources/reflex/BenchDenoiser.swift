@@ -8,7 +8,7 @@ import ReflexPolicy
 struct BenchDenoiser: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "denoiser",
-        abstract: "Time one evaluation of the MLP denoiser (batch 1 and K candidates) with random weights."
+        abstract: "Time one evaluation of the MLP denoiser (batch 1 and K candidates) with random weights, and one RTC-guided evaluation (forward pass plus vector-Jacobian product)."
     )
 
     @Option(help: "Hidden layer widths.") var hidden = "512,512,512"
@@ -20,8 +20,28 @@ struct BenchDenoiser: ParsableCommand {
     @Option(help: "Kernel threads.") var threads = 1
     @Option(help: "Timed rounds.") var rounds = 21
     @Flag(help: "Print JSON instead of a table.") var json = false
+    @Option(help: "Instead of timing: how much a diffusion policy's x₀ estimate depends on the noisy chunk, ‖vᵀ ∂x̂₀/∂x_t‖ for random unit v, at several timesteps (what RTC's guidance can move; docs/delay.md).")
+    var jacobianOf: String?
 
     func run() throws {
+        if let dir = jacobianOf {
+            guard let policy = try PolicyDirectory.load(dir) as? DiffusionPolicy else {
+                throw ValidationError("--jacobian-of needs a diffusion policy directory")
+            }
+            var gen = RandomGenerator(seed: 0)
+            let T = policy.scheduler.config.trainTimesteps
+            let steps = [T - 1, 2 * T / 3, T / 3, T / 10, 0]
+            var rows: [[String]] = []
+            for t in steps {
+                guard let gain = policy.x0JacobianGain(timestep: t, probes: 64, generator: &gen) else {
+                    throw ValidationError("the policy's denoiser has no vector-Jacobian product")
+                }
+                rows.append(["\(t)", String(format: "%.4f", gain)])
+            }
+            print("\(dir): \(policy.scheduler.config.predictionType.rawValue) prediction, 64 probes per timestep")
+            print(table(["t", "mean ‖vᵀ ∂x̂₀/∂x_t‖"], rows))
+            return
+        }
         let sizes = hidden.split(separator: ",").compactMap { Int($0) }
         let ks = batches.split(separator: ",").compactMap { Int($0) }
         guard !sizes.isEmpty, !ks.isEmpty else { throw ValidationError("--hidden and --batches need integers") }
@@ -43,6 +63,12 @@ struct BenchDenoiser: ParsableCommand {
                 d.predict(x.data, timestep: 10, condition: c.data, conditionBatch: 1, batch: k, output: y.data)
             }
         }
+        let v = Tensor(zeros: [horizon * action]), g = Tensor(zeros: [horizon * action])
+        gen.fillGaussian(v)
+        results["guided"] = measure(warmup: 200, rounds: rounds, calls: 500) {
+            d.predictForGuidance(x.data, timestep: 10, condition: c.data, output: y.data)
+            d.vectorJacobianProduct(v.data, into: g.data)
+        }
         let report = ["parameters": Double(mlp.parameterCount), "threads": Double(threads)]
         if json {
             struct Out: Encodable { var meta: [String: Double]; var timings: [String: TimingSamples] }
@@ -51,9 +77,10 @@ struct BenchDenoiser: ParsableCommand {
             print(String(decoding: try enc.encode(Out(meta: report, timings: results)), as: UTF8.self))
         } else {
             print("MLP denoiser \(mlp.config.widths), \(mlp.parameterCount) parameters (\(mlp.parameterCount * 4 / 1024) KB), \(threads) thread(s)")
-            print(table(["K", "median µs", "p10 µs", "p90 µs"], ks.map { k in
-                let s = results["k\(k)"]!
-                return ["\(k)", fmt(s.median), fmt(s.p10), fmt(s.p90)]
+            let rows = ks.map { "k\($0)" } + ["guided"]
+            print(table(["K", "median µs", "p10 µs", "p90 µs"], rows.compactMap { key in
+                guard let s = results[key] else { return nil }
+                return [key == "guided" ? "1 + VJP (RTC guidance)" : String(key.dropFirst()), fmt(s.median), fmt(s.p10), fmt(s.p90)]
             }))
         }
     }

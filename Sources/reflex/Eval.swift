@@ -28,6 +28,10 @@ struct Eval: ParsableCommand {
     var sampler: String?
     @Option(help: "Actions executed per inference call (default: the policy's n_action_steps; RTI infers every step with 1).")
     var actionSteps: Int?
+    @Option(help: "Inference delay in control steps: each new chunk becomes available D steps after the observation it was computed from, the previous chunk executing meanwhile (ignored under --execution sync).")
+    var delay = 0
+    @Option(help: "How chunks are executed while the next is inferred: sync (the robot waits; the reference), naive (switch on arrival), ensemble[:M] (ACT's temporal ensembling, m 0.01), rti-delay (RTI's warm start shifted by executed steps + D), rtc[:BETA] (RTC guidance, β 5), rtc-replace (RTC by replacement). Default: policy.yaml's `execution:`, else naive when --delay > 0, else sync.")
+    var execution: String?
     @Option(help: "First episode seed.") var seed: UInt64 = 0
     @Option(help: "Worker threads (each runs its own world and policy copy).") var workers = 2
     @Option(help: "Results JSON path (default: eval-<task>-<sampler>.json).") var out: String?
@@ -56,11 +60,12 @@ struct Eval: ParsableCommand {
             // The command line overrides policy.yaml's sampler and `steering:` section field by field.
             run = try EvalRun(policy: policy, robot: robot, task: task, sampler: spec, steering: SteeringDefaults(
                 value: value, k: k, beta: beta, dsrlActor: dsrl, dsrlStochastic: dsrlStochastic ? true : nil),
-                seed: seed, episodes: episodes, actionSteps: actionSteps)
+                seed: seed, episodes: episodes, actionSteps: actionSteps, delay: delay,
+                execution: try execution.map(ExecutionStrategy.init(parsing:)))
         } catch let e as ReflexError {
             throw ValidationError(e.description)
         }
-        let samplerName = run.identity.sampler
+        let samplerName = run.identity.label
         let runEpisodes = shard.map { $0.episodes(of: episodes).count } ?? episodes
         let progress = quiet ? nil : ProgressLine(total: runEpisodes, label: "eval \(task) \(samplerName)" + (shard.map { " shard \($0)" } ?? ""))
         let report = try run.run(workers: workers, shard: shard, record: record != nil) {
@@ -106,6 +111,10 @@ struct Eval: ParsableCommand {
             ["network evaluations / inference call", fmt(r.evaluationsPerCall, 2)],
             ["network evaluations / control step", fmt(r.evaluationsPerStep, 2)],
             ["network evaluations, most in one call", "\(r.evaluationsMaxPerCall)"],
+            ["RTC guidance products / inference call", fmt(r.guidanceProductsPerCall, 2)],
+            ["jerk: mean (Δ³ joint target)² (rad²)", String(format: "%.3e", r.meanJerk)],
+            ["largest jump at a chunk boundary: mean / max (rad)", "\(fmt(r.meanBoundaryJump, 4)) / \(fmt(r.maxBoundaryJump, 4))"],
+            ["steps holding the last action", "\(r.heldSteps)"],
             ["inference latency p50 / p99 / max", "\(fmt(r.latencyP50Micros, 1)) µs / \(fmt(r.latencyP99Micros, 1)) µs / \(fmt(r.latencyMaxMicros, 1)) µs"],
         ]
         return title + "\n" + table(["metric", "value"], rows)

@@ -50,6 +50,10 @@ struct Run: ParsableCommand {
     @Option(help: "Safety settings (YAML: position_margin, velocity_scale, max_step_per_tick, watchdog_timeout, watchdog_action, stop_action, approach_speed).")
     var safety: String?
     @Option(help: "Sampler override (ddpm, ddim:N, rti:2,1,0).") var sampler: String?
+    @Option(help: "How chunks join while the next is inferred: naive (default), rti-delay, rtc[:BETA], rtc-replace; the worker's measured latency (in periods) is the delay RTC freezes; default: policy.yaml's `execution:`. docs/delay.md.")
+    var execution: String?
+    @Flag(help: "Anytime denoising: a diffusion sampler that would deliver its chunk after the executing one runs out returns its x₀ estimate instead (counted in the loop report).")
+    var anytime = false
     @Option(help: "DSRL: a `reflex finetune --dsrl` run whose noise actor supplies the initial noise.") var dsrl: String?
     @Option(help: "V-GPS: value function directory (reflex train-value).") var value: String?
     @Option(help: "V-GPS: candidates per inference call (default 10).") var k: Int?
@@ -98,10 +102,16 @@ struct Run: ParsableCommand {
         let rate = self.rate ?? loaded.config.notes?["control_hz"].flatMap { Double($0) } ?? 20
         let safetyConfig = try safety.map { try YAMLDecoder().decode(SafetyConfig.self, fromFile: $0) } ?? SafetyConfig()
         let priority = self.priority > 0 ? self.priority : nil
+        let strategy = try execution.map(ExecutionStrategy.init(parsing:)) ?? loaded.config.execution
+        if let strategy, strategy == .sync || { if case .ensemble = strategy { return true }; return false }() {
+            throw ReflexError(.invalidValue, "--execution \(strategy): the real-time loop switches chunks on arrival; it takes naive, rti-delay, rtc or rtc-replace")
+        }
         RunSignals.install()
         if let episodes {
-            let runner = try EpisodeRunner(arm: arm, rate: rate, safety: safetyConfig, priority: priority, inlineInference: inline,
+            var runner = try EpisodeRunner(arm: arm, rate: rate, safety: safetyConfig, priority: priority, inlineInference: inline,
                                            episodeSeconds: episodeSeconds)
+            runner.execution = strategy
+            runner.anytime = anytime
             note("\(episodes) \(runner.task.rawValue) episodes, seeds \(seed)…\(seed + UInt64(episodes - 1)), \(fmt(runner.budget, 1)) s each at \(rate) Hz")
             let summary = try runner.run(count: episodes, firstSeed: seed, policy: loaded, policyName: policy,
                                          shouldStop: { RunSignals.stopRequested }) { r, ok in
@@ -122,7 +132,8 @@ struct Run: ParsableCommand {
         if fake, loaded.config.observationSize > 2 * arm.jointCount {
             note("task features: zeros (dry run; a real run takes them from the simulator or a camera)")
         }
-        let controller = try deployment.makeController(rate: rate, safety: safetyConfig, priority: priority, inlineInference: inline)
+        let controller = try deployment.makeController(rate: rate, safety: safetyConfig, priority: priority, inlineInference: inline,
+                                                       execution: strategy, anytime: anytime)
         try controller.addPolicy(name: "policy", loaded)
         // Lifecycle: configure (torque off, state readable), activate (torque on, holding), then the loop.
         try controller.bringUp()

@@ -17,6 +17,7 @@ func loopCounts(_ s: LoopSnapshot) -> String {
     let c = s.counters, f = s.safety
     var parts = ["\(c.ticks) ticks", "\(c.deadlineMisses) deadline misses (\(c.skippedPeriods) periods skipped)",
                  "\(c.chunksReceived) chunks", "\(c.noActionTicks) ticks without an action"]
+    if c.anytimeChunks > 0 { parts.append("\(c.anytimeChunks) chunks returned early (anytime denoising)") }
     if c.readFailures > 0 { parts.append("\(c.readFailures) failed reads") }
     if c.writeFailures > 0 { parts.append("\(c.writeFailures) failed writes") }
     if c.featureHolds > 0 { parts.append("\(c.featureHolds) ticks held for missing or stale task features") }

@@ -81,6 +81,11 @@ import Testing
         let other = try shard(1, 2, of: try Self.makeRun(seed: 8, episodes: 4))
         #expect(refusal([s0, other]).contains("seed 8 vs 7"))
         #expect(refusal([s0, try shard(1, 3)]).contains("one of 2 shards"))
+        // A shard run under another delay or execution strategy is another run.
+        let delayed = try EvalRun(policy: Checkout.policy, robot: "so101", task: "lift", sampler: try SamplerSpec(parsing: "ddim:4"),
+                                  seed: 7, episodes: 4, delay: 2)
+        #expect(delayed.identity.execution == "naive" && delayed.identity.label == "ddim:4 naive D=2")
+        #expect(refusal([s0, try shard(1, 2, of: delayed)]).contains("delay 0 vs 2"))
         var edited = s1
         edited.file.identity.weightsDigest = "0"
         #expect(refusal([s0, edited]).contains("weights_digest"))

@@ -226,3 +226,23 @@ private func loadError(_ dir: String) -> ReflexError? {
         #expect(e?.description.contains(drop) == true)
     }
 }
+
+@Suite struct LeRobotExecutionTests {
+    /// RTC by replacement on LeRobot's U-Net: the frozen prefix is the previous chunk's, shifted to this one's time.
+    @Test func replacementFreezesThePrefixOnTheUnet() throws {
+        let name = fixtureNames[0]
+        let policy = try LeRobotDiffusionPolicy(directory: fixtures + "/" + name)
+        let c = policy.config
+        var gen = RandomGenerator(seed: 1)
+        let history = Tensor(zeros: [c.nObsSteps * c.observationSize])
+        gen.fillUniform(history, low: -0.5, high: 0.5)
+        let n = c.horizon * c.actionSize
+        var previous = [Float](repeating: 0, count: n), next = previous
+        _ = policy.predictChunk(history: history.data, context: ChunkContext(stepsExecuted: 0), output: &previous,
+                                generator: &gen)
+        let context = ChunkContext(stepsExecuted: 1, stepsSinceObservation: 2, delay: 1, strategy: .rtcReplace)
+        _ = policy.predictChunk(history: history.data, context: context, output: &next, generator: &gen)
+        let frozen = (c.nObsSteps - 1 + 1) * c.actionSize
+        #expect(Array(next[0 ..< frozen]) == Array(previous[2 * c.actionSize ..< 2 * c.actionSize + frozen]))
+    }
+}

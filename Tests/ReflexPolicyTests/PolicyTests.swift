@@ -13,6 +13,7 @@ import Testing
         config.normalization = .init(observation: try .minMax(min: [-1, -1, -1, -1], max: [1, 1, 0.99, 1.0000001]),
                                      action: try .meanStd(mean: [0.1, 0.2, 0.3], std: [1, 2, 3]))
         config.notes = ["task": "point mass: test", "demos": "64"]
+        config.execution = .rtc(beta: 3)
         let text = try YAMLEncoder().encode(config)
         let back = try YAMLDecoder().decode(PolicyConfig.self, from: text, file: "policy.yaml")
         #expect(back == config, "\(text)")

@@ -91,3 +91,44 @@ final class NoisyPolicy: Policy {
         #expect(throws: Boom.self) { try bad.run(.init(episodes: 3)) }
     }
 }
+
+/// Every chunk is [1, 2, 3, 4]: with two actions per chunk the executed targets alternate 1, 2, 1, 2, …
+final class SawtoothPolicy: Policy {
+    let config: PolicyConfig
+    init() {
+        config = PolicyConfig(kind: .bc, observationSize: 1, actionSize: 1, nObsSteps: 1, horizon: 4, nActionSteps: 2,
+                              normalization: .init(observation: .identity(size: 1), action: .identity(size: 1)),
+                              network: .init(hiddenSizes: [1]))
+    }
+    func reset() {}
+    func predictChunk(history: UnsafePointer<Float>, stepsExecuted: Int, output: UnsafeMutablePointer<Float>,
+                      generator: inout RandomGenerator) -> InferenceInfo {
+        for j in 0 ..< 4 { output[j] = Float(j + 1) }
+        return InferenceInfo(networkEvaluations: 1, warmStarted: false)
+    }
+}
+
+@Suite struct SmoothnessFigureTests {
+    let evaluator = Evaluator(environment: { Line() }, policy: { SawtoothPolicy() })
+
+    @Test func jerkAndBoundaryJumpOfASawtooth() throws {
+        // 1, 2, 1, 2: every third difference is ±4 (1 − 3·2 + 3·1 − 2 = −4), every boundary a jump of 1.
+        let r = try evaluator.run(.init(episodes: 2, seed: 0, workers: 1))
+        #expect(r.meanJerk == 16)
+        #expect(r.meanBoundaryJump == 1 && r.maxBoundaryJump == 1)
+        #expect(r.heldSteps == 0)
+    }
+
+    @Test func aDelayShowsInTheExecutedTargets() throws {
+        // D = 1: 1, 2 | 3 (the old chunk continues), 2 (the new one entered at its index 1), 3, 2, …: the same
+        // jumps of 1 at boundaries (3 → 2), third differences of ±4 after the start.
+        let r = try evaluator.run(.init(episodes: 1, seed: 0, workers: 1, delay: 1, execution: .naive))
+        #expect(r.maxBoundaryJump == 1)
+        let steps = Double(r.episodeResults[0].steps)
+        // t = 3: 2 − 3·3 + 3·2 − 1 = −2; every later step ±4.
+        #expect(abs(r.meanJerk - (4 + 16 * (steps - 4)) / (steps - 3)) < 1e-9)
+        // D = 3 with two actions per chunk of four: the chunk runs out one step before the next arrives.
+        let late = try evaluator.run(.init(episodes: 1, seed: 0, workers: 1, delay: 3, execution: .naive))
+        #expect(late.heldSteps > 0)
+    }
+}

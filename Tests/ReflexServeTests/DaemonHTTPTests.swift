@@ -90,6 +90,22 @@ import Testing
         #expect(m.text.contains("reflex_loop_running 1"))
         #expect(m.text.contains("reflex_predict_requests_total 3"))
 
+        // Remote RTC (replacement): the client says which actions of the new chunk it executes from the previous one
+        // (committed) and how far the new observation is from the previous one; those come back exactly.
+        let first = try await d.post("/v1/predict", ["policy": "a", "observation": obs, "seed": 3, "episode_start": true])
+            .json()["actions"] as? [[Double]] ?? []
+        r = try await d.post("/v1/predict", ["policy": "a", "observation": obs, "seed": 4, "steps_executed": 2,
+                                             "steps_since_observation": 4, "committed": 2, "execution": "rtc-replace"])
+        #expect(r.status == 200, "\(r.text)")
+        let second = try r.json()["actions"] as? [[Double]] ?? []
+        #expect(first.count == 16 && second.count == 16)
+        if first.count == 16, second.count == 16 { // n_obs_steps 2: rows 0...2 frozen, the previous chunk's rows 4...6
+            #expect(Array(second[0 ..< 3]) == Array(first[4 ..< 7]))
+            #expect(second[3] != first[7])
+        }
+        #expect(try await d.post("/v1/predict", ["policy": "a", "observation": obs, "committed": -1]).status == 400)
+        #expect(try await d.post("/v1/predict", ["policy": "a", "observation": obs, "execution": "fast"]).status == 400)
+
         // Emergency stop: answered at once; the loop holds (stop_action: hold).
         r = try await d.post("/v1/estop")
         #expect(r.status == 200)
