@@ -85,7 +85,7 @@ import Testing
         let delayed = try EvalRun(policy: Checkout.policy, robot: "so101", task: "lift", sampler: try SamplerSpec(parsing: "ddim:4"),
                                   seed: 7, episodes: 4, delay: 2)
         #expect(delayed.identity.execution == "naive" && delayed.identity.label == "ddim:4 naive D=2")
-        #expect(refusal([s0, try shard(1, 2, of: delayed)]).contains("delay 0 vs 2"))
+        #expect(refusal([s0, try shard(1, 2, of: delayed)]).contains("delay 2 vs 0"))
         var edited = s1
         edited.file.identity.weightsDigest = "0"
         #expect(refusal([s0, edited]).contains("weights_digest"))
