@@ -71,7 +71,7 @@ struct RawHTTPClient: Sendable {
         }
     }
 
-    static func readSome(_ fd: Int32, timeout: Double = 10) throws -> [UInt8] {
+    static func readSome(_ fd: Int32, timeout: Double = 30) throws -> [UInt8] {
         var p = pollfd(fd: fd, events: Int16(POLLIN), revents: 0)
         guard poll(&p, 1, Int32(timeout * 1000)) > 0 else { throw ClientError("read timed out") }
         var buf = [UInt8](repeating: 0, count: 65536)
