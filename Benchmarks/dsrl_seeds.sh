@@ -30,3 +30,7 @@ for v in "${list[@]}"; do
     echo "$name: trainer starts $(awk -F, 'NR>1 && $3!="" {printf "%s:%.0f%% ", $1, 100*$5}' "$W/$name/metrics.csv")"
     echo "$name: held-out $(python3 -c "import json,sys;r=json.load(open(sys.argv[1]))['report'];print(f\"{100*r['success_rate']:.1f}% ({r['successes']}/{r['episodes']})\")" "$W/eval-$name.json")"
 done
+# The last actor of seed 1 sampled instead of taking tanh(μ).
+if [ -e "$W/seed1/policy.safetensors" ]; then
+    run "$W/eval-seed1-stochastic.json" $R eval --policy "$W/base" $E --dsrl "$W/seed1" --dsrl-stochastic --out "$W/eval-seed1-stochastic.json"
+fi
