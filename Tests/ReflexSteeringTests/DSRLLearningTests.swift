@@ -5,42 +5,18 @@ import ReflexRL
 import ReflexSteering
 import Testing
 
-/// A 1-D point commanded to positions; success when it comes within `tolerance` of `goal`.
-struct Goal: Environment {
-    var goal: Float
-    var tolerance: Float
-    var x: Float = 0
-    var steps = 0
-    let observationSpace = BoxSpace(unbounded: 1)
-    let actionSpace = BoxSpace(symmetric: 2, size: 1)
-    let maxEpisodeSteps = 12
-    mutating func reset(seed: UInt64, observation: inout [Float]) {
-        var g = RandomGenerator(seed: seed)
-        x = Float(g.uniform(-1, 0))
-        steps = 0
-        observation[0] = x
-    }
-    mutating func step(_ action: [Float], observation: inout [Float]) -> StepOutcome {
-        x = action[0]
-        steps += 1
-        observation[0] = x
-        let success = abs(x - goal) < tolerance
-        return StepOutcome(reward: Double(-abs(x - goal)), terminated: false, truncated: steps >= maxEpisodeSteps, success: success)
-    }
-}
-
 @Suite struct DSRLLearningTests {
     static let episodes = 100
 
     /// The frozen policy's success rate with its own N(0, I) noise, on the evaluation seeds the trainer uses.
-    func baseSuccess(_ env: LatentNoiseEnvironment<Goal>) -> Double {
+    func baseSuccess(_ env: LatentNoiseEnvironment<Line>) -> Double {
         var env = env
         var gen = RandomGenerator(seed: 99)
         var obs = [Float](repeating: 0, count: env.observationSpace.size)
         var w = [Float](repeating: 0, count: env.actionSpace.size)
         var successes = 0
         for e in 0 ..< Self.episodes {
-            env.reset(seed: OffPolicyTrainer<LatentNoiseEnvironment<Goal>>.evaluationSeedBase + UInt64(e), observation: &obs)
+            env.reset(seed: OffPolicyTrainer<LatentNoiseEnvironment<Line>>.evaluationSeedBase + UInt64(e), observation: &obs)
             var succeeded = false
             for _ in 0 ..< env.maxEpisodeSteps {
                 for j in 0 ..< w.count { w[j] = Float(gen.gaussian()) }
@@ -60,7 +36,7 @@ struct Goal: Environment {
     /// entropy bonus swamps the −1/0 reward, which is why DSRL has its own preset.)
     @Test(arguments: [Float(0.3), 0.6])
     func dsrlSACRaisesSuccessOverTheFrozenPolicy(goal: Float) throws {
-        let env = try LatentNoiseEnvironment(base: Goal(goal: goal, tolerance: 0.05), policy: try randomPolicy(),
+        let env = try LatentNoiseEnvironment(base: Line(goal: goal, tolerance: 0.05), policy: try randomPolicy(),
                                              magnitude: 1.5, ddimSteps: 5)
         let base = baseSuccess(env)
         var config = DSRLSettings.learnerPreset

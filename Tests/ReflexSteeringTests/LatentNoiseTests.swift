@@ -5,8 +5,11 @@ import ReflexRL
 import ReflexSteering
 import Testing
 
-/// A 1-D point that moves to the commanded position; success when it is within 0.1 of +1.
+/// A 1-D point that moves to the commanded position; success when it is within `tolerance` of `goal` (+1 and 0.1 by
+/// default).
 struct Line: Environment {
+    var goal: Float = 1
+    var tolerance: Float = 0.1
     var x: Float = 0
     var steps = 0
     let observationSpace = BoxSpace(unbounded: 1)
@@ -22,8 +25,8 @@ struct Line: Environment {
         x = action[0]
         steps += 1
         observation[0] = x
-        let success = abs(x - 1) < 0.1
-        return StepOutcome(reward: Double(-abs(x - 1)), terminated: false, truncated: steps >= maxEpisodeSteps, success: success)
+        let success = abs(x - goal) < tolerance
+        return StepOutcome(reward: Double(-abs(x - goal)), terminated: false, truncated: steps >= maxEpisodeSteps, success: success)
     }
 }
 
