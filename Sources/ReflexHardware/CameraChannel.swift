@@ -107,8 +107,9 @@ public final class CameraPublisher: @unchecked Sendable { // one thread at a tim
         var k = 0
         while k < subscribers.count {
             var a = subscribers[k]
+            let length = a.length // read before the address is borrowed, not inside the borrow
             let sent = withUnsafePointer(to: &a.storage) {
-                $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { sendto(fd, buffer.baseAddress, n, 0, $0, a.length) }
+                $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { sendto(fd, buffer.baseAddress, n, 0, $0, length) }
             }
             if sent < 0 && (errno == ECONNREFUSED || errno == ENOENT) {
                 subscribers.remove(at: k)
@@ -195,9 +196,10 @@ public final class CameraSubscriber: @unchecked Sendable {
         var mine = try UnixAddress(path: path + ".\(getpid())")
         unlink(path + ".\(getpid())")
         #endif
+        let serverLength = server.length
         let connected = withUnsafePointer(to: &server.storage) {
             $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { p in
-                bindSocket(fd, &mine) == 0 && connect(fd, p, server.length) == 0
+                bindSocket(fd, &mine) == 0 && connect(fd, p, serverLength) == 0
             }
         }
         guard connected else {

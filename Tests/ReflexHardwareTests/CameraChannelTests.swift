@@ -127,9 +127,12 @@ import Testing
         let fd = try datagramSocket()
         defer { close(fd) }
         func send(_ b: [UInt8]) {
+            // The length is read before the address is borrowed: `target` is captured, so reading it inside the
+            // borrow is an overlapping access (a runtime exclusivity trap in debug builds).
+            let length = target.length
             _ = b.withUnsafeBytes { raw in
                 withUnsafePointer(to: &target.storage) {
-                    $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { sendto(fd, raw.baseAddress, raw.count, 0, $0, target.length) }
+                    $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { sendto(fd, raw.baseAddress, raw.count, 0, $0, length) }
                 }
             }
         }
