@@ -19,7 +19,7 @@ run "$W/base" $R train --demos "$W/demos" --out "$W/base" --steps 3000 --hidden 
 E="--episodes 200 --seed 3000 --workers 1 --quiet"
 run "$W/eval-base.json" $R eval --policy "$W/base" --sampler ddim:10 $E --out "$W/eval-base.json"
 
-VARIANTS=${VARIANTS:-"seed1:--seed 1;seed1-best:--seed 1 --keep best-evaluation;seed11-best:--seed 11 --keep best-evaluation;seed1-mag1:--seed 1 --dsrl-magnitude 1.0;seed1-lr1e-4:--seed 1 --lr 1e-4;seed1-512-best:--seed 1 --hidden 512,512,512 --keep best-evaluation;seed1-utd2-best:--seed 1 --utd 2 --keep best-evaluation;seed1-pd2-best:--seed 1 --policy-delay 2 --keep best-evaluation"}
+VARIANTS=${VARIANTS:-"seed1:--seed 1;seed1-best:--seed 1 --keep best-evaluation;seed11-best:--seed 11 --keep best-evaluation;seed1-mag1:--seed 1 --dsrl-magnitude 1.0;seed1-lr1e-4:--seed 1 --lr 1e-4;seed1-512-best:--seed 1 --hidden 512,512,512 --keep best-evaluation;seed1-utd2-best:--seed 1 --utd 2 --keep best-evaluation;seed1-pd2-best:--seed 1 --policy-delay 2 --keep best-evaluation;seed11-utd2-best:--seed 11 --utd 2 --keep best-evaluation"}
 IFS=';' read -ra list <<< "$VARIANTS"
 for v in "${list[@]}"; do
     name=${v%%:*}; opts=${v#*:}
