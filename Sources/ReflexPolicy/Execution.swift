@@ -11,7 +11,7 @@ import ReflexCore
 /// Inference takes D control steps (the delay); meanwhile the previous chunk keeps executing. A new chunk is started
 /// every `actionSteps` steps from the observation of that step and becomes available D steps later, when the
 /// runner switches to it at the index that corresponds to the current time (its first D actions are never run).
-public enum ExecutionStrategy: Sendable, Equatable, Codable, CustomStringConvertible {
+public enum ExecutionStrategy: Sendable, Equatable, TextCodable {
     /// The robot waits for each chunk (D is ignored): the reference.
     case sync
     /// Switch to the new chunk when it arrives; nothing conditions the chunk on the one in flight.
@@ -64,18 +64,6 @@ public enum ExecutionStrategy: Sendable, Equatable, Codable, CustomStringConvert
         case let .rtc(beta): return beta == Self.defaultBeta ? "rtc" : "rtc:\(beta)"
         case .rtcReplace: return "rtc-replace"
         }
-    }
-
-    public init(from decoder: Decoder) throws {
-        let text = try decoder.singleValueContainer().decode(String.self)
-        do { try self.init(parsing: text) } catch let e as ReflexError {
-            throw DecodingError.dataCorrupted(.init(codingPath: decoder.codingPath, debugDescription: e.message))
-        }
-    }
-
-    public func encode(to encoder: Encoder) throws {
-        var c = encoder.singleValueContainer()
-        try c.encode(description)
     }
 
     /// Whether inference overlaps execution (everything but `sync`).

@@ -1,12 +1,32 @@
 import ReflexCore
 import ReflexNN
 
+/// A value written in files as the text its `init(parsing:)` reads and its `description` writes (a sampler,
+/// an execution strategy): one Codable rule for all of them, with the parser's message on a bad value.
+public protocol TextCodable: Codable, CustomStringConvertible {
+    init(parsing text: String) throws
+}
+
+extension TextCodable {
+    public init(from decoder: Decoder) throws {
+        let text = try decoder.singleValueContainer().decode(String.self)
+        do { try self.init(parsing: text) } catch let e as ReflexError {
+            throw DecodingError.dataCorrupted(.init(codingPath: decoder.codingPath, debugDescription: e.message))
+        }
+    }
+
+    public func encode(to encoder: Encoder) throws {
+        var c = encoder.singleValueContainer()
+        try c.encode(description)
+    }
+}
+
 /// How a policy turns noise into chunks at inference time, written as in `policy.yaml` and on the command line:
 /// `ddpm` (all T steps), `ddpm:N`, `ddim:N` (η = 0), `ddim:N:ETA`, `rti:2,1,0` (RTI warm start over the
 /// listed timesteps, the official form) or `rti-renoise:2,1,0` (the warm start re-noised to the first timestep).
 /// An RTI sampler may name what its first chunk of an episode (the one without a warm start) runs after a slash:
 /// `rti:2,1,0/ddpm` (the full chain, the official code and the default) or `rti:2,1,0/ddim:N`.
-public enum SamplerSpec: Codable, Sendable, Equatable, CustomStringConvertible {
+public enum SamplerSpec: Sendable, Equatable, TextCodable {
     case ddpm(steps: Int?)
     case ddim(steps: Int, eta: Float)
     case rti(schedule: [Int], variant: RTIVariant, first: RTIFirstChunk = .ddpm)
@@ -68,18 +88,6 @@ public enum SamplerSpec: Codable, Sendable, Equatable, CustomStringConvertible {
             case let .ddim(steps): return base + "/ddim:\(steps)"
             }
         }
-    }
-
-    public init(from decoder: Decoder) throws {
-        let text = try decoder.singleValueContainer().decode(String.self)
-        do { try self.init(parsing: text) } catch let e as ReflexError {
-            throw DecodingError.dataCorrupted(.init(codingPath: decoder.codingPath, debugDescription: e.message))
-        }
-    }
-
-    public func encode(to encoder: Encoder) throws {
-        var c = encoder.singleValueContainer()
-        try c.encode(description)
     }
 
     /// Validates the schedule against the scheduler's T.
