@@ -315,6 +315,15 @@ public final class ServoBus<Codec: ServoWireCodec> {
                        store: { k, p, e in group.store(servo: k, from: p, error: e) })
     }
 
+    /// SYNC READ with a single attempt (no retry counted): for low-rate reads beside the control traffic.
+    /// - Note: Real-time safe (never throws, never allocates).
+    public func trySyncReadOnce(_ group: ServoSyncRead) -> BusOutcome {
+        let saved = retries
+        retries = 0
+        defer { retries = saved }
+        return trySyncRead(group)
+    }
+
     /// SYNC READ into the group's buffers; retries the whole request while some servo is missing, then throws
     /// naming the servos that never answered and the bytes that came back.
     /// - Note: Real-time safe while it succeeds.

@@ -7,6 +7,9 @@ public protocol ServoBusDriver: AnyObject {
     var statistics: ServoBusStatistics { get }
     /// - Note: Real-time safe.
     func trySyncRead(_ group: ServoSyncRead) -> BusOutcome
+    /// One attempt, no retry (a health read must not hold the tick for its retries).
+    /// - Note: Real-time safe.
+    func trySyncReadOnce(_ group: ServoSyncRead) -> BusOutcome
     /// - Note: Real-time safe.
     func trySyncWrite(_ group: ServoSyncWrite) -> BusOutcome
     /// One register of one servo without throwing (nil when it never answered).

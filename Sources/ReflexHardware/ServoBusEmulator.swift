@@ -350,10 +350,32 @@ public final class ServoBusEmulator {
 
     private func readMemory(_ s: EmulatedServo, _ address: Int, _ length: Int) -> [UInt8] {
         s.syncPresent()
-        s.store(s.table.presentTemperature, faultActive(.overheat, s.id) ? 80 : 30)
         var d = [UInt8](repeating: 0, count: length)
         for k in 0 ..< length where address + k < s.memory.count { d[k] = s.memory[address + k] }
+        // Armed health faults show in what is read, not in memory: clearing the fault brings the servo back.
+        let layout = ServoHealthLayout(s.table)
+        func overlay(_ r: ServoRegister, _ value: Int32) {
+            let raw = r.encode(value)
+            for b in 0 ..< r.width where (0 ..< length).contains(Int(r.address) + b - address) {
+                d[Int(r.address) + b - address] = UInt8(truncatingIfNeeded: raw >> UInt32(8 * b))
+            }
+        }
+        if faultActive(.overheat, s.id) { overlay(layout.temperature, max(80, s.load(layout.temperatureLimit) + 10)) }
+        if faultActive(.underVoltage, s.id) { overlay(layout.voltage, s.load(layout.minVoltage) - 5) }
+        let bits = activeHardwareBits(s.id)
+        if bits != 0 { overlay(layout.error, s.load(layout.error) | Int32(bits)) }
         return d
+    }
+
+    /// The hardware-error bits the armed faults of servo `id` set (the same positions in both protocols, but
+    /// for the encoder: Feetech's angle-sensor bit 1, Dynamixel's motor-encoder bit 3).
+    private func activeHardwareBits(_ id: UInt8) -> UInt8 {
+        var bits: UInt8 = 0
+        if faultActive(.overload, id) { bits |= 1 << 5 }
+        if faultActive(.overheat, id) { bits |= 1 << 2 }
+        if faultActive(.underVoltage, id) { bits |= 1 << 0 }
+        if faultActive(.encoder, id) { bits |= wireProtocol == .feetech ? 1 << 1 : 1 << 3 }
+        return bits
     }
 
     private func writeMemory(_ s: EmulatedServo, _ address: Int, _ data: [UInt8]) {
@@ -391,6 +413,8 @@ public final class ServoBusEmulator {
         var hw: UInt8 = 0
         if consume(.overload, id) { hw |= 1 << 5 }
         if consume(.overheat, id) { hw |= 1 << 2 }
+        if consume(.underVoltage, id) { hw |= 1 << 0 }
+        if consume(.encoder, id) { hw |= wireProtocol == .feetech ? 1 << 1 : 1 << 3 }
         if wireProtocol == .feetech {
             err |= hw // the same bit positions: overload 0x20, overheat 0x04
         } else {

@@ -17,6 +17,12 @@ public enum ServoFaultKind: String, Sendable, CaseIterable, Hashable {
     case overload = "overload"
     /// The servo reports overheating (Feetech status bit 2; Dynamixel alert + Hardware Error Status bit 2).
     case overheat = "overheat"
+    /// The supply sags below the servo's Min_Voltage_Limit: Present voltage reads 0.5 V under it, and the servo
+    /// reports it (Feetech status bit 0; Dynamixel alert + Hardware Error Status bit 0).
+    case underVoltage = "undervoltage"
+    /// A hardware-error bit for a failing position sensor (Feetech angle-sensor bit 1; Dynamixel alert + Hardware
+    /// Error Status bit 3, motor encoder).
+    case encoder = "encoder"
 }
 
 /// One armed fault: which servo (nil = any), how many replies it affects (nil = until cleared).
@@ -36,7 +42,7 @@ public struct ServoFault: Sendable, Hashable, CustomStringConvertible {
     }
 
     /// Parses `kind[@id][xcount]`, e.g. `drop@3x5`, `silent@2`, `overload@1` (no count = until cleared for
-    /// silent/overload/overheat, once otherwise).
+    /// silent/overload/overheat/undervoltage/encoder, once otherwise).
     /// - Warning: Not real-time safe.
     public init?(parsing text: String) {
         var rest = Substring(text)
@@ -52,7 +58,7 @@ public struct ServoFault: Sendable, Hashable, CustomStringConvertible {
             rest = rest[..<at]
         }
         guard let kind = ServoFaultKind(rawValue: String(rest)) else { return nil }
-        let persistent: Set<ServoFaultKind> = [.silent, .overload, .overheat]
+        let persistent: Set<ServoFaultKind> = [.silent, .overload, .overheat, .underVoltage, .encoder]
         self.init(kind, id: id, count: count ?? (persistent.contains(kind) ? nil : 1))
     }
 }

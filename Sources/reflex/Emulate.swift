@@ -14,7 +14,7 @@ struct Emulate: ParsableCommand {
         abstract: "Emulate a robot's servo bus behind a pseudo-terminal (STS3215 / XL330 servos, first-order motors, injected faults).",
         discussion: """
         Clients (reflex servo, reflex run, LeRobot, the vendors' SDKs) open --link as if it were the arm's USB adapter.
-        Faults: comma-separated kind[@id][xcount], kinds: drop, late, checksum, garbage, silent, overload, overheat.
+        Faults: comma-separated kind[@id][xcount], kinds: drop, late, checksum, garbage, silent, overload, overheat, undervoltage, encoder.
         Example: reflex emulate --robot robots/so101.yaml --link /tmp/so101 --faults drop@3x5,overload@2
         """
     )
