@@ -66,7 +66,7 @@ let package = Package(
         ]),
         // The robot controller daemon's HTTP/WebSocket layer. The only module that depends on SwiftNIO.
         .target(name: "ReflexServe", dependencies: [
-            "ReflexCore", "ReflexPolicy", "ReflexSteering", "ReflexRobot", "ReflexRuntime", "ReflexDeployment",
+            "ReflexCore", "ReflexPolicy", "ReflexSteering", "ReflexRobot", "ReflexHardware", "ReflexRuntime", "ReflexDeployment",
             .product(name: "Hummingbird", package: "hummingbird"),
             .product(name: "HummingbirdWebSocket", package: "hummingbird-websocket"),
             .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
@@ -105,7 +105,7 @@ let package = Package(
         .testTarget(name: "ReflexDeploymentTests", dependencies: ["ReflexDeployment", "ReflexSim", "ReflexRuntime", "ReflexRobot",
                                                                "ReflexSteering", "ReflexRL", "ReflexPolicy", "ReflexHardware",
                                                                "ReflexCore", "TestSupport"]),
-        .testTarget(name: "ReflexServeTests", dependencies: ["ReflexServe", "ReflexDeployment", "ReflexRuntime", "ReflexRobot",
+        .testTarget(name: "ReflexServeTests", dependencies: ["ReflexServe", "ReflexDeployment", "ReflexRuntime", "ReflexRobot", "ReflexHardware",
                                                           "ReflexPolicy", "ReflexSteering", "ReflexRL", "ReflexNN", "ReflexCore",
                                                           .product(name: "Logging", package: "swift-log"),
                                                           .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"), "TestSupport"]),

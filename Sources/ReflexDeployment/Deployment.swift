@@ -167,6 +167,9 @@ public final class Deployment: @unchecked Sendable {
         try resetRemoteScene(episode: episode, seed: (config.seed ?? 0) &+ UInt64(episode - 1))
     }
 
+    /// A bus arm's servo health and bus counters (nil for simulated and fake arms).
+    public func servoHealth() -> BusHealthReport? { busArm?.healthReport() }
+
     /// The task's state: the scene's on a simulated arm, the scorer's verdict from the camera channel on a bus arm.
     public func taskStatus() -> TaskStatus? {
         if let scene { return TaskStatus(kind: scene.kind.rawValue, success: scene.success, highestLift: scene.highestLift) }

@@ -53,8 +53,10 @@ public final class BusRobot: Robot {
     private var goalGroup: ServoSyncWrite?
     private var torqueGroup: ServoSyncWrite?
 
-    /// The bus's counters (retries, timeouts, corrupt replies) for telemetry.
+    /// The bus's counters (retries, timeouts, corrupt replies), on the thread that uses the bus.
     public var busStatistics: ServoBusStatistics { bus?.statistics ?? ServoBusStatistics() }
+    /// The bus's device path, once configured (any thread).
+    public var busName: String { health.busName.withLock { $0 } }
     /// Each servo's latest temperature, voltage, load/current and hardware-error reading (any thread may read it).
     public let health: ServoHealthMonitor
     /// Control ticks between two health reads (each reads one servo, one request, no retry; 0 turns them off).
@@ -168,6 +170,7 @@ public final class BusRobot: Robot {
         try setBusWatchdog(bus, milliseconds: nil) // clears a watchdog a dead predecessor left tripped
         try bus.syncRead(stateGroup!)
         healthCountdown = healthInterval // the first health read after a full interval of control reads
+        health.busName.withLock { $0 = bus.name }
         self.bus = bus
         lifecycle = .inactive
     }
@@ -195,11 +198,17 @@ public final class BusRobot: Robot {
     /// Start-up check before torque can be enabled: one health reading of every servo against its own limits
     /// (temperature, supply voltage, hardware-error bits); the first problem is thrown, naming joint and servo.
     private func checkHealth(_ bus: any ServoBusDriver) throws {
-        try health.readLimits(bus)
+        health.readLimits(bus)
         health.readAll(bus)
         if let p = health.firstProblem() {
             throw ReflexError(.device, p.message, at: .init(element: "servo \(p.id)"))
         }
+    }
+
+    /// Each servo's latest health and the bus's counters, from any thread (the daemon's status and metrics).
+    /// - Warning: Not real-time safe.
+    public func healthReport() -> BusHealthReport {
+        BusHealthReport(bus: busName, servos: health.snapshot(), statistics: health.busStatistics)
     }
 
     /// Reads every servo's health once and returns it (`reflex servo health`): on the open bus, or, before
@@ -211,7 +220,7 @@ public final class BusRobot: Robot {
             return health.snapshot()
         }
         let bus = try openBus()
-        try health.readLimits(bus)
+        health.readLimits(bus)
         health.readAll(bus)
         return health.snapshot()
     }
@@ -334,6 +343,7 @@ public final class BusRobot: Robot {
         let outcome = bus.trySyncRead(g)
         guard outcome == .ok else {
             health.recordMissing(g)
+            health.publish(bus.statistics)
             var joint = -1
             for k in ids.indices where !g.received[k] { joint = k; break }
             return RobotStatus(.hold, faults: outcome == .corrupt ? .corruptReply : .noReply, joint: joint)

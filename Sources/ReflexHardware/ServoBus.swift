@@ -3,7 +3,7 @@
 import ReflexCore
 
 /// Counts of what happened on a bus since it was opened.
-public struct ServoBusStatistics: Sendable, Equatable {
+public struct ServoBusStatistics: Sendable, Equatable, Codable {
     /// Requests sent (each retry counts).
     public var requests = 0
     /// Requests sent again after a failed attempt.

@@ -4,6 +4,8 @@ import ReflexCore
 /// What an arm needs from its bus. `ServoBus` (Feetech and Dynamixel) conforms.
 public protocol ServoBusDriver: AnyObject {
     var wireProtocol: ServoProtocol { get }
+    /// The device path (for messages and metrics labels).
+    var name: String { get }
     var statistics: ServoBusStatistics { get }
     /// - Note: Real-time safe.
     func trySyncRead(_ group: ServoSyncRead) -> BusOutcome

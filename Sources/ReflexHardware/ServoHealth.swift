@@ -61,6 +61,21 @@ public struct ServoHealth: Sendable, Codable, Equatable {
     public var age: Double?
 }
 
+/// A bus arm's health as the daemon reports it: each servo's latest reading and the bus's counters.
+public struct BusHealthReport: Sendable, Codable, Equatable {
+    /// The bus's device path.
+    public var bus: String
+    public var servos: [ServoHealth]
+    /// Requests, retries, timeouts, corrupt replies and failed transactions since `configure`.
+    public var statistics: ServoBusStatistics
+
+    public init(bus: String, servos: [ServoHealth], statistics: ServoBusStatistics) {
+        self.bus = bus
+        self.servos = servos
+        self.statistics = statistics
+    }
+}
+
 /// Where a model keeps its health registers.
 struct ServoHealthLayout: Sendable {
     /// One contiguous block read in one request: load/current, voltage, temperature (and Feetech's Status).
@@ -156,6 +171,10 @@ public final class ServoHealthMonitor: @unchecked Sendable {
     /// itself down at the limit; this warns first).
     public let temperatureMargin: Int
     private let samples: Mutex<[ServoHealthSample]>
+    /// The bus's counters as of the last health read or failed control read (the loop owns the live ones).
+    private let counters = Mutex(ServoBusStatistics())
+    /// The bus's device path, set at configure.
+    let busName = Mutex("")
     /// One request per slot: a servo's block, and on Dynamixel its Hardware_Error_Status.
     private let slots: [(servo: Int, group: ServoSyncRead, isError: Bool)]
     private let cursor = Atomic<Int>(0)
@@ -178,13 +197,17 @@ public final class ServoHealthMonitor: @unchecked Sendable {
         self.slots = slots
     }
 
-    /// Reads every servo's limits (cold path, at configure).
+    /// Reads every servo's limits (cold path, at configure); a servo that does not answer is marked missing.
     /// - Warning: Not real-time safe.
-    func readLimits(_ bus: any ServoBusDriver) throws {
+    func readLimits(_ bus: any ServoBusDriver) {
         for k in ids.indices {
             let l = layouts[k]
-            let t = try bus.read(l.temperatureLimit, id: ids[k])
-            let lo = try bus.read(l.minVoltage, id: ids[k]), hi = try bus.read(l.maxVoltage, id: ids[k])
+            guard let t = try? bus.read(l.temperatureLimit, id: ids[k]), let lo = try? bus.read(l.minVoltage, id: ids[k]),
+                  let hi = try? bus.read(l.maxVoltage, id: ids[k])
+            else {
+                samples.withLock { $0[k].missing = true; $0[k].misses += 1 }
+                continue
+            }
             samples.withLock {
                 $0[k].temperatureLimit = t
                 $0[k].minVoltage = lo
@@ -208,12 +231,24 @@ public final class ServoHealthMonitor: @unchecked Sendable {
         // Cold readings get the bus's retries; the tick's get one attempt (a retry would cost the tick its period).
         let outcome = blocking ? bus.trySyncRead(slot.group) : bus.trySyncReadOnce(slot.group)
         let now = monotonicNanoseconds()
+        let statistics = bus.statistics
         if blocking {
             samples.withLock { Self.record(&$0, slot, layouts[slot.servo], outcome, now) }
+            counters.withLock { $0 = statistics }
         } else {
             _ = samples.withLockIfAvailable { Self.record(&$0, slot, layouts[slot.servo], outcome, now) }
+            _ = counters.withLockIfAvailable { $0 = statistics }
         }
     }
+
+    /// Publishes the bus's counters for other threads.
+    /// - Note: Real-time safe.
+    func publish(_ statistics: ServoBusStatistics) {
+        _ = counters.withLockIfAvailable { $0 = statistics }
+    }
+
+    /// The bus's counters as last published by the thread that owns the bus.
+    public var busStatistics: ServoBusStatistics { counters.withLock { $0 } }
 
     /// Stores a health read's outcome as its servo's latest reading.
     /// - Note: Real-time safe.

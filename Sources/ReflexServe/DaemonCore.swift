@@ -3,6 +3,7 @@ import Foundation
 import Logging
 import ReflexCore
 import ReflexDeployment
+import ReflexHardware
 import ReflexPolicy
 import ReflexRobot
 import ReflexRuntime
@@ -21,6 +22,8 @@ public struct DaemonStatus: Sendable, Codable, Equatable {
     public var uptime: Double
     /// The simulated scene's task state (`sim` arms only).
     public var task: TaskStatus?
+    /// Each servo's latest health reading and the bus's counters (bus arms only).
+    public var servos: BusHealthReport?
 }
 
 /// The daemon without HTTP: the controller, the policy catalog and steering, remote-inference predictors, and the
@@ -314,7 +317,8 @@ public final class DaemonCore: Sendable {
         if let s = statusCache.withLock({ c in now &- c.time < Self.statusMaxAge ? c.status : nil }) { return s }
         let s = DaemonStatus(controller: controller.status(), sample: controller.jointSample(),
                              steering: catalog.withLock { $0.mapValues(\.steering) }, events: events.entries(limit: 20),
-                             uptime: Double(now - started) * 1e-9, task: deployment?.taskStatus())
+                             uptime: Double(now - started) * 1e-9, task: deployment?.taskStatus(),
+                             servos: deployment?.servoHealth())
         statusCache.withLock { $0 = (now, s) }
         return s
     }
@@ -322,6 +326,7 @@ public final class DaemonCore: Sendable {
     /// Prometheus text: the controller's families, then the daemon's own.
     public func metrics() -> String {
         var out = controller.metrics()
+        if let health = deployment?.servoHealth() { out += ServoHealthMetrics.text(health) }
         let c = counters.withLock { $0 }
         out += "# HELP reflex_predict_requests_total Remote inference requests answered\n# TYPE reflex_predict_requests_total counter\n"
         out += "reflex_predict_requests_total \(c.predictions)\n"

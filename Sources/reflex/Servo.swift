@@ -71,7 +71,7 @@ struct ServoBusCLI {
 struct Servo: ParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "The bench tool for wiring an arm: find servo ids, read a register, move one servo.",
-        subcommands: [Scan.self, Ping.self, Read.self, Write.self, ServoBenchCommand.self]
+        subcommands: [Scan.self, Ping.self, Read.self, Write.self, ServoHealthCommand.self, ServoBenchCommand.self]
     )
 
     struct Scan: ParsableCommand {

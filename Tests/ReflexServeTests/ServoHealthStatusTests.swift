@@ -1,0 +1,39 @@
+import Foundation
+import Logging
+import ReflexCore
+import ReflexHardware
+import ReflexRobot
+import Testing
+
+@testable import ReflexServe
+
+/// The daemon over an emulated SO-101 bus: `/v1/status` and `/metrics` carry each servo's health and the bus's
+/// counters (labelled by joint and servo id, and by the bus's device).
+@Suite struct ServoHealthStatusTests {
+    @Test func statusAndMetricsCarryServoHealth() async throws {
+        let d = try RobotDescription.named("so101")
+        let hw = try ArmBusConfiguration(description: d)
+        let emu = try ServoBusEmulator(servos: hw.servos.map { EmulatedServo(table: $0.controlTable, id: $0.id, position: Double($0.offset)) })
+        let link = try EmulatorLink(emulator: emu)
+        defer { link.stop() }
+        let core = try DaemonCore(config: ServeConfig(arm: .init(robot: "so101", port: link.path)), logger: Logger(label: "test"))
+        try core.bringUp()
+        defer { core.controller.shutdown() }
+        // Start-up read every servo once (the loop reads them while an episode runs).
+        let bus = try #require(core.deployment?.servoHealth())
+        #expect(bus.servos.count == 6 && bus.bus == link.path)
+        core.invalidateStatus()
+        let status = core.status()
+        let servos = try #require(status.servos)
+        #expect(servos.servos.map(\.joint) == d.jointNames)
+        #expect(servos.servos.allSatisfy { $0.temperature == 30 && $0.voltage == 12 }, "read at start-up")
+        let json = String(decoding: try core.statusJSON(), as: UTF8.self)
+        #expect(json.contains("\"temperature_limit\":70") && json.contains("\"hardware_error_names\""), "snake_case keys")
+        let metrics = core.metrics()
+        #expect(metrics.contains("reflex_servo_temperature_celsius{joint=\"elbow_flex\",id=\"3\"} 30"))
+        #expect(metrics.contains("reflex_servo_voltage_volts{joint=\"shoulder_pan\",id=\"1\"} 12"))
+        #expect(metrics.contains("reflex_servo_problem{joint=\"elbow_flex\",id=\"3\",problem=\"over_temperature\"} 0"))
+        #expect(metrics.contains("reflex_bus_retries_total{bus=\"\(link.path)\"} "))
+        #expect(metrics.contains("reflex_bus_timeouts_total{bus="))
+    }
+}
