@@ -1,4 +1,5 @@
 import ReflexCore
+import ReflexHardware
 import ReflexSim
 
 /// Which arm a deployment drives and where its task features come from: the `arm:` section of the daemon's config,
@@ -32,6 +33,9 @@ public struct ArmConfig: Sendable, Codable, Equatable {
     /// The units of the arm's joint positions for the policy: radians (Reflex's, the default) or LeRobot's, for a
     /// LeRobot-trained checkpoint (needs `lerobot_calibration`).
     public var motorUnits: MotorUnits?
+    /// `port` arms: retries the bus may need per window before the arm stops commanding motion (default
+    /// `BusRetryBudget.standard`, 50 in 5 s), e.g. `bus_retry_budget: {retries: 50, window_seconds: 5}`.
+    public var busRetryBudget: BusRetryBudget?
 
     /// Joint-position units a policy was trained in.
     public enum MotorUnits: String, Sendable, Codable, Equatable, CaseIterable {
@@ -73,6 +77,7 @@ public struct ArmConfig: Sendable, Codable, Equatable {
         case zeroFeatures = "zero_features", busWatchdogMs = "bus_watchdog_ms", camera
         case cameraMaxAge = "camera_max_age"
         case lerobotCalibration = "lerobot_calibration", motorUnits = "motor_units"
+        case busRetryBudget = "bus_retry_budget"
     }
 
     /// The three kinds of arm.
@@ -116,6 +121,8 @@ public struct ArmConfig: Sendable, Codable, Equatable {
         if case .port = kind { onPort = true } else { onPort = false }
         if camera != nil, !onPort { throw bad("camera", "the camera channel goes with port: (a sim arm has its scene in the process)") }
         if calibration != nil, !onPort { throw bad("calibration", "a calibration file goes with port: (the servos' offsets)") }
+        if busRetryBudget != nil, !onPort { throw bad("bus_retry_budget", "a retry budget goes with port: (a servo bus)") }
+        if let p = busRetryBudget?.problem { throw bad("bus_retry_budget", p) }
         if busWatchdogMs != nil, !onPort { throw bad("bus_watchdog_ms", "the Bus Watchdog goes with port: (Dynamixel servos)") }
         if lerobotCalibration != nil, !onPort { throw bad("lerobot_calibration", "a LeRobot calibration file goes with port: (the servos' offsets)") }
         if lerobotCalibration != nil, calibration != nil {

@@ -80,6 +80,7 @@ public final class Deployment: @unchecked Sendable {
             let bus = try BusRobot(description: description, port: device, calibrationFile: config.calibration, lerobot: lerobot)
             let ms = config.busWatchdogMs ?? ArmConfig.defaultBusWatchdogMs
             bus.busWatchdogMilliseconds = ms > 0 ? ms : nil
+            bus.retryBudget = config.busRetryBudget ?? .standard
             robot = bus
             busArm = bus
             scene = nil
@@ -147,7 +148,10 @@ public final class Deployment: @unchecked Sendable {
             if robot.lifecycle == .active { try robot.deactivate() }
             scene.reset()
         }
-        if let busArm { try busArm.rearmBusWatchdog() }
+        if let busArm {
+            try busArm.rearmBusWatchdog()
+            busArm.resetRetryBudget()
+        }
     }
 
     /// A bus arm with a camera channel: asks the scene side to reset to episode `episode` with `seed` (waiting for

@@ -64,6 +64,11 @@ public final class BusRobot: Robot {
     /// (which needs a second request for Hardware_Error_Status).
     public var healthInterval = 10
     private var healthCountdown = 0
+    /// Retries the bus may need per window before the arm stops commanding motion (nil: retry forever). Once
+    /// spent, `read` stops reading (so the state ages and the safety layer's watchdog holds the arm or turns
+    /// torque off, as configured) and `write` sends nothing, until `activate` or `resetRetryBudget`.
+    public var retryBudget: BusRetryBudget? = .standard
+    private var budget = RetryBudgetTracker()
 
     /// An arm from its description (joint order and limits) and bus section, with `calibration` (default: the
     /// description's offsets and directions) on a bus that `openBus` makes at `configure`.
@@ -172,6 +177,7 @@ public final class BusRobot: Robot {
         healthCountdown = healthInterval // the first health read after a full interval of control reads
         health.busName.withLock { $0 = bus.name }
         self.bus = bus
+        resetRetryBudget()
         lifecycle = .inactive
     }
 
@@ -208,7 +214,14 @@ public final class BusRobot: Robot {
     /// Each servo's latest health and the bus's counters, from any thread (the daemon's status and metrics).
     /// - Warning: Not real-time safe.
     public func healthReport() -> BusHealthReport {
-        BusHealthReport(bus: busName, servos: health.snapshot(), statistics: health.busStatistics)
+        let b = health.retryBudgetState
+        let name = busName
+        var message: String?
+        if b.exhaustedWith > 0, let r = retryBudget {
+            message = "bus \(name): \(b.exhaustedWith) retries within \(r.windowSeconds) s exceed its budget of \(r.retries); the arm stopped commanding motion. Check the cable, the power and the baud rate, then start again"
+        }
+        return BusHealthReport(bus: name, servos: health.snapshot(), statistics: health.busStatistics,
+                               retryBudget: retryBudget, retryBudgetExhaustions: b.exhaustions, retryBudgetMessage: message)
     }
 
     /// Reads every servo's health once and returns it (`reflex servo health`): on the open bus, or, before
@@ -279,6 +292,7 @@ public final class BusRobot: Robot {
         try bus.syncWrite(goalGroup) // hold where it is, then take the load
         try setTorque(bus, on: true)
         try setBusWatchdog(bus, milliseconds: busWatchdogMilliseconds)
+        resetRetryBudget()
         lifecycle = .active
     }
 
@@ -336,11 +350,27 @@ public final class BusRobot: Robot {
         return Int32(min(max(t.rounded(), 0), maxTick[k]))
     }
 
+    /// Starts the retry budget afresh (a person decided to go on: `activate`, a new episode).
+    /// - Warning: Not real-time safe.
+    public func resetRetryBudget() {
+        budget.reset(now: monotonicNanoseconds(), retries: bus?.statistics.retries ?? 0)
+        health.noteRetryBudget(exhaustedWith: 0)
+    }
+
+    /// Whether the bus has spent its retry budget (on the loop's thread; others read `healthReport()`).
+    public var retryBudgetExhausted: Bool { budget.exhausted }
+
     public func read(into state: JointState) -> RobotStatus {
         guard lifecycle == .inactive || lifecycle == .active, let bus, let g = stateGroup else {
             return RobotStatus(.stop, faults: .notActive)
         }
+        if budget.exhausted { return RobotStatus(.hold, faults: .retryBudget) }
         let outcome = bus.trySyncRead(g)
+        if let retryBudget, budget.check(retryBudget, retries: bus.statistics.retries, now: monotonicNanoseconds()) {
+            health.noteRetryBudget(exhaustedWith: budget.exhaustedWith)
+            health.publish(bus.statistics)
+            return RobotStatus(.hold, faults: .retryBudget)
+        }
         guard outcome == .ok else {
             health.recordMissing(g)
             health.publish(bus.statistics)
@@ -403,6 +433,7 @@ public final class BusRobot: Robot {
 
     public func write(_ command: JointCommand) -> RobotStatus {
         guard lifecycle == .active, let bus, let g = goalGroup else { return RobotStatus(.stop, faults: .notActive) }
+        if budget.exhausted { return RobotStatus(.hold, faults: .retryBudget) }
         for k in ids.indices {
             let q = command.position[k]
             guard q.isFinite else { return RobotStatus(.hold, faults: .nonFiniteState, joint: k) }

@@ -18,6 +18,8 @@ public struct ServoBusStatistics: Sendable, Equatable, Codable {
     public var failures = 0
     /// Bytes skipped while resyncing on a packet header.
     public var discardedBytes = 0
+
+    public init() {}
 }
 
 /// How a failed attempt went, for the message that finally gets thrown.

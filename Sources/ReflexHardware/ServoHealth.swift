@@ -68,11 +68,19 @@ public struct BusHealthReport: Sendable, Codable, Equatable {
     public var servos: [ServoHealth]
     /// Requests, retries, timeouts, corrupt replies and failed transactions since `configure`.
     public var statistics: ServoBusStatistics
+    /// The bus's retry budget (nil: none), how many times it ran out, and why motion stopped (while it is spent).
+    public var retryBudget: BusRetryBudget?
+    public var retryBudgetExhaustions: Int
+    public var retryBudgetMessage: String?
 
-    public init(bus: String, servos: [ServoHealth], statistics: ServoBusStatistics) {
+    public init(bus: String, servos: [ServoHealth], statistics: ServoBusStatistics, retryBudget: BusRetryBudget? = nil,
+                retryBudgetExhaustions: Int = 0, retryBudgetMessage: String? = nil) {
         self.bus = bus
         self.servos = servos
         self.statistics = statistics
+        self.retryBudget = retryBudget
+        self.retryBudgetExhaustions = retryBudgetExhaustions
+        self.retryBudgetMessage = retryBudgetMessage
     }
 }
 
@@ -175,6 +183,8 @@ public final class ServoHealthMonitor: @unchecked Sendable {
     private let counters = Mutex(ServoBusStatistics())
     /// The bus's device path, set at configure.
     let busName = Mutex("")
+    /// Retries in the window when the retry budget ran out (0: not spent), and how often it ran out.
+    private let retryBudget = Mutex((exhaustedWith: 0, exhaustions: 0))
     /// One request per slot: a servo's block, and on Dynamixel its Hardware_Error_Status.
     private let slots: [(servo: Int, group: ServoSyncRead, isError: Bool)]
     private let cursor = Atomic<Int>(0)
@@ -246,6 +256,19 @@ public final class ServoHealthMonitor: @unchecked Sendable {
     func publish(_ statistics: ServoBusStatistics) {
         _ = counters.withLockIfAvailable { $0 = statistics }
     }
+
+    /// Records the retry budget running out (`exhaustedWith` > 0) or starting afresh (0). It waits for the lock,
+    /// unlike the readings: it happens once per stop and must not be lost (readers hold the lock for a copy).
+    /// - Note: Real-time safe.
+    func noteRetryBudget(exhaustedWith: Int) {
+        retryBudget.withLock {
+            if exhaustedWith > 0 { $0.exhaustions += 1 }
+            $0.exhaustedWith = exhaustedWith
+        }
+    }
+
+    /// The retry budget's state as last noted.
+    public var retryBudgetState: (exhaustedWith: Int, exhaustions: Int) { retryBudget.withLock { $0 } }
 
     /// The bus's counters as last published by the thread that owns the bus.
     public var busStatistics: ServoBusStatistics { counters.withLock { $0 } }

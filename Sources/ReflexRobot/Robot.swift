@@ -82,16 +82,19 @@ public struct RobotFaults: OptionSet, Sendable, Hashable, CustomStringConvertibl
     public static let nonFiniteState = RobotFaults(rawValue: 1 << 10)
     /// A command was sent while the arm was not active.
     public static let notActive = RobotFaults(rawValue: 1 << 11)
+    /// The bus used up its retry budget: the arm no longer reads or commands until activated again.
+    public static let retryBudget = RobotFaults(rawValue: 1 << 12)
 
     /// Servo-reported faults that call for a safe stop (the servo itself is in trouble).
     public static let servoErrors: RobotFaults = [.voltage, .angleSensor, .overheat, .overcurrent, .overload, .electricalShock]
     /// Link faults: the state of this tick is missing or stale, the servo may be fine.
-    public static let linkErrors: RobotFaults = [.noReply, .corruptReply, .nonFiniteState]
+    public static let linkErrors: RobotFaults = [.noReply, .corruptReply, .nonFiniteState, .retryBudget]
 
     static let names: [(RobotFaults, String)] = [
         (.voltage, "voltage"), (.angleSensor, "angleSensor"), (.overheat, "overheat"), (.overcurrent, "overcurrent"),
         (.overload, "overload"), (.electricalShock, "electricalShock"), (.noReply, "noReply"),
         (.corruptReply, "corruptReply"), (.nonFiniteState, "nonFiniteState"), (.notActive, "notActive"),
+        (.retryBudget, "retryBudget"),
     ]
 
     /// Names of the set bits, e.g. `[overload, noReply]`.

@@ -38,6 +38,10 @@ enum ServoHealthMetrics {
         family("reflex_bus_timeouts_total", "counter", "Attempts that saw no status packet from some servo", [(bus, Double(c.timeouts))])
         family("reflex_bus_corrupt_replies_total", "counter", "Status packets that failed their checksum/CRC", [(bus, Double(c.corruptReplies))])
         family("reflex_bus_failures_total", "counter", "Transactions that failed after all retries", [(bus, Double(c.failures))])
+        family("reflex_bus_retry_budget_exhausted_total", "counter", "Times the bus spent its retry budget and the arm stopped commanding motion",
+               [(bus, Double(report.retryBudgetExhaustions))])
+        family("reflex_bus_retry_budget_exhausted", "gauge", "1 while the retry budget is spent (no motion commanded)",
+               [(bus, report.retryBudgetMessage == nil ? 0 : 1)])
         return out
     }
 }

@@ -37,3 +37,37 @@ import Testing
         #expect(metrics.contains("reflex_bus_timeouts_total{bus="))
     }
 }
+
+/// The retry budget in the daemon's config and metrics.
+@Suite struct RetryBudgetConfigTests {
+    func read(_ text: String) throws -> ServeConfig {
+        let path = NSTemporaryDirectory() + "serve-budget-\(UUID().uuidString).yaml"
+        try text.write(toFile: path, atomically: true, encoding: .utf8)
+        defer { try? FileManager.default.removeItem(atPath: path) }
+        return try ServeConfig.read(path)
+    }
+
+    @Test func configDecodesAndValidatesTheBudget() throws {
+        let c = try read("arm:\n  robot: so101\n  port: /dev/ttyACM0\n  bus_retry_budget: {retries: 20, window_seconds: 2}\n")
+        #expect(c.arm.busRetryBudget == BusRetryBudget(retries: 20, windowSeconds: 2))
+        #expect { try read("arm:\n  robot: so101\n  port: /dev/ttyACM0\n  bus_retry_budget: {retries: 20, window_seconds: 0}\n") } throws: {
+            ($0 as? ReflexError)?.location.keyPath == "arm.bus_retry_budget"
+        }
+        #expect { try read("arm:\n  robot: so101\n  fake: true\n  bus_retry_budget: {retries: 20, window_seconds: 2}\n") } throws: {
+            ($0 as? ReflexError)?.location.keyPath == "arm.bus_retry_budget"
+        }
+    }
+
+    @Test func metricsCountTheSpentBudget() {
+        var statistics = ServoBusStatistics()
+        statistics.requests = 10
+        statistics.retries = 7
+        let report = BusHealthReport(bus: "/dev/ttyACM0", servos: [], statistics: statistics,
+                                     retryBudget: BusRetryBudget(retries: 5, windowSeconds: 5), retryBudgetExhaustions: 1,
+                                     retryBudgetMessage: "bus /dev/ttyACM0: …")
+        let text = ServoHealthMetrics.text(report)
+        #expect(text.contains("reflex_bus_retries_total{bus=\"/dev/ttyACM0\"} 7\n"))
+        #expect(text.contains("reflex_bus_retry_budget_exhausted_total{bus=\"/dev/ttyACM0\"} 1\n"))
+        #expect(text.contains("reflex_bus_retry_budget_exhausted{bus=\"/dev/ttyACM0\"} 1\n"))
+    }
+}
