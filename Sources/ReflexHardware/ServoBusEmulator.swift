@@ -46,13 +46,45 @@ public final class EmulatedServo {
         syncPresent()
     }
 
-    /// Copies the motion state into the present-value registers. Velocity in the servo's units: Feetech in
-    /// ticks/s, Dynamixel X in 0.229 rpm (e-Manual, Present Velocity 128).
+    /// Copies the motion state into the present-value registers, in the servo's units: velocity in ticks/s
+    /// (Feetech) or 0.229 rpm (Dynamixel X, Present Velocity 128); XL330 Present_Current in mA (the model's load,
+    /// 0.1 % of stall, as a share of the 1750 mA Current_Limit, so `BusRobot`'s effort reads the same load on
+    /// either bus); Feetech Present_Current in 6.5 mA units (the STS3215 stalls near 2.7 A); Moving 1 while the
+    /// servo moves (Dynamixel: faster than Moving_Threshold, 0.229 rpm units; Feetech: short of its goal or turning).
     func syncPresent() {
         store(table.presentPosition, Int32(motion.position.rounded()))
-        let v = table.wireProtocol == .feetech ? motion.velocity : motion.velocity * 60 / (Double(table.resolution) * 0.229)
-        store(table.presentVelocity, Int32(v.rounded()))
-        store(table.presentLoad, Int32(motion.load.rounded()))
+        let rpmUnits = motion.velocity * 60 / (Double(table.resolution) * 0.229)
+        store(table.presentVelocity, Int32((table.wireProtocol == .feetech ? motion.velocity : rpmUnits).rounded()))
+        if table.presentLoad.name == "Present_Current" {
+            store(table.presentLoad, Int32((motion.load * 1.75).rounded()))
+        } else {
+            store(table.presentLoad, Int32(motion.load.rounded()))
+        }
+        if table.wireProtocol == .feetech {
+            let moving = motion.torqueEnabled && (abs(motion.goal - motion.position) >= 1 || abs(motion.velocity) >= 1)
+            store(STS3215.Register.moving, moving ? 1 : 0)
+            store(STS3215.Register.presentCurrent, Int32((abs(motion.load) / 1000 * 2700 / 6.5).rounded()))
+        } else {
+            store(DynamixelX.moving, abs(rpmUnits) > Double(load(DynamixelX.movingThreshold)) ? 1 : 0)
+        }
+    }
+
+    /// Dynamixel Operating_Mode 4, extended position: multi-turn, the position limits unused, goals within
+    /// ±1,048,575 ticks (±256 turns; e-Manual, Operating Mode 11 and Goal Position 116).
+    public var isExtendedPosition: Bool {
+        table.wireProtocol == .dynamixel && load(DynamixelX.operatingMode) == 4
+    }
+
+    /// The goal range the servo follows: the position limits, or the extended-position range in mode 4.
+    func applyPositionRange() {
+        if isExtendedPosition {
+            motion.minPosition = -1_048_575
+            motion.maxPosition = 1_048_575
+            return
+        }
+        let lo = Double(load(table.minPositionLimit))
+        let hi = Double(load(table.maxPositionLimit))
+        if hi > lo { motion.minPosition = lo; motion.maxPosition = hi }
     }
 
     /// The control table's Homing_Offset (Feetech 31, sign-magnitude bit 11; Dynamixel X 20, 4-byte signed).
@@ -101,11 +133,8 @@ public final class EmulatedServo {
         }
         if touched(table.goalPosition) { motion.goal = Double(load(table.goalPosition)) }
         if touched(table.torqueEnable) { motion.torqueEnabled = load(table.torqueEnable) != 0 }
-        if touched(table.minPositionLimit) || touched(table.maxPositionLimit) {
-            let lo = Double(load(table.minPositionLimit))
-            let hi = Double(load(table.maxPositionLimit))
-            if hi > lo { motion.minPosition = lo; motion.maxPosition = hi }
-        }
+        let mode = table.wireProtocol == .dynamixel && touched(DynamixelX.operatingMode)
+        if touched(table.minPositionLimit) || touched(table.maxPositionLimit) || mode { applyPositionRange() }
         if touched(table.id) { motion.id = id }
     }
 }
@@ -321,6 +350,10 @@ public final class ServoBusEmulator {
                 guard let s = servo(id: target) else { continue }
                 delay += reply(s, data: readMemory(s, address, length), now: now, after: delay)
             }
+        case .fastSyncRead:
+            guard p.count >= 4 else { return }
+            let present = p[4...].compactMap { servo(id: $0) }.filter { !faultActive(.silent, $0.id) }
+            if !present.isEmpty { fastSyncReply(present, address: word(0), length: word(2), now: now) }
         case .bulkRead:
             var delay: UInt64 = 0
             var k = 0
@@ -402,6 +435,23 @@ public final class ServoBusEmulator {
         }
         injected[kind, default: 0] += 1
         return true
+    }
+
+    /// The one status packet a Fast Sync Read gets (e-Manual, Protocol 2.0, 0x8A): ID 0xFE, instruction 0x55,
+    /// then per servo its error, id, data and a CRC of the packet so far; the last servo's CRC is the packet's own.
+    /// Each servo appends its part in turn, so the length counts them all: 1 + N × (length + 4). No byte stuffing
+    /// (dynamixel_sdk reads it unstuffed).
+    private func fastSyncReply(_ servos: [EmulatedServo], address: Int, length: Int, now: UInt64) {
+        let total = 1 + servos.count * (length + 4)
+        var bytes: [UInt8] = [0xFF, 0xFF, 0xFD, 0x00, 0xFE, UInt8(total & 0xFF), UInt8(total >> 8), 0x55]
+        for s in servos {
+            bytes.append(activeHardwareBits(s.id) != 0 ? DynamixelPacket.alertBit : 0)
+            bytes.append(s.id)
+            bytes += readMemory(s, address, length)
+            let crc = bytes.withUnsafeBytes { DynamixelPacket.crc16($0) }
+            bytes += [UInt8(truncatingIfNeeded: crc), UInt8(truncatingIfNeeded: crc >> 8)]
+        }
+        pending.append(EmulatorOutput(bytes: bytes, releaseAt: now))
     }
 
     /// Queues a status packet from `s`; returns how long it occupies the line (so sync-read replies queue up).

@@ -82,6 +82,26 @@ struct SDKClientTests {
         }
     }
 
+    struct FastReport: Decodable {
+        var present: [String: Int?]
+        var errors: [String]
+    }
+
+    /// dynamixel_sdk's own Fast Sync Read (0x8A, `GroupSyncRead.fastSyncRead`) gets every servo's Present_Position
+    /// from the emulator's single status packet (its length, per-servo sections and closing CRC as the SDK checks
+    /// them), negative multi-turn positions included.
+    @Test func officialSDKFastSyncReadsTheEmulator() throws {
+        let ids: [UInt8] = [1, 2, 3, 4]
+        let emu = try ServoBusEmulator(table: XL330.table, ids: ids)
+        let positions: [Double] = [100, 2048, 4095, -300]
+        for (k, id) in ids.enumerated() { emu.servo(id: id)!.motion.position = positions[k] }
+        let link = try EmulatorLink(emulator: emu)
+        defer { link.stop() }
+        let r = try runClient("dynamixel-fast", path: link.path, ids: ids, as: FastReport.self)
+        #expect(r.errors.isEmpty, "\(r.errors)")
+        for (k, id) in ids.enumerated() { #expect(r.present[String(id)] == Int(positions[k]), "servo \(id)") }
+    }
+
     func runClient(_ kind: String, path: String, ids: [UInt8]) throws -> Report {
         let python = try #require(sdkPython, Comment(rawValue: TestPeers.missing("scservo_sdk and dynamixel_sdk")))
         let p = Process()

@@ -1,10 +1,11 @@
 """The vendors' official Python SDKs as clients of Reflex's servo-bus emulator (run by SDKClientTests).
 
-usage: sdk_client.py feetech|dynamixel|feetech-homing|dynamixel-homing PORT ID[,ID...] [OFFSET,...]
+usage: sdk_client.py feetech|dynamixel|feetech-homing|dynamixel-homing|dynamixel-fast PORT ID[,ID...] [OFFSET,...]
 Pings every id, sync-reads present positions, then writes torque on and goal positions (single writes and a sync
 write) and reads them back; prints one JSON object with everything the SDK saw.
 The -homing modes write each servo's Homing_Offset (torque off) and read Present_Position back, broadcast-ping the
 bus, read Present_Velocity, and (Dynamixel) try an EEPROM write with torque on.
+The dynamixel-fast mode reads Present_Position of every id with one Fast Sync Read (0x8A; dynamixel_sdk >= 3.8).
 """
 import json
 import sys
@@ -161,10 +162,31 @@ def dynamixel_homing(port_name, ids, offsets):
     return out
 
 
+def dynamixel_fast(port_name, ids):
+    import dynamixel_sdk as dxl
+    dxl.port_handler.LATENCY_TIMER = LATENCY_TIMER_MS
+    port = dxl.PortHandler(port_name)
+    assert port.openPort() and port.setBaudRate(1_000_000), "open failed"
+    ph = dxl.PacketHandler(2.0)
+    out = {"present": {}, "errors": []}
+    g = dxl.GroupSyncRead(port, ph, 132, 4)
+    for i in ids:
+        g.addParam(i)
+    res = g.fastSyncRead()
+    if res != dxl.COMM_SUCCESS:
+        out["errors"].append("fast sync read " + ph.getTxRxResult(res))
+    for i in ids:
+        v = g.getData(i, 132, 4) if g.isAvailable(i, 132, 4) else None
+        out["present"][i] = v - (1 << 32) if v is not None and v >= 1 << 31 else v
+    port.closePort()
+    return out
+
+
 if __name__ == "__main__":
     kind, port_name, ids = sys.argv[1], sys.argv[2], [int(x) for x in sys.argv[3].split(",")]
     offsets = [int(x) for x in sys.argv[4].split(",")] if len(sys.argv) > 4 else []
     run = {"feetech": lambda: feetech(port_name, ids), "dynamixel": lambda: dynamixel(port_name, ids),
            "feetech-homing": lambda: feetech_homing(port_name, ids, offsets),
-           "dynamixel-homing": lambda: dynamixel_homing(port_name, ids, offsets)}[kind]
+           "dynamixel-homing": lambda: dynamixel_homing(port_name, ids, offsets),
+           "dynamixel-fast": lambda: dynamixel_fast(port_name, ids)}[kind]
     print(json.dumps(run()))
