@@ -100,8 +100,15 @@ public final class EmulatedServo {
         return table.wireProtocol == .feetech ? -h : h
     }
 
-    /// The encoder's reading before Homing_Offset (the joint's physical place, whatever the offset).
-    public var actualPosition: Double { motion.position - homingShift }
+    /// Dynamixel Drive_Mode bit 0 (reverse): −1 when set. The e-Manual: reverse mode inverts Goal and Present
+    /// Position ("CCW negative"), and "the sign of the Homing Offset is not reversed", so with Present = Actual +
+    /// Homing_Offset a reversed servo reports Present = −Actual + Homing_Offset. Feetech STS3215 has no such bit.
+    public var direction: Double {
+        table.wireProtocol == .dynamixel && load(DynamixelX.driveMode) & 1 != 0 ? -1 : 1
+    }
+
+    /// The encoder's reading before Homing_Offset and direction (the joint's physical place, whatever either).
+    public var actualPosition: Double { direction * (motion.position - homingShift) }
 
     /// Keeps a Feetech position on the encoder's single turn (0…resolution−1): an STS3215 in position mode has no
     /// turn count, so an offset that pushes a reading past either end wraps it (LeRobot's wrist_roll range 0…4095).
@@ -115,20 +122,21 @@ public final class EmulatedServo {
     /// Moves the joint by hand to `actual` encoder ticks (torque off, as LeRobot's range recording asks the user
     /// to): the emulator's hook for interactive calibration.
     public func moveByHand(toActual actual: Double) {
-        motion.position = wrapped(actual + homingShift)
+        motion.position = wrapped(direction * actual + homingShift)
         motion.velocity = 0
         syncPresent()
     }
 
     /// Picks up what a write changed: goal, torque, limits.
-    func applyWrite(address: Int, count: Int, previousShift: Double) {
+    func applyWrite(address: Int, count: Int, previousShift: Double, previousDirection: Double = 1) {
         func touched(_ r: ServoRegister) -> Bool {
             Int(r.address) < address + count && address < Int(r.address) + r.width
         }
-        if touched(homingOffsetRegister) {
+        if touched(homingOffsetRegister) || (table.wireProtocol == .dynamixel && touched(DynamixelX.driveMode)) {
             // The joint stays where it is; its reading moves. The goal register keeps its value (so a torqued
-            // servo would move: LeRobot writes offsets with torque off).
-            motion.position = wrapped(motion.position + homingShift - previousShift)
+            // servo would move: LeRobot writes offsets with torque off, and both are EEPROM on Dynamixel X).
+            let actual = previousDirection * (motion.position - previousShift)
+            motion.position = wrapped(direction * actual + homingShift)
             syncPresent()
         }
         if touched(table.goalPosition) { motion.goal = Double(load(table.goalPosition)) }
@@ -412,11 +420,11 @@ public final class ServoBusEmulator {
     }
 
     private func writeMemory(_ s: EmulatedServo, _ address: Int, _ data: [UInt8]) {
-        let shift = s.homingShift
+        let shift = s.homingShift, direction = s.direction
         for (k, b) in data.enumerated() where address + k < s.memory.count && address + k >= 0 {
             s.memory[address + k] = b
         }
-        s.applyWrite(address: address, count: data.count, previousShift: shift)
+        s.applyWrite(address: address, count: data.count, previousShift: shift, previousDirection: direction)
     }
 
     // MARK: - Replies and faults

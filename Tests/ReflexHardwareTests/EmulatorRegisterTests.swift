@@ -96,3 +96,30 @@ final class ConstantLoad: ServoModel {
         for k in servos.indices { servos[k].load = load }
     }
 }
+
+/// Dynamixel Drive_Mode bit 0 (reverse) as the e-Manual states it: Present Position's direction inverted, the
+/// Homing Offset's sign not: Present = −Actual + Homing_Offset; a goal then moves the joint the other way.
+@Suite struct EmulatorDriveModeTests {
+    @Test func reverseModeInvertsPresentAndGoalButNotTheOffset() throws {
+        let emu = try ServoBusEmulator(table: XL330.table, ids: [1])
+        let s = emu.servo(id: 1)!
+        let b = makeServoBus(.dynamixel, transport: LoopbackTransport(emulator: emu), retries: 1, replyTimeoutNanoseconds: 5_000_000)
+        s.moveByHand(toActual: 1000)
+        #expect(try b.read(DynamixelX.presentPosition, id: 1) == 1000)
+        try b.write(DynamixelX.driveMode, id: 1, value: 1)
+        #expect(try b.read(DynamixelX.presentPosition, id: 1) == -1000, "reverse: the same place reads −1000")
+        try b.write(DynamixelX.homingOffset, id: 1, value: 3000)
+        #expect(try b.read(DynamixelX.presentPosition, id: 1) == 2000, "−1000 + 3000: the offset keeps its sign")
+        s.moveByHand(toActual: 1100) // 100 ticks the normal way by hand
+        #expect(try b.read(DynamixelX.presentPosition, id: 1) == 1900, "reads 100 ticks the other way")
+        try b.write(DynamixelX.torqueEnable, id: 1, value: 1)
+        try b.write(DynamixelX.goalPosition, id: 1, value: 2500)
+        for _ in 0 ..< 100 { emu.advance(dt: 0.05) }
+        #expect(try b.read(DynamixelX.presentPosition, id: 1) == 2500)
+        #expect(abs(s.actualPosition - 500) < 0.5, "goal up, joint down: actual 3000 − 2500")
+        try b.write(DynamixelX.torqueEnable, id: 1, value: 0)
+        try b.write(DynamixelX.driveMode, id: 1, value: 0)
+        #expect(abs(s.actualPosition - 500) < 0.5, "changing the mode does not move the joint")
+        #expect(try b.read(DynamixelX.presentPosition, id: 1) == 3500, "normal again: 500 + 3000")
+    }
+}
