@@ -333,6 +333,7 @@ public final class BusRobot: Robot {
 
     public func finalize() {
         if lifecycle == .active, let bus { try? setTorque(bus, on: false) }
+        if let bus { health.publish(bus.statistics) } // the last counters outlive the port
         bus = nil // closes the port
         lifecycle = .finalized
     }

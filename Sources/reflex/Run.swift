@@ -2,6 +2,7 @@ import ArgumentParser
 import Foundation
 import ReflexCore
 import ReflexDeployment
+import ReflexHardware
 import ReflexPolicy
 import ReflexRobot
 import ReflexRuntime
@@ -163,6 +164,13 @@ struct Run: ParsableCommand {
         } else {
             controller.shutdown()
             note("\(arm.name): torque off, finalized")
+        }
+        if let h = deployment.servoHealth() {
+            // What the bus and the servos went through: a spent retry budget, sick servos, the bus's counters.
+            if let m = h.retryBudgetMessage { note(m) }
+            for m in h.servos.flatMap(\.messages) { note("servo health: \(m)") }
+            let c = h.statistics
+            note("bus \(h.bus): \(c.requests) requests, \(c.retries) retries, \(c.timeouts) timeouts, \(c.corruptReplies) corrupt replies")
         }
         if let task = deployment.taskStatus(), deployment.scene != nil {
             note("\(task.kind): \(task.success ? "success" : "no success") (cube lifted up to \(fmt(task.highestLift * 100, 1)) cm) after \(fmt(Date().timeIntervalSince(started), 1)) s")
