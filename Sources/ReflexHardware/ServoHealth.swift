@@ -52,7 +52,7 @@ public struct ServoHealth: Sendable, Codable, Equatable {
     public var hardwareErrorNames: [String]
     /// `ServoHealthProblems.names` of what is wrong.
     public var problems: [String]
-    /// Each problem in words, naming the joint and the servo.
+    /// Each problem in words, naming the joint and the servo (in the order of `problems`).
     public var messages: [String]
     /// Health reads answered and missed since `configure`.
     public var readings: Int
@@ -331,10 +331,6 @@ public final class ServoHealthMonitor: @unchecked Sendable {
         var p: ServoHealthProblems = []
         var messages: [String] = []
         let who = "joint \(jointNames[k]): servo \(ids[k])"
-        if s.missing {
-            p.insert(.noReply)
-            messages.append("\(who) did not answer (\(s.misses) reads missed): check its cable, power and id")
-        }
         if answered {
             if Int(s.temperature) >= Int(s.temperatureLimit) - temperatureMargin {
                 p.insert(.overTemperature)
@@ -348,6 +344,11 @@ public final class ServoHealthMonitor: @unchecked Sendable {
                 p.insert(.hardwareError)
                 messages.append("\(who) reports a hardware error: \(l.errorNames(s.error, t.wireProtocol).joined(separator: ", "))")
             }
+        }
+        // Last, as in `ServoHealthProblems.names`: `messages` and `problems` pair up in order.
+        if s.missing {
+            p.insert(.noReply)
+            messages.append("\(who) did not answer (\(s.misses) reads missed): check its cable, power and id")
         }
         return ServoHealth(
             joint: jointNames[k], id: Int(ids[k]), model: t.modelName,

@@ -293,10 +293,27 @@ public final class DaemonCore: Sendable {
 
     // MARK: Reading
 
-    /// Drains loop events into the feed (the pump calls this a few times a second).
+    /// Drains loop events into the feed (the pump calls this a few times a second), and notes each servo problem
+    /// or spent retry budget when it appears (`servo_health`, in words naming the joint and servo, or the bus).
     public func pumpEvents() {
-        events.drain(controller.currentLoop, now: monotonicNanoseconds())
+        let now = monotonicNanoseconds()
+        events.drain(controller.currentLoop, now: now)
+        guard let health = deployment?.servoHealth() else { return }
+        var current: [String: String] = [:]
+        for s in health.servos {
+            for (problem, message) in zip(s.problems, s.messages) { current["\(s.id) \(problem)"] = message }
+        }
+        if let m = health.retryBudgetMessage { current["bus retry_budget"] = m }
+        let appeared = healthProblems.withLock { seen -> [String] in
+            defer { seen = Set(current.keys) }
+            return current.keys.filter { !seen.contains($0) }.sorted()
+        }
+        for key in appeared { events.note("servo_health", current[key] ?? key, now: now) }
+        if !appeared.isEmpty { invalidateStatus() }
     }
+
+    /// The servo problems already noted in the feed (servo id and problem, or the bus's retry budget).
+    private let healthProblems = Mutex<Set<String>>([])
 
     func invalidateStatus() {
         statusCache.withLock { $0 = (0, nil) }

@@ -3,6 +3,7 @@ import Logging
 import ReflexCore
 import ReflexHardware
 import ReflexRobot
+import ReflexSteering
 import Testing
 
 @testable import ReflexServe
@@ -35,6 +36,44 @@ import Testing
         #expect(metrics.contains("reflex_servo_problem{joint=\"elbow_flex\",id=\"3\",problem=\"over_temperature\"} 0"))
         #expect(metrics.contains("reflex_bus_retries_total{bus=\"\(link.path)\"} "))
         #expect(metrics.contains("reflex_bus_timeouts_total{bus="))
+    }
+
+    /// While an episode runs the loop reads one servo every few ticks: a servo that overheats shows in the status,
+    /// the metrics and, once, as a `servo_health` event naming the joint and servo.
+    @Test func aServoOverheatingDuringAnEpisodeIsReported() async throws {
+        let root = try temporaryDirectory()
+        defer { try? FileManager.default.removeItem(atPath: root) }
+        let d = try RobotDescription.named("so101")
+        let hw = try ArmBusConfiguration(description: d)
+        let emu = try ServoBusEmulator(servos: hw.servos.map { EmulatedServo(table: $0.controlTable, id: $0.id, position: Double($0.offset)) })
+        let link = try EmulatorLink(emulator: emu)
+        defer { link.stop() }
+        var config = ServeConfig(arm: .init(robot: "so101", port: link.path), policies: ["a": try makePolicyDirectory(root, "a")])
+        config.rate = 50
+        config.priority = 0
+        var logger = Logger(label: "test")
+        logger.logLevel = .error
+        let core = try DaemonCore(config: config, logger: logger)
+        try core.bringUp()
+        defer { core.controller.shutdown() }
+        _ = try await core.start(policy: "a")
+        link.withEmulator { $0.inject(ServoFault(.overheat, id: 5, count: nil)) }
+        // 50 Hz, a health read every 10 ticks, one servo each: servo 5 within 6 reads (1.2 s).
+        var servo5: ServoHealth?
+        for _ in 0 ..< 40 {
+            try await Task.sleep(nanoseconds: 100_000_000)
+            core.pumpEvents()
+            servo5 = core.deployment?.servoHealth()?.servos.first { $0.id == 5 }
+            if servo5?.problems.contains("over_temperature") == true { break }
+        }
+        #expect(servo5?.temperature == 80 && servo5?.problems == ["over_temperature", "hardware_error"], "\(String(describing: servo5))")
+        core.pumpEvents()
+        let noted = core.events.entries(limit: 50).filter { $0.kind == "servo_health" }.map(\.text)
+        #expect(noted.count == 2, "each problem noted once: \(noted)")
+        #expect(noted.contains { $0.contains("joint wrist_roll: servo 5 is at 80 °C") }, "\(noted)")
+        #expect(core.metrics().contains("reflex_servo_problem{joint=\"wrist_roll\",id=\"5\",problem=\"over_temperature\"} 1"))
+        core.invalidateStatus()
+        #expect(core.status().servos?.servos[4].messages.count == 2)
     }
 }
 
