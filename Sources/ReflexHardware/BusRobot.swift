@@ -64,6 +64,8 @@ public final class BusRobot: Robot {
     /// (which needs a second request for Hardware_Error_Status).
     public var healthInterval = 10
     private var healthCountdown = 0
+    /// A control read missed some servo: the next full read clears the servos' miss streaks.
+    private var missStreaksPending = false
     /// Retries the bus may need per window before the arm stops commanding motion (nil: retry forever). Once
     /// spent, `read` stops reading (so the state ages and the safety layer's watchdog holds the arm or turns
     /// torque off, as configured) and `write` sends nothing, until `activate` or `resetRetryBudget`.
@@ -225,7 +227,8 @@ public final class BusRobot: Robot {
     }
 
     /// Reads every servo's health once and returns it (`reflex servo health`): on the open bus, or, before
-    /// `configure`, on a bus opened for this and closed again (no start-up check, no torque change).
+    /// `configure`, on a bus opened for this and closed again (no start-up check, no torque change). Not while a
+    /// loop runs: the loop owns the bus then, and reads health itself.
     /// - Warning: Not real-time safe.
     public func inspectHealth() throws -> [ServoHealth] {
         if let bus {
@@ -373,6 +376,7 @@ public final class BusRobot: Robot {
             return RobotStatus(.hold, faults: .retryBudget)
         }
         guard outcome == .ok else {
+            missStreaksPending = true
             health.recordMissing(g)
             health.publish(bus.statistics)
             var joint = -1
@@ -396,6 +400,7 @@ public final class BusRobot: Robot {
             if !faults.isEmpty { status = status.merged(RobotStatus(.stop, faults: faults, joint: k)) }
         }
         state.timestamp = monotonicNanoseconds()
+        if missStreaksPending { missStreaksPending = !health.clearMissStreaks() }
         if healthInterval > 0 {
             healthCountdown -= 1
             if healthCountdown <= 0 {

@@ -153,8 +153,11 @@ struct ServoHealthSample: Sendable {
     var load: Int32 = 0
     var current: Int32 = 0
     var error: UInt8 = 0
-    /// The last health read of this servo got no reply.
-    var missing = false
+    /// Reads of this servo in a row that got no reply (a failed cold read, after its retries, counts in full).
+    var missStreak = 0
+    /// One lost reply is line noise (the retry budget's business); this many in a row is a servo gone.
+    static let missesForNoReply = 3
+    var missing: Bool { missStreak >= Self.missesForNoReply }
     var sampled: UInt64 = 0
     var readings = 0
     var misses = 0
@@ -215,7 +218,7 @@ public final class ServoHealthMonitor: @unchecked Sendable {
             guard let t = try? bus.read(l.temperatureLimit, id: ids[k]), let lo = try? bus.read(l.minVoltage, id: ids[k]),
                   let hi = try? bus.read(l.maxVoltage, id: ids[k])
             else {
-                samples.withLock { $0[k].missing = true; $0[k].misses += 1 }
+                samples.withLock { $0[k].missStreak = ServoHealthSample.missesForNoReply; $0[k].misses += 1 }
                 continue
             }
             samples.withLock {
@@ -243,7 +246,7 @@ public final class ServoHealthMonitor: @unchecked Sendable {
         let now = monotonicNanoseconds()
         let statistics = bus.statistics
         if blocking {
-            samples.withLock { Self.record(&$0, slot, layouts[slot.servo], outcome, now) }
+            samples.withLock { Self.record(&$0, slot, layouts[slot.servo], outcome, now, missWeight: ServoHealthSample.missesForNoReply) }
             counters.withLock { $0 = statistics }
         } else {
             _ = samples.withLockIfAvailable { Self.record(&$0, slot, layouts[slot.servo], outcome, now) }
@@ -276,14 +279,14 @@ public final class ServoHealthMonitor: @unchecked Sendable {
     /// Stores a health read's outcome as its servo's latest reading.
     /// - Note: Real-time safe.
     private static func record(_ s: inout [ServoHealthSample], _ slot: (servo: Int, group: ServoSyncRead, isError: Bool),
-                               _ l: ServoHealthLayout, _ outcome: BusOutcome, _ now: UInt64) {
+                               _ l: ServoHealthLayout, _ outcome: BusOutcome, _ now: UInt64, missWeight: Int = 1) {
         let k = slot.servo, g = slot.group
         guard outcome == .ok else {
-            s[k].missing = true
+            s[k].missStreak += missWeight
             s[k].misses += 1
             return
         }
-        s[k].missing = false
+        s[k].missStreak = 0
         s[k].readings += 1
         s[k].sampled = now
         if slot.isError {
@@ -297,15 +300,33 @@ public final class ServoHealthMonitor: @unchecked Sendable {
         if l.errorInBlock { s[k].error = UInt8(truncatingIfNeeded: g.value(l.error, servo: 0)) | g.statusErrors[0] }
     }
 
-    /// Marks the servos a failed control read did not hear from (no extra traffic).
+    /// Counts a failed control read against the servos it did not hear from, and clears the streak of those it
+    /// did (no extra traffic). Returns false when a reader held the lock (nothing recorded).
     /// - Note: Real-time safe.
-    func recordMissing(_ group: ServoSyncRead) {
-        _ = samples.withLockIfAvailable { s in
-            for k in 0 ..< min(s.count, group.received.count) where !group.received[k] {
-                s[k].missing = true
-                s[k].misses += 1
+    @discardableResult
+    func recordMissing(_ group: ServoSyncRead) -> Bool {
+        let done: Bool? = samples.withLockIfAvailable { s -> Bool in
+            for k in 0 ..< min(s.count, group.received.count) {
+                if group.received[k] {
+                    s[k].missStreak = 0
+                } else {
+                    s[k].missStreak += 1
+                    s[k].misses += 1
+                }
             }
+            return true
         }
+        return done ?? false
+    }
+
+    /// A control read heard every servo: no streak of misses goes on. Returns false when a reader held the lock.
+    /// - Note: Real-time safe.
+    func clearMissStreaks() -> Bool {
+        let done: Bool? = samples.withLockIfAvailable { s -> Bool in
+            for k in s.indices { s[k].missStreak = 0 }
+            return true
+        }
+        return done ?? false
     }
 
     /// Every servo's latest reading, judged against its limits.

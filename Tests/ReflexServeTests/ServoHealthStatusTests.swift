@@ -68,7 +68,8 @@ import Testing
         }
         #expect(servo5?.temperature == 80 && servo5?.problems == ["over_temperature", "hardware_error"], "\(String(describing: servo5))")
         core.pumpEvents()
-        let noted = core.events.entries(limit: 50).filter { $0.kind == "servo_health" }.map(\.text)
+        // (On a loaded machine a control read may miss every servo now and then; three in a row would be noted too.)
+        let noted = core.events.entries(limit: 50).filter { $0.kind == "servo_health" && !$0.text.contains("did not answer") }.map(\.text)
         #expect(noted.count == 2, "each problem noted once: \(noted)")
         #expect(noted.contains { $0.contains("joint wrist_roll: servo 5 is at 80 °C") }, "\(noted)")
         #expect(core.metrics().contains("reflex_servo_problem{joint=\"wrist_roll\",id=\"5\",problem=\"over_temperature\"} 1"))
