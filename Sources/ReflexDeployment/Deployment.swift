@@ -174,6 +174,14 @@ public final class Deployment: @unchecked Sendable {
     /// A bus arm's servo health and bus counters (nil for simulated and fake arms).
     public func servoHealth() -> BusHealthReport? { busArm?.healthReport() }
 
+    /// Reads every servo's health once, on a configured bus arm no loop is driving (between episodes the loop
+    /// reads nothing, and the readings would only age). The caller makes sure no loop runs.
+    /// - Warning: Not real-time safe.
+    public func refreshServoHealthWhileIdle() {
+        guard let busArm, busArm.lifecycle == .inactive || busArm.lifecycle == .active else { return }
+        _ = try? busArm.inspectHealth()
+    }
+
     /// The task's state: the scene's on a simulated arm, the scorer's verdict from the camera channel on a bus arm.
     public func taskStatus() -> TaskStatus? {
         if let scene { return TaskStatus(kind: scene.kind.rawValue, success: scene.success, highestLift: scene.highestLift) }

@@ -298,7 +298,17 @@ public final class DaemonCore: Sendable {
     public func pumpEvents() {
         let now = monotonicNanoseconds()
         events.drain(controller.currentLoop, now: now)
-        guard let health = deployment?.servoHealth() else { return }
+        guard let deployment, let health = deployment.servoHealth() else { return }
+        if controller.currentLoop?.isRunning != true, idleHealthRead.withLock({ last in
+            guard now &- last >= Self.idleHealthPeriod else { return false }
+            last = now
+            return true
+        }) {
+            // Between episodes nothing reads the servos: read them on the control queue, where a start would wait.
+            control.async {
+                if self.controller.currentLoop?.isRunning != true { deployment.refreshServoHealthWhileIdle() }
+            }
+        }
         var current: [String: String] = [:]
         for s in health.servos {
             for (problem, message) in zip(s.problems, s.messages) { current["\(s.id) \(problem)"] = message }
@@ -314,6 +324,10 @@ public final class DaemonCore: Sendable {
 
     /// The servo problems already noted in the feed (servo id and problem, or the bus's retry budget).
     private let healthProblems = Mutex<Set<String>>([])
+    /// When the servos' health was last read with no loop running (`monotonicNanoseconds()`).
+    private let idleHealthRead = Mutex<UInt64>(0)
+    /// How often an idle daemon reads its servos' health.
+    static let idleHealthPeriod: UInt64 = 2_000_000_000
 
     func invalidateStatus() {
         statusCache.withLock { $0 = (0, nil) }

@@ -36,6 +36,18 @@ import Testing
         #expect(metrics.contains("reflex_servo_problem{joint=\"elbow_flex\",id=\"3\",problem=\"over_temperature\"} 0"))
         #expect(metrics.contains("reflex_bus_retries_total{bus=\"\(link.path)\"} "))
         #expect(metrics.contains("reflex_bus_timeouts_total{bus="))
+        // Idle (no episode), the daemon still reads its servos now and then: a servo that overheats shows.
+        link.withEmulator { $0.inject(ServoFault(.overheat, id: 3, count: nil)) }
+        var hot = false
+        for _ in 0 ..< 60 where !hot {
+            core.pumpEvents()
+            try await Task.sleep(nanoseconds: 100_000_000)
+            hot = core.deployment?.servoHealth()?.servos[2].problems.contains("over_temperature") == true
+        }
+        #expect(hot, "read within the idle period (2 s)")
+        core.pumpEvents()
+        #expect(core.events.entries(limit: 50).contains { $0.kind == "servo_health" && $0.text.contains("joint elbow_flex: servo 3 is at 80 °C") })
+        await core.safeStop() // after any idle read queued on the control queue
     }
 
     /// While an episode runs the loop reads one servo every few ticks: a servo that overheats shows in the status,
@@ -75,6 +87,7 @@ import Testing
         #expect(core.metrics().contains("reflex_servo_problem{joint=\"wrist_roll\",id=\"5\",problem=\"over_temperature\"} 1"))
         core.invalidateStatus()
         #expect(core.status().servos?.servos[4].messages.count == 2)
+        await core.safeStop()
     }
 }
 
