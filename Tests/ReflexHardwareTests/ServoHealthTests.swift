@@ -1,3 +1,4 @@
+import AllocationCounter
 import Foundation
 import ReflexCore
 import ReflexRobot
@@ -111,5 +112,39 @@ import Testing
         #expect(h[1].problems.contains("over_temperature") && h[0].problems.isEmpty)
         #expect(robot.lifecycle == .unconfigured)
         #expect(emu.servos.allSatisfy { $0.load($0.table.torqueEnable) == 0 })
+    }
+}
+
+/// Ticks with a health read in every one allocate nothing on either bus, over a pty to the emulator's thread
+/// (Dynamixel alternates a servo's block and its Hardware_Error_Status).
+@Suite struct ServoHealthAllocationTests {
+    @Test(arguments: [false, true])
+    func ticksWithHealthReadsAllocateNothing(_ koch: Bool) throws {
+        #expect(rx_allocation_counter_active() == 1)
+        let d = try RobotDescription.load(path: repoRobots + (koch ? "/koch.yaml" : "/so101.yaml"))
+        let hw = try ArmBusConfiguration(description: d)
+        let link = try EmulatorLink(emulator: try ServoBusEmulator(servos: hw.servos.map { EmulatedServo(table: $0.controlTable, id: $0.id) }))
+        defer { link.stop() }
+        let robot = try BusRobot(description: d) {
+            makeServoBus(hw.bus, transport: try SerialPort(path: link.path, baud: 1_000_000), replyTimeoutNanoseconds: 50_000_000)
+        }
+        robot.healthInterval = 1
+        try robot.configure()
+        try robot.activate()
+        defer { robot.finalize() }
+        let state = JointState(count: robot.jointCount)
+        let command = JointCommand(count: robot.jointCount)
+        func tick() {
+            _ = robot.read(into: state)
+            for k in 0 ..< command.count { command.position[k] = state.position[k] }
+            _ = robot.write(command)
+        }
+        for _ in 0 ..< 13 { tick() }
+        _ = robot.healthReport() // another thread's reader: no buffer left shared with the loop
+        let before = rx_thread_allocation_count()
+        for _ in 0 ..< 60 { tick() }
+        let allocations = rx_thread_allocation_count() - before
+        #expect(allocations == 0, "\(allocations) allocations in 60 ticks, each with a health read")
+        #expect(robot.health.snapshot().allSatisfy { $0.readings >= 5 && $0.problems.isEmpty })
     }
 }
