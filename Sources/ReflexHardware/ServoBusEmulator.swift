@@ -178,6 +178,15 @@ public final class ServoBusEmulator {
     var secondsSinceInstruction: Double = 0
     /// Bus Watchdog trips so far (all servos).
     public internal(set) var busWatchdogTrips = 0
+    /// The rates of `setFaultRates` (nil: only faults armed with `inject`).
+    public private(set) var faultRates: ServoFaultRates?
+    /// Per kind: episodes (silent, overheat, undervoltage) started so far by the rates.
+    public var faultEpisodes: [ServoFaultKind: Int] { episodeSchedules.mapValues(\.started) }
+    private var perReplyRates: [(ServoFaultKind, Double)] = []
+    private var episodeSchedules: [ServoFaultKind: FaultEpisodeSchedule] = [:]
+    /// The servo each kind's episode under way affects.
+    private var episodeServo: [ServoFaultKind: UInt8] = [:]
+    private var rateRandom = RandomGenerator(seed: 0)
 
     /// An emulator for servos on one bus (all the same protocol).
     public init(servos: [EmulatedServo], model: any ServoModel = FirstOrderMotorModel()) throws {
@@ -209,6 +218,19 @@ public final class ServoBusEmulator {
     /// Arms a fault.
     public func inject(_ fault: ServoFault) { faults.append(fault) }
 
+    /// Injects faults at `rates` from now on, drawn from `seed`: each reply gets each per-reply kind with its
+    /// probability (a one-shot fault on that servo, counted in `injected` when it takes effect); episodes start
+    /// on a random servo as the emulator's clock (`advance`) runs and are disarmed when they end.
+    public func setFaultRates(_ rates: ServoFaultRates, seed: UInt64) {
+        faultRates = rates
+        rateRandom = RandomGenerator(seed: seed)
+        perReplyRates = ServoFaultKind.allCases.compactMap { k in rates.perReply[k].map { (k, $0) } }.filter { $0.1 > 0 }
+        episodeSchedules = [:]
+        for (n, k) in ServoFaultKind.allCases.enumerated() {
+            if let r = rates.episodes[k] { episodeSchedules[k] = FaultEpisodeSchedule(rate: r, seed: seed &+ 1 &+ UInt64(n)) }
+        }
+    }
+
     /// Disarms every fault (or those of one kind).
     public func clearFaults(_ kind: ServoFaultKind? = nil) {
         faults.removeAll { kind == nil || $0.kind == kind }
@@ -227,6 +249,7 @@ public final class ServoBusEmulator {
         }
         secondsSinceInstruction += dt
         applyBusWatchdogs()
+        advanceFaultEpisodes(dt: dt)
     }
 
     /// Feeds received bytes; replies become available from `takeOutput`.
@@ -429,6 +452,32 @@ public final class ServoBusEmulator {
 
     // MARK: - Replies and faults
 
+    private func advanceFaultEpisodes(dt: Double) {
+        for kind in ServoFaultKind.allCases {
+            guard var schedule = episodeSchedules[kind] else { continue }
+            let transition = schedule.advance(dt: dt)
+            episodeSchedules[kind] = schedule
+            switch transition {
+            case .started:
+                let id = servos[Int(rateRandom.next() % UInt64(servos.count))].id
+                episodeServo[kind] = id
+                faults.append(ServoFault(kind, id: id, count: nil))
+            case .ended:
+                if let id = episodeServo.removeValue(forKey: kind) {
+                    faults.removeAll { $0.kind == kind && $0.id == id && $0.remaining == nil }
+                }
+            case nil: break
+            }
+        }
+    }
+
+    /// Arms this reply's per-reply faults at their rates (one-shot, on the replying servo).
+    private func drawRateFaults(_ id: UInt8) {
+        for (kind, p) in perReplyRates where FaultEpisodeSchedule.uniform(&rateRandom) < p {
+            faults.append(ServoFault(kind, id: id, count: 1))
+        }
+    }
+
     private func faultActive(_ kind: ServoFaultKind, _ id: UInt8) -> Bool {
         faults.contains { $0.kind == kind && ($0.id == nil || $0.id == id) && ($0.remaining ?? 1) > 0 }
     }
@@ -466,6 +515,7 @@ public final class ServoBusEmulator {
     @discardableResult
     private func reply(_ s: EmulatedServo, data: [UInt8], error: UInt8 = 0, now: UInt64, after: UInt64 = 0) -> UInt64 {
         let id = s.id
+        if !perReplyRates.isEmpty { drawRateFaults(id) }
         if consume(.silent, id) || consume(.droppedReply, id) { return 0 }
         var err = error
         var hw: UInt8 = 0
