@@ -1,5 +1,6 @@
 import Foundation
 import ReflexCore
+import ReflexHardware
 import ReflexPolicy
 import ReflexRobot
 import ReflexRuntime
@@ -20,6 +21,14 @@ public struct LoopEpisodeResult: Codable, Sendable, Equatable {
     public var readFailures: Int
     /// Activations that failed and were retried before the episode (bus arms only).
     public var activationRetries: Int
+    public var writeFailures: Int
+    /// The safety layer's stops and clamps (SafetyCounters): watchdog trips (a hold, or torque off), latched stops.
+    public var watchdogTrips: Int
+    public var servoFaultStops: Int
+    public var emergencyStops: Int
+    public var positionClamped: Int
+    /// Commands handed to the arm outside its joint limits (the safety layer's output check; must stay 0).
+    public var commandsOutsideLimits: Int
 }
 
 /// What a run of `EpisodeRunner` reports (`reflex run --episodes --report FILE`).
@@ -33,6 +42,8 @@ public struct LoopEpisodesReport: Codable, Sendable {
     public var successRate: Double
     public var successInterval: [Double]
     public var episodeResults: [LoopEpisodeResult]
+    /// A bus arm's health at the end: the bus's counters, retry-budget exhaustions, the servos' readings.
+    public var busHealth: BusHealthReport?
 }
 
 /// Seeded task episodes through the real-time loop, each from the seed `reflex eval` would give it (`firstSeed + k`):
@@ -120,7 +131,7 @@ public struct EpisodeRunner {
         return LoopEpisodesReport(backend: label, policy: policyName, rate: rate, episodeSeconds: budget,
                                   episodes: results.count, successes: successes,
                                   successRate: results.isEmpty ? 0 : Double(successes) / Double(results.count),
-                                  successInterval: [w.low, w.high], episodeResults: results)
+                                  successInterval: [w.low, w.high], episodeResults: results, busHealth: bus?.servoHealth())
     }
 
     private func runEpisode(index k: Int, seed: UInt64, on deployment: Deployment, policy: Policy,
@@ -157,6 +168,9 @@ public struct EpisodeRunner {
                                  ticks: s.counters.ticks, deadlineMisses: s.counters.deadlineMisses,
                                  noActionTicks: s.counters.noActionTicks, featureHolds: s.counters.featureHolds,
                                  stepLimitedTicks: s.safety.stepLimited, readFailures: s.counters.readFailures,
-                                 activationRetries: activationRetries)
+                                 activationRetries: activationRetries, writeFailures: s.counters.writeFailures,
+                                 watchdogTrips: s.safety.watchdogTrips, servoFaultStops: s.safety.servoFaultStops,
+                                 emergencyStops: s.safety.emergencyStops, positionClamped: s.safety.positionClamped,
+                                 commandsOutsideLimits: s.safety.commandsOutsideLimits)
     }
 }

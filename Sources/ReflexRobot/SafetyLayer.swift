@@ -68,6 +68,9 @@ public struct SafetyCounters: Sendable, Equatable, Codable {
     public var watchdogTrips = 0
     public var emergencyStops = 0
     public var servoFaultStops = 0
+    /// Ticks whose command left the joint limits (checked on the layer's own output; a fault campaign's figure
+    /// that must stay 0).
+    public var commandsOutsideLimits = 0
     public init() {}
 }
 
@@ -197,6 +200,18 @@ public final class SafetyLayer: @unchecked Sendable {
     /// - Note: Real-time safe.
     public func filter(action: UnsafePointer<Double>?, state: JointState, status: RobotStatus, now: UInt64,
                        into command: JointCommand) -> SafetyReport {
+        let report = decide(action: action, state: state, status: status, now: now, into: command)
+        if report.output == .command {
+            for i in 0 ..< limits.count where !(command.position[i] >= limits[i].lower && command.position[i] <= limits[i].upper) {
+                counters.commandsOutsideLimits += 1
+                break
+            }
+        }
+        return report
+    }
+
+    private func decide(action: UnsafePointer<Double>?, state: JointState, status: RobotStatus, now: UInt64,
+                        into command: JointCommand) -> SafetyReport {
         counters.ticks += 1
         var events: SafetyEvents = []
         if status.faults.contains(.noReply) || status.faults.contains(.corruptReply) || status.faults.contains(.nonFiniteState) {

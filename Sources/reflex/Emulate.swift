@@ -16,6 +16,8 @@ struct Emulate: ParsableCommand {
         Clients (reflex servo, reflex run, LeRobot, the vendors' SDKs) open --link as if it were the arm's USB adapter.
         Faults: comma-separated kind[@id][xcount], kinds: drop, late, checksum, garbage, silent, overload, overheat, undervoltage, encoder.
         Example: reflex emulate --robot robots/so101.yaml --link /tmp/so101 --faults drop@3x5,overload@2
+        Fault rates (a campaign): --fault-rates drop=0.002,checksum=0.001,garbage=0.001,late=0.001,overload=0.0005,silent=0.01/s:0.3s,overheat=0.005/s:2s,camera=0.02/s:0.5s \
+        (per-reply kinds: a probability per reply; silent, overheat, undervoltage and camera (frames stalling): episodes per second and a duration).
         """
     )
 
@@ -25,6 +27,9 @@ struct Emulate: ParsableCommand {
     @Option(help: "Servo model, when no --robot is given (sts3215, xl330, xl430).") var model: String?
     @Option(help: "Path of the symlink to the pseudo-terminal (e.g. /tmp/so101).") var link: String
     @Option(help: "Faults to inject, e.g. drop@3x5,silent@2.") var faults: String?
+    @Option(help: "Faults at rates, e.g. drop=0.002,checksum=0.001,silent=0.01/s:0.3s,camera=0.02/s:0.5s (see above).")
+    var faultRates: String?
+    @Option(help: "Seed of the --fault-rates draws.") var faultSeed: UInt64 = 1
     @Option(help: "Stop after this many seconds (default: until Ctrl-C).") var seconds: Double?
     @Option(help: "Hardware in the loop: move the servos with the Bullet arm of this task (reach, push, lift) instead of the motor model; needs --robot.")
     var sim: String?
@@ -78,6 +83,12 @@ struct Emulate: ParsableCommand {
             }
             emulator.inject(f)
         }
+        let rates = try faultRates.map { spec in try wrap { try ServoFaultRates(parsing: spec) } }
+        if let rates { emulator.setFaultRates(rates, seed: faultSeed) }
+        if rates?.cameraStall != nil && camera == nil { throw ValidationError("--fault-rates camera=… stalls the camera channel: give --camera") }
+        // The camera channel's stalls: frames not published while one lasts (resets are still taken).
+        var stalls = rates?.cameraStall.map { FaultEpisodeSchedule(rate: $0, seed: faultSeed &+ 100) }
+        var framesStalled = 0
         if camera != nil {
             guard let bullet else { throw ValidationError("--camera needs --sim (the scene the camera looks at)") }
             guard bullet.environment.cubeBody >= 0 else {
@@ -100,6 +111,7 @@ struct Emulate: ParsableCommand {
             print("bus thread: SCHED_FIFO \(priority) \(granted == true ? "granted" : "refused; normal priority")")
         }
         if let faults { print("armed faults: \(faults)") }
+        if let rates { print("fault rates: \(rates), seed \(faultSeed)") }
         signal(SIGINT) { _ in stopRequested = 1 }
         signal(SIGTERM) { _ in stopRequested = 1 }
         let start = monotonicNanoseconds()
@@ -125,19 +137,24 @@ struct Emulate: ParsableCommand {
                     publisher.acknowledgeReset(episode: r.episode, seed: r.seed)
                     print("episode \(r.episode): scene reset with seed \(r.seed)")
                 }
-                sequence += 1
-                let estimate = linkObject.withEmulator { _ in bullet.estimate(sequence: sequence, time: monotonicNanoseconds()) }
-                publisher.publish(estimate)
+                _ = stalls?.advance(dt: Double(frame) * 1e-9)
+                if stalls?.isActive == true {
+                    framesStalled += 1
+                } else {
+                    sequence += 1
+                    let estimate = linkObject.withEmulator { _ in bullet.estimate(sequence: sequence, time: monotonicNanoseconds()) }
+                    publisher.publish(estimate)
+                }
             }
             let now = monotonicNanoseconds()
             if nextFrame + frame < now { nextFrame = now } // fell behind: no burst of catch-up frames
             if let seconds, Double(now - start) * 1e-9 >= seconds { break }
             if now - lastReport >= 10_000_000_000 {
                 lastReport = now
-                print(linkObject.withEmulator(summary))
+                print(linkObject.withEmulator(summary) + stallSummary(stalls, framesStalled))
             }
         }
-        print(linkObject.withEmulator(summary))
+        print(linkObject.withEmulator(summary) + stallSummary(stalls, framesStalled))
         linkObject.stop()
     }
 
@@ -145,11 +162,17 @@ struct Emulate: ParsableCommand {
         let counts = ServoFaultKind.allCases.compactMap { k in e.injected[k].map { "\(k.rawValue)=\($0)" } }
         var text = "requests \(e.requestsHandled), noise bytes \(e.discardedBytes), faults injected: "
             + (counts.isEmpty ? "none" : counts.joined(separator: " "))
+        let episodes = ServoFaultKind.allCases.compactMap { k in e.faultEpisodes[k].map { "\(k.rawValue)=\($0)" } }
+        if !episodes.isEmpty { text += ", fault episodes: " + episodes.joined(separator: " ") }
         if let bullet = e.model as? BulletServoModel {
             let c = bullet.environment.cubePosition
             text += String(format: ", cube at (%.3f, %.3f, %.3f) m", c.x, c.y, c.z)
         }
         return text
+    }
+
+    private func stallSummary(_ s: FaultEpisodeSchedule?, _ frames: Int) -> String {
+        s.map { ", camera stalls: \($0.started) (\(frames) frames not sent)" } ?? ""
     }
 
     private func wrap<T>(_ body: () throws -> T) throws -> T {

@@ -50,6 +50,22 @@ private struct Rig {
         #expect(report.events.contains(.positionClamped))
         #expect(abs(rig.commanded[0] - 0.9) < 1e-12 && abs(rig.commanded[1] + 0.9) < 1e-12)
         #expect(rig.layer.counters.positionClamped == 200)
+        #expect(rig.layer.counters.commandsOutsideLimits == 0)
+    }
+
+    /// The output check the fault campaign reports: wild actions, NaN, missing actions, a stale state and an arm
+    /// that starts outside its limits never produce a command outside them, and the counter stays 0.
+    @Test func noCommandLeavesTheLimits() throws {
+        var rig = try Rig(config: SafetyConfig(positionMargin: 0.05, approachSpeed: 10), start: [3, -3])
+        var x: UInt64 = 99
+        for k in 0 ..< 2000 {
+            x = x &* 6364136223846793005 &+ 1442695040888963407
+            let a = Double(Int64(bitPattern: x >> 1) % 1000) / 100 // ±10 rad
+            let action: [Double]? = k % 97 == 0 ? nil : (k % 89 == 0 ? [.nan, a] : [a, -a])
+            _ = rig.tick(action, fresh: k % 50 != 0)
+            #expect(rig.commanded.allSatisfy { $0 >= -1 && $0 <= 1 }, "tick \(k): \(rig.commanded)")
+        }
+        #expect(rig.layer.counters.commandsOutsideLimits == 0)
     }
 
     @Test func changePerTickIsCappedByVelocityAndMaximum() throws {
