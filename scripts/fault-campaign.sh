@@ -119,6 +119,7 @@ line("camera stalls (frames not sent)", f"{stalls[0]} ({stalls[1]})")
 line("bus: retries / timeouts / corrupt replies", f"{stats.get('retries', '?')} / {stats.get('timeouts', '?')} / {stats.get('corruptReplies', '?')}")
 line("safe stops: watchdog trips / servo-fault stops / e-stops / retry-budget stops",
      f"{tot('watchdogTrips')} / {tot('servoFaultStops')} / {tot('emergencyStops')} / {health.get('retryBudgetExhaustions', '?')}")
+line("episodes refused at start (a servo error bit or no reply in the first reads; arm held)", sum(1 for e in eps if e.get("startRefused")))
 line("commands outside the joint limits (goal 0)", outside)
 line("ticks position-clamped (the limits doing their job)", tot("positionClamped"))
 line("deadline misses / ticks", f"{tot('deadlineMisses')} / {tot('ticks')}")

@@ -29,6 +29,9 @@ public struct LoopEpisodeResult: Codable, Sendable, Equatable {
     public var positionClamped: Int
     /// Commands handed to the arm outside its joint limits (the safety layer's output check; must stay 0).
     public var commandsOutsideLimits: Int
+    /// Why the loop refused to start the episode (a servo error bit or no reply in its first reads), if it did:
+    /// the arm held where it was activated, the episode counts as failed.
+    public var startRefused: String?
 }
 
 /// What a run of `EpisodeRunner` reports (`reflex run --episodes --report FILE`).
@@ -95,6 +98,9 @@ public struct EpisodeRunner {
     /// Loop time per episode (s).
     public var budget: Double { episodeSeconds ?? Double(TaskConfig(kind: task).maxEpisodeSteps) / rate }
 
+    /// Episodes in a row whose start the loop refused before the run gives up.
+    public static let refusedStartsInARowLimit = 3
+
     /// Runs `count` episodes from `firstSeed`. `shouldStop` is polled while episodes run (a signal); `progress`
     /// hears each finished episode and is the place to print.
     public func run(count: Int, firstSeed: UInt64, policy: Policy, policyName: String,
@@ -108,6 +114,7 @@ public struct EpisodeRunner {
         if let bus { try bus.robot.configure() }
         let label = bus?.label ?? "sim \(task.rawValue)"
         var results: [LoopEpisodeResult] = []
+        var refusedInARow = 0
         for k in 0 ..< count where !shouldStop() {
             let seed = firstSeed &+ UInt64(k)
             let deployment: Deployment
@@ -125,6 +132,11 @@ public struct EpisodeRunner {
             if bus == nil { deployment.robot.finalize() }
             results.append(r)
             progress(r, results.filter(\.success).count)
+            // One refused start is a transient (a status bit, a lost reply); three in a row is an arm to look at.
+            refusedInARow = r.startRefused == nil ? 0 : refusedInARow + 1
+            if let why = r.startRefused, refusedInARow >= Self.refusedStartsInARowLimit {
+                throw ReflexError(.device, "\(refusedInARow) episodes in a row refused to start; the last: \(why)")
+            }
         }
         let successes = results.filter(\.success).count
         let w = Statistics.wilsonInterval(successes: successes, trials: results.count)
@@ -156,7 +168,17 @@ public struct EpisodeRunner {
             }
         }
         let started = monotonicNanoseconds()
-        try loop.start()
+        do {
+            try loop.start()
+        } catch {
+            // The loop's first reads saw a servo error (or no reply): it does not start, the arm holds where it was
+            // activated, and torque goes off before the next episode (deactivate) or at the end (finalize).
+            return LoopEpisodeResult(index: k, seed: seed, success: false, seconds: 0, ticks: 0, deadlineMisses: 0,
+                                     noActionTicks: 0, featureHolds: 0, stepLimitedTicks: 0, readFailures: 0,
+                                     activationRetries: activationRetries, writeFailures: 0, watchdogTrips: 0,
+                                     servoFaultStops: 0, emergencyStops: 0, positionClamped: 0, commandsOutsideLimits: 0,
+                                     startRefused: "\(error)")
+        }
         var elapsed = 0.0
         while !shouldStop() && !deployment.taskSucceeded && elapsed < budget {
             Thread.sleep(forTimeInterval: 0.005)
@@ -171,6 +193,6 @@ public struct EpisodeRunner {
                                  activationRetries: activationRetries, writeFailures: s.counters.writeFailures,
                                  watchdogTrips: s.safety.watchdogTrips, servoFaultStops: s.safety.servoFaultStops,
                                  emergencyStops: s.safety.emergencyStops, positionClamped: s.safety.positionClamped,
-                                 commandsOutsideLimits: s.safety.commandsOutsideLimits)
+                                 commandsOutsideLimits: s.safety.commandsOutsideLimits, startRefused: nil)
     }
 }

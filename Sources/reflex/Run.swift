@@ -116,6 +116,7 @@ struct Run: ParsableCommand {
             note("\(episodes) \(runner.task.rawValue) episodes, seeds \(seed)…\(seed + UInt64(episodes - 1)), \(fmt(runner.budget, 1)) s each at \(rate) Hz")
             let summary = try runner.run(count: episodes, firstSeed: seed, policy: loaded, policyName: policy,
                                          shouldStop: { RunSignals.stopRequested }) { r, ok in
+                if let why = r.startRefused { note("episode \(r.index) seed \(r.seed): refused to start: \(why)") }
                 note("episode \(r.index) seed \(r.seed): \(r.success ? "success" : "no success") after \(fmt(r.seconds, 2)) s, \(r.ticks) ticks, \(r.deadlineMisses) misses, \(r.featureHolds) feature holds, \(r.activationRetries) activation retries — \(ok)/\(r.index + 1)")
             }
             let w = summary.successInterval
