@@ -99,7 +99,9 @@ public struct EpisodeRunner {
     public var budget: Double { episodeSeconds ?? Double(TaskConfig(kind: task).maxEpisodeSteps) / rate }
 
     /// Episodes in a row whose start the loop refused before the run gives up.
-    public static let refusedStartsInARowLimit = 3
+    public static let refusedStartsInARowLimit = 4
+    /// Torque-off wait after the first refused start (s); doubled after each further one in a row.
+    public static let refusedStartCoolDown = 1.0
 
     /// Runs `count` episodes from `firstSeed`. `shouldStop` is polled while episodes run (a signal); `progress`
     /// hears each finished episode and is the place to print.
@@ -132,10 +134,17 @@ public struct EpisodeRunner {
             if bus == nil { deployment.robot.finalize() }
             results.append(r)
             progress(r, results.filter(\.success).count)
-            // One refused start is a transient (a status bit, a lost reply); three in a row is an arm to look at.
+            // One refused start is a transient (a status bit, a lost reply); a servo that overheated needs time:
+            // torque off and a cool-down of 1, 2, 4 s before the next try; four refusals in a row is an arm to look at.
             refusedInARow = r.startRefused == nil ? 0 : refusedInARow + 1
-            if let why = r.startRefused, refusedInARow >= Self.refusedStartsInARowLimit {
-                throw ReflexError(.device, "\(refusedInARow) episodes in a row refused to start; the last: \(why)")
+            if let why = r.startRefused {
+                guard refusedInARow < Self.refusedStartsInARowLimit else {
+                    throw ReflexError(.device, "\(refusedInARow) episodes in a row refused to start; the last: \(why)")
+                }
+                if let bus, bus.robot.lifecycle == .active { try bus.robot.deactivate() }
+                let coolDown = Self.refusedStartCoolDown * Double(1 << (refusedInARow - 1))
+                let until = monotonicNanoseconds() + UInt64(coolDown * 1e9)
+                while !shouldStop() && monotonicNanoseconds() < until { Thread.sleep(forTimeInterval: 0.05) }
             }
         }
         let successes = results.filter(\.success).count
@@ -163,7 +172,10 @@ public struct EpisodeRunner {
                 // Between episodes, not in a tick: a sync read that got no reply right after the scene reset (seen
                 // twice in ~450 hardware-in-the-loop episodes, cause not found) is retried twice before giving up.
                 activationRetries += 1
-                guard deployment.camera != nil, activationRetries <= 2 else { throw error }
+                guard deployment.camera != nil else { throw error }
+                // Still failing (a servo silent for a while): refused, as a loop that cannot start; torque off and a
+                // cool-down before the next episode's try.
+                guard activationRetries <= 2 else { return refused(k, seed, activationRetries, "activation failed: \(error)") }
                 Thread.sleep(forTimeInterval: 0.05)
             }
         }
@@ -173,11 +185,7 @@ public struct EpisodeRunner {
         } catch {
             // The loop's first reads saw a servo error (or no reply): it does not start, the arm holds where it was
             // activated, and torque goes off before the next episode (deactivate) or at the end (finalize).
-            return LoopEpisodeResult(index: k, seed: seed, success: false, seconds: 0, ticks: 0, deadlineMisses: 0,
-                                     noActionTicks: 0, featureHolds: 0, stepLimitedTicks: 0, readFailures: 0,
-                                     activationRetries: activationRetries, writeFailures: 0, watchdogTrips: 0,
-                                     servoFaultStops: 0, emergencyStops: 0, positionClamped: 0, commandsOutsideLimits: 0,
-                                     startRefused: "\(error)")
+            return refused(k, seed, activationRetries, "\(error)")
         }
         var elapsed = 0.0
         while !shouldStop() && !deployment.taskSucceeded && elapsed < budget {
@@ -194,5 +202,12 @@ public struct EpisodeRunner {
                                  watchdogTrips: s.safety.watchdogTrips, servoFaultStops: s.safety.servoFaultStops,
                                  emergencyStops: s.safety.emergencyStops, positionClamped: s.safety.positionClamped,
                                  commandsOutsideLimits: s.safety.commandsOutsideLimits, startRefused: nil)
+    }
+
+    private func refused(_ k: Int, _ seed: UInt64, _ activationRetries: Int, _ why: String) -> LoopEpisodeResult {
+        LoopEpisodeResult(index: k, seed: seed, success: false, seconds: 0, ticks: 0, deadlineMisses: 0, noActionTicks: 0,
+                          featureHolds: 0, stepLimitedTicks: 0, readFailures: 0, activationRetries: activationRetries,
+                          writeFailures: 0, watchdogTrips: 0, servoFaultStops: 0, emergencyStops: 0, positionClamped: 0,
+                          commandsOutsideLimits: 0, startRefused: why)
     }
 }
