@@ -4,7 +4,7 @@
 # every crash found and fixed, so a run first replays them all). Prints one row per target and fails on any crash,
 # hang (-timeout) or runaway allocation (-rss_limit_mb / -malloc_limit_mb).
 #
-#   scripts/fuzz.sh                 # every target, 60 s each (make fuzz; CI)
+#   scripts/fuzz.sh                 # every target, 60 s each, one per core at a time (make fuzz; make test)
 #   FUZZ_SECONDS=3600 scripts/fuzz.sh safetensors yaml   # long runs, for RELIABILITY.md's table
 #
 # The corpus a run grows is kept in .build-fuzz/corpus/<target> (reused by the next run), not in git; a new crash's
@@ -20,13 +20,10 @@ targets=("$@")
 if [ ${#targets[@]} -eq 0 ]; then
     mapfile -t targets < <(ls Fuzz/Corpus)
 fi
-failed=0
-printf '%-20s %6s %12s %10s %8s %8s %s\n' target seconds executions exec/s cov features result
-for t in "${targets[@]}"; do
-    [ -d "Fuzz/Corpus/$t" ] || { echo "no seed corpus Fuzz/Corpus/$t" >&2; exit 2; }
-    work=$build/corpus/$t artifacts=$build/artifacts/$t/
+# One target's run; prints its row, and returns non-zero on a finding.
+run_target() {
+    local t=$1 work=$build/corpus/$1 artifacts=$build/artifacts/$1/ log=$build/fuzz-$1.log status
     mkdir -p "$work" "$artifacts"
-    log=$build/fuzz-$t.log
     set +e
     # Leaks are not findings here: the targets keep nothing, and Swift's runtime metadata caches look like leaks.
     ASAN_OPTIONS=detect_leaks=0 REFLEX_FUZZ_TARGET=$t "$binary" "$work" "Fuzz/Corpus/$t" \
@@ -34,16 +31,37 @@ for t in "${targets[@]}"; do
         -artifact_prefix="$artifacts" -print_final_stats=1 >"$log" 2>&1
     status=$?
     set -e
+    local execs rate cov ft result=ok
     execs=$(sed -n 's/^stat::number_of_executed_units: *//p' "$log" | tail -1)
     rate=$(sed -n 's/^stat::average_exec_per_sec: *//p' "$log" | tail -1)
-    cov=$(grep -o 'cov: [0-9]*' "$log" | tail -1 | cut -d' ' -f2)
-    ft=$(grep -o 'ft: [0-9]*' "$log" | tail -1 | cut -d' ' -f2)
-    result=ok
+    cov=$(grep -o 'cov: [0-9]*' "$log" | tail -1 | cut -d' ' -f2 || true)
+    ft=$(grep -o 'ft: [0-9]*' "$log" | tail -1 | cut -d' ' -f2 || true)
     if [ "$status" -ne 0 ]; then
         result="FAILED (exit $status; log $log; input in $artifacts)"
-        failed=1
-        grep -m5 -E "ERROR: |SUMMARY: |Fatal error|==ERROR" "$log" >&2 || tail -20 "$log" >&2
+        grep -m5 -E "ERROR: |SUMMARY: |Fatal error|crashed" "$log" >&2 || tail -20 "$log" >&2
     fi
     printf '%-20s %6s %12s %10s %8s %8s %s\n' "$t" "$seconds" "${execs:-?}" "${rate:-?}" "${cov:-?}" "${ft:-?}" "$result"
+    return "$status"
+}
+
+for t in "${targets[@]}"; do
+    [ -d "Fuzz/Corpus/$t" ] || { echo "no seed corpus Fuzz/Corpus/$t" >&2; exit 2; }
+done
+printf '%-20s %6s %12s %10s %8s %8s %s\n' target seconds executions exec/s cov features result
+# FUZZ_JOBS targets at a time (default: one per core).
+jobs=${FUZZ_JOBS:-$(nproc)}
+failed=0
+running=0
+for t in "${targets[@]}"; do
+    if [ "$running" -ge "$jobs" ]; then
+        wait -n || failed=1
+        running=$((running - 1))
+    fi
+    run_target "$t" &
+    running=$((running + 1))
+done
+while [ "$running" -gt 0 ]; do
+    wait -n || failed=1
+    running=$((running - 1))
 done
 exit $failed
