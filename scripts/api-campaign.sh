@@ -10,7 +10,7 @@
 #   scripts/api-campaign.sh 60      # an hour (RELIABILITY.md's figure); default 10 minutes
 #
 # Needs: wrk (Debian package, installed here if missing) and Schemathesis (PyPI, in .build-api/venv or
-# REFLEX_API_VENV). Output, logs and samples in .build-api/ (git-ignored).
+# REFLEX_API_VENV); the reflex binary at .build/release/reflex (or REFLEX). Output, logs and samples in .build-api/ (git-ignored).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 minutes=${1:-10}
@@ -26,11 +26,12 @@ if ! command -v wrk >/dev/null; then
     SUDO=$([ "$(id -u)" -eq 0 ] || echo sudo)
     $SUDO apt-get install -y -qq wrk
 fi
-make build >/dev/null
+reflex=${REFLEX:-.build/release/reflex}
+[ -x "$reflex" ] || make build >/dev/null
 token=$(head -c 16 /dev/urandom | od -An -tx1 | tr -d ' \n')
 port=${REFLEX_API_PORT:-18480}
 base=http://127.0.0.1:$port
-REFLEX_TOKEN=$token .build/release/reflex serve --config examples/serve-sim.yaml --listen "127.0.0.1:$port" \
+REFLEX_TOKEN=$token "$reflex" serve --config examples/serve-sim.yaml --listen "127.0.0.1:$port" \
     >"$out/serve.log" 2>&1 &
 daemon=$!
 for _ in $(seq 50); do curl -sf "$base/openapi.json" >/dev/null && break; sleep 0.2; done
