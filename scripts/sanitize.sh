@@ -24,7 +24,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 kind=${1:-thread}
 case $kind in
-  thread)  short=tsan; filter=${FILTER:-"ControlLoopTests|ExecutionLoopTests|FeatureHoldTests|LoopFaultTests|PolicySwitchTests|ProductionLoopTests|RobotControllerTests|TripleBuffer|InferenceWorker|DaemonHTTPTests|SteeringHTTPTests|ServoBusTests|BusRobotTests|BusWatchdogTests|SerialPortTests|CameraChannelTests"} ;;
+  thread)  short=tsan; filter=${FILTER:-"PIMutexTests|ControlLoopTests|ExecutionLoopTests|FeatureHoldTests|LoopFaultTests|PolicySwitchTests|ProductionLoopTests|RobotControllerTests|TripleBuffer|InferenceWorker|DaemonHTTPTests|SteeringHTTPTests|ServoBusTests|BusRobotTests|BusWatchdogTests|SerialPortTests|CameraChannelTests"} ;;
   address) short=asan; filter=${FILTER:-"."} ;;
   *) echo "usage: $0 thread|address" >&2; exit 2 ;;
 esac

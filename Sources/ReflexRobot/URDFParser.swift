@@ -48,6 +48,12 @@ public enum URDFParser {
 
     /// Parses URDF text; `baseDirectory` resolves relative and `package://` mesh paths.
     public static func parse(_ data: Data, file: String? = nil, baseDirectory: String = ".") throws -> URDFModel {
+        // Foundation's XMLParser on Linux traps (it does not throw) when a comment holds bytes that are not UTF-8 —
+        // a Latin-1 author's name in a header comment is enough (found by the urdf fuzz target) — so check first.
+        if let offset = invalidUTF8Offset(data) {
+            throw ReflexError(.urdfSyntax, "the URDF is not UTF-8 text (byte \(offset) starts no UTF-8 character); re-save it as UTF-8",
+                              at: .init(file: file, byteOffset: offset))
+        }
         let parser = XMLParser(data: data)
         let builder = XMLTreeBuilder()
         parser.delegate = builder
@@ -57,6 +63,20 @@ public enum URDFParser {
                               at: .init(file: file, line: parser.lineNumber, column: parser.columnNumber))
         }
         return try Interpreter(file: file, base: baseDirectory).robot(root)
+    }
+
+    /// The offset of the first byte that is not part of a well-formed UTF-8 sequence, or nil for valid UTF-8.
+    static func invalidUTF8Offset(_ data: Data) -> Int? {
+        var decoder = Unicode.UTF8.ForwardParser()
+        var iterator = data.makeIterator()
+        var offset = 0
+        while true {
+            switch decoder.parseScalar(from: &iterator) {
+            case .valid(let encoded): offset += encoded.count
+            case .emptyInput: return nil
+            case .error: return offset
+            }
+        }
     }
 
     struct Interpreter {

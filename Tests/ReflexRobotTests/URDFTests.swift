@@ -90,6 +90,25 @@ private func expectURDFError(_ xml: String, base: String = ".", code: ReflexErro
         #expect(model.links[1].inertial?.inertia == [1, 0.1, 0, 2, 0, 3])
     }
 
+    /// Found by the urdf fuzz target: Foundation's XMLParser traps on a comment holding a byte that is not UTF-8
+    /// (here a Latin-1 "é"); the parser refuses such a file with the byte's offset instead.
+    @Test func latin1CommentIsRefusedNotACrash() throws {
+        var bytes = Array("<robot name='r'><!-- by Ren".utf8)
+        let offset = bytes.count
+        bytes += [0xE9] + Array(" --><link name='a'/></robot>".utf8)
+        do {
+            _ = try URDFParser.parse(Data(bytes), file: "latin1.urdf")
+            Issue.record("a URDF that is not UTF-8 was accepted")
+        } catch let e as ReflexError {
+            #expect(e.code == .urdfSyntax)
+            #expect(e.location.byteOffset == offset)
+            #expect(e.message.contains("UTF-8"))
+        }
+        // The same file in UTF-8 parses.
+        let utf8 = "<robot name='r'><!-- by René --><link name='a'/></robot>"
+        #expect(try URDFParser.parse(Data(utf8.utf8)).links.count == 1)
+    }
+
     @Test func badInputNamesTheElement() throws {
         expectURDFError("<robot name='r'><link name='a'></robot>", code: .urdfSyntax, element: nil)
         expectURDFError("""
