@@ -39,6 +39,8 @@ public final class SceneRenderer: @unchecked Sendable {
         var vertexCount: Int
         var firstTriangle: Int
         var triangleCount: Int
+        /// Some triangle interpolates its vertex normals (otherwise vertex normals are not needed per frame).
+        var smooth: Bool
     }
 
     public var light = SceneLight()
@@ -50,19 +52,24 @@ public final class SceneRenderer: @unchecked Sendable {
     private var positions: [Float] = []
     private var normals: [Float] = []
     private var triangles: [Int32] = []
-    /// Per triangle: its three normals agree, so its colour is one value.
+    /// Per triangle: its three normals agree, so its colour is one value, from `triangleNormals`.
     private var flat: [Bool] = []
+    private var triangleNormals: [Float] = []
 
     // The same, copied into raw memory at set-up for `render`.
     private var packedPositions = UnsafeMutablePointer<Float>.allocate(capacity: 1)
     private var packedNormals = UnsafeMutablePointer<Float>.allocate(capacity: 1)
     private var packedTriangles = UnsafeMutablePointer<Int32>.allocate(capacity: 1)
     private var packedFlat = UnsafeMutablePointer<Bool>.allocate(capacity: 1)
+    private var packedTriangleNormals = UnsafeMutablePointer<Float>.allocate(capacity: 1)
+    /// The instance being drawn: its rotation (row-major), for flat triangles' normals.
+    private var rotation = (Float(1), Float(0), Float(0), Float(0), Float(1), Float(0), Float(0), Float(0), Float(1))
 
     // Per-frame scratch, sized when geometry is added (never in `render`).
     private var clip = UnsafeMutablePointer<Float>.allocate(capacity: 4)       // x y z w per vertex
     private var worldPos = UnsafeMutablePointer<Float>.allocate(capacity: 3)   // world position per vertex
     private var worldNormal = UnsafeMutablePointer<Float>.allocate(capacity: 3)
+    private var screen = UnsafeMutablePointer<Float>.allocate(capacity: 4)     // viewport x, y, depth, 1/w per vertex
     private var scratchCapacity = 1
     private let pose = UnsafeMutablePointer<Double>.allocate(capacity: 7)
     private let view = UnsafeMutablePointer<Float>.allocate(capacity: 16)
@@ -79,6 +86,8 @@ public final class SceneRenderer: @unchecked Sendable {
         packedNormals.deallocate()
         packedTriangles.deallocate()
         packedFlat.deallocate()
+        packedTriangleNormals.deallocate()
+        screen.deallocate()
         clip.deallocate()
         worldPos.deallocate()
         worldNormal.deallocate()
@@ -137,6 +146,8 @@ public final class SceneRenderer: @unchecked Sendable {
         var positions: [Double] = []
         var normals: [Double] = []
         var triangles: [Int32] = []
+        /// One normal per triangle when the mesh is shaded flat with shared vertices (vertex normals unused).
+        var faceNormals: [Double]?
     }
 
     /// A box as TinyRenderer's `cube_vertices_textured`: four vertices per face with the face's normal.
@@ -177,9 +188,12 @@ public final class SceneRenderer: @unchecked Sendable {
         case .sphere(let r):
             return try hull(RX_SHAPE_SPHERE, r, 0)
         case .mesh(let path, let scale, _):
-            // Triangle soup, shaded flat (one normal per triangle from its winding).
+            // Shaded flat (one normal per triangle from its winding); equal corners share a vertex, so a frame
+            // transforms each corner once.
             var v = try MeshLoader.vertices(path: path)
             var m = Mesh()
+            var faceNormals: [Double] = []
+            var index: [SIMD3<Double>: Int32] = [:]
             let count = v.count / 9
             for t in 0 ..< count {
                 for k in 0 ..< 3 {
@@ -191,10 +205,21 @@ public final class SceneRenderer: @unchecked Sendable {
                 let b = Vector3(v[9 * t + 3], v[9 * t + 4], v[9 * t + 5])
                 let c = Vector3(v[9 * t + 6], v[9 * t + 7], v[9 * t + 8])
                 let n = (b - a).cross(c - a).normalized
-                m.positions += v[9 * t ..< 9 * t + 9]
-                for _ in 0 ..< 3 { m.normals += [n.x, n.y, n.z] }
-                m.triangles += [Int32(3 * t), Int32(3 * t + 1), Int32(3 * t + 2)]
+                faceNormals += [n.x, n.y, n.z]
+                for p in [a, b, c] {
+                    let key = SIMD3(p.x, p.y, p.z)
+                    if let i = index[key] {
+                        m.triangles.append(i)
+                    } else {
+                        let i = Int32(m.positions.count / 3)
+                        index[key] = i
+                        m.positions += [p.x, p.y, p.z]
+                        m.normals += [n.x, n.y, n.z]
+                        m.triangles.append(i)
+                    }
+                }
             }
+            m.faceNormals = faceNormals
             return m
         }
     }
@@ -230,20 +255,31 @@ public final class SceneRenderer: @unchecked Sendable {
             normals += [Float(n.x), Float(n.y), Float(n.z)]
         }
         let firstTriangle = triangles.count / 3
+        var smooth = false
         for t in 0 ..< mesh.triangles.count / 3 {
             let a = Int(mesh.triangles[3 * t]), b = Int(mesh.triangles[3 * t + 1]), c = Int(mesh.triangles[3 * t + 2])
             triangles += [Int32(first + a), Int32(first + b), Int32(first + c)]
             func normal(_ k: Int) -> SIMD3<Float> {
                 SIMD3(normals[3 * (first + k)], normals[3 * (first + k) + 1], normals[3 * (first + k) + 2])
             }
-            flat.append(normal(a) == normal(b) && normal(b) == normal(c))
+            if let f = mesh.faceNormals {
+                let n = frame.rotation * Vector3(f[3 * t], f[3 * t + 1], f[3 * t + 2])
+                flat.append(true)
+                triangleNormals += [Float(n.x), Float(n.y), Float(n.z)]
+            } else {
+                let isFlat = normal(a) == normal(b) && normal(b) == normal(c)
+                flat.append(isFlat)
+                smooth = smooth || !isFlat
+                let n = normal(a)
+                triangleNormals += [n.x, n.y, n.z]
+            }
         }
         // 255 × rgba in single precision, truncated to a byte, as TinyRenderer's TGAColor *= float does.
         func byte(_ x: Double) -> Float { Float(UInt8(max(0, min(255, (Float(255) * Float(x)).rounded(.towardZero))))) }
         instances.append(Instance(placement: placement, objectID: objectID, linkIndex: linkIndex,
                                   color: SIMD3(byte(color.x), byte(color.y), byte(color.z)), firstVertex: first,
                                   vertexCount: count, firstTriangle: firstTriangle,
-                                  triangleCount: mesh.triangles.count / 3))
+                                  triangleCount: mesh.triangles.count / 3, smooth: smooth))
         func pack<T>(_ array: [T], _ old: UnsafeMutablePointer<T>) -> UnsafeMutablePointer<T> {
             old.deallocate()
             let p = UnsafeMutablePointer<T>.allocate(capacity: max(1, array.count))
@@ -254,15 +290,18 @@ public final class SceneRenderer: @unchecked Sendable {
         packedNormals = pack(normals, packedNormals)
         packedTriangles = pack(triangles, packedTriangles)
         packedFlat = pack(flat, packedFlat)
+        packedTriangleNormals = pack(triangleNormals, packedTriangleNormals)
         let needed = positions.count / 3
         if needed > scratchCapacity {
             clip.deallocate()
             worldPos.deallocate()
             worldNormal.deallocate()
+            screen.deallocate()
             scratchCapacity = max(needed, 2 * scratchCapacity)
             clip = .allocate(capacity: 4 * scratchCapacity)
             worldPos = .allocate(capacity: 3 * scratchCapacity)
             worldNormal = .allocate(capacity: 3 * scratchCapacity)
+            screen = .allocate(capacity: 4 * scratchCapacity)
         }
     }
 
@@ -322,21 +361,22 @@ public final class SceneRenderer: @unchecked Sendable {
                               base: .zero)
         let byObject = self.segmentation == .object
         for instance in instances {
-            transform(instance, world: world)
+            transform(instance, world: world, width: width, height: height)
             var s = shading
             s.base = instance.color
             let id = byObject ? instance.objectID : instance.objectID &+ ((instance.linkIndex &+ 1) << 24)
             let target = Target(rgb: rgb, depth: depth, segmentation: segmentation, width: width, height: height, id: id)
             for t in instance.firstTriangle ..< instance.firstTriangle + instance.triangleCount {
                 drawTriangle(Int(packedTriangles[3 * t]), Int(packedTriangles[3 * t + 1]), Int(packedTriangles[3 * t + 2]),
-                             flat: packedFlat[t], eye: eyeF, shading: s, target: target)
+                             triangle: t, flat: packedFlat[t], eye: eyeF, shading: s, target: target)
             }
         }
     }
 
     /// Moves an instance's vertices into clip space and its normals into the world.
-    private func transform(_ instance: Instance, world: BulletWorld) {
+    private func transform(_ instance: Instance, world: BulletWorld, width: Int, height: Int) {
         let positions = packedPositions, normals = packedNormals
+        let hw = Float(width) / 2, hh = Float(height) / 2
         var r = (Float(1), Float(0), Float(0), Float(0), Float(1), Float(0), Float(0), Float(0), Float(1))
         var t = SIMD3<Float>(0, 0, 0)
         switch instance.placement {
@@ -349,7 +389,9 @@ public final class SceneRenderer: @unchecked Sendable {
             world.objectPose(Int(object), position: pose, quaternion: pose + 3)
             (r, t) = Self.rigid(pose)
         }
+        rotation = r
         let m = viewProjection
+        let smooth = instance.smooth
         for v in instance.firstVertex ..< instance.firstVertex + instance.vertexCount {
             let px = positions[3 * v], py = positions[3 * v + 1], pz = positions[3 * v + 2]
             let wx = r.0 * px + r.1 * py + r.2 * pz + t.x
@@ -358,10 +400,20 @@ public final class SceneRenderer: @unchecked Sendable {
             worldPos[3 * v] = wx
             worldPos[3 * v + 1] = wy
             worldPos[3 * v + 2] = wz
-            clip[4 * v] = m[0] * wx + m[4] * wy + m[8] * wz + m[12]
-            clip[4 * v + 1] = m[1] * wx + m[5] * wy + m[9] * wz + m[13]
-            clip[4 * v + 2] = m[2] * wx + m[6] * wy + m[10] * wz + m[14]
-            clip[4 * v + 3] = m[3] * wx + m[7] * wy + m[11] * wz + m[15]
+            let cx = m[0] * wx + m[4] * wy + m[8] * wz + m[12]
+            let cy = m[1] * wx + m[5] * wy + m[9] * wz + m[13]
+            let cz = m[2] * wx + m[6] * wy + m[10] * wz + m[14]
+            let cw = m[3] * wx + m[7] * wy + m[11] * wz + m[15]
+            clip[4 * v] = cx
+            clip[4 * v + 1] = cy
+            clip[4 * v + 2] = cz
+            clip[4 * v + 3] = cw
+            // The viewport transform and divide in single precision, as TinyRenderer does them.
+            screen[4 * v] = (hw * cx + hw * cw) / cw
+            screen[4 * v + 1] = (hh * cy + hh * cw) / cw
+            screen[4 * v + 2] = (0.5 * cz + 0.5 * cw) / cw
+            screen[4 * v + 3] = 1 / cw
+            guard smooth else { continue }
             let nx = normals[3 * v], ny = normals[3 * v + 1], nz = normals[3 * v + 2]
             worldNormal[3 * v] = r.0 * nx + r.1 * ny + r.2 * nz
             worldNormal[3 * v + 1] = r.3 * nx + r.4 * ny + r.5 * nz
@@ -420,13 +472,18 @@ public final class SceneRenderer: @unchecked Sendable {
         var n: SIMD3<Float>
     }
 
-    @inline(__always)
-    private func clipVertex(_ i: Int) -> ClipVertex {
-        ClipVertex(p: SIMD4(clip[4 * i], clip[4 * i + 1], clip[4 * i + 2], clip[4 * i + 3]),
-                   n: SIMD3(worldNormal[3 * i], worldNormal[3 * i + 1], worldNormal[3 * i + 2]))
+    /// A vertex ready to fill: viewport x and y, depth-buffer value and 1/w, and its world normal (smooth only).
+    struct ScreenVertex {
+        var s: SIMD4<Float>
+        var n: SIMD3<Float>
     }
 
-    private func drawTriangle(_ a: Int, _ b: Int, _ c: Int, flat: Bool, eye: SIMD3<Float>, shading: Shading,
+    @inline(__always)
+    private func worldNormalOf(_ i: Int) -> SIMD3<Float> {
+        SIMD3(worldNormal[3 * i], worldNormal[3 * i + 1], worldNormal[3 * i + 2])
+    }
+
+    private func drawTriangle(_ a: Int, _ b: Int, _ c: Int, triangle: Int, flat: Bool, eye: SIMD3<Float>, shading: Shading,
                               target: Target) {
         // Back faces (seen from the eye, in the world, as TinyRenderer culls them).
         let w0 = SIMD3(worldPos[3 * a], worldPos[3 * a + 1], worldPos[3 * a + 2])
@@ -435,14 +492,40 @@ public final class SceneRenderer: @unchecked Sendable {
         let e1 = w1 - w0, e2 = w2 - w0
         let normal = SIMD3(e1.y * e2.z - e1.z * e2.y, e1.z * e2.x - e1.x * e2.z, e1.x * e2.y - e1.y * e2.x)
         if ((w0 - eye) * normal).sum() >= 0 { return }
-        let v0 = clipVertex(a), v1 = clipVertex(b), v2 = clipVertex(c)
-        let ws = (v0.p.w, v1.p.w, v2.p.w)
-        if ws.0 < 0 && ws.1 < 0 && ws.2 < 0 { return }
-        if ws.0 >= 0 && ws.1 >= 0 && ws.2 >= 0 {
-            rasterize(v0, v1, v2, flat: flat, discardOutside: true, shading: shading, target: target)
+        let wa = clip[4 * a + 3], wb = clip[4 * b + 3], wc = clip[4 * c + 3]
+        if wa < 0 && wb < 0 && wc < 0 { return }
+        let inFront = wa >= 0 && wb >= 0 && wc >= 0
+        if inFront {
+            // Most triangles of a detailed mesh cover no pixel position at all: drop them before any set-up.
+            let xa = screen[4 * a], xb = screen[4 * b], xc = screen[4 * c]
+            let ya = screen[4 * a + 1], yb = screen[4 * b + 1], yc = screen[4 * c + 1]
+            let minX = max(0, min(xa, xb, xc)).rounded(.up), maxX = min(Float(target.width - 1), max(xa, xb, xc)).rounded(.down)
+            let minY = max(0, min(ya, yb, yc)).rounded(.up), maxY = min(Float(target.height - 1), max(ya, yb, yc)).rounded(.down)
+            if !(minX <= maxX && minY <= maxY) { return }
+        }
+        var flatColor: (UInt8, UInt8, UInt8)?
+        if flat {
+            let r = rotation
+            let t = packedTriangleNormals + 3 * triangle
+            let n = SIMD3(r.0 * t[0] + r.1 * t[1] + r.2 * t[2], r.3 * t[0] + r.4 * t[1] + r.5 * t[2],
+                          r.6 * t[0] + r.7 * t[1] + r.8 * t[2])
+            flatColor = shading.color(n / (n * n).sum().squareRoot())
+        }
+        if inFront {
+            rasterize(ScreenVertex(s: SIMD4(screen[4 * a], screen[4 * a + 1], screen[4 * a + 2], screen[4 * a + 3]),
+                                   n: flat ? .zero : worldNormalOf(a)),
+                      ScreenVertex(s: SIMD4(screen[4 * b], screen[4 * b + 1], screen[4 * b + 2], screen[4 * b + 3]),
+                                   n: flat ? .zero : worldNormalOf(b)),
+                      ScreenVertex(s: SIMD4(screen[4 * c], screen[4 * c + 1], screen[4 * c + 2], screen[4 * c + 3]),
+                                   n: flat ? .zero : worldNormalOf(c)),
+                      flatColor: flatColor, discardOutside: true, shading: shading, target: target)
             return
         }
         // Clip against the near plane (z > -w), then draw the fan.
+        @inline(__always) func clipVertex(_ i: Int) -> ClipVertex {
+            ClipVertex(p: SIMD4(clip[4 * i], clip[4 * i + 1], clip[4 * i + 2], clip[4 * i + 3]), n: flat ? .zero : worldNormalOf(i))
+        }
+        let v0 = clipVertex(a), v1 = clipVertex(b), v2 = clipVertex(c)
         var polygon = (v0, v0, v0, v0)
         var count = 0
         @inline(__always) func emit(_ v: ClipVertex) {
@@ -467,26 +550,29 @@ public final class SceneRenderer: @unchecked Sendable {
             }
         }
         guard count >= 3 else { return }
-        rasterize(polygon.0, polygon.1, polygon.2, flat: flat, discardOutside: false, shading: shading, target: target)
+        let hw = Float(target.width) / 2, hh = Float(target.height) / 2
+        @inline(__always) func project(_ v: ClipVertex) -> ScreenVertex {
+            let p = v.p
+            return ScreenVertex(s: SIMD4((hw * p.x + hw * p.w) / p.w, (hh * p.y + hh * p.w) / p.w, (0.5 * p.z + 0.5 * p.w) / p.w, 1 / p.w),
+                                n: v.n)
+        }
+        rasterize(project(polygon.0), project(polygon.1), project(polygon.2), flatColor: flatColor, discardOutside: false,
+                  shading: shading, target: target)
         if count == 4 {
-            rasterize(polygon.0, polygon.2, polygon.3, flat: flat, discardOutside: false, shading: shading, target: target)
+            rasterize(project(polygon.0), project(polygon.2), project(polygon.3), flatColor: flatColor, discardOutside: false,
+                      shading: shading, target: target)
         }
     }
 
-    /// Fills a clip-space triangle: TinyRenderer's coverage (barycentrics ≥ 0 at integer pixel positions of the
-    /// viewport), found per row as a span of the three edge functions rather than tested pixel by pixel.
+    /// Fills a triangle: TinyRenderer's coverage (barycentrics ≥ 0 at integer pixel positions of the viewport, in
+    /// double precision), found per row as a span of the three edge functions rather than tested pixel by pixel.
     @inline(__always)
-    private func rasterize(_ v0: ClipVertex, _ v1: ClipVertex, _ v2: ClipVertex, flat: Bool, discardOutside: Bool,
-                           shading: Shading, target: Target) {
+    private func rasterize(_ v0: ScreenVertex, _ v1: ScreenVertex, _ v2: ScreenVertex, flatColor: (UInt8, UInt8, UInt8)?,
+                           discardOutside: Bool, shading: Shading, target: Target) {
         let width = target.width, height = target.height
-        let hw = Double(width) / 2, hh = Double(height) / 2
-        // Screen positions (viewport y up) and depth-buffer values (z/w + 1) / 2, in double as TinyRenderer's
-        // barycentrics are.
-        let iw0 = 1 / Double(v0.p.w), iw1 = 1 / Double(v1.p.w), iw2 = 1 / Double(v2.p.w)
-        let ax = hw * (Double(v0.p.x) * iw0) + hw, ay = hh * (Double(v0.p.y) * iw0) + hh
-        let bx = hw * (Double(v1.p.x) * iw1) + hw, by = hh * (Double(v1.p.y) * iw1) + hh
-        let cx = hw * (Double(v2.p.x) * iw2) + hw, cy = hh * (Double(v2.p.y) * iw2) + hh
-        let da = 0.5 * Double(v0.p.z) * iw0 + 0.5, db = 0.5 * Double(v1.p.z) * iw1 + 0.5, dc = 0.5 * Double(v2.p.z) * iw2 + 0.5
+        let ax = Double(v0.s.x), ay = Double(v0.s.y), bx = Double(v1.s.x), by = Double(v1.s.y)
+        let cx = Double(v2.s.x), cy = Double(v2.s.y)
+        let da = Double(v0.s.z), db = Double(v1.s.z), dc = Double(v2.s.z)
         let uz = (cx - ax) * (by - ay) - (bx - ax) * (cy - ay)
         guard abs(uz) > 1e-2 else { return } // TinyRenderer drops degenerate triangles
         guard ax.isFinite, ay.isFinite, bx.isFinite, by.isFinite, cx.isFinite, cy.isFinite else { return }
@@ -504,12 +590,9 @@ public final class SceneRenderer: @unchecked Sendable {
 
         // Normals over w are affine in the screen (perspective-correct interpolation up to a scale, which the
         // normalization removes).
-        let m0 = v0.n * Float(iw0), m1 = v1.n * Float(iw1), m2 = v2.n * Float(iw2)
-        var flatColor: (UInt8, UInt8, UInt8) = (0, 0, 0)
-        if flat {
-            let n = v0.n
-            flatColor = shading.color(n / (n * n).sum().squareRoot())
-        }
+        let m0 = v0.n * v0.s.w, m1 = v1.n * v1.s.w, m2 = v2.n * v2.s.w
+        let flat = flatColor != nil
+        let flatRGB = flatColor ?? (0, 0, 0)
         let rgb = target.rgb, depth = target.depth, seg = target.segmentation, id = target.id
 
         for y in minY ... maxY {
@@ -542,7 +625,7 @@ public final class SceneRenderer: @unchecked Sendable {
                 if discardOutside && (d < 0 || d > 1) { continue }
                 let color: (UInt8, UInt8, UInt8)
                 if flat {
-                    color = flatColor
+                    color = flatRGB
                 } else {
                     let wa = Float(aX * fx + ra), wb = Float(bX * fx + rb), wc = Float(cX * fx + rc)
                     let n = wa * m0 + wb * m1 + wc * m2
