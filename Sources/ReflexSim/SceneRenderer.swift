@@ -67,9 +67,9 @@ public final class SceneRenderer: @unchecked Sendable {
 
     // Per-frame scratch, sized when geometry is added (never in `render`).
     private var clip = UnsafeMutablePointer<Float>.allocate(capacity: 4)       // x y z w per vertex
-    private var worldPos = UnsafeMutablePointer<Float>.allocate(capacity: 3)   // world position per vertex
     private var worldNormal = UnsafeMutablePointer<Float>.allocate(capacity: 3)
-    private var screen = UnsafeMutablePointer<Float>.allocate(capacity: 4)     // viewport x, y, depth, 1/w per vertex
+    // Per vertex: viewport x, y, depth-buffer value, 1/w, clip w, world x, y, z.
+    private var screen = UnsafeMutablePointer<Float>.allocate(capacity: 8)
     private var scratchCapacity = 1
     private let pose = UnsafeMutablePointer<Double>.allocate(capacity: 7)
     private let view = UnsafeMutablePointer<Float>.allocate(capacity: 16)
@@ -89,7 +89,6 @@ public final class SceneRenderer: @unchecked Sendable {
         packedTriangleNormals.deallocate()
         screen.deallocate()
         clip.deallocate()
-        worldPos.deallocate()
         worldNormal.deallocate()
         pose.deallocate()
         view.deallocate()
@@ -294,14 +293,12 @@ public final class SceneRenderer: @unchecked Sendable {
         let needed = positions.count / 3
         if needed > scratchCapacity {
             clip.deallocate()
-            worldPos.deallocate()
-            worldNormal.deallocate()
+                worldNormal.deallocate()
             screen.deallocate()
             scratchCapacity = max(needed, 2 * scratchCapacity)
             clip = .allocate(capacity: 4 * scratchCapacity)
-            worldPos = .allocate(capacity: 3 * scratchCapacity)
             worldNormal = .allocate(capacity: 3 * scratchCapacity)
-            screen = .allocate(capacity: 4 * scratchCapacity)
+            screen = .allocate(capacity: 8 * scratchCapacity)
         }
     }
 
@@ -366,9 +363,23 @@ public final class SceneRenderer: @unchecked Sendable {
             s.base = instance.color
             let id = byObject ? instance.objectID : instance.objectID &+ ((instance.linkIndex &+ 1) << 24)
             let target = Target(rgb: rgb, depth: depth, segmentation: segmentation, width: width, height: height, id: id)
+            let hiW = Float(width - 1), hiH = Float(height - 1)
             for t in instance.firstTriangle ..< instance.firstTriangle + instance.triangleCount {
-                drawTriangle(Int(packedTriangles[3 * t]), Int(packedTriangles[3 * t + 1]), Int(packedTriangles[3 * t + 2]),
-                             triangle: t, flat: packedFlat[t], eye: eyeF, shading: s, target: target)
+                let a = Int(packedTriangles[3 * t]), b = Int(packedTriangles[3 * t + 1]), c = Int(packedTriangles[3 * t + 2])
+                let ra = screen + 8 * a, rb = screen + 8 * b, rc = screen + 8 * c
+                let wa = ra[4], wb = rb[4], wc = rc[4]
+                if wa >= 0 && wb >= 0 && wc >= 0 {
+                    // Most triangles of a detailed mesh cover no pixel position at all: drop them here, before any
+                    // set-up. An integer lies in [lo, hi] (0 ≤ lo) when hi ≥ 0 and ⌊hi⌋ ≥ lo; truncation is ⌊·⌋ there
+                    // and one instruction (rounding functions are library calls on baseline x86-64).
+                    let xa = ra[0], xb = rb[0], xc = rc[0], ya = ra[1], yb = rb[1], yc = rc[1]
+                    let hiX = min(hiW, max(xa, xb, xc)), hiY = min(hiH, max(ya, yb, yc))
+                    guard hiX >= 0, hiY >= 0, hiX.isFinite, hiY.isFinite else { continue }
+                    if Float(Int(hiX)) < max(0, min(xa, xb, xc)) || Float(Int(hiY)) < max(0, min(ya, yb, yc)) { continue }
+                } else if wa < 0 && wb < 0 && wc < 0 {
+                    continue
+                }
+                drawTriangle(a, b, c, triangle: t, flat: packedFlat[t], eye: eyeF, shading: s, target: target)
             }
         }
     }
@@ -397,9 +408,6 @@ public final class SceneRenderer: @unchecked Sendable {
             let wx = r.0 * px + r.1 * py + r.2 * pz + t.x
             let wy = r.3 * px + r.4 * py + r.5 * pz + t.y
             let wz = r.6 * px + r.7 * py + r.8 * pz + t.z
-            worldPos[3 * v] = wx
-            worldPos[3 * v + 1] = wy
-            worldPos[3 * v + 2] = wz
             let cx = m[0] * wx + m[4] * wy + m[8] * wz + m[12]
             let cy = m[1] * wx + m[5] * wy + m[9] * wz + m[13]
             let cz = m[2] * wx + m[6] * wy + m[10] * wz + m[14]
@@ -409,10 +417,16 @@ public final class SceneRenderer: @unchecked Sendable {
             clip[4 * v + 2] = cz
             clip[4 * v + 3] = cw
             // The viewport transform and divide in single precision, as TinyRenderer does them.
-            screen[4 * v] = (hw * cx + hw * cw) / cw
-            screen[4 * v + 1] = (hh * cy + hh * cw) / cw
-            screen[4 * v + 2] = (0.5 * cz + 0.5 * cw) / cw
-            screen[4 * v + 3] = 1 / cw
+            // One 32-byte record per vertex holds all a triangle's first tests read.
+            let rec = screen + 8 * v
+            rec[0] = (hw * cx + hw * cw) / cw
+            rec[1] = (hh * cy + hh * cw) / cw
+            rec[2] = (0.5 * cz + 0.5 * cw) / cw
+            rec[3] = 1 / cw
+            rec[4] = cw
+            rec[5] = wx
+            rec[6] = wy
+            rec[7] = wz
             guard smooth else { continue }
             let nx = normals[3 * v], ny = normals[3 * v + 1], nz = normals[3 * v + 2]
             worldNormal[3 * v] = r.0 * nx + r.1 * ny + r.2 * nz
@@ -483,26 +497,19 @@ public final class SceneRenderer: @unchecked Sendable {
         SIMD3(worldNormal[3 * i], worldNormal[3 * i + 1], worldNormal[3 * i + 2])
     }
 
+    /// A triangle that may cover a pixel (the caller dropped those that cannot): culling, near-plane clipping, colour.
+    @inline(never)
     private func drawTriangle(_ a: Int, _ b: Int, _ c: Int, triangle: Int, flat: Bool, eye: SIMD3<Float>, shading: Shading,
                               target: Target) {
+        let ra = screen + 8 * a, rb = screen + 8 * b, rc = screen + 8 * c
+        let wa = ra[4], wb = rb[4], wc = rc[4]
+        if wa < 0 && wb < 0 && wc < 0 { return }
+        let inFront = wa >= 0 && wb >= 0 && wc >= 0
         // Back faces (seen from the eye, in the world, as TinyRenderer culls them).
-        let w0 = SIMD3(worldPos[3 * a], worldPos[3 * a + 1], worldPos[3 * a + 2])
-        let w1 = SIMD3(worldPos[3 * b], worldPos[3 * b + 1], worldPos[3 * b + 2])
-        let w2 = SIMD3(worldPos[3 * c], worldPos[3 * c + 1], worldPos[3 * c + 2])
+        let w0 = SIMD3(ra[5], ra[6], ra[7]), w1 = SIMD3(rb[5], rb[6], rb[7]), w2 = SIMD3(rc[5], rc[6], rc[7])
         let e1 = w1 - w0, e2 = w2 - w0
         let normal = SIMD3(e1.y * e2.z - e1.z * e2.y, e1.z * e2.x - e1.x * e2.z, e1.x * e2.y - e1.y * e2.x)
         if ((w0 - eye) * normal).sum() >= 0 { return }
-        let wa = clip[4 * a + 3], wb = clip[4 * b + 3], wc = clip[4 * c + 3]
-        if wa < 0 && wb < 0 && wc < 0 { return }
-        let inFront = wa >= 0 && wb >= 0 && wc >= 0
-        if inFront {
-            // Most triangles of a detailed mesh cover no pixel position at all: drop them before any set-up.
-            let xa = screen[4 * a], xb = screen[4 * b], xc = screen[4 * c]
-            let ya = screen[4 * a + 1], yb = screen[4 * b + 1], yc = screen[4 * c + 1]
-            let minX = max(0, min(xa, xb, xc)).rounded(.up), maxX = min(Float(target.width - 1), max(xa, xb, xc)).rounded(.down)
-            let minY = max(0, min(ya, yb, yc)).rounded(.up), maxY = min(Float(target.height - 1), max(ya, yb, yc)).rounded(.down)
-            if !(minX <= maxX && minY <= maxY) { return }
-        }
         var flatColor: (UInt8, UInt8, UInt8)?
         if flat {
             let r = rotation
@@ -512,12 +519,9 @@ public final class SceneRenderer: @unchecked Sendable {
             flatColor = shading.color(n / (n * n).sum().squareRoot())
         }
         if inFront {
-            rasterize(ScreenVertex(s: SIMD4(screen[4 * a], screen[4 * a + 1], screen[4 * a + 2], screen[4 * a + 3]),
-                                   n: flat ? .zero : worldNormalOf(a)),
-                      ScreenVertex(s: SIMD4(screen[4 * b], screen[4 * b + 1], screen[4 * b + 2], screen[4 * b + 3]),
-                                   n: flat ? .zero : worldNormalOf(b)),
-                      ScreenVertex(s: SIMD4(screen[4 * c], screen[4 * c + 1], screen[4 * c + 2], screen[4 * c + 3]),
-                                   n: flat ? .zero : worldNormalOf(c)),
+            rasterize(ScreenVertex(s: SIMD4(ra[0], ra[1], ra[2], ra[3]), n: flat ? .zero : worldNormalOf(a)),
+                      ScreenVertex(s: SIMD4(rb[0], rb[1], rb[2], rb[3]), n: flat ? .zero : worldNormalOf(b)),
+                      ScreenVertex(s: SIMD4(rc[0], rc[1], rc[2], rc[3]), n: flat ? .zero : worldNormalOf(c)),
                       flatColor: flatColor, discardOutside: true, shading: shading, target: target)
             return
         }
@@ -582,10 +586,12 @@ public final class SceneRenderer: @unchecked Sendable {
         let cX = (by - ay) * inv, cY = -(bx - ax) * inv, c0 = ((bx - ax) * ay - ax * (by - ay)) * inv
         let aX = -bX - cX, aY = -bY - cY, a0 = 1 - b0 - c0
         let dX = aX * da + bX * db + cX * dc, dY = aY * da + bY * db + cY * dc, d0 = a0 * da + b0 * db + c0 * dc
-        let minY = max(0, Int(max(0, min(ay, by, cy)).rounded(.up)))
-        let maxY = min(height - 1, Int(min(Double(height - 1), max(ay, by, cy)).rounded(.down)))
-        let minX = max(0, Int(max(0, min(ax, bx, cx)).rounded(.up)))
-        let maxX = min(width - 1, Int(min(Double(width - 1), max(ax, bx, cx)).rounded(.down)))
+        // ⌈lo⌉ and ⌊hi⌋ by truncation (both are ≥ 0 once clamped; see drawTriangle).
+        @inline(__always) func ceilNonNegative(_ v: Double) -> Int { let t = Int(v); return Double(t) < v ? t + 1 : t }
+        let hiY = min(Double(height - 1), max(ay, by, cy)), hiX = min(Double(width - 1), max(ax, bx, cx))
+        guard hiY >= 0, hiX >= 0 else { return }
+        let minY = ceilNonNegative(max(0, min(ay, by, cy))), maxY = Int(hiY)
+        let minX = ceilNonNegative(max(0, min(ax, bx, cx))), maxX = Int(hiX)
         guard minY <= maxY, minX <= maxX else { return }
 
         // Normals over w are affine in the screen (perspective-correct interpolation up to a scale, which the
@@ -611,7 +617,8 @@ public final class SceneRenderer: @unchecked Sendable {
             bound(bX, rb)
             bound(cX, rc)
             guard lo <= hi + 1 else { continue }
-            var x0 = max(minX, Int(lo.rounded(.up)) - 1), x1 = min(maxX, Int(hi.rounded(.down)) + 1)
+            // lo and hi lie within [minX, maxX] here; the fix-up below makes the span exact.
+            var x0 = max(minX, Int(lo) - 1), x1 = min(maxX, Int(hi) + 1)
             while x0 <= x1 && !inside(x0) { x0 += 1 }
             while x1 >= x0 && !inside(x1) { x1 -= 1 }
             guard x0 <= x1 else { continue }
