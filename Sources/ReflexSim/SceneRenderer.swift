@@ -379,7 +379,11 @@ public final class SceneRenderer: @unchecked Sendable {
                 } else if wa < 0 && wb < 0 && wc < 0 {
                     continue
                 }
-                drawTriangle(a, b, c, triangle: t, flat: packedFlat[t], eye: eyeF, shading: s, target: target)
+                // Back faces (seen from the eye, in the world, as TinyRenderer culls them).
+                let w0 = SIMD3(ra[5], ra[6], ra[7]), e1 = SIMD3(rb[5], rb[6], rb[7]) - w0, e2 = SIMD3(rc[5], rc[6], rc[7]) - w0
+                let normal = SIMD3(e1.y * e2.z - e1.z * e2.y, e1.z * e2.x - e1.x * e2.z, e1.x * e2.y - e1.y * e2.x)
+                if ((w0 - eyeF) * normal).sum() >= 0 { continue }
+                drawTriangle(a, b, c, triangle: t, flat: packedFlat[t], shading: s, target: target)
             }
         }
     }
@@ -497,19 +501,14 @@ public final class SceneRenderer: @unchecked Sendable {
         SIMD3(worldNormal[3 * i], worldNormal[3 * i + 1], worldNormal[3 * i + 2])
     }
 
-    /// A triangle that may cover a pixel (the caller dropped those that cannot): culling, near-plane clipping, colour.
+    /// A front-facing triangle that may cover a pixel (the caller dropped the others): near-plane clipping, colour.
     @inline(never)
-    private func drawTriangle(_ a: Int, _ b: Int, _ c: Int, triangle: Int, flat: Bool, eye: SIMD3<Float>, shading: Shading,
+    private func drawTriangle(_ a: Int, _ b: Int, _ c: Int, triangle: Int, flat: Bool, shading: Shading,
                               target: Target) {
         let ra = screen + 8 * a, rb = screen + 8 * b, rc = screen + 8 * c
         let wa = ra[4], wb = rb[4], wc = rc[4]
         if wa < 0 && wb < 0 && wc < 0 { return }
         let inFront = wa >= 0 && wb >= 0 && wc >= 0
-        // Back faces (seen from the eye, in the world, as TinyRenderer culls them).
-        let w0 = SIMD3(ra[5], ra[6], ra[7]), w1 = SIMD3(rb[5], rb[6], rb[7]), w2 = SIMD3(rc[5], rc[6], rc[7])
-        let e1 = w1 - w0, e2 = w2 - w0
-        let normal = SIMD3(e1.y * e2.z - e1.z * e2.y, e1.z * e2.x - e1.x * e2.z, e1.x * e2.y - e1.y * e2.x)
-        if ((w0 - eye) * normal).sum() >= 0 { return }
         var flatColor: (UInt8, UInt8, UInt8)?
         if flat {
             let r = rotation
@@ -601,6 +600,39 @@ public final class SceneRenderer: @unchecked Sendable {
         let flatRGB = flatColor ?? (0, 0, 0)
         let rgb = target.rgb, depth = target.depth, seg = target.segmentation, id = target.id
 
+        @inline(__always) func shade(_ i: Int, _ d: Float, _ wa: Double, _ wb: Double, _ wc: Double) {
+            let color: (UInt8, UInt8, UInt8)
+            if flat {
+                color = flatRGB
+            } else {
+                let n = Float(wa) * m0 + Float(wb) * m1 + Float(wc) * m2
+                color = shading.color(n / (n * n).sum().squareRoot())
+            }
+            depth[i] = d
+            seg[i] = id
+            rgb[3 * i] = color.0
+            rgb[3 * i + 1] = color.1
+            rgb[3 * i + 2] = color.2
+        }
+        if maxX - minX < 4 {
+            // A few pixels wide (most triangles of a detailed mesh): test each pixel position of the box.
+            for y in minY ... maxY {
+                let fy = Double(y)
+                let ra = aY * fy + a0, rb = bY * fy + b0, rc = cY * fy + c0, dRow = dY * fy + d0
+                let row = (height - 1 - y) * width
+                for x in minX ... maxX {
+                    let fx = Double(x)
+                    let wa = aX * fx + ra, wb = bX * fx + rb, wc = cX * fx + rc
+                    guard wa >= 0, wb >= 0, wc >= 0 else { continue }
+                    let d = Float(dX * fx + dRow)
+                    let i = row + x
+                    if depth[i] < d { continue }
+                    if discardOutside && (d < 0 || d > 1) { continue }
+                    shade(i, d, wa, wb, wc)
+                }
+            }
+            return
+        }
         for y in minY ... maxY {
             let fy = Double(y)
             let ra = aY * fy + a0, rb = bY * fy + b0, rc = cY * fy + c0
@@ -630,19 +662,7 @@ public final class SceneRenderer: @unchecked Sendable {
                 let i = row + x
                 if depth[i] < d { continue }
                 if discardOutside && (d < 0 || d > 1) { continue }
-                let color: (UInt8, UInt8, UInt8)
-                if flat {
-                    color = flatRGB
-                } else {
-                    let wa = Float(aX * fx + ra), wb = Float(bX * fx + rb), wc = Float(cX * fx + rc)
-                    let n = wa * m0 + wb * m1 + wc * m2
-                    color = shading.color(n / (n * n).sum().squareRoot())
-                }
-                depth[i] = d
-                seg[i] = id
-                rgb[3 * i] = color.0
-                rgb[3 * i + 1] = color.1
-                rgb[3 * i + 2] = color.2
+                if flat { shade(i, d, 0, 0, 0) } else { shade(i, d, aX * fx + ra, bX * fx + rb, cX * fx + rc) }
             }
         }
     }

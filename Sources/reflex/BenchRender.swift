@@ -17,18 +17,22 @@ struct BenchRender: ParsableCommand {
     @Option(help: "Timed rounds per figure.") var rounds = 10
     @Option(help: "Frames per round at 96×96 (a fifth of it at 640×480, at least 2).") var frames = 50
     @Option(help: "Scenes: so101, panda (comma separated).") var only = "so101,panda"
+    @Option(help: "Image sizes, width x height (comma separated).") var sizes = "96x96,640x480"
     @Flag(help: "Print JSON instead of a table.") var json = false
-
-    static let sizes = [(96, 96), (640, 480)]
 
     func run() throws {
         let scenes = Set(only.split(separator: ",").map(String.init))
+        let sizes = try self.sizes.split(separator: ",").map { text -> (Int, Int) in
+            let parts = text.split(separator: "x").compactMap { Int($0) }
+            guard parts.count == 2, parts[0] > 0, parts[1] > 0 else { throw ValidationError("--sizes: '\(text)' is not WIDTHxHEIGHT") }
+            return (parts[0], parts[1])
+        }
         var report: [String: TimingSamples] = [:]
         var triangles: [String: Int] = [:]
         if scenes.contains("so101") {
             let scene = try RenderBenchScene.so101()
             triangles["so101"] = scene.renderer.triangleCount
-            for (w, h) in Self.sizes { report["so101.\(w)x\(h)"] = time(scene, scene.camera(w, h)) }
+            for (w, h) in sizes { report["so101.\(w)x\(h)"] = time(scene, scene.camera(w, h)) }
         }
         if scenes.contains("panda") {
             guard let path = panda ?? RenderBenchScene.peersPanda() else {
@@ -36,7 +40,7 @@ struct BenchRender: ParsableCommand {
             }
             let scene = try RenderBenchScene.panda(path)
             triangles["panda"] = scene.renderer.triangleCount
-            for (w, h) in Self.sizes { report["panda.\(w)x\(h)"] = time(scene, scene.camera(w, h)) }
+            for (w, h) in sizes { report["panda.\(w)x\(h)"] = time(scene, scene.camera(w, h)) }
         }
         if json {
             let enc = JSONEncoder()
