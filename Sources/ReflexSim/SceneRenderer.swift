@@ -68,8 +68,10 @@ public final class SceneRenderer: @unchecked Sendable {
     // Per-frame scratch, sized when geometry is added (never in `render`).
     private var clip = UnsafeMutablePointer<Float>.allocate(capacity: 4)       // x y z w per vertex
     private var worldNormal = UnsafeMutablePointer<Float>.allocate(capacity: 3)
-    // Per vertex: viewport x, y, depth-buffer value, 1/w, clip w, world x, y, z.
-    private var screen = UnsafeMutablePointer<Float>.allocate(capacity: 8)
+    // Per vertex: viewport x, y, depth-buffer value and 1/w (16 bytes: what a triangle's first tests read), and the
+    // world position (for culling triangles that cross the near plane).
+    private var screen = UnsafeMutablePointer<Float>.allocate(capacity: 4)
+    private var worldPos = UnsafeMutablePointer<Float>.allocate(capacity: 3)
     private var scratchCapacity = 1
     private let pose = UnsafeMutablePointer<Double>.allocate(capacity: 7)
     private let view = UnsafeMutablePointer<Float>.allocate(capacity: 16)
@@ -88,6 +90,7 @@ public final class SceneRenderer: @unchecked Sendable {
         packedFlat.deallocate()
         packedTriangleNormals.deallocate()
         screen.deallocate()
+        worldPos.deallocate()
         clip.deallocate()
         worldNormal.deallocate()
         pose.deallocate()
@@ -298,7 +301,9 @@ public final class SceneRenderer: @unchecked Sendable {
             scratchCapacity = max(needed, 2 * scratchCapacity)
             clip = .allocate(capacity: 4 * scratchCapacity)
             worldNormal = .allocate(capacity: 3 * scratchCapacity)
-            screen = .allocate(capacity: 8 * scratchCapacity)
+            screen = .allocate(capacity: 4 * scratchCapacity)
+            worldPos.deallocate()
+            worldPos = .allocate(capacity: 3 * scratchCapacity)
         }
     }
 
@@ -366,8 +371,9 @@ public final class SceneRenderer: @unchecked Sendable {
             let hiW = Float(width - 1), hiH = Float(height - 1)
             for t in instance.firstTriangle ..< instance.firstTriangle + instance.triangleCount {
                 let a = Int(packedTriangles[3 * t]), b = Int(packedTriangles[3 * t + 1]), c = Int(packedTriangles[3 * t + 2])
-                let ra = screen + 8 * a, rb = screen + 8 * b, rc = screen + 8 * c
-                let wa = ra[4], wb = rb[4], wc = rc[4]
+                let ra = screen + 4 * a, rb = screen + 4 * b, rc = screen + 4 * c
+                // 1/w has w's sign.
+                let wa = ra[3], wb = rb[3], wc = rc[3]
                 if wa >= 0 && wb >= 0 && wc >= 0 {
                     // Most triangles of a detailed mesh cover no pixel position at all: drop them here, before any
                     // set-up. An integer lies in [lo, hi] (0 ≤ lo) when hi ≥ 0 and ⌊hi⌋ ≥ lo; truncation is ⌊·⌋ there
@@ -376,13 +382,19 @@ public final class SceneRenderer: @unchecked Sendable {
                     let hiX = min(hiW, max(xa, xb, xc)), hiY = min(hiH, max(ya, yb, yc))
                     guard hiX >= 0, hiY >= 0, hiX.isFinite, hiY.isFinite else { continue }
                     if Float(Int(hiX)) < max(0, min(xa, xb, xc)) || Float(Int(hiY)) < max(0, min(ya, yb, yc)) { continue }
+                    // Back faces: in front of the eye, TinyRenderer's test in the world (the eye on the back side of
+                    // the triangle's plane) is clockwise winding on the screen.
+                    if (xb - xa) * (yc - ya) - (xc - xa) * (yb - ya) <= 0 { continue }
                 } else if wa < 0 && wb < 0 && wc < 0 {
                     continue
+                } else {
+                    // Back faces, as TinyRenderer culls them: seen from the eye, in the world.
+                    let w0 = SIMD3(worldPos[3 * a], worldPos[3 * a + 1], worldPos[3 * a + 2])
+                    let e1 = SIMD3(worldPos[3 * b], worldPos[3 * b + 1], worldPos[3 * b + 2]) - w0
+                    let e2 = SIMD3(worldPos[3 * c], worldPos[3 * c + 1], worldPos[3 * c + 2]) - w0
+                    let normal = SIMD3(e1.y * e2.z - e1.z * e2.y, e1.z * e2.x - e1.x * e2.z, e1.x * e2.y - e1.y * e2.x)
+                    if ((w0 - eyeF) * normal).sum() >= 0 { continue }
                 }
-                // Back faces (seen from the eye, in the world, as TinyRenderer culls them).
-                let w0 = SIMD3(ra[5], ra[6], ra[7]), e1 = SIMD3(rb[5], rb[6], rb[7]) - w0, e2 = SIMD3(rc[5], rc[6], rc[7]) - w0
-                let normal = SIMD3(e1.y * e2.z - e1.z * e2.y, e1.z * e2.x - e1.x * e2.z, e1.x * e2.y - e1.y * e2.x)
-                if ((w0 - eyeF) * normal).sum() >= 0 { continue }
                 drawTriangle(a, b, c, triangle: t, flat: packedFlat[t], shading: s, target: target)
             }
         }
@@ -421,16 +433,14 @@ public final class SceneRenderer: @unchecked Sendable {
             clip[4 * v + 2] = cz
             clip[4 * v + 3] = cw
             // The viewport transform and divide in single precision, as TinyRenderer does them.
-            // One 32-byte record per vertex holds all a triangle's first tests read.
-            let rec = screen + 8 * v
+            let rec = screen + 4 * v
             rec[0] = (hw * cx + hw * cw) / cw
             rec[1] = (hh * cy + hh * cw) / cw
             rec[2] = (0.5 * cz + 0.5 * cw) / cw
             rec[3] = 1 / cw
-            rec[4] = cw
-            rec[5] = wx
-            rec[6] = wy
-            rec[7] = wz
+            worldPos[3 * v] = wx
+            worldPos[3 * v + 1] = wy
+            worldPos[3 * v + 2] = wz
             guard smooth else { continue }
             let nx = normals[3 * v], ny = normals[3 * v + 1], nz = normals[3 * v + 2]
             worldNormal[3 * v] = r.0 * nx + r.1 * ny + r.2 * nz
@@ -505,8 +515,8 @@ public final class SceneRenderer: @unchecked Sendable {
     @inline(never)
     private func drawTriangle(_ a: Int, _ b: Int, _ c: Int, triangle: Int, flat: Bool, shading: Shading,
                               target: Target) {
-        let ra = screen + 8 * a, rb = screen + 8 * b, rc = screen + 8 * c
-        let wa = ra[4], wb = rb[4], wc = rc[4]
+        let ra = screen + 4 * a, rb = screen + 4 * b, rc = screen + 4 * c
+        let wa = ra[3], wb = rb[3], wc = rc[3]
         if wa < 0 && wb < 0 && wc < 0 { return }
         let inFront = wa >= 0 && wb >= 0 && wc >= 0
         var flatColor: (UInt8, UInt8, UInt8)?
