@@ -72,6 +72,9 @@ public final class SceneRenderer: @unchecked Sendable {
     // world position (for culling triangles that cross the near plane).
     private var screen = UnsafeMutablePointer<Float>.allocate(capacity: 4)
     private var worldPos = UnsafeMutablePointer<Float>.allocate(capacity: 3)
+    /// Per vertex: the pixel cell it lies strictly inside (⌊y⌋ << 32 | ⌊x⌋ of the viewport position), or a value of
+    /// its own when it is on a cell edge, behind the eye or far off screen. Three equal cells: no pixel position.
+    private var cells = UnsafeMutablePointer<Int64>.allocate(capacity: 1)
     private var scratchCapacity = 1
     private let pose = UnsafeMutablePointer<Double>.allocate(capacity: 7)
     private let view = UnsafeMutablePointer<Float>.allocate(capacity: 16)
@@ -91,6 +94,7 @@ public final class SceneRenderer: @unchecked Sendable {
         packedTriangleNormals.deallocate()
         screen.deallocate()
         worldPos.deallocate()
+        cells.deallocate()
         clip.deallocate()
         worldNormal.deallocate()
         pose.deallocate()
@@ -304,6 +308,8 @@ public final class SceneRenderer: @unchecked Sendable {
             screen = .allocate(capacity: 4 * scratchCapacity)
             worldPos.deallocate()
             worldPos = .allocate(capacity: 3 * scratchCapacity)
+            cells.deallocate()
+            cells = .allocate(capacity: scratchCapacity)
         }
     }
 
@@ -371,6 +377,9 @@ public final class SceneRenderer: @unchecked Sendable {
             let hiW = Float(width - 1), hiH = Float(height - 1)
             for t in instance.firstTriangle ..< instance.firstTriangle + instance.triangleCount {
                 let a = Int(packedTriangles[3 * t]), b = Int(packedTriangles[3 * t + 1]), c = Int(packedTriangles[3 * t + 2])
+                // All three corners strictly inside one pixel cell: the triangle holds no pixel position.
+                let ka = cells[a]
+                if ka == cells[b] && ka == cells[c] { continue }
                 let ra = screen + 4 * a, rb = screen + 4 * b, rc = screen + 4 * c
                 // 1/w has w's sign.
                 let wa = ra[3], wb = rb[3], wc = rc[3]
@@ -434,8 +443,18 @@ public final class SceneRenderer: @unchecked Sendable {
             clip[4 * v + 3] = cw
             // The viewport transform and divide in single precision, as TinyRenderer does them.
             let rec = screen + 4 * v
-            rec[0] = (hw * cx + hw * cw) / cw
-            rec[1] = (hh * cy + hh * cw) / cw
+            let sx = (hw * cx + hw * cw) / cw, sy = (hh * cy + hh * cw) / cw
+            rec[0] = sx
+            rec[1] = sy
+            if cw > 0 && abs(sx) < 1e6 && abs(sy) < 1e6 {
+                // ⌊·⌋ by truncation (one instruction; rounding functions are library calls on baseline x86-64).
+                var fx = Int(sx), fy = Int(sy)
+                if Float(fx) > sx { fx -= 1 }
+                if Float(fy) > sy { fy -= 1 }
+                cells[v] = Float(fx) == sx || Float(fy) == sy ? Int64.min + Int64(v) : Int64(fy) << 32 | Int64(fx & 0xffff_ffff)
+            } else {
+                cells[v] = Int64.min + Int64(v)
+            }
             rec[2] = (0.5 * cz + 0.5 * cw) / cw
             rec[3] = 1 / cw
             worldPos[3 * v] = wx
