@@ -538,19 +538,18 @@ public final class SceneRenderer: @unchecked Sendable {
         let wa = ra[3], wb = rb[3], wc = rc[3]
         if wa < 0 && wb < 0 && wc < 0 { return }
         let inFront = wa >= 0 && wb >= 0 && wc >= 0
-        var flatColor: (UInt8, UInt8, UInt8)?
+        var flatNormal: SIMD3<Float>?
         if flat {
             let r = rotation
             let t = packedTriangleNormals + 3 * triangle
-            let n = SIMD3(r.0 * t[0] + r.1 * t[1] + r.2 * t[2], r.3 * t[0] + r.4 * t[1] + r.5 * t[2],
-                          r.6 * t[0] + r.7 * t[1] + r.8 * t[2])
-            flatColor = shading.color(n / (n * n).sum().squareRoot())
+            flatNormal = SIMD3(r.0 * t[0] + r.1 * t[1] + r.2 * t[2], r.3 * t[0] + r.4 * t[1] + r.5 * t[2],
+                               r.6 * t[0] + r.7 * t[1] + r.8 * t[2])
         }
         if inFront {
             rasterize(ScreenVertex(s: SIMD4(ra[0], ra[1], ra[2], ra[3]), n: flat ? .zero : worldNormalOf(a)),
                       ScreenVertex(s: SIMD4(rb[0], rb[1], rb[2], rb[3]), n: flat ? .zero : worldNormalOf(b)),
                       ScreenVertex(s: SIMD4(rc[0], rc[1], rc[2], rc[3]), n: flat ? .zero : worldNormalOf(c)),
-                      flatColor: flatColor, discardOutside: true, shading: shading, target: target)
+                      flatNormal: flatNormal, discardOutside: true, shading: shading, target: target)
             return
         }
         // Clip against the near plane (z > -w), then draw the fan.
@@ -588,10 +587,10 @@ public final class SceneRenderer: @unchecked Sendable {
             return ScreenVertex(s: SIMD4((hw * p.x + hw * p.w) / p.w, (hh * p.y + hh * p.w) / p.w, (0.5 * p.z + 0.5 * p.w) / p.w, 1 / p.w),
                                 n: v.n)
         }
-        rasterize(project(polygon.0), project(polygon.1), project(polygon.2), flatColor: flatColor, discardOutside: false,
+        rasterize(project(polygon.0), project(polygon.1), project(polygon.2), flatNormal: flatNormal, discardOutside: false,
                   shading: shading, target: target)
         if count == 4 {
-            rasterize(project(polygon.0), project(polygon.2), project(polygon.3), flatColor: flatColor, discardOutside: false,
+            rasterize(project(polygon.0), project(polygon.2), project(polygon.3), flatNormal: flatNormal, discardOutside: false,
                       shading: shading, target: target)
         }
     }
@@ -599,7 +598,7 @@ public final class SceneRenderer: @unchecked Sendable {
     /// Fills a triangle: TinyRenderer's coverage (barycentrics ≥ 0 at integer pixel positions of the viewport, in
     /// double precision), found per row as a span of the three edge functions rather than tested pixel by pixel.
     @inline(__always)
-    private func rasterize(_ v0: ScreenVertex, _ v1: ScreenVertex, _ v2: ScreenVertex, flatColor: (UInt8, UInt8, UInt8)?,
+    private func rasterize(_ v0: ScreenVertex, _ v1: ScreenVertex, _ v2: ScreenVertex, flatNormal: SIMD3<Float>?,
                            discardOutside: Bool, shading: Shading, target: Target) {
         let width = target.width, height = target.height
         let ax = Double(v0.s.x), ay = Double(v0.s.y), bx = Double(v1.s.x), by = Double(v1.s.y)
@@ -625,13 +624,19 @@ public final class SceneRenderer: @unchecked Sendable {
         // Normals over w are affine in the screen (perspective-correct interpolation up to a scale, which the
         // normalization removes).
         let m0 = v0.n * v0.s.w, m1 = v1.n * v1.s.w, m2 = v2.n * v2.s.w
-        let flat = flatColor != nil
-        let flatRGB = flatColor ?? (0, 0, 0)
+        // A flat triangle's one colour, computed at its first visible pixel (many small ones have none).
+        let flat = flatNormal != nil
+        var flatRGB: (UInt8, UInt8, UInt8) = (0, 0, 0)
+        var flatShaded = false
         let rgb = target.rgb, depth = target.depth, seg = target.segmentation, id = target.id
 
         @inline(__always) func shade(_ i: Int, _ d: Float, _ wa: Double, _ wb: Double, _ wc: Double) {
             let color: (UInt8, UInt8, UInt8)
             if flat {
+                if !flatShaded, let n = flatNormal {
+                    flatRGB = shading.color(n / (n * n).sum().squareRoot())
+                    flatShaded = true
+                }
                 color = flatRGB
             } else {
                 let n = Float(wa) * m0 + Float(wb) * m1 + Float(wc) * m2
