@@ -13,13 +13,20 @@ One thread, 3 warm-up frames, then rounds of frames timed per round (the same co
 
 --compare alternates this measurement with `reflex bench render --json` and prints medians over all rounds of each
 side, their 10–90% spread and the ratio.
+
+--agreement has `reflex bench render --dump` write one frame per scene and size and compares it with pybullet's:
+segmentation agreement (fraction of equal pixels), depth |Δ| where both hit the same object (median, max) and colour
+mean |Δ| per channel.
 """
 import argparse
 import json
 import os
 import statistics
 import subprocess
+import tempfile
 import time
+
+import numpy as np
 
 import pybullet as p
 import pybullet_data
@@ -81,6 +88,33 @@ def measure(scene, rounds, frames):
     return out
 
 
+def agreement(args):
+    scenes = args.only.split(",")
+    with tempfile.TemporaryDirectory() as out:
+        subprocess.run([args.reflex, "bench", "render", "--only", args.only, "--panda", PANDA, "--rounds", "1", "--frames",
+                        "2", "--dump", out, "--json"], check=True, capture_output=True, text=True)
+        print("| scene, size | segmentation agreement | depth error, median / max | colour error, mean per channel (0–255) |")
+        print("|---|---|---|---|")
+        for scene in scenes:
+            cid = build(scene)
+            eye, target = CAMERAS[scene]
+            view = p.computeViewMatrix(eye, target, [0, 0, 1])
+            for w, h in SIZES:
+                proj = p.computeProjectionMatrixFOV(60, w / h, 0.01, 5)
+                _, _, rgba, depth, seg = p.getCameraImage(w, h, view, proj, renderer=p.ER_TINY_RENDERER)
+                seg, depth = np.asarray(seg).reshape(h, w), np.asarray(depth, dtype=np.float32).reshape(h, w)
+                rgb = np.asarray(rgba, dtype=np.uint8).reshape(h, w, 4)[:, :, :3].astype(int)
+                base = os.path.join(out, f"{scene}.{w}x{h}")
+                mseg = np.fromfile(base + ".seg.i32", dtype="<i4").reshape(h, w)
+                mdepth = np.fromfile(base + ".depth.f32", dtype="<f4").reshape(h, w)
+                mrgb = np.fromfile(base + ".rgb.u8", dtype=np.uint8).reshape(h, w, 3).astype(int)
+                both = (seg == mseg) & (seg >= 0)
+                dd = np.abs(depth[both] - mdepth[both])
+                print(f"| {scene}.{w}x{h} | {(seg == mseg).mean():.4f} | {np.median(dd):.1e} / {dd.max():.1e} "
+                      f"| {np.abs(rgb - mrgb).mean():.2f} |")
+            p.disconnect(cid)
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--rounds", type=int, default=10)
@@ -90,7 +124,11 @@ def main():
     ap.add_argument("--compare", action="store_true")
     ap.add_argument("--repeats", type=int, default=2)
     ap.add_argument("--reflex", default=".build/release/reflex")
+    ap.add_argument("--agreement", action="store_true")
     args = ap.parse_args()
+    if args.agreement:
+        agreement(args)
+        return
     scenes = args.only.split(",")
     if not args.compare:
         r = {}

@@ -18,6 +18,8 @@ struct BenchRender: ParsableCommand {
     @Option(help: "Frames per round at 96×96 (a fifth of it at 640×480, at least 2).") var frames = 50
     @Option(help: "Scenes: so101, panda (comma separated).") var only = "so101,panda"
     @Option(help: "Image sizes, width x height (comma separated).") var sizes = "96x96,640x480"
+    @Option(help: "Also write each scene and size's frame to DIR as raw little-endian files (SCENE.WxH.rgb.u8, .depth.f32, .seg.i32), for Benchmarks/peers/render.py --agreement.")
+    var dump: String?
     @Flag(help: "Print JSON instead of a table.") var json = false
 
     func run() throws {
@@ -32,7 +34,10 @@ struct BenchRender: ParsableCommand {
         if scenes.contains("so101") {
             let scene = try RenderBenchScene.so101()
             triangles["so101"] = scene.renderer.triangleCount
-            for (w, h) in sizes { report["so101.\(w)x\(h)"] = time(scene, scene.camera(w, h)) }
+            for (w, h) in sizes {
+                report["so101.\(w)x\(h)"] = time(scene, scene.camera(w, h))
+                try write(scene, scene.camera(w, h), "so101")
+            }
         }
         if scenes.contains("panda") {
             guard let path = panda ?? RenderBenchScene.peersPanda() else {
@@ -40,7 +45,10 @@ struct BenchRender: ParsableCommand {
             }
             let scene = try RenderBenchScene.panda(path)
             triangles["panda"] = scene.renderer.triangleCount
-            for (w, h) in sizes { report["panda.\(w)x\(h)"] = time(scene, scene.camera(w, h)) }
+            for (w, h) in sizes {
+                report["panda.\(w)x\(h)"] = time(scene, scene.camera(w, h))
+                try write(scene, scene.camera(w, h), "panda")
+            }
         }
         if json {
             let enc = JSONEncoder()
@@ -55,6 +63,17 @@ struct BenchRender: ParsableCommand {
                     fmt(1e6 / t.median, 0)]
         }
         print(table(["frame, 1 thread", "median ms", "p10 ms", "p90 ms", "frames/s"], rows))
+    }
+
+    func write(_ scene: RenderBenchScene, _ camera: SimCamera, _ name: String) throws {
+        guard let dump else { return }
+        try FileManager.default.createDirectory(atPath: dump, withIntermediateDirectories: true)
+        let image = CameraImage(camera.intrinsics)
+        try scene.renderer.render(camera, world: scene.world, into: image)
+        let base = "\(dump)/\(name).\(camera.intrinsics.width)x\(camera.intrinsics.height)"
+        try writeFileAtomically(Array(UnsafeRawBufferPointer(image.rgb)), to: base + ".rgb.u8")
+        try writeFileAtomically(Array(UnsafeRawBufferPointer(image.depth)), to: base + ".depth.f32")
+        try writeFileAtomically(Array(UnsafeRawBufferPointer(image.segmentation)), to: base + ".seg.i32")
     }
 
     func time(_ scene: RenderBenchScene, _ camera: SimCamera) -> TimingSamples {
