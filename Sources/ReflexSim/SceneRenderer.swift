@@ -64,14 +64,12 @@ public final class SceneRenderer: @unchecked Sendable {
     private var packedTriangleNormals = UnsafeMutablePointer<Float>.allocate(capacity: 1)
     /// The instance being drawn: its rotation (row-major), for flat triangles' normals.
     private var rotation = (Float(1), Float(0), Float(0), Float(0), Float(1), Float(0), Float(0), Float(0), Float(1))
+    private var translation = SIMD3<Float>(0, 0, 0)
 
     // Per-frame scratch, sized when geometry is added (never in `render`).
-    private var clip = UnsafeMutablePointer<Float>.allocate(capacity: 4)       // x y z w per vertex
     private var worldNormal = UnsafeMutablePointer<Float>.allocate(capacity: 3)
-    // Per vertex: viewport x, y, depth-buffer value and 1/w (16 bytes: what a triangle's first tests read), and the
-    // world position (for culling triangles that cross the near plane).
+    // Per vertex: viewport x, y, depth-buffer value and 1/w (16 bytes: what a triangle's first tests read).
     private var screen = UnsafeMutablePointer<Float>.allocate(capacity: 4)
-    private var worldPos = UnsafeMutablePointer<Float>.allocate(capacity: 3)
     /// Per vertex: the pixel cell it lies strictly inside (⌊y⌋ << 32 | ⌊x⌋ of the viewport position), or a value of
     /// its own when it is on a cell edge, behind the eye or far off screen. Three equal cells: no pixel position.
     private var cells = UnsafeMutablePointer<Int64>.allocate(capacity: 1)
@@ -93,9 +91,7 @@ public final class SceneRenderer: @unchecked Sendable {
         packedFlat.deallocate()
         packedTriangleNormals.deallocate()
         screen.deallocate()
-        worldPos.deallocate()
         cells.deallocate()
-        clip.deallocate()
         worldNormal.deallocate()
         pose.deallocate()
         view.deallocate()
@@ -299,15 +295,11 @@ public final class SceneRenderer: @unchecked Sendable {
         packedTriangleNormals = pack(triangleNormals, packedTriangleNormals)
         let needed = positions.count / 3
         if needed > scratchCapacity {
-            clip.deallocate()
-                worldNormal.deallocate()
+            worldNormal.deallocate()
             screen.deallocate()
             scratchCapacity = max(needed, 2 * scratchCapacity)
-            clip = .allocate(capacity: 4 * scratchCapacity)
             worldNormal = .allocate(capacity: 3 * scratchCapacity)
             screen = .allocate(capacity: 4 * scratchCapacity)
-            worldPos.deallocate()
-            worldPos = .allocate(capacity: 3 * scratchCapacity)
             cells.deallocate()
             cells = .allocate(capacity: scratchCapacity)
         }
@@ -376,7 +368,7 @@ public final class SceneRenderer: @unchecked Sendable {
             let target = Target(rgb: rgb, depth: depth, segmentation: segmentation, width: width, height: height, id: id)
             let hiW = Float(width - 1), hiH = Float(height - 1)
             for t in instance.firstTriangle ..< instance.firstTriangle + instance.triangleCount {
-                let a = Int(packedTriangles[3 * t]), b = Int(packedTriangles[3 * t + 1]), c = Int(packedTriangles[3 * t + 2])
+                let a = Int(packedTriangles[3 &* t]), b = Int(packedTriangles[3 &* t &+ 1]), c = Int(packedTriangles[3 &* t &+ 2])
                 // All three corners strictly inside one pixel cell: the triangle holds no pixel position.
                 let ka = cells[a]
                 if ka == cells[b] && ka == cells[c] { continue }
@@ -398,9 +390,7 @@ public final class SceneRenderer: @unchecked Sendable {
                     continue
                 } else {
                     // Back faces, as TinyRenderer culls them: seen from the eye, in the world.
-                    let w0 = SIMD3(worldPos[3 * a], worldPos[3 * a + 1], worldPos[3 * a + 2])
-                    let e1 = SIMD3(worldPos[3 * b], worldPos[3 * b + 1], worldPos[3 * b + 2]) - w0
-                    let e2 = SIMD3(worldPos[3 * c], worldPos[3 * c + 1], worldPos[3 * c + 2]) - w0
+                    let w0 = point(a).0, e1 = point(b).0 - w0, e2 = point(c).0 - w0
                     let normal = SIMD3(e1.y * e2.z - e1.z * e2.y, e1.z * e2.x - e1.x * e2.z, e1.x * e2.y - e1.y * e2.x)
                     if ((w0 - eyeF) * normal).sum() >= 0 { continue }
                 }
@@ -426,21 +416,12 @@ public final class SceneRenderer: @unchecked Sendable {
             (r, t) = Self.rigid(pose)
         }
         rotation = r
+        translation = t
         let m = viewProjection
         let smooth = instance.smooth
         for v in instance.firstVertex ..< instance.firstVertex + instance.vertexCount {
-            let px = positions[3 * v], py = positions[3 * v + 1], pz = positions[3 * v + 2]
-            let wx = r.0 * px + r.1 * py + r.2 * pz + t.x
-            let wy = r.3 * px + r.4 * py + r.5 * pz + t.y
-            let wz = r.6 * px + r.7 * py + r.8 * pz + t.z
-            let cx = m[0] * wx + m[4] * wy + m[8] * wz + m[12]
-            let cy = m[1] * wx + m[5] * wy + m[9] * wz + m[13]
-            let cz = m[2] * wx + m[6] * wy + m[10] * wz + m[14]
-            let cw = m[3] * wx + m[7] * wy + m[11] * wz + m[15]
-            clip[4 * v] = cx
-            clip[4 * v + 1] = cy
-            clip[4 * v + 2] = cz
-            clip[4 * v + 3] = cw
+            let (_, clipPoint) = point(v)
+            let cx = clipPoint.x, cy = clipPoint.y, cz = clipPoint.z, cw = clipPoint.w
             // The viewport transform and divide in single precision, as TinyRenderer does them.
             let rec = screen + 4 * v
             let sx = (hw * cx + hw * cw) / cw, sy = (hh * cy + hh * cw) / cw
@@ -457,15 +438,25 @@ public final class SceneRenderer: @unchecked Sendable {
             }
             rec[2] = (0.5 * cz + 0.5 * cw) / cw
             rec[3] = 1 / cw
-            worldPos[3 * v] = wx
-            worldPos[3 * v + 1] = wy
-            worldPos[3 * v + 2] = wz
             guard smooth else { continue }
             let nx = normals[3 * v], ny = normals[3 * v + 1], nz = normals[3 * v + 2]
             worldNormal[3 * v] = r.0 * nx + r.1 * ny + r.2 * nz
             worldNormal[3 * v + 1] = r.3 * nx + r.4 * ny + r.5 * nz
             worldNormal[3 * v + 2] = r.6 * nx + r.7 * ny + r.8 * nz
         }
+    }
+
+    /// Vertex `v` of the instance being drawn in the world and in clip space (only clipped and crossing triangles ask
+    /// again after `transform`, which computes the same numbers).
+    @inline(__always)
+    private func point(_ v: Int) -> (SIMD3<Float>, SIMD4<Float>) {
+        let positions = packedPositions, r = rotation, t = translation, m = viewProjection
+        let px = positions[3 * v], py = positions[3 * v + 1], pz = positions[3 * v + 2]
+        let wx = r.0 * px + r.1 * py + r.2 * pz + t.x
+        let wy = r.3 * px + r.4 * py + r.5 * pz + t.y
+        let wz = r.6 * px + r.7 * py + r.8 * pz + t.z
+        return (SIMD3(wx, wy, wz), SIMD4(m[0] * wx + m[4] * wy + m[8] * wz + m[12], m[1] * wx + m[5] * wy + m[9] * wz + m[13],
+                                         m[2] * wx + m[6] * wy + m[10] * wz + m[14], m[3] * wx + m[7] * wy + m[11] * wz + m[15]))
     }
 
     private static func rigid(_ p: UnsafeMutablePointer<Double>)
@@ -554,7 +545,7 @@ public final class SceneRenderer: @unchecked Sendable {
         }
         // Clip against the near plane (z > -w), then draw the fan.
         @inline(__always) func clipVertex(_ i: Int) -> ClipVertex {
-            ClipVertex(p: SIMD4(clip[4 * i], clip[4 * i + 1], clip[4 * i + 2], clip[4 * i + 3]), n: flat ? .zero : worldNormalOf(i))
+            ClipVertex(p: point(i).1, n: flat ? .zero : worldNormalOf(i))
         }
         let v0 = clipVertex(a), v1 = clipVertex(b), v2 = clipVertex(c)
         var polygon = (v0, v0, v0, v0)
