@@ -12,7 +12,7 @@ One thread, 3 warm-up frames, then rounds of frames timed per round (the same co
   "$(Benchmarks/peers/setup.sh)" Benchmarks/peers/render.py --compare [--repeats 2]
 
 --compare alternates this measurement with `reflex bench render --json` and prints medians over all rounds of each
-side, their 10–90% spread and the ratio.
+side, their 10–90% spread and the ratio; --cpu-time makes both sides time with the thread's CPU clock.
 
 --agreement has `reflex bench render --dump` write one frame per scene and size and compares it with pybullet's:
 segmentation agreement (fraction of equal pixels), depth |Δ| where both hit the same object (median, max) and colour
@@ -67,7 +67,7 @@ def build(scene):
     return cid
 
 
-def measure(scene, rounds, frames):
+def measure(scene, rounds, frames, clock=time.perf_counter_ns):
     cid = build(scene)
     eye, target = CAMERAS[scene]
     view = p.computeViewMatrix(eye, target, [0, 0, 1])
@@ -79,10 +79,10 @@ def measure(scene, rounds, frames):
             p.getCameraImage(w, h, view, proj, renderer=p.ER_TINY_RENDERER)
         rs = []
         for _ in range(rounds):
-            t0 = time.perf_counter_ns()
+            t0 = clock()
             for _ in range(calls):
                 p.getCameraImage(w, h, view, proj, renderer=p.ER_TINY_RENDERER)
-            rs.append((time.perf_counter_ns() - t0) / 1000 / calls)
+            rs.append((clock() - t0) / 1000 / calls)
         out[f"{scene}.{w}x{h}"] = rs
     p.disconnect(cid)
     return out
@@ -125,7 +125,10 @@ def main():
     ap.add_argument("--repeats", type=int, default=2)
     ap.add_argument("--reflex", default=".build/release/reflex")
     ap.add_argument("--agreement", action="store_true")
+    ap.add_argument("--cpu-time", action="store_true",
+                    help="both sides time with the thread's CPU clock (leaves out waiting for a core on a loaded machine)")
     args = ap.parse_args()
+    clock = time.thread_time_ns if args.cpu_time else time.perf_counter_ns
     if args.agreement:
         agreement(args)
         return
@@ -133,7 +136,7 @@ def main():
     if not args.compare:
         r = {}
         for s in scenes:
-            r.update(measure(s, args.rounds, args.frames))
+            r.update(measure(s, args.rounds, args.frames, clock))
         if args.json:
             print(json.dumps(r))
         else:
@@ -143,14 +146,15 @@ def main():
     mine, peer = {}, {}
     for _ in range(args.repeats):
         text = subprocess.run([args.reflex, "bench", "render", "--only", args.only, "--panda", PANDA, "--rounds",
-                               str(args.rounds), "--frames", str(args.frames), "--json"],
+                               str(args.rounds), "--frames", str(args.frames), "--json"] + (["--cpu-time"] if args.cpu_time else []),
                               check=True, capture_output=True, text=True).stdout
         for k, v in json.loads(text).items():
             mine.setdefault(k, []).extend(v["roundMicros"])
         for s in scenes:
-            for k, v in measure(s, args.rounds, args.frames).items():
+            for k, v in measure(s, args.rounds, args.frames, clock).items():
                 peer.setdefault(k, []).extend(v)
-    print(f"| frame (RGB + depth + segmentation), 1 thread | Reflex median (p10–p90) | pybullet {p.getAPIVersion()} "
+    what = "thread CPU time" if args.cpu_time else "wall time"
+    print(f"| frame (RGB + depth + segmentation), 1 thread, {what} | Reflex median (p10–p90) | pybullet {p.getAPIVersion()} "
           f"TinyRenderer median (p10–p90) | pybullet / Reflex |")
     print("|---|---|---|---|")
     for k in sorted(mine):

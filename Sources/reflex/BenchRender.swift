@@ -20,6 +20,8 @@ struct BenchRender: ParsableCommand {
     @Option(help: "Image sizes, width x height (comma separated).") var sizes = "96x96,640x480"
     @Option(help: "Also write each scene and size's frame to DIR as raw little-endian files (SCENE.WxH.rgb.u8, .depth.f32, .seg.i32), for Benchmarks/peers/render.py --agreement.")
     var dump: String?
+    @Flag(help: "Time with the thread's CPU clock instead of the wall clock (on a loaded machine, leaves out the time the thread waits for a core).")
+    var cpuTime = false
     @Flag(help: "Print JSON instead of a table.") var json = false
 
     func run() throws {
@@ -79,10 +81,24 @@ struct BenchRender: ParsableCommand {
     func time(_ scene: RenderBenchScene, _ camera: SimCamera) -> TimingSamples {
         let image = CameraImage(camera.intrinsics)
         let calls = camera.intrinsics.width > 96 ? max(2, frames / 5) : frames
-        return measure(warmup: 3, rounds: rounds, calls: calls) {
+        let frame = {
             scene.renderer.render(camera, world: scene.world, rgb: image.rgb.baseAddress!, depth: image.depth.baseAddress!,
                                   segmentation: image.segmentation.baseAddress!)
         }
+        guard cpuTime else { return measure(warmup: 3, rounds: rounds, calls: calls, frame) }
+        for _ in 0 ..< 3 { frame() }
+        func threadNanos() -> UInt64 {
+            var t = timespec()
+            clock_gettime(CLOCK_THREAD_CPUTIME_ID, &t)
+            return UInt64(t.tv_sec) * 1_000_000_000 + UInt64(t.tv_nsec)
+        }
+        var out: [Double] = []
+        for _ in 0 ..< rounds {
+            let t0 = threadNanos()
+            for _ in 0 ..< calls { frame() }
+            out.append(Double(threadNanos() - t0) / 1000 / Double(calls))
+        }
+        return TimingSamples(roundMicros: out)
     }
 }
 
