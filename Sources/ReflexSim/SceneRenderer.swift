@@ -367,6 +367,8 @@ public final class SceneRenderer: @unchecked Sendable {
             let id = byObject ? instance.objectID : instance.objectID &+ ((instance.linkIndex &+ 1) << 24)
             let target = Target(rgb: rgb, depth: depth, segmentation: segmentation, width: width, height: height, id: id)
             let hiW = Float(width - 1), hiH = Float(height - 1)
+            // Locals, so the loop does not reload them from the object after each store through a pointer.
+            let packedTriangles = self.packedTriangles, cells = self.cells, screen = self.screen, packedFlat = self.packedFlat
             for t in instance.firstTriangle ..< instance.firstTriangle + instance.triangleCount {
                 let a = Int(packedTriangles[3 &* t]), b = Int(packedTriangles[3 &* t &+ 1]), c = Int(packedTriangles[3 &* t &+ 2])
                 // All three corners strictly inside one pixel cell: the triangle holds no pixel position.
@@ -419,9 +421,17 @@ public final class SceneRenderer: @unchecked Sendable {
         translation = t
         let m = viewProjection
         let smooth = instance.smooth
+        let screen = self.screen, cells = self.cells, worldNormal = self.worldNormal
         for v in instance.firstVertex ..< instance.firstVertex + instance.vertexCount {
-            let (_, clipPoint) = point(v)
-            let cx = clipPoint.x, cy = clipPoint.y, cz = clipPoint.z, cw = clipPoint.w
+            // The same arithmetic as `point(_:)`, on locals.
+            let px = positions[3 * v], py = positions[3 * v + 1], pz = positions[3 * v + 2]
+            let wx = r.0 * px + r.1 * py + r.2 * pz + t.x
+            let wy = r.3 * px + r.4 * py + r.5 * pz + t.y
+            let wz = r.6 * px + r.7 * py + r.8 * pz + t.z
+            let cx = m[0] * wx + m[4] * wy + m[8] * wz + m[12]
+            let cy = m[1] * wx + m[5] * wy + m[9] * wz + m[13]
+            let cz = m[2] * wx + m[6] * wy + m[10] * wz + m[14]
+            let cw = m[3] * wx + m[7] * wy + m[11] * wz + m[15]
             // The viewport transform and divide in single precision, as TinyRenderer does them.
             let rec = screen + 4 * v
             let sx = (hw * cx + hw * cw) / cw, sy = (hh * cy + hh * cw) / cw
