@@ -14,6 +14,7 @@ REFLEX     = .build/$(CONFIG)/reflex
 PYTHON     ?= python3
 REFLEX_PEERS_VENV ?= $(CURDIR)/.peers-venv
 PEERS_REQUIREMENTS = Tests/peers-requirements.txt
+PEERS_LEROBOT_REQUIREMENTS = Tests/peers-lerobot-requirements.txt
 PEERS_STAMP = $(REFLEX_PEERS_VENV)/.reflex-peers-requirements
 export REFLEX_PEERS_VENV
 
@@ -76,12 +77,14 @@ test-deps:
 	    $$SUDO apt-get update -qq && $$SUDO apt-get install -y -qq --no-install-recommends $$missing; \
 	  fi
 
-# The peers venv; pip runs again only when the requirements file changed since the last install.
+# The peers venv; pip runs again only when a requirements file changed since the last install. LeRobot's list goes
+# in without dependency resolution (see its header: lerobot declares torch, which the tests never call).
 peers: $(PEERS_STAMP)
-$(PEERS_STAMP): $(PEERS_REQUIREMENTS)
+$(PEERS_STAMP): $(PEERS_REQUIREMENTS) $(PEERS_LEROBOT_REQUIREMENTS)
 	@[ -x "$(REFLEX_PEERS_VENV)/bin/python" ] || { echo "Creating the peers venv in $(REFLEX_PEERS_VENV)"; $(PYTHON) -m venv "$(REFLEX_PEERS_VENV)"; }
 	"$(REFLEX_PEERS_VENV)/bin/python" -m pip install --quiet --disable-pip-version-check -r $(PEERS_REQUIREMENTS)
-	cp $(PEERS_REQUIREMENTS) "$@"
+	"$(REFLEX_PEERS_VENV)/bin/python" -m pip install --quiet --disable-pip-version-check --no-deps -r $(PEERS_LEROBOT_REQUIREMENTS)
+	cat $(PEERS_REQUIREMENTS) $(PEERS_LEROBOT_REQUIREMENTS) > "$@"
 
 bench: build
 	$(REFLEX) bench nn
