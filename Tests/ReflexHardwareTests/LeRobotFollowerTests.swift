@@ -38,6 +38,29 @@ struct LeRobotFollowerTests {
         var sent: [String: Double]
         var goal: [String: Int]
         var calibration: [String: Calibration]
+        var calibration_file: String
+    }
+
+    /// Runs the client; `interact` gets its stdin while it runs (LeRobot's prompts are on its stderr, in a file).
+    func runFollower(_ python: String, _ type: LeRobotRobotType, port: String, calibrationFile: String, useDegrees: Bool,
+                     actionJSON: String, interact: (FileHandle) throws -> Void = { _ in }) throws -> Report {
+        let p = Process()
+        p.executableURL = URL(fileURLWithPath: python)
+        p.arguments = [followerScript, type == .kochFollower ? "koch" : "so101", port, calibrationFile, useDegrees ? "1" : "0", actionJSON]
+        let input = Pipe(), out = Pipe()
+        let errPath = FileManager.default.temporaryDirectory.appendingPathComponent("lerobot-follower-\(UUID().uuidString).log").path
+        FileManager.default.createFile(atPath: errPath, contents: nil)
+        defer { try? FileManager.default.removeItem(atPath: errPath) }
+        p.standardInput = input
+        p.standardOutput = out
+        p.standardError = try FileHandle(forWritingTo: URL(fileURLWithPath: errPath))
+        try p.run()
+        try interact(input.fileHandleForWriting)
+        let data = out.fileHandleForReading.readDataToEndOfFile()
+        p.waitUntilExit()
+        let errText = (try? String(contentsOfFile: errPath, encoding: .utf8)) ?? ""
+        try #require(p.terminationStatus == 0, "LeRobot's follower failed: \(errText.suffix(3000))")
+        return try JSONDecoder().decode(Report.self, from: data)
     }
 
     static let cases: [(LeRobotRobotType, Bool)] = [(.so101Follower, true), (.so101Follower, false),
@@ -65,18 +88,7 @@ struct LeRobotFollowerTests {
         })
         let actionJSON = String(decoding: try JSONEncoder().encode(action), as: UTF8.self)
 
-        let p = Process()
-        p.executableURL = URL(fileURLWithPath: python)
-        p.arguments = [followerScript, type == .kochFollower ? "koch" : "so101", link.path, file, useDegrees ? "1" : "0", actionJSON]
-        let out = Pipe(), err = Pipe()
-        p.standardOutput = out
-        p.standardError = err
-        try p.run()
-        let data = out.fileHandleForReading.readDataToEndOfFile()
-        let errText = String(decoding: err.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
-        p.waitUntilExit()
-        try #require(p.terminationStatus == 0, "LeRobot's follower failed: \(errText.suffix(3000))")
-        let r = try JSONDecoder().decode(Report.self, from: data)
+        let r = try runFollower(python, type, port: link.path, calibrationFile: file, useDegrees: useDegrees, actionJSON: actionJSON)
 
         let modes = type.normModes(useDegrees: useDegrees)
         #expect(type.motors.map { r.norm_modes[$0] } == modes.map { $0.rawValue }, "\(r.norm_modes)")
@@ -104,6 +116,66 @@ struct LeRobotFollowerTests {
                 servo.memory.withUnsafeBytes { LittleEndian.load($0, Int(servo.table.goalPosition.address), width: servo.table.goalPosition.width) }
             }
             #expect(Int(goalWord) == r.goal[motor], "\(motor): the emulator holds the Goal_Position LeRobot wrote")
+        }
+    }
+
+    /// LeRobot's interactive calibration on the emulated arm, with the joints moved by hand through the emulator
+    /// (the hand-move hook) between its prompts: ENTER at the middle pose writes half-turn homings; the joints then
+    /// go to one end of their range and the other, and ENTER ends the recording. The file LeRobot saves holds the
+    /// homing offsets of its own formula and the extremes the joints were moved to, which Reflex reads as written.
+    @Test(arguments: [LeRobotRobotType.so101Follower, .kochFollower])
+    func lerobotsInteractiveCalibrationRecordsJointsMovedByHand(_ type: LeRobotRobotType) throws {
+        let python = try #require(lerobotPython, Comment(rawValue: TestPeers.missing("lerobot (Tests/peers-lerobot-requirements.txt)")))
+        let d = try RobotDescription.load(path: repoRobots + (type == .kochFollower ? "/koch.yaml" : "/so101.yaml"))
+        let hw = try ArmBusConfiguration(description: d)
+        let emu = try ServoBusEmulator(servos: hw.servos.map { EmulatedServo(table: $0.controlTable, id: $0.id) },
+                                       model: HeldStill())
+        let middle: [Double] = [1900, 2300, 1700, 2500, 2100, 1800]
+        let low: [Double] = [700, 900, 650, 1000, 0, 1200], high: [Double] = [3300, 3100, 3000, 3400, 0, 2900]
+        for (k, s) in emu.servos.enumerated() { s.moveByHand(toActual: middle[k]) }
+        let link = try EmulatorLink(emulator: emu)
+        defer { link.stop() }
+        // LeRobot records no range for its full-turn joints (SO: wrist_roll; Koch: shoulder_pan too).
+        let fullTurn = Set((type == .kochFollower ? ["shoulder_pan", "wrist_roll"] : ["wrist_roll"]).compactMap { type.motors.firstIndex(of: $0) })
+        func moveAll(_ positions: (Int) -> Double) {
+            link.withEmulator { e in
+                for (k, s) in e.servos.enumerated() where !fullTurn.contains(k) { s.moveByHand(toActual: positions(k)) }
+            }
+        }
+        let action = String(decoding: try JSONEncoder().encode(Dictionary(uniqueKeysWithValues: type.motors.map { ($0 + ".pos", 10.0) })), as: UTF8.self)
+        let r = try runFollower(python, type, port: link.path, calibrationFile: "-", useDegrees: false,
+                                actionJSON: action) { stdin in
+            stdin.write(Data("\n".utf8)) // "Move … to the middle of its range of motion and press ENTER"
+            // LeRobot writes the half-turn homings, then records: wait for the offsets to land on the servos.
+            let deadline = Date().addingTimeInterval(30)
+            while link.withEmulator({ e in e.servos.contains { $0.load($0.homingOffsetRegister) == 0 } }) {
+                guard Date() < deadline else { Issue.record("LeRobot never wrote the homing offsets"); break }
+                Thread.sleep(forTimeInterval: 0.05)
+            }
+            Thread.sleep(forTimeInterval: 0.5)
+            moveAll { low[$0] }
+            Thread.sleep(forTimeInterval: 1.0)
+            moveAll { high[$0] }
+            Thread.sleep(forTimeInterval: 1.0)
+            moveAll { middle[$0] }
+            Thread.sleep(forTimeInterval: 0.5)
+            stdin.write(Data("\n".utf8)) // "Press ENTER to stop…"
+        }
+        let saved = try LeRobotCalibration.parse(r.calibration_file)
+        #expect(saved.motors.map(\.motor) == type.motors)
+        for (k, entry) in saved.motors.enumerated() {
+            let c = entry.calibration
+            // LeRobot's _get_half_turn_homings: Feetech actual − 2047, Dynamixel 2047 − actual (the reading becomes 2047).
+            let homing = type.bus == .feetech ? Int(middle[k]) - 2047 : 2047 - Int(middle[k])
+            #expect(c.homingOffset == homing, "\(entry.motor)")
+            if fullTurn.contains(k) {
+                #expect(c.rangeMin == 0 && c.rangeMax == 4095, "the full-turn joint is not recorded")
+            } else {
+                // Each extreme, read after the homing: a half turn plus how far the hand moved it from the middle.
+                #expect(c.rangeMin == 2047 + Int(low[k] - middle[k]), "\(entry.motor) min")
+                #expect(c.rangeMax == 2047 + Int(high[k] - middle[k]), "\(entry.motor) max")
+            }
+            #expect(r.calibration[entry.motor]?.homing_offset == c.homingOffset, "the servos hold what the file says")
         }
     }
 }

@@ -1,12 +1,15 @@
 """LeRobot 0.4.4's own follower classes, unmodified, as clients of Reflex's servo-bus emulator over a pseudo-terminal
 (LeRobotFollowerTests). Usage:
 
-    lerobot_follower.py so101|koch PORT CALIBRATION_FILE USE_DEGREES(0|1) ACTION_JSON
+    lerobot_follower.py so101|koch PORT CALIBRATION_FILE|- USE_DEGREES(0|1) ACTION_JSON
 
-It connects the robot (LeRobot asks whether to use the calibration file: this answers ENTER, so LeRobot's own
-write_calibration puts the file's offsets and limits on the servos), lets configure() set the servos up, reads one
-observation, sends one action, and prints JSON: the observation, the raw Present_Position words around it, the raw
-Goal_Position words after send_action, and the calibration LeRobot reads back from the servos.
+It connects the robot, lets configure() set the servos up, reads one observation, sends one action, and prints
+JSON: the observation, the raw Present_Position words around it, the raw Goal_Position words after send_action, the
+calibration LeRobot reads back from the servos and the calibration file it holds. With a CALIBRATION_FILE, LeRobot
+asks whether to use it and this answers ENTER, so LeRobot's own write_calibration puts the file's offsets and limits
+on the servos. With "-" LeRobot calibrates interactively, its prompts answered on this script's stdin by the test,
+which moves the joints by hand through the emulator between the ENTERs. LeRobot's prompts and live tables go to
+stderr; stdout carries only the JSON.
 
 torch is not installed in the peers venv (from PyPI it pulls gigabytes of CUDA wheels), yet lerobot's package
 imports it, and a few other heavy modules, at import time. None of them is used on a follower's path: they are
@@ -76,11 +79,20 @@ sys.meta_path.insert(0, StubFinder())
 
 def main():
     kind, port, calibration_file, use_degrees, action_json = sys.argv[1:6]
-    # LeRobot's prompts: ENTER uses the calibration file as it is.
-    builtins.input = lambda prompt="": ""
+    stdout, sys.stdout = sys.stdout, sys.stderr
     calibration_dir = Path(tempfile.mkdtemp())
     robot_id = "reflex_test"
-    shutil.copy(calibration_file, calibration_dir / f"{robot_id}.json")
+    if calibration_file != "-":
+        # LeRobot's prompt: ENTER uses the calibration file as it is.
+        builtins.input = lambda prompt="": ""
+        shutil.copy(calibration_file, calibration_dir / f"{robot_id}.json")
+    else:
+        # Interactive: input() reads the test's ENTERs; the prompt goes to stderr with everything LeRobot prints.
+        def prompt_on_stderr(prompt=""):
+            sys.stderr.write(prompt)
+            sys.stderr.flush()
+            return sys.stdin.readline().rstrip("\n")
+        builtins.input = prompt_on_stderr
     if kind == "so101":
         from lerobot.robots.so_follower import SO101Follower, SO101FollowerConfig
         robot = SO101Follower(SO101FollowerConfig(port=port, id=robot_id, calibration_dir=calibration_dir,
@@ -99,8 +111,10 @@ def main():
     goal = bus.sync_read("Goal_Position", normalize=False)
     read_back = bus.read_calibration()
     robot.disconnect()
+    saved = (calibration_dir / f"{robot_id}.json").read_text()
     shutil.rmtree(calibration_dir)
     print(json.dumps({
+        "calibration_file": saved,
         "norm_modes": {m: bus.motors[m].norm_mode.value for m in bus.motors},
         "present_before": {m: int(v) for m, v in before.items()},
         "present_after": {m: int(v) for m, v in after.items()},
@@ -109,7 +123,7 @@ def main():
         "goal": {m: int(v) for m, v in goal.items()},
         "calibration": {m: {"id": c.id, "drive_mode": c.drive_mode, "homing_offset": c.homing_offset,
                             "range_min": c.range_min, "range_max": c.range_max} for m, c in read_back.items()},
-    }))
+    }), file=stdout)
 
 
 if __name__ == "__main__":
