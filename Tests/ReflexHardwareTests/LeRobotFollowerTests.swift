@@ -25,7 +25,9 @@ private final class HeldStill: ServoModel {
 /// reading of the same calibration: the offsets and limits in the servos' registers, the observation from the same
 /// Present_Position words (bit for bit), the Goal_Position words for the same action.
 /// Skipped where the venv lacks lerobot; with CI set, a failure.
-@Suite(.enabled(if: TestPeers.runs(lerobotPython != nil), Comment(rawValue: TestPeers.skipReason("peers venv with lerobot"))))
+/// One client at a time: each imports lerobot (pandas, pyarrow) in a few seconds of CPU, and the waits for it are long
+/// only to survive a loaded CI machine.
+@Suite(.serialized, .enabled(if: TestPeers.runs(lerobotPython != nil), Comment(rawValue: TestPeers.skipReason("peers venv with lerobot"))))
 struct LeRobotFollowerTests {
     struct Report: Decodable {
         struct Calibration: Decodable, Equatable {
@@ -147,7 +149,7 @@ struct LeRobotFollowerTests {
                                 actionJSON: action) { stdin in
             stdin.write(Data("\n".utf8)) // "Move … to the middle of its range of motion and press ENTER"
             // LeRobot writes the half-turn homings, then records: wait for the offsets to land on the servos.
-            let deadline = Date().addingTimeInterval(30)
+            let deadline = Date().addingTimeInterval(120)
             while link.withEmulator({ e in e.servos.contains { $0.load($0.homingOffsetRegister) == 0 } }) {
                 guard Date() < deadline else { Issue.record("LeRobot never wrote the homing offsets"); break }
                 Thread.sleep(forTimeInterval: 0.05)
@@ -177,5 +179,47 @@ struct LeRobotFollowerTests {
             }
             #expect(r.calibration[entry.motor]?.homing_offset == c.homingOffset, "the servos hold what the file says")
         }
+    }
+
+    /// LeRobot's motor setup (`lerobot-setup-motors` → `SO101Follower.setup_motors`) finds each emulated servo as it
+    /// finds a real one: one factory-fresh STS3215 (id 1) on the bus at a time, as its prompts ask, which it scans
+    /// for, checks the model of, and gives the motor's id and the bus's baud rate. The test plugs in the next fresh
+    /// servo (id back to 1) once LeRobot has renumbered the previous one.
+    @Test func lerobotsMotorSetupFindsAndNumbersEachEmulatedServo() throws {
+        let python = try #require(lerobotPython, Comment(rawValue: TestPeers.missing("lerobot (Tests/peers-lerobot-requirements.txt)")))
+        let emu = try ServoBusEmulator(table: STS3215.table, ids: [1], model: HeldStill())
+        let link = try EmulatorLink(emulator: emu)
+        defer { link.stop() }
+        let servo = emu.servos[0]
+        var numbered: [Int] = []
+        let p = Process()
+        p.executableURL = URL(fileURLWithPath: python)
+        p.arguments = [followerScript, "so101", link.path, "setup", "1", "{}"]
+        let input = Pipe(), out = Pipe()
+        p.standardInput = input
+        p.standardOutput = out
+        let errPath = FileManager.default.temporaryDirectory.appendingPathComponent("lerobot-setup-\(UUID().uuidString).log").path
+        FileManager.default.createFile(atPath: errPath, contents: nil)
+        defer { try? FileManager.default.removeItem(atPath: errPath) }
+        p.standardError = try FileHandle(forWritingTo: URL(fileURLWithPath: errPath))
+        try p.run()
+        // LeRobot goes from the gripper (6) down to shoulder_pan (1).
+        for target in stride(from: 6, through: 1, by: -1) {
+            input.fileHandleForWriting.write(Data("\n".utf8)) // "Connect the controller board to the '…' motor only"
+            guard target > 1 else { break } // the last one keeps id 1: nothing to wait for
+            let deadline = Date().addingTimeInterval(120)
+            while link.withEmulator({ _ in Int(servo.id) }) != target && Date() < deadline { Thread.sleep(forTimeInterval: 0.02) }
+            let id = link.withEmulator { _ in Int(servo.id) }
+            numbered.append(id)
+            guard id == target else { break }
+            #expect(link.withEmulator { _ in servo.load(STS3215.Register.baudRate) } == 0, "1 Mbps, the bus's rate")
+            link.withEmulator { _ in servo.store(STS3215.Register.id, 1) } // the next motor, fresh from the box
+        }
+        let data = out.fileHandleForReading.readDataToEndOfFile()
+        p.waitUntilExit()
+        #expect(p.terminationStatus == 0, "\(((try? String(contentsOfFile: errPath, encoding: .utf8)) ?? "").suffix(2000))")
+        #expect(numbered == [6, 5, 4, 3, 2], "each servo renumbered as LeRobot's motor table says")
+        let report = try JSONParser.parse(String(decoding: data, as: UTF8.self))
+        #expect(report["motors"]?["gripper"]?.numberValue == 6)
     }
 }

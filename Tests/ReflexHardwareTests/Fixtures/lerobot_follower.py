@@ -1,14 +1,15 @@
 """LeRobot 0.4.4's own follower classes, unmodified, as clients of Reflex's servo-bus emulator over a pseudo-terminal
 (LeRobotFollowerTests). Usage:
 
-    lerobot_follower.py so101|koch PORT CALIBRATION_FILE|- USE_DEGREES(0|1) ACTION_JSON
+    lerobot_follower.py so101|koch PORT CALIBRATION_FILE|-|setup USE_DEGREES(0|1) ACTION_JSON
 
 It connects the robot, lets configure() set the servos up, reads one observation, sends one action, and prints
 JSON: the observation, the raw Present_Position words around it, the raw Goal_Position words after send_action, the
 calibration LeRobot reads back from the servos and the calibration file it holds. With a CALIBRATION_FILE, LeRobot
 asks whether to use it and this answers ENTER, so LeRobot's own write_calibration puts the file's offsets and limits
 on the servos. With "-" LeRobot calibrates interactively, its prompts answered on this script's stdin by the test,
-which moves the joints by hand through the emulator between the ENTERs. LeRobot's prompts and live tables go to
+which moves the joints by hand through the emulator between the ENTERs. With "setup" (SO-101) it runs LeRobot's
+motor setup (lerobot-setup-motors), the test plugging one factory-fresh servo in at a time. LeRobot's prompts and live tables go to
 stderr; stdout carries only the JSON.
 
 torch is not installed in the peers venv (from PyPI it pulls gigabytes of CUDA wheels), yet lerobot's package
@@ -82,6 +83,20 @@ def main():
     stdout, sys.stdout = sys.stdout, sys.stderr
     calibration_dir = Path(tempfile.mkdtemp())
     robot_id = "reflex_test"
+    if calibration_file == "setup":
+        # lerobot-setup-motors: one motor on the bus at a time (the test swaps them), each given its id and baud rate.
+        def prompt_on_stderr(prompt=""):
+            sys.stderr.write(prompt)
+            sys.stderr.flush()
+            return sys.stdin.readline().rstrip("\n")
+        builtins.input = prompt_on_stderr
+        from lerobot.robots.so_follower import SO101Follower, SO101FollowerConfig
+        robot = SO101Follower(SO101FollowerConfig(port=port, id=robot_id, calibration_dir=calibration_dir))
+        robot.setup_motors()
+        robot.bus.port_handler.closePort()
+        shutil.rmtree(calibration_dir)
+        print(json.dumps({"motors": {m: robot.bus.motors[m].id for m in robot.bus.motors}}), file=stdout)
+        return
     if calibration_file != "-":
         # LeRobot's prompt: ENTER uses the calibration file as it is.
         builtins.input = lambda prompt="": ""
