@@ -14,10 +14,11 @@ REFLEX     = .build/$(CONFIG)/reflex
 PYTHON     ?= python3
 REFLEX_PEERS_VENV ?= $(CURDIR)/.peers-venv
 PEERS_REQUIREMENTS = Tests/peers-requirements.txt
+PEERS_LEROBOT_REQUIREMENTS = Tests/peers-lerobot-requirements.txt
 PEERS_STAMP = $(REFLEX_PEERS_VENV)/.reflex-peers-requirements
 export REFLEX_PEERS_VENV
 
-.PHONY: run test build deps test-deps peers bench clean example
+.PHONY: run test build deps test-deps peers bench clean example fuzz sanitize
 
 # The default demo: the bundled diffusion policy lifts a cube with the simulated SO-101, RTI warm-started
 # (3 network evaluations per call instead of 100), over 50 seeded episodes on 2 workers.
@@ -31,12 +32,25 @@ test: deps test-deps peers
 	REFLEX_CHROMIUM="$${REFLEX_CHROMIUM:-$$(command -v chromium || command -v chromium-browser || true)}" \
 	  $(SWIFT) test $(SWIFTFLAGS) -Xswiftc -enable-testing --skip-build
 	$(MAKE) example
+	$(MAKE) fuzz
+	$(MAKE) sanitize
 
 # An embedder's package (examples/embed-swift) builds against Reflex by path with only the products it names, drives
 # the simulated arm and gives the same chunk as `reflex predict`. It uses the `reflex` the test build made (a
 # `--product reflex` build without -enable-testing would rebuild every module), building one only if there is none.
 example: deps
 	examples/embed-swift/check.sh
+
+# Every fuzz target (Fuzz/, libFuzzer with AddressSanitizer) for FUZZ_SECONDS each, from its seed corpus, which
+# holds the reproducer of every crash found and fixed; long runs: FUZZ_SECONDS=3600 scripts/fuzz.sh TARGET.
+FUZZ_SECONDS ?= 60
+fuzz: deps
+	FUZZ_SECONDS=$(FUZZ_SECONDS) scripts/fuzz.sh
+
+# The threaded suites (control loop, inference worker, daemon, servo buses, camera channel) under ThreadSanitizer,
+# in a build folder of their own; the whole suite under AddressSanitizer is `scripts/sanitize.sh address`.
+sanitize: deps
+	scripts/sanitize.sh thread
 
 build: deps
 	$(SWIFT) build $(SWIFTFLAGS) --product reflex
@@ -63,12 +77,14 @@ test-deps:
 	    $$SUDO apt-get update -qq && $$SUDO apt-get install -y -qq --no-install-recommends $$missing; \
 	  fi
 
-# The peers venv; pip runs again only when the requirements file changed since the last install.
+# The peers venv; pip runs again only when a requirements file changed since the last install. LeRobot's list goes
+# in without dependency resolution (see its header: lerobot declares torch, which the tests never call).
 peers: $(PEERS_STAMP)
-$(PEERS_STAMP): $(PEERS_REQUIREMENTS)
+$(PEERS_STAMP): $(PEERS_REQUIREMENTS) $(PEERS_LEROBOT_REQUIREMENTS)
 	@[ -x "$(REFLEX_PEERS_VENV)/bin/python" ] || { echo "Creating the peers venv in $(REFLEX_PEERS_VENV)"; $(PYTHON) -m venv "$(REFLEX_PEERS_VENV)"; }
 	"$(REFLEX_PEERS_VENV)/bin/python" -m pip install --quiet --disable-pip-version-check -r $(PEERS_REQUIREMENTS)
-	cp $(PEERS_REQUIREMENTS) "$@"
+	"$(REFLEX_PEERS_VENV)/bin/python" -m pip install --quiet --disable-pip-version-check --no-deps -r $(PEERS_LEROBOT_REQUIREMENTS)
+	cat $(PEERS_REQUIREMENTS) $(PEERS_LEROBOT_REQUIREMENTS) > "$@"
 
 bench: build
 	$(REFLEX) bench nn

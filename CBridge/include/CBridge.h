@@ -215,6 +215,17 @@ void rx_object_set_pose(rx_world *world, int object, const double pos[3], const 
 void rx_object_pose(const rx_world *world, int object, double pos[3], double quat[4], double linear_velocity[3],
                     double angular_velocity[3]);
 
+// MARK: - Render meshes (ReflexSim's camera)
+
+/// The triangles pybullet's TinyRenderer draws for a cylinder, capsule or sphere visual (size as in rx_shape_desc):
+/// the shape as pybullet's visual-shape converter builds it (a 32-sided hull with a 1 mm margin for cylinders and
+/// capsules, the sphere itself), tessellated by Bullet's btShapeHull from 42 support directions. Writes at most
+/// vertex_capacity vertices (x y z each) and index_capacity indices (three per triangle, outward counter-clockwise).
+/// Returns the index count and sets *vertex_count, or -1 when a capacity is too small or the type is not one of
+/// those three. Not real-time safe.
+long rx_primitive_render_mesh(rx_shape_type type, const double size[3], double *vertices, long vertex_capacity,
+                              long *vertex_count, int *indices, long index_capacity);
+
 // MARK: - 1-D convolutions (ConditionalUnet1D; Float32, real-time safe)
 //
 // Activations are position-major: (batch · length) × channels, row-major, one row per sequence position. A layer

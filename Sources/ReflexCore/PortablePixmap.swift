@@ -6,6 +6,13 @@ extension ReflexError.Code {
 /// Binary Netpbm images (P6 colour, P5 grey; maxval up to 255) as LeRobot's pipeline takes a camera frame: float
 /// C × H × W, channel-major, values / maxval in [0, 1]. The one image format Reflex reads without a dependency.
 public enum PortablePixmap {
+    /// Binary P6 bytes of an RGB image (row-major, top row first, 3 bytes a pixel).
+    public static func encodeP6(width: Int, height: Int, rgb: UnsafeBufferPointer<UInt8>) -> [UInt8] {
+        var out = Array("P6\n\(width) \(height)\n255\n".utf8)
+        out.append(contentsOf: rgb.prefix(3 * width * height))
+        return out
+    }
+
     /// Decodes the file at `path`.
     public static func read(_ path: String) throws -> Tensor {
         do {

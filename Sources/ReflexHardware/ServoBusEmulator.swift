@@ -315,7 +315,7 @@ public final class ServoBusEmulator {
             guard p.count >= 1 else { return }
             for s in targets(id) {
                 writeMemory(s, Int(p[0]), Array(p[1...]))
-                if id != 0xFE { reply(s, data: [], now: now) }
+                if id != 0xFE { reply(s, data: [], now: now, addressedAs: id) }
             }
         case .syncWrite:
             guard p.count >= 2 else { return }
@@ -361,7 +361,7 @@ public final class ServoBusEmulator {
             for s in targets(id) {
                 let ok = address + data.count <= s.memory.count && writable(s, address, data.count)
                 if ok { writeMemory(s, address, data) }
-                if id != 0xFE { reply(s, data: [], error: ok ? 0 : DynamixelPacket.accessError, now: now) }
+                if id != 0xFE { reply(s, data: [], error: ok ? 0 : DynamixelPacket.accessError, now: now, addressedAs: id) }
             }
         case .syncWrite:
             guard p.count >= 4 else { return }
@@ -513,8 +513,12 @@ public final class ServoBusEmulator {
 
     /// Queues a status packet from `s`; returns how long it occupies the line (so sync-read replies queue up).
     @discardableResult
-    private func reply(_ s: EmulatedServo, data: [UInt8], error: UInt8 = 0, now: UInt64, after: UInt64 = 0) -> UInt64 {
-        let id = s.id
+    /// `addressedAs`: the id the instruction named, which the status packet carries even when the instruction
+    /// just changed the servo's ID register (the SDKs wait for a status with the id they sent to; LeRobot's motor
+    /// setup renumbers each servo that way).
+    private func reply(_ s: EmulatedServo, data: [UInt8], error: UInt8 = 0, now: UInt64, after: UInt64 = 0,
+                       addressedAs: UInt8? = nil) -> UInt64 {
+        let id = addressedAs ?? s.id
         if !perReplyRates.isEmpty { drawRateFaults(id) }
         if consume(.silent, id) || consume(.droppedReply, id) { return 0 }
         var err = error

@@ -165,7 +165,6 @@ struct NormalizerStep {
     var path: String
 
     init(pipeline path: String, registryName: String, directory: String) throws {
-        self.path = path
         let json: JSONValue
         do {
             let bytes = try readFile(path)
@@ -173,6 +172,12 @@ struct NormalizerStep {
         } catch let e as ReflexError {
             throw e.inFile(path)
         }
+        try self.init(pipeline: json, path: path, registryName: registryName, directory: directory)
+    }
+
+    /// The step from the pipeline file's parsed JSON (`path` names it in errors; `directory` holds its state file).
+    init(pipeline json: JSONValue, path: String, registryName: String, directory: String) throws {
+        self.path = path
         guard let steps = json["steps"]?.arrayValue else {
             throw ReflexError(.invalidPolicy, "processor pipeline has no 'steps' list", at: .init(file: path, keyPath: "steps"))
         }

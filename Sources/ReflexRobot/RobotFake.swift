@@ -4,7 +4,6 @@ import Glibc
 import Darwin
 #endif
 import ReflexCore
-import Synchronization
 
 /// A robot without hardware for tests and benchmarks: each joint follows its target as a first-order lag
 /// (time constant `timeConstant`, speed capped at the joint's velocity limit), and faults can be injected from any
@@ -63,8 +62,8 @@ public final class FakeRobot: Robot, @unchecked Sendable {
     private let servoErrors: UnsafeMutableBufferPointer<RobotFaults>
     private var modelTime: UInt64 = 0
     private var hasLast = false
-    private let plan = Mutex(Plan())
-    private let record = Mutex(Record())
+    private let plan = PIMutex(Plan())
+    private let record = PIMutex(Record())
 
     /// - Parameters:
     ///   - initialPositions: where the joints start (rad); the middle of each range when nil.

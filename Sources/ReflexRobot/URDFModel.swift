@@ -64,6 +64,14 @@ public enum URDFGeometry: Sendable, Equatable {
 public struct URDFShape: Sendable, Equatable {
     public var origin: URDFOrigin
     public var geometry: URDFGeometry
+    /// A visual's `<material>` colour (r, g, b, a in 0…1), resolved as pybullet resolves it; nil when the URDF gives
+    /// none (pybullet draws such a visual white).
+    public var color: SIMD4<Double>?
+    public init(origin: URDFOrigin, geometry: URDFGeometry, color: SIMD4<Double>? = nil) {
+        self.origin = origin
+        self.geometry = geometry
+        self.color = color
+    }
 }
 
 public struct URDFLink: Sendable {

@@ -32,8 +32,9 @@ final class XMLTreeBuilder: NSObject, XMLParserDelegate {
     }
 }
 
-/// Reads URDF files: links, inertials, geometry (box, cylinder, sphere, capsule, STL/OBJ meshes), joints
-/// (revolute, continuous, prismatic, fixed) with limits, damping and friction, `package://` and relative paths.
+/// Reads URDF files: links, inertials, geometry (box, cylinder, sphere, capsule, STL/OBJ meshes), visual material
+/// colours, joints (revolute, continuous, prismatic, fixed) with limits, damping and friction, `package://` and
+/// relative paths.
 public enum URDFParser {
     /// Parses the URDF at `path`; meshes are found relative to its directory.
     public static func load(path: String) throws -> URDFModel {
@@ -48,6 +49,12 @@ public enum URDFParser {
 
     /// Parses URDF text; `baseDirectory` resolves relative and `package://` mesh paths.
     public static func parse(_ data: Data, file: String? = nil, baseDirectory: String = ".") throws -> URDFModel {
+        // Foundation's XMLParser on Linux traps (it does not throw) when a comment holds bytes that are not UTF-8 —
+        // a Latin-1 author's name in a header comment is enough (found by the urdf fuzz target) — so check first.
+        if let offset = invalidUTF8Offset(data) {
+            throw ReflexError(.urdfSyntax, "the URDF is not UTF-8 text (byte \(offset) starts no UTF-8 character); re-save it as UTF-8",
+                              at: .init(file: file, byteOffset: offset))
+        }
         let parser = XMLParser(data: data)
         let builder = XMLTreeBuilder()
         parser.delegate = builder
@@ -57,6 +64,20 @@ public enum URDFParser {
                               at: .init(file: file, line: parser.lineNumber, column: parser.columnNumber))
         }
         return try Interpreter(file: file, base: baseDirectory).robot(root)
+    }
+
+    /// The offset of the first byte that is not part of a well-formed UTF-8 sequence, or nil for valid UTF-8.
+    static func invalidUTF8Offset(_ data: Data) -> Int? {
+        var decoder = Unicode.UTF8.ForwardParser()
+        var iterator = data.makeIterator()
+        var offset = 0
+        while true {
+            switch decoder.parseScalar(from: &iterator) {
+            case .valid(let encoded): offset += encoded.count
+            case .emptyInput: return nil
+            case .error: return offset
+            }
+        }
     }
 
     struct Interpreter {
@@ -94,15 +115,49 @@ public enum URDFParser {
             return URDFOrigin(xyz: try vector(o, "xyz", element, default: .zero), rpy: try vector(o, "rpy", element, default: .zero))
         }
 
+        /// A `<material>`'s `<color rgba=…>`, if it has one.
+        func materialColor(_ m: XMLElementNode, _ element: String) throws -> SIMD4<Double>? {
+            guard let c = m.child("color") else { return nil }
+            guard let text = c.attributes["rgba"] else { throw error("<color> without rgba", c, element) }
+            let parts = text.split(whereSeparator: { $0 == " " || $0 == "\t" || $0 == "\n" || $0 == "," })
+            let values = parts.compactMap { Double($0) }
+            guard values.count == 4, parts.count == 4, values.allSatisfy(\.isFinite) else {
+                throw error("attribute 'rgba' needs four numbers, got '\(text)'", c, element)
+            }
+            return SIMD4(values[0], values[1], values[2], values[3])
+        }
+
         func robot(_ root: XMLElementNode) throws -> URDFModel {
             guard root.name == "robot" else { throw error("the root element must be <robot>, not <\(root.name)>", root) }
+            // Colours by material name, as pybullet's UrdfParser keeps them: the top-level <material>s first, then
+            // each named material with a colour inside a <visual>, in file order (a later one replaces an earlier one
+            // of the same name, for every visual that names it).
+            var materials: [String: SIMD4<Double>] = [:]
+            for m in root.all("material") {
+                if let name = m.attributes["name"], let c = try materialColor(m, "material '\(name)'") { materials[name] = c }
+            }
             var links: [String: URDFLink] = [:]
             var linkOrder: [String] = []
+            var visualMaterials: [String: [(name: String?, color: SIMD4<Double>?)]] = [:]
             for l in root.all("link") {
                 guard let name = l.attributes["name"], !name.isEmpty else { throw error("a <link> has no name", l) }
                 guard links[name] == nil else { throw error("duplicate link name", l, "link '\(name)'") }
                 links[name] = try link(l, name)
                 linkOrder.append(name)
+                var list: [(name: String?, color: SIMD4<Double>?)] = []
+                for v in l.all("visual") where v.child("geometry") != nil {
+                    let m = v.child("material")
+                    let color = try m.flatMap { try materialColor($0, "link '\(name)'") }
+                    let materialName = m?.attributes["name"]
+                    if let materialName, let color { materials[materialName] = color }
+                    list.append((materialName, color))
+                }
+                visualMaterials[name] = list
+            }
+            for (name, list) in visualMaterials {
+                guard var link = links[name], link.visuals.count == list.count else { continue }
+                for (k, m) in list.enumerated() { link.visuals[k].color = m.name.flatMap { materials[$0] } ?? m.color }
+                links[name] = link
             }
             guard !links.isEmpty else { throw error("no <link> elements", root) }
             var joints: [URDFJoint] = []

@@ -92,7 +92,7 @@ public final class ControlLoop: @unchecked Sendable {
     private let wantedGeneration = Atomic<Int>(0)
     private var generationInUse = 0
     private var thread: JoinableThread?
-    private let realTimeReport = Mutex<RealTimeReport?>(nil)
+    private let realTimeReport = PIMutex<RealTimeReport?>(nil)
 
     /// - Parameters:
     ///   - policy: nil runs the loop holding position (a robot check without a policy).

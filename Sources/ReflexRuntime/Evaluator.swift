@@ -1,6 +1,5 @@
 import Foundation
 import ReflexCore
-import Synchronization
 import ReflexPolicy
 
 /// Settings of a sim evaluation run.
@@ -277,7 +276,7 @@ private final class EvaluationState: Sendable {
         var successes = 0
     }
 
-    private let shared = Mutex(Shared())
+    private let shared = PIMutex(Shared())
     private let indices: [Int]
 
     init(indices: [Int]) { self.indices = indices }

@@ -70,7 +70,7 @@ public final class InferenceWorker: @unchecked Sendable {
         let generation: Int
     }
 
-    private let pending = Mutex<Switch?>(nil)
+    private let pending = PIMutex<Switch?>(nil)
     private var generation = 0
     let requests: TripleBuffer<InferenceRequest>
     let chunks: TripleBuffer<ActionChunk>

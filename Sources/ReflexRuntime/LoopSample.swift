@@ -1,5 +1,5 @@
 import ReflexRobot
-import Synchronization
+import ReflexCore
 
 /// One tick's joint state and command, as a reader outside the loop sees it (the daemon's stream and status page).
 public struct JointSample: Sendable, Codable, Equatable {
@@ -52,7 +52,7 @@ public final class LoopSampleBuffer: @unchecked Sendable {
     }
 
     private let buffer: TripleBuffer<Slot>
-    private let reader = Mutex<JointSample?>(nil)
+    private let reader = PIMutex<JointSample?>(nil)
 
     init(joints: Int) {
         buffer = TripleBuffer { Slot(count: joints) }

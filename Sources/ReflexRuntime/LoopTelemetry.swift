@@ -1,7 +1,6 @@
 import Histogram
 import ReflexCore
 import ReflexRobot
-import Synchronization
 
 /// The timings a control loop records per tick, each into an HdrHistogram (nanoseconds, 3 significant digits).
 public enum LoopMetric: Int, CaseIterable, Sendable, Codable, CustomStringConvertible {
@@ -99,7 +98,7 @@ final class LoopTelemetry: @unchecked Sendable {
 
     /// Largest value kept (10 s); anything above is recorded as this.
     static let highest: UInt64 = 10_000_000_000
-    private let shared: Mutex<Shared>
+    private let shared: PIMutex<Shared>
     private let pendingMetric: UnsafeMutableBufferPointer<UInt8>
     private let pendingValue: UnsafeMutableBufferPointer<UInt64>
     private var pendingCount = 0
@@ -108,7 +107,7 @@ final class LoopTelemetry: @unchecked Sendable {
 
     init(pendingCapacity: Int = 4096) {
         let hist = Histogram<UInt64>(lowestDiscernibleValue: 1, highestTrackableValue: Self.highest, numberOfSignificantValueDigits: .three)
-        shared = Mutex(Shared(histograms: Array(repeating: hist, count: LoopMetric.allCases.count)))
+        shared = PIMutex(Shared(histograms: Array(repeating: hist, count: LoopMetric.allCases.count)))
         pendingMetric = .allocate(capacity: pendingCapacity)
         pendingValue = .allocate(capacity: pendingCapacity)
         pendingMetric.initialize(repeating: 0)

@@ -1,7 +1,6 @@
 import ReflexCore
 import ReflexPolicy
 import ReflexRobot
-import Synchronization
 
 /// What a controller reports about itself (the daemon's `/status`).
 public struct ControllerStatus: Sendable, Codable, Equatable {
@@ -44,9 +43,9 @@ public final class RobotController: @unchecked Sendable {
     public let loopConfig: ControlLoopConfig
     private let clock: LoopClock
     private let makeObservation: ObservationFactory
-    private let state = Mutex<StateBox>(StateBox())
+    private let state = PIMutex<StateBox>(StateBox())
     /// Kept outside the lock so `emergencyStop` and `status` never wait behind a slow operation.
-    private let loopRef = Mutex<LoopBox>(LoopBox())
+    private let loopRef = PIMutex<LoopBox>(LoopBox())
 
     struct StateBox: @unchecked Sendable { var s = State() }
     struct LoopBox: @unchecked Sendable { var loop: ControlLoop? }

@@ -39,12 +39,12 @@ public final class DaemonCore: Sendable {
     public let roots: [String]
     private let control = DispatchQueue(label: "reflex.serve.control", qos: .userInitiated)
     private let inference = DispatchQueue(label: "reflex.serve.predict", qos: .userInitiated)
-    private let catalog = Mutex<[String: CatalogEntry]>([:])
-    private let predictors = Mutex<[String: Predictor]>([:])
-    private let statusCache = Mutex<(time: UInt64, status: DaemonStatus?)>((0, nil))
-    private let statusBytes = Mutex<(time: UInt64, bytes: [UInt8]?)>((0, nil))
+    private let catalog = PIMutex<[String: CatalogEntry]>([:])
+    private let predictors = PIMutex<[String: Predictor]>([:])
+    private let statusCache = PIMutex<(time: UInt64, status: DaemonStatus?)>((0, nil))
+    private let statusBytes = PIMutex<(time: UInt64, bytes: [UInt8]?)>((0, nil))
     private let started = monotonicNanoseconds()
-    private let counters = Mutex(Counters())
+    private let counters = PIMutex(Counters())
 
     struct CatalogEntry: Sendable {
         var directory: String

@@ -1,6 +1,6 @@
 import Logging
 import ReflexRuntime
-import Synchronization
+import ReflexCore
 
 /// The daemon's one consumer of the loop's event ring: drains it, logs each event through swift-log, and keeps the
 /// latest ones (numbered) for `/v1/status` and the stream. The loop's ring has a single consumer; every drain goes
@@ -21,7 +21,7 @@ public final class EventFeed: Sendable {
         var counts: [String: Int] = [:]
     }
 
-    private let state = Mutex(State())
+    private let state = PIMutex(State())
     private let capacity: Int
     private let logger: Logger
 

@@ -1,7 +1,6 @@
 import Foundation
 import ReflexCore
 import ReflexRobot
-import Synchronization
 
 /// One recorded episode: per step, the observation seen, the action taken and the reward received.
 public struct RecordedEpisode: Sendable {
@@ -23,10 +22,10 @@ public enum DemonstrationCollector {
     public static func collect(robot: RobotDescription, task: TaskKind, episodes: Int, seed: UInt64 = 0, workers: Int = 1,
                                sparseReward: Bool = false, actionNoise: Double = 0,
                                progress: @escaping @Sendable (Int, Int) -> Void = { _, _ in }) throws -> [RecordedEpisode] {
-        let results = Mutex<[RecordedEpisode?]>(Array(repeating: nil, count: episodes))
-        let next = Mutex(0)
-        let failure = Mutex<ReflexError?>(nil)
-        let counts = Mutex((done: 0, successes: 0))
+        let results = PIMutex<[RecordedEpisode?]>(Array(repeating: nil, count: episodes))
+        let next = PIMutex(0)
+        let failure = PIMutex<ReflexError?>(nil)
+        let counts = PIMutex((done: 0, successes: 0))
         let workerCount = max(1, min(workers, episodes))
         let work: @Sendable () -> Void = {
             do {

@@ -7,8 +7,8 @@ import ReflexSim
 /// `reflex sim …`: tools around the Bullet world.
 struct Sim: ParsableCommand {
     static let configuration = CommandConfiguration(
-        abstract: "Simulation tools (physics parity traces).",
-        subcommands: [SimTrace.self]
+        abstract: "Simulation tools (physics parity traces, camera frames).",
+        subcommands: [SimTrace.self, SimRender.self]
     )
 }
 
@@ -86,5 +86,40 @@ struct SimTrace: ParsableCommand {
         }
         guard !rows.isEmpty else { throw ReflexError(.invalidValue, "no rows", at: .init(file: path)) }
         return rows
+    }
+}
+
+/// `reflex sim render`: one camera frame of a task's scene at the start of a seeded episode, as a PPM file.
+struct SimRender: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "render",
+        abstract: "Write a task camera's frame (front or wrist) at the start of episode SEED as a binary PPM image.",
+        discussion: "The renderer draws what pybullet's getCameraImage(renderer=ER_TINY_RENDERER) draws for the same scene."
+    )
+
+    @Option(help: "Robot description name or path.") var robot = "so101"
+    @Option(help: "Task: reach, push or lift.") var task = "lift"
+    @Option(help: "Episode seed (the start the task's reset draws).") var seed: UInt64 = 0
+    @Option(help: "Camera: front or wrist.") var camera = "front"
+    @Option(help: "Image width.") var width = 96
+    @Option(help: "Image height.") var height = 96
+    @Option(help: "Output file (.ppm).") var out: String
+
+    func run() throws {
+        let description = try RobotDescription.named(robot)
+        let env = try SimTask.make(robot: description, task: task)
+        var observation = [Float](repeating: 0, count: env.observationSpace.size)
+        env.reset(seed: seed, observation: &observation)
+        let sim: SimCamera
+        switch camera {
+        case "front": sim = TaskSceneLook.frontCamera(width: width, height: height)
+        case "wrist": sim = TaskSceneLook.wristCamera(width: width, height: height, link: env.wristCameraLink)
+        default: throw ValidationError("--camera must be front or wrist")
+        }
+        let image = CameraImage(sim.intrinsics)
+        try sim.intrinsics.validate()
+        try env.makeRenderer().render(sim, world: env.world, into: image)
+        try writeFileAtomically(PortablePixmap.encodeP6(width: width, height: height, rgb: UnsafeBufferPointer(image.rgb)), to: out)
+        print("wrote \(out) (\(width)×\(height), \(camera) camera, \(description.name):\(task) seed \(seed))")
     }
 }

@@ -43,6 +43,39 @@ private func expectURDFError(_ xml: String, base: String = ".", code: ReflexErro
         }
     }
 
+    /// Visual colours resolve as pybullet's UrdfParser resolves them: a named material with a colour inside a visual
+    /// replaces the top-level one of that name for every visual naming it; an unnamed inline colour applies to its own
+    /// visual; no material means none (drawn white).
+    @Test func visualMaterialColors() throws {
+        let xml = """
+        <robot name="r">
+          <material name="blue"><color rgba="0 0 1 1"/></material>
+          <material name="grey"><color rgba="0.5 0.5 0.5 1"/></material>
+          <link name="a">
+            <visual><geometry><box size="1 1 1"/></geometry><material name="blue"/></visual>
+            <visual><geometry><box size="1 1 1"/></geometry><material name=""><color rgba="1 0 0 0.5"/></material></visual>
+            <visual><geometry><sphere radius="1"/></geometry></visual>
+          </link>
+          <link name="b">
+            <visual><geometry><box size="1 1 1"/></geometry><material name="grey"><color rgba="0 1 0 1"/></material></visual>
+          </link>
+          <link name="c"><visual><geometry><box size="1 1 1"/></geometry><material name="grey"/></visual></link>
+          <joint name="j1" type="fixed"><parent link="a"/><child link="b"/></joint>
+          <joint name="j2" type="fixed"><parent link="a"/><child link="c"/></joint>
+        </robot>
+        """
+        let model = try parse(xml)
+        #expect(model.links[0].visuals.map(\.color) == [SIMD4(0, 0, 1, 1), SIMD4(1, 0, 0, 0.5), nil])
+        #expect(model.links[1].visuals[0].color == SIMD4(0, 1, 0, 1))
+        #expect(model.links[2].visuals[0].color == SIMD4(0, 1, 0, 1))
+        expectURDFError("""
+        <robot name="r"><link name="a"><visual><geometry><box size="1 1 1"/></geometry>
+          <material name="m"><color rgba="1 0 0"/></material></visual></link></robot>
+        """, code: .urdfInvalid, element: "link 'a'")
+        let so101 = try URDFParser.load(path: repositoryRoot + "/robots/so101.urdf")
+        #expect(so101.links.allSatisfy { $0.visuals.allSatisfy { $0.color != nil } })
+    }
+
     @Test func geometryMeshesAndPaths() throws {
         let dir = try temporaryDirectory()
         try FileManager.default.createDirectory(atPath: dir + "/meshes", withIntermediateDirectories: true)
@@ -88,6 +121,25 @@ private func expectURDFError(_ xml: String, base: String = ".", code: ReflexErro
         #expect(model.joints[1].lower == -0.1 && model.joints[1].upper == 0.2 && model.joints[1].effort == 5)
         #expect(model.joints[1].damping == 0.5 && model.joints[1].friction == 0.25)
         #expect(model.links[1].inertial?.inertia == [1, 0.1, 0, 2, 0, 3])
+    }
+
+    /// Found by the urdf fuzz target: Foundation's XMLParser traps on a comment holding a byte that is not UTF-8
+    /// (here a Latin-1 "é"); the parser refuses such a file with the byte's offset instead.
+    @Test func latin1CommentIsRefusedNotACrash() throws {
+        var bytes = Array("<robot name='r'><!-- by Ren".utf8)
+        let offset = bytes.count
+        bytes += [0xE9] + Array(" --><link name='a'/></robot>".utf8)
+        do {
+            _ = try URDFParser.parse(Data(bytes), file: "latin1.urdf")
+            Issue.record("a URDF that is not UTF-8 was accepted")
+        } catch let e as ReflexError {
+            #expect(e.code == .urdfSyntax)
+            #expect(e.location.byteOffset == offset)
+            #expect(e.message.contains("UTF-8"))
+        }
+        // The same file in UTF-8 parses.
+        let utf8 = "<robot name='r'><!-- by René --><link name='a'/></robot>"
+        #expect(try URDFParser.parse(Data(utf8.utf8)).links.count == 1)
     }
 
     @Test func badInputNamesTheElement() throws {

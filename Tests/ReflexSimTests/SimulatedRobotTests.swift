@@ -1,14 +1,13 @@
 import AllocationCounter
 import ReflexCore
 import ReflexRobot
-import Synchronization
 import Testing
 
 @testable import ReflexSim
 
 @Suite struct SimulatedRobotTests {
     final class ManualClock: @unchecked Sendable {
-        let t = Mutex<UInt64>(1_000_000_000)
+        let t = PIMutex<UInt64>(1_000_000_000)
         func advance(seconds: Double) { t.withLock { $0 += UInt64(seconds * 1e9) } }
         var now: UInt64 { t.withLock { $0 } }
     }
