@@ -132,6 +132,16 @@ public enum LeRobotRobotType: String, Sendable, Codable, CaseIterable {
         motors.map { $0 == "gripper" ? .range0To100 : (useDegrees ? .degrees : .rangeM100To100) }
     }
 
+    /// The LeRobot robot for one of Reflex's bundled arms (robots/so101.yaml: SO-101, koch.yaml: Koch), by name.
+    public static func forArm(named name: String) -> LeRobotRobotType? {
+        switch name.lowercased() {
+        case "so101": .so101Follower
+        case "so100": .so100Follower
+        case "koch": .kochFollower
+        default: nil
+        }
+    }
+
     /// LeRobot's feature names: `shoulder_pan.pos`, … in order.
     public var positionFeatures: [String] { motors.map { $0 + ".pos" } }
 }

@@ -14,6 +14,9 @@ struct Calibrate: ParsableCommand {
         Torque stays off throughout. Step 1: put the arm in its zero pose (the description's joint zero) and press
         Enter; those ticks become the offsets. Step 2: move every joint through its whole range and press Enter;
         the lowest and highest ticks seen become the range. Directions come from the robot description.
+        With --lerobot FILE --record: LeRobot's own procedure instead (SO-101/SO-100, Koch), writing a LeRobot
+        calibration file: the arm at the middle of its range, Enter (half-turn homing offsets); every joint but the
+        full-turn ones through its range, Enter (the ranges); then the offsets and limits go to the servos.
         """
     )
 
@@ -24,16 +27,19 @@ struct Calibrate: ParsableCommand {
     var lerobot: String?
     @Flag(help: "With --lerobot: check the arm against the file.") var check = false
     @Flag(help: "With --lerobot: write the file's offsets and limits to the servos (torque off).") var write = false
+    @Flag(help: "With --lerobot: record a new calibration as LeRobot's calibrate does and write it to FILE and the servos.") var record = false
     @Option(help: "Stop the sweep after this many seconds (default: wait for Enter).") var seconds: Double?
     @Flag(help: "Do not wait for Enter (take the present pose as zero; sweep for --seconds).") var yes = false
 
     func validate() throws {
         if lerobot != nil {
-            guard check != write else { throw ValidationError("--lerobot goes with one of --check or --write") }
+            guard [check, write, record].filter({ $0 }).count == 1 else {
+                throw ValidationError("--lerobot goes with one of --check, --write or --record")
+            }
             if out != nil { throw ValidationError("--out writes a Reflex calibration from a sweep; not with --lerobot") }
         } else {
             guard out != nil else { throw ValidationError("give --out FILE (a sweep), or --lerobot FILE --check") }
-            if check || write { throw ValidationError("--check and --write go with --lerobot FILE") }
+            if check || write || record { throw ValidationError("--check, --write and --record go with --lerobot FILE") }
         }
     }
 
@@ -61,6 +67,7 @@ struct Calibrate: ParsableCommand {
 
     func run() throws {
         do {
+            if let lerobot, record { return try recordLeRobot(lerobot) }
             if let lerobot { return try runLeRobot(lerobot) }
             guard let out else { throw ValidationError("give --out FILE") }
             let description = try RobotDescription.named(robot)
@@ -100,6 +107,40 @@ struct Calibrate: ParsableCommand {
         } catch let e as ReflexError {
             throw HardwareCommandError(description: e.description)
         }
+    }
+
+    /// `--lerobot FILE --record`: LeRobot's calibration procedure on the arm (`LeRobotCalibrationRecorder`).
+    func recordLeRobot(_ path: String) throws {
+        let description = try RobotDescription.named(robot)
+        let hardware = try ArmBusConfiguration(description: description)
+        guard let type = LeRobotRobotType.forArm(named: description.name) else {
+            throw ReflexError(.invalidArgument, "LeRobot calibrates so100/so101 and koch followers; \(description.name) is neither")
+        }
+        let recorder = try LeRobotCalibrationRecorder(bus: try openServoBus(hardware, port: port), hardware: hardware, robotType: type)
+        if !yes {
+            print("Torque is off. Move \(description.name) to the middle of its range of motion, then press Enter.")
+            _ = readLine()
+        }
+        let homings = try recorder.setHalfTurnHomings()
+        print("half-turn homing offsets: " + zip(type.motors, homings).map { "\($0)=\($1)" }.joined(separator: " "))
+        if !yes {
+            print("Move every joint except \(recorder.fullTurnMotors.joined(separator: " and ")) through its entire range; press Enter to stop.")
+        }
+        let start = monotonicNanoseconds()
+        let limit = seconds ?? (yes ? 0 : .infinity)
+        repeat {
+            try recorder.sample()
+            if !yes && stdinHasLine() { _ = readLine(); break }
+            var ts = timespec(tv_sec: 0, tv_nsec: 20_000_000)
+            nanosleep(&ts, nil)
+        } while Double(monotonicNanoseconds() - start) * 1e-9 < limit
+        let calibration = try recorder.finish()
+        try calibration.save(path: path)
+        print(table(["motor", "id", "homing offset", "range min", "range max"], calibration.motors.map {
+            [$0.motor, String($0.calibration.id), String($0.calibration.homingOffset), String($0.calibration.rangeMin),
+             String($0.calibration.rangeMax)]
+        }))
+        print("\(recorder.samples) samples; wrote \(path) and the servos' offsets and limits")
     }
 
     private func stdinHasLine() -> Bool {

@@ -179,6 +179,26 @@ struct LeRobotFollowerTests {
             }
             #expect(r.calibration[entry.motor]?.homing_offset == c.homingOffset, "the servos hold what the file says")
         }
+
+        // Reflex's own recorder (`reflex calibrate --lerobot FILE --record`), the same hand movements on a fresh
+        // arm: the file it writes is LeRobot's, byte for byte, and the servos hold it.
+        let fresh = try ServoBusEmulator(servos: hw.servos.map { EmulatedServo(table: $0.controlTable, id: $0.id) },
+                                         model: HeldStill())
+        for (k, s) in fresh.servos.enumerated() { s.moveByHand(toActual: middle[k]) }
+        let bus = makeServoBus(hw.bus, transport: LoopbackTransport(emulator: fresh), retries: 1, replyTimeoutNanoseconds: 5_000_000)
+        let recorder = try LeRobotCalibrationRecorder(bus: bus, hardware: hw, robotType: type)
+        #expect(recorder.fullTurnMotors.compactMap { type.motors.firstIndex(of: $0) }.sorted() == fullTurn.sorted())
+        try recorder.setHalfTurnHomings()
+        for positions in [low, high, middle] {
+            for (k, s) in fresh.servos.enumerated() where !fullTurn.contains(k) { s.moveByHand(toActual: positions[k]) }
+            try recorder.sample()
+        }
+        let reflexFile = try recorder.finish()
+        #expect(reflexFile.serialized == r.calibration_file)
+        for (s, e) in zip(fresh.servos, reflexFile.motors) {
+            #expect(Int(s.load(s.homingOffsetRegister)) == e.calibration.homingOffset)
+            #expect(Int(s.load(s.table.minPositionLimit)) == e.calibration.rangeMin && Int(s.load(s.table.maxPositionLimit)) == e.calibration.rangeMax)
+        }
     }
 
     /// LeRobot's motor setup (`lerobot-setup-motors` → `SO101Follower.setup_motors`) finds each emulated servo as it
