@@ -58,8 +58,7 @@ struct BenchRender: ParsableCommand {
             print(String(decoding: try enc.encode(report), as: UTF8.self))
             return
         }
-        let rows = report.keys.sorted().map { key -> [String] in
-            let t = report[key]!
+        let rows = report.sorted { $0.key < $1.key }.map { key, t -> [String] in
             let scene = String(key.split(separator: ".")[0])
             return ["\(key) (\(triangles[scene] ?? 0) triangles)", fmt(t.median / 1000, 3), fmt(t.p10 / 1000, 3), fmt(t.p90 / 1000, 3),
                     fmt(1e6 / t.median, 0)]
