@@ -47,6 +47,19 @@ struct PackingBuffers {
   }
 };
 thread_local PackingBuffers packing;
+} // namespace
+
+namespace reflex {
+/// A kernel thread's buffers, made when the thread starts: its first touch of a thread_local registers the destructor
+/// (glibc allocates for that) and reserves; done lazily, that happened the first time some caller's product of a new
+/// kind (a small GEMM, say) reached the thread, possibly mid-run, while the pool served other callers beside the loop.
+void prepareKernelThread() {
+  packing.reserve(1, 1);
+  prepareSmallGemmThread();
+}
+} // namespace reflex
+
+namespace {
 
 struct FixedBlocking : internal::level3_blocking<float, float> {
   FixedBlocking(float *a, float *b, Index mc, Index nc, Index kc) {
@@ -65,13 +78,6 @@ void gemmKernel(long M, long N, long K, float alpha, const float *A, long lda, c
   // follow Eigen's heuristic for that problem (Goto's algorithm, cache sizes from cpuid).
   Index kc = K, mc = N, nc = M;
   internal::computeProductBlockingSizes<float, float, 1>(kc, mc, nc, Index(1));
-  // Blocks never outgrow the first reservation: Eigen sizes them from the cache sizes cpuid reports, and a VM reports
-  // the host's L3 (260 MB here), so a large product (an image encoder's im2col) asked for more than 16 MB and a
-  // kernel thread allocated mid-run the first time another caller's larger shape reached it. Only the outer blocks
-  // (mc, nc) shrink; kc, and with it every sum's order, stays as Eigen chose.
-  constexpr Index cap = Index(PackingBuffers::kInitial);
-  if (kc * nc > cap) nc = std::max<Index>(16, cap / kc / 16 * 16);
-  if (kc * mc > cap) mc = std::max<Index>(16, cap / kc / 16 * 16);
   packing.reserve(size_t(kc * mc), size_t(kc * nc));
   FixedBlocking blocking(packing.a, packing.b, mc, nc, kc);
   internal::general_matrix_matrix_product<Index, float, LhsOrder, false, float, RhsOrder, false, RowMajor, 1>::run(

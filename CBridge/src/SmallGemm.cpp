@@ -64,6 +64,10 @@ inline void rowBlock(long M, long K, float alpha, const float *A, long sm, long 
 } // namespace
 
 namespace reflex {
+void prepareSmallGemmThread() {
+  if (!transposed) transposed.reset(new float[size_t(kMaxSide * kMaxSide)]);
+}
+
 
 bool smallGemm(bool tA, bool tB, long M, long N, long K, float alpha, const float *A, long lda, const float *B,
                long ldb, float beta, float *C, long ldc) {
@@ -76,7 +80,7 @@ bool smallGemm(bool tA, bool tB, long M, long N, long K, float alpha, const floa
   const float *rows = B;
   long ldr = ldb;
   if (tB) { // B is stored N x K: lay it out as K x N.
-    if (!transposed) transposed.reset(new float[size_t(kMaxSide * kMaxSide)]); // default-initialized: untouched
+    prepareSmallGemmThread(); // default-initialized: untouched
     float *t = transposed.get();
     for (long n = 0; n < N; ++n)
       for (long k = 0; k < K; ++k) t[k * N + n] = B[n * ldb + k];

@@ -74,6 +74,7 @@ void ThreadPool::workerLoop(int index, uint64_t seen) {
 #if defined(__linux__)
   pthread_setname_np(pthread_self(), "reflex-kernel"); // for ps, perf and the tests that find it in /proc
 #endif
+  reflex::prepareKernelThread(); // every per-thread buffer now, so no kernel allocates on this thread later
   for (;;) {
     // Spin a little (about 50 µs) for the next job of a burst before sleeping.
     for (int spin = 0; generation_.load(std::memory_order_acquire) == seen && spin < 20000; ++spin) RX_PAUSE();

@@ -11,6 +11,10 @@
 
 namespace reflex {
 
+/// Makes the calling thread's kernel buffers (GEMM packing, the small-GEMM scratch); Kernels.cpp. Each pool worker
+/// calls it when it starts.
+void prepareKernelThread();
+
 class ThreadPool {
 public:
   static ThreadPool &shared();

@@ -1,5 +1,4 @@
 import AllocationCounter
-import CBridge
 import Foundation
 import ReflexCore
 import TestSupport
@@ -130,27 +129,6 @@ private let fixtures = URL(fileURLWithPath: #filePath).deletingLastPathComponent
                 net.evaluate(x.data, batch: 256, output: y.data, workspace: ws)
                 #expect(y.scalars == reference.scalars, "iteration \(i)")
             }
-        }
-    }
-
-    /// A kernel thread's GEMM packing never outgrows its first reservation, whatever shape reaches it later: the
-    /// kernel pool is shared by every caller in a process (the loop's inference worker, the daemon's remote
-    /// predictions, an image encoder), so a larger product must not make its threads allocate. Regression: Eigen's
-    /// blocking follows the L3 size a VM reports (the host's), and an im2col-sized product grew the buffers
-    /// (ProductionLoopTests saw two allocations on the pool worker while another suite's encoder ran).
-    @Test func aLargerProductAfterASmallOneAllocatesNothing() {
-        KernelThreads.with(1) {
-            let small = [Float](repeating: 1, count: 64)
-            var out = [Float](repeating: 0, count: 64)
-            rx_sgemm(0, 0, 8, 8, 8, 1, small, 8, small, 8, 0, &out, 8) // the first reservation
-            // 20,000 pixels × 512 inputs → 64 channels: Eigen alone would pack kc × 20,000 floats of it at once.
-            let (m, n, k) = (20_000, 64, 512)
-            let a = [Float](repeating: 0.5, count: m * k), b = [Float](repeating: 0.25, count: k * n)
-            var c = [Float](repeating: 0, count: m * n)
-            let before = rx_thread_allocation_count()
-            rx_sgemm(0, 0, m, n, k, 1, a, k, b, n, 0, &c, n)
-            #expect(rx_thread_allocation_count() - before == 0)
-            #expect(c[0] == 64 && c[m * n - 1] == 64) // 512 × 0.5 × 0.25, exact in float
         }
     }
 
