@@ -9,6 +9,7 @@
 #
 #   scripts/api-campaign.sh 60      # an hour (RELIABILITY.md's figure); default 10 minutes
 #
+# (Benchmarks/serve_schemathesis.sh runs Schemathesis alone, without load or sampling.)
 # Needs: wrk (Debian package, installed here if missing) and Schemathesis (PyPI, in .build-api/venv or
 # REFLEX_API_VENV); the reflex binary at .build/release/reflex (or REFLEX). Output, logs and samples in .build-api/ (git-ignored).
 set -euo pipefail
@@ -34,6 +35,7 @@ base=http://127.0.0.1:$port
 REFLEX_TOKEN=$token "$reflex" serve --config examples/serve-sim.yaml --listen "127.0.0.1:$port" \
     >"$out/serve.log" 2>&1 &
 daemon=$!
+trap 'kill "$daemon" 2>/dev/null || true' EXIT
 for _ in $(seq 50); do curl -sf "$base/openapi.json" >/dev/null && break; sleep 0.2; done
 
 # RSS (kB) and descriptors every 10 s while the daemon lives.
@@ -45,11 +47,7 @@ for _ in $(seq 50); do curl -sf "$base/openapi.json" >/dev/null && break; sleep 
 sampler=$!
 
 # Remote inference at load: one observation of the bundled policy's size (n_obs_steps × observation_size).
-size=$(curl -sf -H "Authorization: Bearer $token" "$base/v1/policies" | python3 -c '
-import json, sys
-d = json.load(sys.stdin)
-p = next(p for p in (d["policies"] if isinstance(d, dict) else d) if p["name"] == "lift")
-print(p["n_obs_steps"] * p["observation_size"])')
+size=$(awk '/^observation_size:/{o=$2} /^n_obs_steps:/{n=$2} END{print o*n}' policies/so101-lift/policy.yaml)
 cat >"$out/predict.lua" <<LUA
 wrk.method = "POST"
 wrk.headers["Content-Type"] = "application/json"
@@ -64,10 +62,11 @@ wrk -t1 -c2 -d"${seconds}s" -H "Authorization: Bearer $token" "$base/v1/status" 
 wrk_status=$!
 
 set +e
-"$venv/bin/schemathesis" run "$base/openapi.json" -H "Authorization: Bearer $token" --max-time "$seconds" \
+# From .build-api/: Schemathesis keeps its cache in the working directory.
+(cd "$out" && "$venv/bin/schemathesis" run "$base/openapi.json" -H "Authorization: Bearer $token" --max-time "$seconds" \
     --workers 1 --exclude-path /v1/stream --suppress-health-check all --continue-on-failure \
     --checks not_a_server_error,status_code_conformance,content_type_conformance,response_schema_conformance \
-    >"$out/schemathesis.txt" 2>&1
+    >"$out/schemathesis.txt" 2>&1)
 st_status=$?
 wait "$wrk_predict" "$wrk_status"
 set -e
