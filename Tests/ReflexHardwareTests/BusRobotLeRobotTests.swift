@@ -104,17 +104,20 @@ import Testing
     }
 }
 
+/// An SO-101 (Feetech STS3215) or Koch (Dynamixel XL430 + XL330) on an in-process emulated bus.
+func emulatedArm(koch: Bool = false) throws -> (BusRobot, ServoBusEmulator) {
+    let d = try RobotDescription.load(path: repoRobots + (koch ? "/koch.yaml" : "/so101.yaml"))
+    let hw = try ArmBusConfiguration(description: d)
+    let emu = try ServoBusEmulator(servos: hw.servos.map { EmulatedServo(table: $0.controlTable, id: $0.id) })
+    let robot = try BusRobot(description: d) {
+        makeServoBus(hw.bus, transport: LoopbackTransport(emulator: emu), retries: 1, replyTimeoutNanoseconds: 5_000_000)
+    }
+    return (robot, emu)
+}
+
 /// Start-up checks that name the servo and leave torque off: mixed firmware, supply voltage, a missing servo.
 @Suite struct BusRobotStartupCheckTests {
-    func rig(koch: Bool = false) throws -> (BusRobot, ServoBusEmulator) {
-        let d = try RobotDescription.load(path: repoRobots + (koch ? "/koch.yaml" : "/so101.yaml"))
-        let hw = try ArmBusConfiguration(description: d)
-        let emu = try ServoBusEmulator(servos: hw.servos.map { EmulatedServo(table: $0.controlTable, id: $0.id) })
-        let robot = try BusRobot(description: d) {
-            makeServoBus(hw.bus, transport: LoopbackTransport(emulator: emu), retries: 1, replyTimeoutNanoseconds: 5_000_000)
-        }
-        return (robot, emu)
-    }
+    func rig(koch: Bool = false) throws -> (BusRobot, ServoBusEmulator) { try emulatedArm(koch: koch) }
 
     func configureError(_ robot: BusRobot) -> ReflexError? {
         do { try robot.configure(); return nil } catch { return error as? ReflexError }

@@ -9,16 +9,7 @@ import Testing
 /// Servo health while running and at start-up, with the emulator's injected faults: each gives a message naming
 /// the joint, the servo and the problem, and a failed start-up check never turns torque on.
 @Suite struct ServoHealthTests {
-    /// An SO-101 (Feetech STS3215) or Koch (Dynamixel XL430 + XL330) on an in-process emulated bus.
-    func rig(koch: Bool = false) throws -> (BusRobot, ServoBusEmulator) {
-        let d = try RobotDescription.load(path: repoRobots + (koch ? "/koch.yaml" : "/so101.yaml"))
-        let hw = try ArmBusConfiguration(description: d)
-        let emu = try ServoBusEmulator(servos: hw.servos.map { EmulatedServo(table: $0.controlTable, id: $0.id) })
-        let robot = try BusRobot(description: d) {
-            makeServoBus(hw.bus, transport: LoopbackTransport(emulator: emu), retries: 1, replyTimeoutNanoseconds: 5_000_000)
-        }
-        return (robot, emu)
-    }
+    func rig(koch: Bool = false) throws -> (BusRobot, ServoBusEmulator) { try emulatedArm(koch: koch) }
 
     /// Runs `n` control reads (a health read after each, `healthInterval` 1).
     func tick(_ robot: BusRobot, _ n: Int) {
