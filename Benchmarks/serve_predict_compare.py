@@ -53,6 +53,13 @@ def load_average():
     return " / ".join(open("/proc/loadavg").read().split()[:3])
 
 
+def cpu_name():
+    for line in open("/proc/cpuinfo"):
+        if line.startswith("model name"):
+            return line.split(":", 1)[1].strip()
+    return "?"
+
+
 def quantile(xs, q):
     xs = sorted(xs)
     pos = q * (len(xs) - 1)
@@ -223,7 +230,7 @@ max_body_bytes: 4194304
                  f"horizon {cfg['horizon']}.")
     import lerobot
     import torch
-    lines.append(f"Measured {datetime.date.today().isoformat()} ({os.cpu_count()} cores, shared; load average "
+    lines.append(f"Measured {datetime.date.today().isoformat()} on {cpu_name()} ({os.cpu_count()} cores, shared; load average "
                  f"{loads[0]} before, then after each round {'; '.join(loads[1:])}), lerobot {lerobot.__version__}, "
                  f"torch {torch.__version__}; {a.rounds} alternating rounds of {a.requests} requests per side after 5 "
                  f"warm-up requests each; reproduce with `Benchmarks/serve_predict_compare.py --requests {a.requests} "

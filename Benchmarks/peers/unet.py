@@ -97,6 +97,13 @@ def load_average():
     return " / ".join(open("/proc/loadavg").read().split()[:3])
 
 
+def cpu_name():
+    for line in open("/proc/cpuinfo"):
+        if line.startswith("model name"):
+            return line.split(":", 1)[1].strip()
+    return "?"
+
+
 def quantile(xs, q):
     xs = sorted(xs)
     pos = q * (len(xs) - 1)
@@ -151,7 +158,7 @@ def compare(a):
     lines.append("")
     lines.append(f"Floor: {sum(p.numel() for p in unet.parameters()) * 4 / 1e6:,.0f} MB of F32 weights / "
                  f"{statistics.median(bandwidths):.1f} GB/s read bandwidth measured in the same run = {floor:.1f} ms.")
-    lines.append(f"Measured {datetime.date.today().isoformat()} ({os.cpu_count()} cores, shared; load average "
+    lines.append(f"Measured {datetime.date.today().isoformat()} on {cpu_name()} ({os.cpu_count()} cores, shared; load average "
                  f"{loads[0]} before, {' then '.join(loads[1:-1])} after each repeat, {loads[-1]} at the end), lerobot "
                  f"{__import__('lerobot').__version__}, torch {torch.__version__}, onnxruntime "
                  f"{__import__('onnxruntime').__version__}; reproduce with "
