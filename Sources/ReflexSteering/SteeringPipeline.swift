@@ -65,6 +65,10 @@ public final class SteeringPipeline: @unchecked Sendable {
         steering = s
     }
 
+    /// The cameras of a LeRobot camera checkpoint (empty for every other policy): their frames are part of its
+    /// observation row, which a simulated task does not provide.
+    public var cameras: [String] { lerobot?.config.imageFeatures.map(\.name) ?? [] }
+
     /// K identical noises would give K identical candidates, so V-GPS over DSRL samples the actor.
     var stochasticActor: Bool { steering.dsrlStochastic ?? false || steering.candidates > 1 }
 

@@ -49,6 +49,7 @@ import Testing
         let film = fixtures + "/lerobot_film"
         let pipeline = try SteeringPipeline(directory: film)
         #expect(pipeline.label == "ddim:10" && pipeline.config.observationSize == 7 && pipeline.config.actionSize == 2)
+        #expect(pipeline.cameras.isEmpty)
         let policy = try #require(try pipeline.makePolicy() as? LeRobotDiffusionPolicy)
         let direct = try LeRobotDiffusionPolicy(directory: film)
         let c = pipeline.config
