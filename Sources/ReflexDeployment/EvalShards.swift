@@ -140,7 +140,9 @@ public struct EvalRun {
         let c = pipeline.config
         guard c.observationSize == env.observationSpace.size, c.actionSize == env.actionSpace.size else {
             throw ReflexError(.shapeMismatch, "the policy takes \(c.observationSize) observations and gives \(c.actionSize) actions; "
-                              + "\(robot):\(task) has \(env.observationSpace.size) and \(env.actionSpace.size)", at: .init(file: policy))
+                              + "\(robot):\(task) has \(env.observationSpace.size) and \(env.actionSpace.size)"
+                              + (pipeline.cameras.isEmpty ? "" : " (a LeRobot camera policy, \(pipeline.cameras.joined(separator: ", ")): the simulator does not render its frames yet)"),
+                              at: .init(file: policy))
         }
         let strategy = execution ?? pipeline.config.execution ?? (delay > 0 ? .naive : .sync)
         switch strategy {

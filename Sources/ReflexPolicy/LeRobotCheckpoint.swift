@@ -28,6 +28,11 @@ public struct LeRobotCheckpoint {
     static let encoderPrefix = "diffusion.rgb_encoder."
     static let legacyPrefixes = ["normalize_inputs.", "normalize_targets.", "unnormalize_outputs."]
 
+    /// Whether `directory` holds a LeRobot `config.json` (a checkpoint to read with this type).
+    public static func isCheckpoint(_ directory: String) -> Bool {
+        access(directory + "/" + configFile, F_OK) == 0
+    }
+
     public let directory: String
     public let config: LeRobotDiffusionConfig
     public let layout: Layout

@@ -152,8 +152,10 @@ public final class DaemonCore: Sendable {
 
     @discardableResult
     func load(name: String, resolvedDirectory dir: String, steering: SteeringOptions = SteeringOptions()) throws -> PolicyConfig {
-        let pc = try PolicyDirectory.readConfig(dir)
-        let policy = try PolicyFactory.make(directory: dir, options: steering, maxCandidates: config.maxCandidates)
+        // A Reflex policy directory or a LeRobot diffusion checkpoint (state inputs): the pipeline reads either.
+        let pipeline = try PolicyFactory.pipeline(directory: dir, options: steering, maxCandidates: config.maxCandidates)
+        let pc = pipeline.config
+        let policy = try pipeline.makePolicy()
         try controller.addPolicy(name: name, policy)
         catalog.withLock { $0[name] = CatalogEntry(directory: dir, steering: steering, config: pc) }
         predictors.withLock { $0[name] = nil }

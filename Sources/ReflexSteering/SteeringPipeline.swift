@@ -19,6 +19,9 @@ extension SteeringDefaults {
 /// One pipeline for every combination of steering: reads a policy directory and its steering once (the DSRL actor's
 /// weights, the value function's checks), then builds as many policy instances as there are threads, each with its
 /// own workspaces. DSRL's actor supplies the initial noise, the sampler (RTI) warm-starts, V-GPS picks among K.
+/// A LeRobot diffusion checkpoint (config.json, no policy.yaml) runs here too, with its own or an asked-for sampler;
+/// its observation is LeRobotDiffusionPolicy's raw row (state, each camera's C × H × W image, environment state).
+/// V-GPS and DSRL are Reflex-policy steering and are refused for it.
 public final class SteeringPipeline: @unchecked Sendable {
     public let directory: String
     public let config: PolicyConfig
@@ -27,13 +30,25 @@ public final class SteeringPipeline: @unchecked Sendable {
     /// policy.yaml's `steering:` section with the overrides applied.
     public let steering: SteeringDefaults
     let actor: DSRLActorDirectory?
+    /// Set when `directory` is a LeRobot checkpoint: read once, shared (read-only) by every instance.
+    let lerobot: LeRobotCheckpoint?
 
     /// `sampler` and `overrides` win over policy.yaml's sampler and `steering:` section, field by field; the merged
     /// setting is checked as a whole (`SteeringDefaults.validate`). `maxCandidates` bounds K (the daemon's).
     public init(directory: String, sampler: SamplerSpec? = nil, overrides: SteeringDefaults = SteeringDefaults(),
                 maxCandidates: Int? = nil) throws {
         self.directory = directory
-        config = try PolicyDirectory.readConfig(directory)
+        if !PolicyDirectory.isPolicyDirectory(directory), LeRobotCheckpoint.isCheckpoint(directory) {
+            guard overrides.value == nil, overrides.dsrlActor == nil, overrides.k == nil, overrides.beta == nil else {
+                throw ReflexError(.invalidValue, "V-GPS and DSRL steer Reflex policies; \(directory) is a LeRobot checkpoint (only a sampler applies)")
+            }
+            let checkpoint = try LeRobotCheckpoint(directory: directory)
+            lerobot = checkpoint
+            config = try LeRobotDiffusionPolicy(checkpoint: checkpoint, maxCandidates: 1).config
+        } else {
+            lerobot = nil
+            config = try PolicyDirectory.readConfig(directory)
+        }
         let s = (config.steering ?? SteeringDefaults()).resolved(against: directory).overridden(by: overrides)
         try s.validate(for: config.kind, maxCandidates: maxCandidates)
         if sampler != nil, config.kind != .diffusion {
@@ -50,12 +65,21 @@ public final class SteeringPipeline: @unchecked Sendable {
         steering = s
     }
 
+    /// The cameras of a LeRobot camera checkpoint (empty for every other policy): their frames are part of its
+    /// observation row, which a simulated task does not provide.
+    public var cameras: [String] { lerobot?.config.imageFeatures.map(\.name) ?? [] }
+
     /// K identical noises would give K identical candidates, so V-GPS over DSRL samples the actor.
     var stochasticActor: Bool { steering.dsrlStochastic ?? false || steering.candidates > 1 }
 
     /// A fresh policy instance (one per thread).
     public func makePolicy() throws -> Policy {
         let k = steering.candidates
+        if let lerobot {
+            let policy = try LeRobotDiffusionPolicy(checkpoint: lerobot, maxCandidates: 1)
+            if let spec = sampler { policy.diffusion.sampler = spec }
+            return policy
+        }
         let policy = try PolicyDirectory.load(directory, maxCandidates: k)
         guard let d = policy as? DiffusionPolicy else { return policy }
         if let spec = sampler { d.sampler = spec }

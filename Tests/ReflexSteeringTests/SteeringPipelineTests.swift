@@ -40,4 +40,27 @@ import Testing
         #expect((try fast.makePolicy() as? DiffusionPolicy)?.sampler == .ddim(steps: 2, eta: 0))
         #expect(throws: ReflexError.self) { try SteeringPipeline(directory: dir, overrides: SteeringDefaults(value: "v", k: 0)) }
     }
+
+    /// A LeRobot diffusion checkpoint (what `reflex serve` loads through this pipeline): the same chunks as
+    /// LeRobotDiffusionPolicy built directly, a sampler override applied, Reflex-only steering refused.
+    @Test func leRobotCheckpointRunsThroughThePipeline() throws {
+        let fixtures = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
+            .appendingPathComponent("ReflexPolicyTests/Fixtures").path
+        let film = fixtures + "/lerobot_film"
+        let pipeline = try SteeringPipeline(directory: film)
+        #expect(pipeline.label == "ddim:10" && pipeline.config.observationSize == 7 && pipeline.config.actionSize == 2)
+        #expect(pipeline.cameras.isEmpty)
+        let policy = try #require(try pipeline.makePolicy() as? LeRobotDiffusionPolicy)
+        let direct = try LeRobotDiffusionPolicy(directory: film)
+        let c = pipeline.config
+        let history = Tensor(shape: [c.nObsSteps, c.observationSize], repeating: 0.3)
+        let a = Tensor(zeros: [c.horizon, c.actionSize]), b = Tensor(zeros: [c.horizon, c.actionSize])
+        var g1 = RandomGenerator(seed: 5), g2 = RandomGenerator(seed: 5)
+        _ = policy.predictChunk(history: history.data, stepsExecuted: 0, output: a.data, generator: &g1)
+        _ = direct.predictChunk(history: history.data, stepsExecuted: 0, output: b.data, generator: &g2)
+        #expect(a.scalars == b.scalars)  // the same code on the same weights: bit-identical
+        let fast = try SteeringPipeline(directory: film, sampler: .ddim(steps: 2, eta: 0))
+        #expect((try fast.makePolicy() as? LeRobotDiffusionPolicy)?.diffusion.sampler == .ddim(steps: 2, eta: 0))
+        #expect(throws: ReflexError.self) { try SteeringPipeline(directory: film, overrides: SteeringDefaults(value: "v", k: 2)) }
+    }
 }
