@@ -404,39 +404,124 @@ public func safetensorsBytes(_ tensors: [(name: String, tensor: Tensor)], metada
 /// Writes `bytes` to `path` through a temporary file in the same directory: write, fsync, rename, fsync the
 /// directory. Readers see the old file or the new one, never a torn one.
 public func writeFileAtomically(_ bytes: [UInt8], to path: String) throws {
-    let tmp = path + ".tmp-\(getpid())"
-    let fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC, 0o644)
-    guard fd >= 0 else {
-        throw ReflexError(.io, "cannot create: \(String(cString: strerror(errno)))", at: .init(file: tmp))
+    let file = try AtomicFileWriter(path: path)
+    try bytes.withUnsafeBytes { try file.append($0) }
+    try file.commit()
+}
+
+/// A file written in pieces that appears at `path` only when complete (`commit`): the pieces go to a temporary
+/// file in the same directory, which is fsynced and renamed into place; dropped without `commit`, it is removed.
+/// For files too large to hold in memory at once (demonstrations with camera frames).
+public final class AtomicFileWriter {
+    public let path: String
+    private let tmp: String
+    private var fd: Int32
+
+    public init(path: String) throws {
+        self.path = path
+        tmp = path + ".tmp-\(getpid())"
+        fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC, 0o644)
+        guard fd >= 0 else {
+            throw ReflexError(.io, "cannot create: \(String(cString: strerror(errno)))", at: .init(file: tmp))
+        }
     }
-    var written = 0
-    let ok: Bool = bytes.withUnsafeBytes { buf in
-        while written < buf.count {
-            let n = write(fd, buf.baseAddress! + written, buf.count - written)
+
+    deinit {
+        if fd >= 0 {
+            close(fd)
+            unlink(tmp)
+        }
+    }
+
+    public func append(_ bytes: UnsafeRawBufferPointer) throws {
+        guard fd >= 0 else { throw ReflexError(.io, "already committed", at: .init(file: path)) }
+        var written = 0
+        while written < bytes.count {
+            let n = write(fd, bytes.baseAddress! + written, bytes.count - written)
             if n < 0 {
                 if errno == EINTR { continue }
-                return false
+                throw ReflexError(.io, "cannot write: \(String(cString: strerror(errno)))", at: .init(file: tmp))
             }
             written += n
         }
-        return true
     }
-    let err = errno
-    if !ok || fsync(fd) != 0 {
+
+    /// Flushes the file to disk and renames it into place.
+    public func commit() throws {
+        guard fd >= 0 else { throw ReflexError(.io, "already committed", at: .init(file: path)) }
+        let synced = fsync(fd) == 0, err = errno
         close(fd)
-        unlink(tmp)
-        throw ReflexError(.io, "cannot write: \(String(cString: strerror(ok ? errno : err)))", at: .init(file: tmp))
+        fd = -1
+        guard synced else {
+            unlink(tmp)
+            throw ReflexError(.io, "cannot write: \(String(cString: strerror(err)))", at: .init(file: tmp))
+        }
+        guard rename(tmp, path) == 0 else {
+            let e = errno
+            unlink(tmp)
+            throw ReflexError(.io, "cannot rename into place: \(String(cString: strerror(e)))", at: .init(file: path))
+        }
+        let dir = path.contains("/") ? String(path[..<path.lastIndex(of: "/")!]) : "."
+        let dfd = open(dir.isEmpty ? "/" : dir, O_RDONLY)
+        if dfd >= 0 {
+            fsync(dfd)
+            close(dfd)
+        }
     }
-    close(fd)
-    guard rename(tmp, path) == 0 else {
-        let e = errno
-        unlink(tmp)
-        throw ReflexError(.io, "cannot rename into place: \(String(cString: strerror(e)))", at: .init(file: path))
+}
+
+/// One tensor of a safetensors file written piece by piece (`writeSafetensors(streaming:…)`): its name, element
+/// type and shape; the bytes come later, in the file's order.
+public struct SafetensorsLayoutEntry: Sendable {
+    public var name: String
+    public var dtype: SafetensorsDType
+    public var shape: [Int]
+    public init(name: String, dtype: SafetensorsDType, shape: [Int]) {
+        self.name = name
+        self.dtype = dtype
+        self.shape = shape
     }
-    let dir = path.contains("/") ? String(path[..<path.lastIndex(of: "/")!]) : "."
-    let dfd = open(dir.isEmpty ? "/" : dir, O_RDONLY)
-    if dfd >= 0 {
-        fsync(dfd)
-        close(dfd)
+    public var byteCount: Int { shape.reduce(1, *) * dtype.size }
+}
+
+/// Writes a safetensors file whose tensors are too large to gather first (or are not F32, e.g. U8 camera frames):
+/// the header from `entries` (sorted by name, as `writeSafetensors` lays it out), then each tensor's bytes from
+/// `fill(entry, append)`, called once per entry in the file's order; `fill` must append exactly `byteCount` bytes.
+/// Atomic like `writeSafetensors`.
+public func writeSafetensors(streaming entries: [SafetensorsLayoutEntry], to path: String, metadata: [String: String] = [:],
+                             fill: (SafetensorsLayoutEntry, (UnsafeRawBufferPointer) throws -> Void) throws -> Void) throws {
+    let sorted = entries.sorted { $0.name < $1.name }
+    var seen = Set<String>()
+    for e in sorted where !seen.insert(e.name).inserted {
+        throw ReflexError(.invalidArgument, "tensor name '\(e.name)' appears twice")
     }
+    var members: [(key: String, value: JSONValue)] = []
+    if !metadata.isEmpty {
+        members.append(("__metadata__", .object(metadata.sorted { $0.key < $1.key }.map { ($0.key, JSONValue.string($0.value)) })))
+    }
+    var offset = 0
+    for e in sorted {
+        members.append((e.name, .object([
+            ("dtype", .string(e.dtype.rawValue)),
+            ("shape", .array(e.shape.map { .number(Double($0)) })),
+            ("data_offsets", .array([.number(Double(offset)), .number(Double(offset + e.byteCount))])),
+        ])))
+        offset += e.byteCount
+    }
+    var header = Array(JSONValue.object(members).serialized.utf8)
+    while header.count % 8 != 0 { header.append(0x20) }
+    let file = try AtomicFileWriter(path: path)
+    try withUnsafeBytes(of: UInt64(header.count).littleEndian) { try file.append($0) }
+    try header.withUnsafeBytes { try file.append($0) }
+    for e in sorted {
+        var appended = 0
+        try fill(e) { bytes in
+            appended += bytes.count
+            try file.append(bytes)
+        }
+        guard appended == e.byteCount else {
+            throw ReflexError(.shapeMismatch, "tensor '\(e.name)' got \(appended) bytes for its \(e.byteCount)", at: .init(file: path))
+        }
+    }
+    try file.commit()
 }

@@ -101,7 +101,7 @@ public struct EpisodeRunner {
     /// Episodes in a row whose start the loop refused before the run gives up.
     public static let refusedStartsInARowLimit = 4
     /// Torque-off wait after the first refused start (s); doubled after each further one in a row.
-    public static let refusedStartCoolDown = 1.0
+    public var refusedStartCoolDown = 1.0
 
     /// Runs `count` episodes from `firstSeed`. `shouldStop` is polled while episodes run (a signal); `progress`
     /// hears each finished episode and is the place to print.
@@ -142,7 +142,7 @@ public struct EpisodeRunner {
                     throw ReflexError(.device, "\(refusedInARow) episodes in a row refused to start; the last: \(why)")
                 }
                 if let bus, bus.robot.lifecycle == .active { try bus.robot.deactivate() }
-                let coolDown = Self.refusedStartCoolDown * Double(1 << (refusedInARow - 1))
+                let coolDown = refusedStartCoolDown * Double(1 << (refusedInARow - 1))
                 let until = monotonicNanoseconds() + UInt64(coolDown * 1e9)
                 while !shouldStop() && monotonicNanoseconds() < until { Thread.sleep(forTimeInterval: 0.05) }
             }

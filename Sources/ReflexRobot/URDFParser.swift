@@ -55,6 +55,12 @@ public enum URDFParser {
             throw ReflexError(.urdfSyntax, "the URDF is not UTF-8 text (byte \(offset) starts no UTF-8 character); re-save it as UTF-8",
                               at: .init(file: file, byteOffset: offset))
         }
+        // It also crashes (strlen of a null pointer) on a processing instruction with no data, `<?name?>` — found by
+        // the urdf fuzz target once its Swift code was instrumented — so that shape is refused here too.
+        if let offset = emptyProcessingInstructionOffset(data) {
+            throw ReflexError(.urdfSyntax, "a processing instruction with no data ('<?name?>') at byte \(offset): URDF uses none; remove it",
+                              at: .init(file: file, byteOffset: offset))
+        }
         let parser = XMLParser(data: data)
         let builder = XMLTreeBuilder()
         parser.delegate = builder
@@ -77,6 +83,42 @@ public enum URDFParser {
             case .emptyInput: return nil
             case .error: return offset
             }
+        }
+    }
+
+    /// The offset of the first `<?target?>` (a processing instruction whose target is followed directly by `?>`)
+    /// outside comments and CDATA sections, or nil.
+    static func emptyProcessingInstructionOffset(_ data: Data) -> Int? {
+        data.withUnsafeBytes { (raw: UnsafeRawBufferPointer) -> Int? in
+            let b = raw.bindMemory(to: UInt8.self)
+            let n = b.count
+            func starts(_ at: Int, _ text: StaticString) -> Bool {
+                let count = text.utf8CodeUnitCount
+                guard at + count <= n else { return false }
+                for k in 0 ..< count where b[at + k] != text.utf8Start[k] { return false }
+                return true
+            }
+            func skip(past end: StaticString, from: Int) -> Int {
+                var i = from
+                while i < n && !starts(i, end) { i += 1 }
+                return i + end.utf8CodeUnitCount
+            }
+            var i = 0
+            while i < n {
+                if starts(i, "<!--") {
+                    i = skip(past: "-->", from: i + 4)
+                } else if starts(i, "<![CDATA[") {
+                    i = skip(past: "]]>", from: i + 9)
+                } else if starts(i, "<?") {
+                    var j = i + 2
+                    while j < n, !starts(j, "?>"), ![0x20, 0x09, 0x0A, 0x0D].contains(b[j]) { j += 1 }
+                    if j > i + 2 && starts(j, "?>") { return i }
+                    i = skip(past: "?>", from: i + 2)
+                } else {
+                    i += 1
+                }
+            }
+            return nil
         }
     }
 

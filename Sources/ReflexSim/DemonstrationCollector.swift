@@ -13,6 +13,9 @@ public struct RecordedEpisode: Sendable {
     /// length × action size.
     public var actions: [Float]
     public var rewards: [Float]
+    /// Per camera of the collection (in its order): length frames of height × width × 3 bytes (RGB, top row first),
+    /// frame k seen with observation k.
+    public var frames: [[UInt8]] = []
 }
 
 /// Runs a scripted expert for many seeded episodes (on worker threads, each with its own world) and writes them
@@ -20,7 +23,7 @@ public struct RecordedEpisode: Sendable {
 public enum DemonstrationCollector {
     /// Episode `k` uses seed `seed + k`; results come back in episode order whatever the worker count.
     public static func collect(robot: RobotDescription, task: TaskKind, episodes: Int, seed: UInt64 = 0, workers: Int = 1,
-                               sparseReward: Bool = false, actionNoise: Double = 0,
+                               sparseReward: Bool = false, actionNoise: Double = 0, cameras: [TaskCameraSpec] = [],
                                progress: @escaping @Sendable (Int, Int) -> Void = { _, _ in }) throws -> [RecordedEpisode] {
         let results = PIMutex<[RecordedEpisode?]>(Array(repeating: nil, count: episodes))
         let next = PIMutex(0)
@@ -31,10 +34,11 @@ public enum DemonstrationCollector {
             do {
                 let env = try SimTask.make(robot: robot, task: task.rawValue, sparseReward: sparseReward)
                 let expert = try SimTask.expert(for: env)
+                let rig = cameras.isEmpty ? nil : try TaskCameraRig(environment: env, specs: cameras)
                 while true {
                     let k = next.withLock { n -> Int in let k = n; n += 1; return k }
                     if k >= episodes { break }
-                    let e = run(env: env, expert: expert, seed: seed &+ UInt64(k), actionNoise: actionNoise)
+                    let e = run(env: env, expert: expert, seed: seed &+ UInt64(k), actionNoise: actionNoise, cameras: rig)
                     results.withLock { $0[k] = e }
                     let c = counts.withLock { c -> (Int, Int) in
                         c.done += 1
@@ -66,7 +70,9 @@ public enum DemonstrationCollector {
     /// One expert episode from `seed`. With `actionNoise` σ > 0 the expert is a noisy demonstrator: each joint
     /// target gets N(0, σ²) radians added (seeded from `seed`) and the noisy action is what is executed and recorded,
     /// as with jittery teleoperation. Weak-but-diverse base policies for steering (DSRL, V-GPS) are trained on these.
-    public static func run(env: ArmTaskEnvironment, expert: ScriptedExpert, seed: UInt64, actionNoise: Double = 0) -> RecordedEpisode {
+    /// With `cameras` (built on `env`), each step's frames are rendered with its observation.
+    public static func run(env: ArmTaskEnvironment, expert: ScriptedExpert, seed: UInt64, actionNoise: Double = 0,
+                           cameras: TaskCameraRig? = nil) -> RecordedEpisode {
         var noise = RandomGenerator(seed: seed ^ 0x6E6F_6973_7920_6465)
         let o = env.observationSpace.size, a = env.actionSpace.size
         var obs = [Float](repeating: 0, count: o)
@@ -76,6 +82,13 @@ public enum DemonstrationCollector {
         var e = RecordedEpisode(seed: seed, length: 0, success: false, episodeReturn: 0, observations: [], actions: [], rewards: [])
         e.observations.reserveCapacity(env.maxEpisodeSteps * o)
         e.actions.reserveCapacity(env.maxEpisodeSteps * a)
+        if let cameras {
+            e.frames = cameras.specs.map { spec in
+                var f: [UInt8] = []
+                f.reserveCapacity(env.maxEpisodeSteps * spec.frameBytes)
+                return f
+            }
+        }
         while e.length < env.maxEpisodeSteps {
             expert.action(observation: obs, into: &action)
             if actionNoise > 0 {
@@ -86,6 +99,10 @@ public enum DemonstrationCollector {
             }
             e.observations += obs
             e.actions += action
+            if let cameras {
+                cameras.render()
+                for (c, image) in cameras.images.enumerated() { e.frames[c].append(contentsOf: UnsafeBufferPointer(image.rgb)) }
+            }
             let out = env.step(action, observation: &obs)
             e.rewards.append(Float(out.reward))
             e.episodeReturn += out.reward
@@ -96,10 +113,12 @@ public enum DemonstrationCollector {
         return e
     }
 
-    /// Writes `DIR/demos.safetensors` (F32 `observations` [N, obs], `actions` [N, act], `rewards` [N], episodes
-    /// concatenated in order) and `DIR/meta.json`, both atomically.
+    /// Writes `DIR/demos.safetensors` (F32 `observations` [N, obs], `actions` [N, act], `rewards` [N], and per camera
+    /// U8 `images.<placement>` [N, height, width, 3]; episodes concatenated in order) and `DIR/meta.json` (with a
+    /// `cameras` list when there are frames), both atomically. Frames are streamed to the file, not gathered.
     public static func write(_ episodes: [RecordedEpisode], robot: String, task: TaskKind, controlHz: Int,
-                             observationNames: [String], actionNames: [String], to directory: String) throws {
+                             observationNames: [String], actionNames: [String], cameras: [TaskCameraSpec] = [],
+                             to directory: String) throws {
         try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
         let n = episodes.reduce(0) { $0 + $1.length }
         let o = observationNames.count, a = actionNames.count
@@ -112,15 +131,32 @@ public enum DemonstrationCollector {
             guard e.rewards.count == e.length else {
                 throw ReflexError(.shapeMismatch, "episode with seed \(e.seed) has \(e.rewards.count) rewards for \(e.length) steps")
             }
+            guard e.frames.count == cameras.count,
+                  zip(e.frames, cameras).allSatisfy({ $0.count == e.length * $1.frameBytes }) else {
+                throw ReflexError(.shapeMismatch, "episode with seed \(e.seed) does not hold \(e.length) frames of each camera \(cameras)")
+            }
             if e.length == 0 { continue }
             e.observations.withUnsafeBufferPointer { b in b.baseAddress.map { (obs.data + row * o).update(from: $0, count: b.count) } }
             e.actions.withUnsafeBufferPointer { b in b.baseAddress.map { (act.data + row * a).update(from: $0, count: b.count) } }
             e.rewards.withUnsafeBufferPointer { b in b.baseAddress.map { (rew.data + row).update(from: $0, count: b.count) } }
             row += e.length
         }
-        try writeSafetensors([("observations", obs), ("actions", act), ("rewards", rew)],
-                             to: (directory as NSString).appendingPathComponent("demos.safetensors"))
-        let meta = JSONValue.object([
+        let dataPath = (directory as NSString).appendingPathComponent("demos.safetensors")
+        if cameras.isEmpty {
+            try writeSafetensors([("observations", obs), ("actions", act), ("rewards", rew)], to: dataPath)
+        } else {
+            let floats = [("observations", obs), ("actions", act), ("rewards", rew)]
+            var layout = floats.map { SafetensorsLayoutEntry(name: $0.0, dtype: .f32, shape: $0.1.shape) }
+            layout += cameras.map { SafetensorsLayoutEntry(name: $0.tensorName, dtype: .u8, shape: [n, $0.height, $0.width, 3]) }
+            try writeSafetensors(streaming: layout, to: dataPath) { entry, append in
+                if let t = floats.first(where: { $0.0 == entry.name })?.1 {
+                    try append(UnsafeRawBufferPointer(start: t.data, count: 4 * t.count))
+                } else if let c = cameras.firstIndex(where: { $0.tensorName == entry.name }) {
+                    for e in episodes { try e.frames[c].withUnsafeBytes { try append($0) } }
+                }
+            }
+        }
+        var members: [(key: String, value: JSONValue)] = [
             ("format", .string("reflex-demonstrations")),
             ("version", .number(1)),
             ("robot", .string(robot)),
@@ -128,11 +164,18 @@ public enum DemonstrationCollector {
             ("control_hz", .number(Double(controlHz))),
             ("observation_names", .array(observationNames.map { .string($0) })),
             ("action_names", .array(actionNames.map { .string($0) })),
-            ("episodes", .array(episodes.map { e in
-                .object([("seed", .number(Double(e.seed))), ("length", .number(Double(e.length))),
-                         ("success", .bool(e.success)), ("return", .number(e.episodeReturn))])
-            })),
-        ])
+        ]
+        if !cameras.isEmpty {
+            members.append(("cameras", .array(cameras.map { c in
+                .object([("name", .string(c.placement.rawValue)), ("tensor", .string(c.tensorName)),
+                         ("width", .number(Double(c.width))), ("height", .number(Double(c.height)))])
+            })))
+        }
+        members.append(("episodes", .array(episodes.map { e in
+            .object([("seed", .number(Double(e.seed))), ("length", .number(Double(e.length))),
+                     ("success", .bool(e.success)), ("return", .number(e.episodeReturn))])
+        })))
+        let meta = JSONValue.object(members)
         try writeFileAtomically(Array(meta.serialized.utf8), to: (directory as NSString).appendingPathComponent("meta.json"))
     }
 }

@@ -19,6 +19,8 @@ struct Collect: ParsableCommand {
     @Flag(help: "Record the sparse reward (1 on success) instead of the dense one.") var sparse = false
     @Flag(help: "Keep only successful episodes.") var successfulOnly = false
     @Option(help: "Noisy demonstrator: std (radians) of Gaussian noise added to every expert joint target.") var actionNoise = 0.0
+    @Option(name: .customLong("camera"), help: "Also record a camera's frames (uint8 RGB), PLACEMENT:WIDTHxHEIGHT with PLACEMENT front or wrist, e.g. front:96x96; repeat for several.")
+    var cameras: [String] = []
 
     func run() throws {
         let description = try RobotDescription.named(robot)
@@ -27,10 +29,13 @@ struct Collect: ParsableCommand {
         }
         guard actionNoise >= 0, actionNoise.isFinite else { throw ValidationError("--action-noise must be ≥ 0") }
         let env = try SimTask.make(robot: description, task: task, sparseReward: sparse)
+        let specs = try cameras.map(TaskCameraSpec.init(parsing:))
+        _ = try TaskCameraRig(environment: env, specs: specs) // refuses a bad set of cameras before any episode
         let progress = LockedProgress(ProgressLine(total: episodes, label: "collect \(description.name):\(task)"))
         let t0 = Date()
         var recorded = try DemonstrationCollector.collect(robot: description, task: kind, episodes: episodes, seed: seed,
-                                                          workers: workers, sparseReward: sparse, actionNoise: actionNoise) { done, successes in
+                                                          workers: workers, sparseReward: sparse, actionNoise: actionNoise,
+                                                          cameras: specs) { done, successes in
             progress.update(done, status: "success \(successes)/\(done)")
         }
         progress.finish()
@@ -38,10 +43,12 @@ struct Collect: ParsableCommand {
         if successfulOnly { recorded = recorded.filter(\.success) }
         try DemonstrationCollector.write(recorded, robot: description.name, task: kind, controlHz: env.config.controlHz,
                                          observationNames: env.observationSpace.names ?? [],
-                                         actionNames: env.actionSpace.names ?? [], to: out)
+                                         actionNames: env.actionSpace.names ?? [], cameras: specs, to: out)
         let steps = recorded.reduce(0) { $0 + $1.length }
         print("\(episodes) episodes, \(successes) successful (\(fmt(100 * Double(successes) / Double(max(1, episodes)), 1))%), "
-            + "\(recorded.count) written with \(steps) steps to \(out) in \(fmt(Date().timeIntervalSince(t0), 1)) s")
+            + "\(recorded.count) written with \(steps) steps"
+            + (specs.isEmpty ? "" : " and \(steps) frames of \(specs.map(\.description).joined(separator: ", "))")
+            + " to \(out) in \(fmt(Date().timeIntervalSince(t0), 1)) s")
     }
 }
 

@@ -41,138 +41,46 @@ struct Emulate: ParsableCommand {
     var priority: Int32 = 70
 
     func run() throws {
-        var servos: [EmulatedServo] = []
-        var title = "servo bus"
-        var bullet: BulletServoModel?
-        if let robot {
-            let description = try wrap { try RobotDescription.named(robot) }
-            let hw = try wrap { try ArmBusConfiguration(description: description) }
-            title = "\(description.name) (\(hw.bus), \(hw.servos.count) servos)"
-            if let sim {
-                bullet = try wrap { try BulletServoModel(description: description, hardware: hw, task: sim, seed: seed) }
-                title += ", moved by the Bullet arm of '\(sim)'"
-            }
-            for s in hw.servos {
-                // Start where the simulated arm is, or at joint zero (the description's offset) as a freshly
-                // calibrated arm would.
-                servos.append(EmulatedServo(table: s.controlTable, id: s.id, position: bullet?.initialTicks(id: s.id) ?? Double(s.offset)))
-            }
-        } else {
-            guard sim == nil else { throw ValidationError("--sim needs --robot") }
-            guard let bus, let ids else { throw ValidationError("give --robot FILE, or --bus and --ids") }
-            let idList = try ids.split(separator: ",").map { part -> UInt8 in
-                guard let v = UInt8(part.trimmingCharacters(in: .whitespaces)), v <= 252 else {
-                    throw ValidationError("bad servo id '\(part)'")
-                }
-                return v
-            }
-            let modelName = model ?? (bus == .feetech ? "sts3215" : "xl330")
-            guard let table = ServoControlTable.named(modelName), table.wireProtocol == bus else {
-                throw ValidationError("model \(modelName) does not fit the \(bus) bus")
-            }
-            servos = idList.map { EmulatedServo(table: table, id: $0) }
-            title = "\(bus) bus with \(table.modelName) ids \(idList)"
+        var o = ArmEmulation.Options(link: link)
+        o.robot = robot
+        o.bus = bus
+        o.ids = try (ids ?? "").split(separator: ",").map { part in
+            guard let v = UInt8(part.trimmingCharacters(in: .whitespaces)) else { throw ValidationError("bad servo id '\(part)'") }
+            return v
         }
-        let emulator = try wrap {
-            if let bullet { return try ServoBusEmulator(servos: servos, model: bullet) }
-            return try ServoBusEmulator(servos: servos)
-        }
-        for spec in (faults ?? "").split(separator: ",") {
+        o.model = model
+        o.faults = try (faults ?? "").split(separator: ",").map { spec in
             guard let f = ServoFault(parsing: String(spec)) else {
                 throw ValidationError("bad fault '\(spec)': kind[@id][xcount], kinds \(ServoFaultKind.allCases.map(\.rawValue).joined(separator: ", "))")
             }
-            emulator.inject(f)
+            return f
         }
-        let rates = try faultRates.map { spec in try wrap { try ServoFaultRates(parsing: spec) } }
-        if let rates { emulator.setFaultRates(rates, seed: faultSeed) }
-        if rates?.cameraStall != nil && camera == nil { throw ValidationError("--fault-rates camera=… stalls the camera channel: give --camera") }
-        // The camera channel's stalls: frames not published while one lasts (resets are still taken).
-        var stalls = rates?.cameraStall.map { FaultEpisodeSchedule(rate: $0, seed: faultSeed &+ 100) }
-        var framesStalled = 0
-        if camera != nil {
-            guard let bullet else { throw ValidationError("--camera needs --sim (the scene the camera looks at)") }
-            guard bullet.environment.cubeBody >= 0 else {
-                throw ValidationError("--camera publishes the cube's pose: use --sim lift or push, not \(sim ?? "")")
-            }
-            guard cameraRate > 0 && cameraRate <= 1000 else { throw ValidationError("--camera-rate must be in (0, 1000]") }
-        }
-        let publisher = try camera.map { path in try wrap { try CameraPublisher(path: path) } }
-        let linkObject = try wrap {
-            try EmulatorLink(emulator: emulator, link: link, realTimePriority: priority > 0 ? priority : nil)
-        }
-        print("emulating \(title) at \(link) -> \(linkObject.terminal.slavePath)")
+        o.faultRates = try faultRates.map { spec in try wrap { try ServoFaultRates(parsing: spec) } }
+        o.faultSeed = faultSeed
+        o.sim = sim
+        o.seed = seed
+        o.camera = camera
+        o.cameraRate = cameraRate
+        o.priority = priority > 0 ? priority : nil
+        let emulation = try wrap { try ArmEmulation(options: o) }
+        print("emulating \(emulation.title) at \(link) -> \(emulation.link.terminal.slavePath)")
         if let camera { print("camera channel at \(camera), \(cameraRate) frames/s") }
         if priority > 0 {
-            var granted = linkObject.realTimeGranted
+            var granted = emulation.link.realTimeGranted
             for _ in 0 ..< 100 where granted == nil {
                 usleep(1000)
-                granted = linkObject.realTimeGranted
+                granted = emulation.link.realTimeGranted
             }
             print("bus thread: SCHED_FIFO \(priority) \(granted == true ? "granted" : "refused; normal priority")")
         }
-        if let faults { print("armed faults: \(faults)") }
-        if let rates { print("fault rates: \(rates), seed \(faultSeed)") }
+        if !o.faults.isEmpty { print("armed faults: \(faults ?? "")") }
+        if let rates = o.faultRates { print("fault rates: \(rates), seed \(faultSeed)") }
         signal(SIGINT) { _ in stopRequested = 1 }
         signal(SIGTERM) { _ in stopRequested = 1 }
-        let start = monotonicNanoseconds()
-        var lastReport = start
-        let frame = UInt64(1e9 / (publisher == nil ? 10 : cameraRate))
-        var nextFrame = start
-        var sequence: UInt64 = 0
-        while stopRequested == 0 {
-            nextFrame += frame
-            var ts = timespec(tv_sec: Int(nextFrame / 1_000_000_000), tv_nsec: Int(nextFrame % 1_000_000_000))
-            clock_nanosleep(CLOCK_MONOTONIC, TIMER_ABSTIME, &ts, nil)
-            if let publisher, let bullet {
-                while let r = publisher.nextReset() {
-                    // The runner repeats a reset it has not seen acknowledged (every 200 ms); a repeat of the episode
-                    // just reset is acknowledged again, not reset again: a second reset, holding the bus thread
-                    // off while the world is rebuilt, would land on the runner's first sync read of the episode.
-                    let current = linkObject.withEmulator { _ in bullet.episode }
-                    if r.episode == current && r.episode != 0 {
-                        publisher.acknowledgeReset(episode: r.episode, seed: r.seed)
-                        continue
-                    }
-                    linkObject.withEmulator { e in bullet.reset(seed: r.seed, episode: r.episode, servos: e.servos) }
-                    publisher.acknowledgeReset(episode: r.episode, seed: r.seed)
-                    print("episode \(r.episode): scene reset with seed \(r.seed)")
-                }
-                _ = stalls?.advance(dt: Double(frame) * 1e-9)
-                if stalls?.isActive == true {
-                    framesStalled += 1
-                } else {
-                    sequence += 1
-                    let estimate = linkObject.withEmulator { _ in bullet.estimate(sequence: sequence, time: monotonicNanoseconds()) }
-                    publisher.publish(estimate)
-                }
-            }
-            let now = monotonicNanoseconds()
-            if nextFrame + frame < now { nextFrame = now } // fell behind: no burst of catch-up frames
-            if let seconds, Double(now - start) * 1e-9 >= seconds { break }
-            if now - lastReport >= 10_000_000_000 {
-                lastReport = now
-                print(linkObject.withEmulator(summary) + stallSummary(stalls, framesStalled))
-            }
-        }
-        print(linkObject.withEmulator(summary) + stallSummary(stalls, framesStalled))
-        linkObject.stop()
-    }
-
-    private func summary(_ e: ServoBusEmulator) -> String {
-        let counts = ServoFaultKind.allCases.compactMap { k in e.injected[k].map { "\(k.rawValue)=\($0)" } }
-        var text = "requests \(e.requestsHandled), noise bytes \(e.discardedBytes), faults injected: "
-            + (counts.isEmpty ? "none" : counts.joined(separator: " "))
-        let episodes = ServoFaultKind.allCases.compactMap { k in e.faultEpisodes[k].map { "\(k.rawValue)=\($0)" } }
-        if !episodes.isEmpty { text += ", fault episodes: " + episodes.joined(separator: " ") }
-        if let bullet = e.model as? BulletServoModel {
-            let c = bullet.environment.cubePosition
-            text += String(format: ", cube at (%.3f, %.3f, %.3f) m", c.x, c.y, c.z)
-        }
-        return text
-    }
-
-    private func stallSummary(_ s: FaultEpisodeSchedule?, _ frames: Int) -> String {
-        s.map { ", camera stalls: \($0.started) (\(frames) frames not sent)" } ?? ""
+        emulation.run(seconds: seconds, shouldStop: { stopRequested != 0 },
+                      resetDone: { episode, seed in print("episode \(episode): scene reset with seed \(seed)") },
+                      report: { print($0) })
+        emulation.stop()
     }
 
     private func wrap<T>(_ body: () throws -> T) throws -> T {

@@ -163,3 +163,40 @@ import Testing
         }
     }
 }
+
+/// The streaming writer (large and non-F32 tensors, e.g. camera frames).
+@Suite struct SafetensorsStreamingTests {
+    @Test func streamingLaysOutTheFileAsTheInMemoryWriterDoes() throws {
+        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("st-stream-\(UUID().uuidString)").path
+        try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        let a = Tensor(shape: [2, 3], values: [1, 2, 3, 4, 5, 6]), b = Tensor(shape: [1], values: [-7])
+        try writeSafetensors([("b", b), ("a", a)], to: dir + "/whole.safetensors", metadata: ["k": "v"])
+        let entries = [SafetensorsLayoutEntry(name: "b", dtype: .f32, shape: [1]), SafetensorsLayoutEntry(name: "a", dtype: .f32, shape: [2, 3])]
+        try writeSafetensors(streaming: entries, to: dir + "/streamed.safetensors", metadata: ["k": "v"]) { e, append in
+            let t = e.name == "a" ? a : b
+            for i in 0 ..< t.count { try append(UnsafeRawBufferPointer(start: t.data + i, count: 4)) } // in pieces
+        }
+        #expect(try readFile(dir + "/whole.safetensors") == readFile(dir + "/streamed.safetensors"))
+
+        let frames: [UInt8] = (0 ..< 24).map { UInt8($0 * 10) }
+        try writeSafetensors(streaming: [SafetensorsLayoutEntry(name: "images.front", dtype: .u8, shape: [2, 2, 2, 3])],
+                             to: dir + "/u8.safetensors") { _, append in try frames.withUnsafeBytes { try append($0) } }
+        let u8 = try SafetensorsFile(path: dir + "/u8.safetensors")
+        #expect(u8.entry("images.front")?.dtype == .u8)
+        #expect(try u8.rawBytes("images.front") == frames)
+    }
+
+    /// A tensor given the wrong number of bytes is an error naming it, and nothing appears at the path.
+    @Test func aShortTensorIsRefusedAndLeavesNoFile() throws {
+        let path = FileManager.default.temporaryDirectory.appendingPathComponent("st-short-\(UUID().uuidString).safetensors").path
+        #expect(throws: ReflexError.self) {
+            try writeSafetensors(streaming: [SafetensorsLayoutEntry(name: "x", dtype: .u8, shape: [4])], to: path) { _, append in
+                try [UInt8](repeating: 1, count: 3).withUnsafeBytes { try append($0) }
+            }
+        }
+        #expect(!FileManager.default.fileExists(atPath: path))
+        let dir = (path as NSString).deletingLastPathComponent
+        #expect(try FileManager.default.contentsOfDirectory(atPath: dir).allSatisfy { !$0.hasPrefix((path as NSString).lastPathComponent) })
+    }
+}

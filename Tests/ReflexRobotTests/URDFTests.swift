@@ -125,6 +125,30 @@ private func expectURDFError(_ xml: String, base: String = ".", code: ReflexErro
 
     /// Found by the urdf fuzz target: Foundation's XMLParser traps on a comment holding a byte that is not UTF-8
     /// (here a Latin-1 "é"); the parser refuses such a file with the byte's offset instead.
+    /// `<?name?>` crashed Foundation's XMLParser on Linux (the urdf fuzz target's find; its input is in
+    /// Fuzz/Corpus/urdf/crash-empty-processing-instruction); it is refused at its byte. A processing instruction with
+    /// data, or one inside a comment, is left to the XML parser as before.
+    @Test func emptyProcessingInstructionIsRefusedNotACrash() throws {
+        let text = "<?xml version=\"1.0\"?>\n<robot name='r'>\n  <link name='a'/>\n  <?l?>\n</robot>"
+        let offset = text.utf8.distance(from: text.startIndex, to: try #require(text.range(of: "<?l?>")).lowerBound)
+        do {
+            _ = try URDFParser.parse(Data(text.utf8), file: "pi.urdf")
+            Issue.record("an empty processing instruction was accepted")
+        } catch let e as ReflexError {
+            #expect(e.code == .urdfSyntax)
+            #expect(e.location.byteOffset == offset)
+            #expect(e.message.contains("processing instruction"))
+        }
+        for fine in ["<robot name='r'><link name='a'/><?l data?></robot>", "<robot name='r'><!-- <?l?> --><link name='a'/></robot>",
+                     "<robot name='r'><link name='a'/><? l?></robot>"] {
+            #expect(URDFParser.emptyProcessingInstructionOffset(Data(fine.utf8)) == nil, "\(fine)")
+            _ = try? URDFParser.parse(Data(fine.utf8), file: "fine.urdf") // must not crash
+        }
+        let reproducer = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+            .appendingPathComponent("Fuzz/Corpus/urdf/crash-empty-processing-instruction")
+        #expect(throws: ReflexError.self) { _ = try URDFParser.parse(try Data(contentsOf: reproducer), file: "crash.urdf") }
+    }
+
     @Test func latin1CommentIsRefusedNotACrash() throws {
         var bytes = Array("<robot name='r'><!-- by Ren".utf8)
         let offset = bytes.count
