@@ -68,6 +68,8 @@ void rx_activation_backward(rx_activation f, long n, const float *x, const float
 /// written when not NULL (the backward pass needs them). gamma/beta may be NULL (no affine).
 void rx_layernorm_forward(long rows, long d, const float *x, const float *gamma, const float *beta, float eps,
                           float *y, float *mean, float *rstd);
+/// Softmax of each of `rows` rows of width n in place (row stride ld): x ← exp(x − max) / Σ exp(x − max).
+void rx_softmax_rows(long rows, long n, float *x, long ld);
 /// Backward of layer normalization: dx from dy, and dgamma/dbeta accumulated (+=) when not NULL.
 void rx_layernorm_backward(long rows, long d, const float *x, const float *gamma, const float *mean,
                            const float *rstd, const float *dy, float *dx, float *dgamma, float *dbeta);
