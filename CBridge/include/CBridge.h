@@ -264,6 +264,10 @@ void rx_film(long channels, long batch, long length, const float *scale, const f
 /// H_out = (height + 2·padding − dilation·(kh − 1) − 1)/stride + 1, likewise W_out.
 void rx_conv2d_im2col(long in_channels, long batch, long height, long width, long kh, long kw, long stride,
                       long padding, long dilation, const float *x, float *col);
+/// Rows row0 ..< row0 + rows of rx_conv2d_im2col's output, written from `col` on: a convolution over a large map
+/// runs im2col and GEMM a band of rows at a time, so the band stays in cache between the two.
+void rx_conv2d_im2col_rows(long in_channels, long batch, long height, long width, long kh, long kw, long stride,
+                           long padding, long dilation, long row0, long rows, const float *x, float *col);
 /// MaxPool2d (PyTorch's, floor mode, padding never selected): y[b][oy][ox][c] = max over the k × k window at
 /// (oy·stride − padding, ox·stride − padding). H_out = (height + 2·padding − kernel)/stride + 1.
 void rx_max_pool2d(long channels, long batch, long height, long width, long kernel, long stride, long padding,
