@@ -8,6 +8,8 @@ Two directories under Tests/ReflexPolicyTests/Fixtures/:
                       ensembling in config.json (n_action_steps 1)
   lerobot_act_camera  observation.state (3) + observation.images.top 3×96×128 (resnet18 → a 3×4 map, 12 tokens),
                       post-norm, gelu, n_action_steps 3
+  lerobot_act_2cam    observation.state + observation.images.top and .wrist (3×96×128 each, one shared backbone,
+                      24 image tokens) + observation.environment_state, pre_norm, relu, n_action_steps 4
 Both: dim_model 64, 2 heads, dim_feedforward 128, 2 encoder layers, 1 decoder layer, chunk_size 10, use_vae (its
 weights are in the file and never run), MEAN_STD everywhere.
 Every tensor of the model comes from deterministic_weights.py (Tests/TestSupport/DeterministicWeights.swift mirrors it
@@ -143,6 +145,7 @@ def main():
     for name, cams, env, pre_norm, act, n_action, ens in [
         ("lerobot_act_state", [], True, True, "relu", 1, 0.01),
         ("lerobot_act_camera", ["observation.images.top"], False, False, "gelu", 3, None),
+        ("lerobot_act_2cam", ["observation.images.top", "observation.images.wrist"], True, True, "relu", 4, None),
     ]:
         policy, pre, post, d = build(name, cams, env, pre_norm, act, n_action, ens)
         record(policy, pre, post, d, cams, env)
