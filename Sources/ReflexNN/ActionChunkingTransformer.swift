@@ -164,7 +164,7 @@ public struct ActionChunkingTransformer: Sendable {
 
     /// One action chunk (chunk_size × action size, in the network's normalized space) from normalized inputs: `state`
     /// and `environmentState` (nil when the policy has none), and `images`: each camera's image position-major
-    /// ((H·W) × C, normalized), `imageStride` floats apart.
+    /// ((H·W) × C, normalized), one after the other (`imageStride` = H·W·C).
     /// - Note: Real-time safe.
     public func evaluate(state: UnsafePointer<Float>?, environmentState: UnsafePointer<Float>?,
                          images: UnsafePointer<Float>?, imageStride: Int, output: UnsafeMutablePointer<Float>,
@@ -183,11 +183,11 @@ public struct ActionChunkingTransformer: Sendable {
             row += 1
         }
         if let backbone, let imageProjection, let images, let bws = ws.backbone {
-            let pixels = featureMapSize.pixels
-            for k in 0 ..< config.cameras {
-                let map = backbone.evaluate(images + k * imageStride, batch: 1, size: config.imageSize, workspace: bws)
-                imageProjection.evaluate(map, batch: 1, size: featureMapSize, column: ws.column.data, output: x + (row + k * pixels) * d)
-            }
+            // All cameras in one batch through the shared backbone (each weight panel read once for all of them);
+            // the projection writes camera k's tokens at rows row + k·h·w, LeRobot's order.
+            precondition(imageStride == config.imageSize.pixels * config.channels, "ACT images must be packed")
+            let map = backbone.evaluate(images, batch: config.cameras, size: config.imageSize, workspace: bws)
+            imageProjection.evaluate(map, batch: config.cameras, size: featureMapSize, column: ws.column.data, output: x + row * d)
         }
         let y = transformer.evaluate(tokens: x, count: tokens, encoderPosition: encoderPosition.data,
                                      decoderPosition: decoderPosition.data, queries: config.chunkSize, workspace: ws.transformer)
@@ -205,7 +205,7 @@ public final class ACTWorkspace: @unchecked Sendable {
     public init(network: ActionChunkingTransformer) {
         let c = network.config
         tokens = Tensor(zeros: [network.tokens * c.transformer.dimModel])
-        backbone = network.backbone.map { ResNetWorkspace(network: $0, maxBatch: 1, size: c.imageSize) }
+        backbone = network.backbone.map { ResNetWorkspace(network: $0, maxBatch: c.cameras, size: c.imageSize) }
         column = Tensor(zeros: [1])
         transformer = ACTTransformerWorkspace(config: c.transformer, maxTokens: network.tokens, maxQueries: c.chunkSize)
     }
