@@ -144,6 +144,17 @@ private func observation(_ policy: LeRobotACTPolicy, _ expected: SafetensorsFile
         }
     }
 
+    /// `reflex eval` loads Reflex policy directories; handed an ACT checkpoint it names what runs it and its cameras.
+    @Test func evalRefusesAnACTCheckpointByName() throws {
+        do {
+            _ = try PolicyDirectory.load(fixtures + "/lerobot_act_2cam")
+            Issue.record("loaded a LeRobot checkpoint as a Reflex policy directory")
+        } catch let e as ReflexError {
+            #expect(e.code == .invalidPolicy)
+            #expect(e.description.contains("LeRobotACTPolicy") && e.description.contains("observation.images.wrist"), "\(e)")
+        }
+    }
+
     @Test func sinusoidalEmbeddingMatchesLeRobotsFormula() {
         // LeRobot's ACTSinusoidalPositionEmbedding2d at (row 0, column 0) of a 2×3 map, dimension 8 (4 per axis):
         // y = 1/(2 + 1e-6)·2π, x = 1/(3 + 1e-6)·2π; frequencies 10000^(0/4), 10000^(0/4), 10000^(2/4), 10000^(2/4).
