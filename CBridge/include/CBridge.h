@@ -68,6 +68,8 @@ void rx_activation_backward(rx_activation f, long n, const float *x, const float
 /// written when not NULL (the backward pass needs them). gamma/beta may be NULL (no affine).
 void rx_layernorm_forward(long rows, long d, const float *x, const float *gamma, const float *beta, float eps,
                           float *y, float *mean, float *rstd);
+/// Softmax of each of `rows` rows of width n in place (row stride ld): x ← exp(x − max) / Σ exp(x − max).
+void rx_softmax_rows(long rows, long n, float *x, long ld);
 /// Backward of layer normalization: dx from dy, and dgamma/dbeta accumulated (+=) when not NULL.
 void rx_layernorm_backward(long rows, long d, const float *x, const float *gamma, const float *mean,
                            const float *rstd, const float *dy, float *dx, float *dgamma, float *dbeta);
@@ -262,6 +264,10 @@ void rx_film(long channels, long batch, long length, const float *scale, const f
 /// H_out = (height + 2·padding − dilation·(kh − 1) − 1)/stride + 1, likewise W_out.
 void rx_conv2d_im2col(long in_channels, long batch, long height, long width, long kh, long kw, long stride,
                       long padding, long dilation, const float *x, float *col);
+/// Rows row0 ..< row0 + rows of rx_conv2d_im2col's output, written from `col` on: a convolution over a large map
+/// runs im2col and GEMM a band of rows at a time, so the band stays in cache between the two.
+void rx_conv2d_im2col_rows(long in_channels, long batch, long height, long width, long kh, long kw, long stride,
+                           long padding, long dilation, long row0, long rows, const float *x, float *col);
 /// MaxPool2d (PyTorch's, floor mode, padding never selected): y[b][oy][ox][c] = max over the k × k window at
 /// (oy·stride − padding, ox·stride − padding). H_out = (height + 2·padding − kernel)/stride + 1.
 void rx_max_pool2d(long channels, long batch, long height, long width, long kernel, long stride, long padding,

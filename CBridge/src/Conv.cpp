@@ -36,24 +36,31 @@ void rx_conv2d_im2col(long in_channels, long batch, long height, long width, lon
                       long padding, long dilation, const float *x, float *col) {
   const long hout = (height + 2 * padding - dilation * (kh - 1) - 1) / stride + 1;
   const long wout = (width + 2 * padding - dilation * (kw - 1) - 1) / stride + 1;
+  rx_conv2d_im2col_rows(in_channels, batch, height, width, kh, kw, stride, padding, dilation, 0, batch * hout * wout,
+                        x, col);
+}
+
+void rx_conv2d_im2col_rows(long in_channels, long batch, long height, long width, long kh, long kw, long stride,
+                           long padding, long dilation, long row0, long rows, const float *x, float *col) {
+  const long hout = (height + 2 * padding - dilation * (kh - 1) - 1) / stride + 1;
+  const long wout = (width + 2 * padding - dilation * (kw - 1) - 1) / stride + 1;
   const size_t run = size_t(in_channels) * sizeof(float);
   float *row = col;
-  for (long b = 0; b < batch; ++b) {
+  (void)batch;
+  for (long r = row0; r < row0 + rows; ++r) {
+    const long b = r / (hout * wout), pos = r % (hout * wout);
+    const long oy = pos / wout, ox = pos % wout;
     const float *xb = x + b * height * width * in_channels;
-    for (long oy = 0; oy < hout; ++oy) {
-      for (long ox = 0; ox < wout; ++ox) {
-        for (long i = 0; i < kh; ++i) {
-          const long sy = oy * stride + i * dilation - padding;
-          for (long j = 0; j < kw; ++j) {
-            const long sx = ox * stride + j * dilation - padding;
-            if (sy >= 0 && sy < height && sx >= 0 && sx < width) {
-              std::memcpy(row, xb + (sy * width + sx) * in_channels, run);
-            } else {
-              std::memset(row, 0, run);
-            }
-            row += in_channels;
-          }
+    for (long i = 0; i < kh; ++i) {
+      const long sy = oy * stride + i * dilation - padding;
+      for (long j = 0; j < kw; ++j) {
+        const long sx = ox * stride + j * dilation - padding;
+        if (sy >= 0 && sy < height && sx >= 0 && sx < width) {
+          std::memcpy(row, xb + (sy * width + sx) * in_channels, run);
+        } else {
+          std::memset(row, 0, run);
         }
+        row += in_channels;
       }
     }
   }

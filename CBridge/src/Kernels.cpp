@@ -337,6 +337,15 @@ void rx_layernorm_forward(long rows, long d, const float *x, const float *gamma,
   }
 }
 
+void rx_softmax_rows(long rows, long n, float *x, long ld) {
+  for (long r = 0; r < rows; ++r) {
+    Map<ArrayXf> xr(x + r * ld, n);
+    const float top = xr.maxCoeff();
+    xr = (xr - top).exp();
+    xr /= xr.sum();
+  }
+}
+
 void rx_layernorm_backward(long rows, long d, const float *x, const float *gamma, const float *mean,
                            const float *rstd, const float *dy, float *dx, float *dgamma, float *dbeta) {
   for (long r = 0; r < rows; ++r) {

@@ -83,9 +83,14 @@ public struct Conv2d: Sendable {
 
     private var isPointwise: Bool { kernelSize == 1 && stride == 1 && padding == 0 }
 
+    /// Output rows per band of im2col + GEMM on a large map: about 512 KB of im2col rows, so a band is still in L2
+    /// when the GEMM reads it (materializing a 480×640 image's im2col whole streams hundreds of MB through L3), and
+    /// at least 192 rows so the weights, re-read once per band, are amortized.
+    var bandRows: Int { max(192, (1 << 17) / max(inChannels * kernelSize * kernelSize, 1)) / 6 * 6 }
+
     /// Floats of im2col scratch `evaluate` needs for `batch` maps of `size`.
     public func columnCount(batch: Int, size: ImageSize) -> Int {
-        isPointwise ? 0 : inChannels * kernelSize * kernelSize * batch * outputSize(size).pixels
+        isPointwise ? 0 : inChannels * kernelSize * kernelSize * min(batch * outputSize(size).pixels, bandRows)
     }
 
     /// Multiply-adds per image of `size`.
@@ -96,13 +101,19 @@ public struct Conv2d: Sendable {
     public func evaluate(_ x: UnsafePointer<Float>, batch: Int, size: ImageSize, column col: UnsafeMutablePointer<Float>,
                          output y: UnsafeMutablePointer<Float>) {
         let n = batch * outputSize(size).pixels
-        var rows: UnsafePointer<Float> = x
-        if !isPointwise {
-            rx_conv2d_im2col(inChannels, batch, size.height, size.width, kernelSize, kernelSize, stride, padding,
-                             dilation, x, col)
-            rows = UnsafePointer(col)
+        if isPointwise {
+            weight.multiply(x, rows: n, output: y)
+        } else {
+            let band = bandRows
+            var n0 = 0
+            while n0 < n {
+                let m = min(band, n - n0)
+                rx_conv2d_im2col_rows(inChannels, batch, size.height, size.width, kernelSize, kernelSize, stride, padding,
+                                      dilation, n0, m, x, col)
+                weight.multiply(col, rows: m, output: y + n0 * outChannels)
+                n0 += m
+            }
         }
-        weight.multiply(rows, rows: n, output: y)
         if let bias { rx_bias_add(n, outChannels, y, outChannels, bias.data) }
     }
 }

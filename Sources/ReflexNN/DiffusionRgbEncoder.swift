@@ -72,16 +72,8 @@ public struct DiffusionRgbEncoder: Sendable {
         let c = channels, h = cropSize.height, w = cropSize.width
         let x = ws.input.data
         for b in 0 ..< batch {
-            let src = images + b * (stride > 0 ? stride : c * imageSize.pixels)
-            let dst = x + b * h * w * c
-            for ch in 0 ..< c {
-                let s = scale?[ch] ?? 1, o = shift?[ch] ?? 0
-                let plane = src + ch * imageSize.pixels
-                for i in 0 ..< h {
-                    let row = plane + (top + i) * imageSize.width + left
-                    for j in 0 ..< w { dst[(i * w + j) * c + ch] = row[j] * s + o }
-                }
-            }
+            layOutPositionMajor(images + b * (stride > 0 ? stride : c * imageSize.pixels), channels: c, size: imageSize,
+                                top: top, left: left, crop: cropSize, scale: scale, shift: shift, output: x + b * h * w * c)
         }
         let map = backbone.evaluate(x, batch: batch, size: cropSize, workspace: ws.backbone)
         pool.evaluate(map, batch: batch, scratch: ws.keypoints.data, output: ws.pooled.data)
@@ -105,5 +97,23 @@ public final class DiffusionRgbEncoderWorkspace: @unchecked Sendable {
         backbone = ResNetWorkspace(network: encoder.backbone, maxBatch: maxBatch, size: encoder.cropSize)
         keypoints = Tensor(zeros: [max(encoder.pool.scratchCount(batch: maxBatch), 1)])
         pooled = Tensor(zeros: [maxBatch * encoder.pool.outputSize])
+    }
+}
+
+/// One channel-major image (C × H × W, as LeRobot's pipeline has it) as a position-major map ((h·w) × C) of its
+/// `crop` window at (`top`, `left`), each channel mapped x ↦ x·scale[c] + shift[c] when given (the preprocessor's
+/// normalization, folded into this one pass).
+/// - Note: Real-time safe.
+public func layOutPositionMajor(_ image: UnsafePointer<Float>, channels c: Int, size: ImageSize, top: Int = 0, left: Int = 0,
+                                crop: ImageSize, scale: UnsafePointer<Float>?, shift: UnsafePointer<Float>?,
+                                output dst: UnsafeMutablePointer<Float>) {
+    let h = crop.height, w = crop.width
+    for ch in 0 ..< c {
+        let s = scale?[ch] ?? 1, o = shift?[ch] ?? 0
+        let plane = image + ch * size.pixels
+        for i in 0 ..< h {
+            let row = plane + (top + i) * size.width + left
+            for j in 0 ..< w { dst[(i * w + j) * c + ch] = row[j] * s + o }
+        }
     }
 }

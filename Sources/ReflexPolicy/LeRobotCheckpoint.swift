@@ -63,27 +63,8 @@ public struct LeRobotCheckpoint {
         let file = try SafetensorsFile(path: weightsPath)
 
         // The U-Net, every tensor checked for presence and shape against what config.json implies.
-        var used: Set<String> = []
-        var bytes = 0
-        var dtypes: Set<String> = []
-        func source(_ prefix: String, _ what: String) -> WeightSource {
-            { name, shape in
-                let full = prefix + name
-                guard let entry = file.entry(full) else {
-                    throw ReflexError(.safetensorsMissingTensor, "missing tensor: config.json (\(what)) needs it with shape \(shape)",
-                                      at: .init(file: weightsPath, element: "tensor '\(full)'"))
-                }
-                guard entry.shape == shape else {
-                    throw ReflexError(.shapeMismatch,
-                                      "has shape \(entry.shape) but config.json implies \(shape) (config and weights disagree)",
-                                      at: .init(file: weightsPath, element: "tensor '\(full)'"))
-                }
-                used.insert(full)
-                bytes += entry.dataRange.count
-                dtypes.insert(entry.dtype.rawValue)
-                return try file.tensor(full)
-            }
-        }
+        let reader = CheckpointWeights(file: file, path: weightsPath)
+        func source(_ prefix: String, _ what: String) -> WeightSource { reader.source(prefix, what) }
         do {
             unet = try ConditionalUnet1D(
                 config: config.unet, storage: storage,
@@ -104,18 +85,12 @@ public struct LeRobotCheckpoint {
         } catch let e as ReflexError {
             throw e.inFile(weightsPath)
         }
-        weightBytes = bytes
-        weightDTypes = dtypes
+        weightBytes = reader.bytes
+        weightDTypes = reader.dtypes
         // BatchNorm's step counter is training state; everything else must have been read.
-        let unexpected = file.names.filter { name in
-            !used.contains(name) && !LeRobotCheckpoint.legacyPrefixes.contains(where: { name.hasPrefix($0) })
-                && !(name.hasPrefix(LeRobotCheckpoint.encoderPrefix) && name.hasSuffix(".num_batches_tracked"))
-        }
-        if !unexpected.isEmpty {
-            let shown = unexpected.prefix(5).joined(separator: ", ") + (unexpected.count > 5 ? ", …" : "")
-            throw ReflexError(.shapeMismatch,
-                              "\(unexpected.count) tensors are not part of the network config.json describes (config and weights disagree): \(shown)",
-                              at: .init(file: weightsPath))
+        try reader.checkAllRead { name in
+            LeRobotCheckpoint.legacyPrefixes.contains(where: { name.hasPrefix($0) })
+                || (name.hasPrefix(LeRobotCheckpoint.encoderPrefix) && name.hasSuffix(".num_batches_tracked"))
         }
 
         // Normalization.
@@ -158,6 +133,52 @@ public struct LeRobotCheckpoint {
             environmentStateNormalizer = try env.map { try legacy("normalize_inputs", $0.name, "ENV", $0.feature.size) }
             actionNormalizer = try legacy("unnormalize_outputs", LeRobotDiffusionConfig.actionKey, "ACTION",
                                           config.actionFeature.size)
+        }
+    }
+}
+
+/// Reads a checkpoint's tensors for the network's constructors, checking each for presence and shape against what
+/// config.json implies, and keeps count of what was read (so that tensors nothing read are reported).
+final class CheckpointWeights {
+    let file: SafetensorsFile
+    let path: String
+    private(set) var used: Set<String> = []
+    private(set) var bytes = 0
+    private(set) var dtypes: Set<String> = []
+
+    init(file: SafetensorsFile, path: String) {
+        self.file = file
+        self.path = path
+    }
+
+    /// Tensors under `prefix`; `what` names the config options that imply their shapes (for the error).
+    func source(_ prefix: String, _ what: String) -> WeightSource {
+        { [self] name, shape in
+            let full = prefix + name
+            guard let entry = file.entry(full) else {
+                throw ReflexError(.safetensorsMissingTensor, "missing tensor: config.json (\(what)) needs it with shape \(shape)",
+                                  at: .init(file: path, element: "tensor '\(full)'"))
+            }
+            guard entry.shape == shape else {
+                throw ReflexError(.shapeMismatch,
+                                  "has shape \(entry.shape) but config.json implies \(shape) (config and weights disagree)",
+                                  at: .init(file: path, element: "tensor '\(full)'"))
+            }
+            used.insert(full)
+            bytes += entry.dataRange.count
+            dtypes.insert(entry.dtype.rawValue)
+            return try file.tensor(full)
+        }
+    }
+
+    /// Throws when a tensor was neither read nor `ignored`.
+    func checkAllRead(ignoring ignored: (String) -> Bool) throws {
+        let unexpected = file.names.filter { !used.contains($0) && !ignored($0) }
+        if !unexpected.isEmpty {
+            let shown = unexpected.prefix(5).joined(separator: ", ") + (unexpected.count > 5 ? ", …" : "")
+            throw ReflexError(.shapeMismatch,
+                              "\(unexpected.count) tensors are not part of the network config.json describes (config and weights disagree): \(shown)",
+                              at: .init(file: path))
         }
     }
 }

@@ -269,16 +269,16 @@ public struct LeRobotVisionConfig: Sendable, Equatable {
     }
 }
 
-private func bad(_ key: String, _ message: String) -> ReflexError {
+func bad(_ key: String, _ message: String) -> ReflexError {
     ReflexError(.invalidValue, message, at: .init(keyPath: key))
 }
 
-private func value(_ json: JSONValue, _ key: String) -> JSONValue? {
+func value(_ json: JSONValue, _ key: String) -> JSONValue? {
     guard let v = json[key], v != .null else { return nil }
     return v
 }
 
-private func string(_ json: JSONValue, _ key: String, default d: String? = nil) throws -> String {
+func string(_ json: JSONValue, _ key: String, default d: String? = nil) throws -> String {
     guard let v = value(json, key) else {
         if let d { return d }
         throw ReflexError(.yamlMissingKey, "missing required key", at: .init(keyPath: key))
@@ -287,25 +287,25 @@ private func string(_ json: JSONValue, _ key: String, default d: String? = nil) 
     return s
 }
 
-private func number(_ json: JSONValue, _ key: String, default d: Double) throws -> Double {
+func number(_ json: JSONValue, _ key: String, default d: Double) throws -> Double {
     guard let v = value(json, key) else { return d }
     guard let x = v.numberValue else { throw bad(key, "must be a number") }
     return x
 }
 
-private func int(_ json: JSONValue, _ key: String, default d: Int) throws -> Int {
+func int(_ json: JSONValue, _ key: String, default d: Int) throws -> Int {
     guard let v = value(json, key) else { return d }
     guard let x = v.numberValue, x == x.rounded(), abs(x) < 1e9 else { throw bad(key, "must be an integer") }
     return Int(x)
 }
 
-private func bool(_ json: JSONValue, _ key: String, default d: Bool) throws -> Bool {
+func bool(_ json: JSONValue, _ key: String, default d: Bool) throws -> Bool {
     guard let v = value(json, key) else { return d }
     guard case let .bool(b) = v else { throw bad(key, "must be true or false") }
     return b
 }
 
-private func ints(_ json: JSONValue, _ key: String, default d: [Int]) throws -> [Int] {
+func ints(_ json: JSONValue, _ key: String, default d: [Int]) throws -> [Int] {
     guard let v = value(json, key) else { return d }
     guard let a = v.arrayValue else { throw bad(key, "must be a list of integers") }
     return try a.map {
@@ -314,7 +314,7 @@ private func ints(_ json: JSONValue, _ key: String, default d: [Int]) throws -> 
     }
 }
 
-private func features(_ json: JSONValue, _ key: String) throws -> [(name: String, feature: LeRobotFeature)] {
+func features(_ json: JSONValue, _ key: String) throws -> [(name: String, feature: LeRobotFeature)] {
     guard let o = value(json, key)?.objectValue else { throw bad(key, "must be an object of features") }
     return try o.map { name, f in
         guard let type = f["type"]?.stringValue else { throw bad("\(key).\(name).type", "must be a string") }

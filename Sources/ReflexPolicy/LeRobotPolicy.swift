@@ -54,18 +54,8 @@ public final class LeRobotDiffusionPolicy: Policy {
         config = policyConfig
         history = Tensor(zeros: [c.nObsSteps, step])
         encoderWorkspaces = checkpoint.encoders.map { DiffusionRgbEncoderWorkspace(encoder: $0, maxBatch: c.nObsSteps) }
-        // Every normalizer is affine per channel: f(x) = f(0) + (f(1) − f(0))·x.
-        (imageScale, imageShift) = (checkpoint.imageNormalizers.map { n in
-            let zero = Tensor(zeros: [n.size]), one = Tensor(shape: [n.size], repeating: 1)
-            n.normalize(zero.data)
-            n.normalize(one.data)
-            for i in 0 ..< n.size { one.data[i] -= zero.data[i] }
-            return one
-        }, checkpoint.imageNormalizers.map { n in
-            let zero = Tensor(zeros: [n.size])
-            n.normalize(zero.data)
-            return zero
-        })
+        imageScale = checkpoint.imageNormalizers.map { $0.affine.scale }
+        imageShift = checkpoint.imageNormalizers.map { $0.affine.shift }
         features = Tensor(zeros: [max(c.nObsSteps * (c.vision?.featureSize ?? 0), 1)])
         layout = (c.stateFeature?.size ?? 0, c.environmentStateFeature?.size ?? 0, c.imageFeatures.count,
                   c.imageFeatures.first?.feature.size ?? 0, c.vision?.featureSize ?? 0, c.observationSize, step)
@@ -118,5 +108,17 @@ public final class LeRobotDiffusionPolicy: Policy {
         }
         normalizeHistory(raw, into: history.data)
         return diffusion.predictChunk(history: history.data, context: context, output: output, generator: &generator)
+    }
+}
+
+extension Normalizer {
+    /// The normalization as x ↦ x·scale + shift per value (every mode is affine: f(x) = f(0) + (f(1) − f(0))·x), for
+    /// folding an image's per-channel normalization into the pass that lays it out.
+    var affine: (scale: Tensor, shift: Tensor) {
+        let zero = Tensor(zeros: [size]), one = Tensor(shape: [size], repeating: 1)
+        normalize(zero.data)
+        normalize(one.data)
+        for i in 0 ..< size { one.data[i] -= zero.data[i] }
+        return (one, zero)
     }
 }

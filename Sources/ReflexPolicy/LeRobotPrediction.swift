@@ -123,11 +123,17 @@ extension LeRobotPrediction {
     /// float C × H × W tensor in [0, 1] under the camera's feature name, checked against the policy's image shape.
     public static func addingImages(_ images: [(name: String, path: String)], to inputs: SafetensorsFile,
                                     config: LeRobotDiffusionConfig) throws -> SafetensorsFile {
+        try addingImages(images, to: inputs, cameras: config.imageFeatures)
+    }
+
+    /// The same for a policy whose cameras are `cameras` (feature name and C × H × W shape).
+    public static func addingImages(_ images: [(name: String, path: String)], to inputs: SafetensorsFile,
+                                    cameras: [(name: String, feature: LeRobotFeature)]) throws -> SafetensorsFile {
         guard !images.isEmpty else { return inputs }
         var tensors = try inputs.allTensors().map { (name: $0.key, tensor: $0.value) }
         for (name, path) in images {
-            guard let feature = config.imageFeatures.first(where: { $0.name == name })?.feature else {
-                throw ReflexError(.invalidArgument, "the policy has no camera '\(name)' (it has: \(config.imageFeatures.map(\.name).joined(separator: ", ")))")
+            guard let feature = cameras.first(where: { $0.name == name })?.feature else {
+                throw ReflexError(.invalidArgument, "the policy has no camera '\(name)' (it has: \(cameras.map(\.name).joined(separator: ", ")))")
             }
             let image = try PortablePixmap.read(path)
             guard image.shape == feature.shape else {
@@ -147,5 +153,61 @@ extension SafetensorsFile {
             throw ReflexError(.safetensorsMissingTensor, "input tensor '\(name)' is missing (see reflex predict --help)", at: .init(file: path))
         }
         return try tensor(name)
+    }
+}
+
+extension LeRobotPrediction {
+    /// ACT's `select_action` over an episode of T observations: reads `observation.state`, each camera's image (its
+    /// feature name, float32 C × H × W in [0, 1] before normalization) and `observation.environment_state`, each one
+    /// step ([S]) or T steps ([T, S], oldest first). Returns `action.normalized` and `action` [chunk_size, A] (the
+    /// chunk of the first observation) and `action.selected` [T, A]: what select_action returns at each step, with the
+    /// action queue or temporal ensembling as config.json says.
+    public static func selectAction(checkpoint: LeRobotACTCheckpoint, inputs: SafetensorsFile) throws -> [(String, Tensor)] {
+        let c = checkpoint.config
+        let policy = try LeRobotACTPolicy(checkpoint: checkpoint)
+        var parts: [(String, LeRobotFeature)] = []
+        if let s = c.stateFeature { parts.append((LeRobotDiffusionConfig.stateKey, s)) }
+        parts += c.imageFeatures
+        if let e = c.environmentStateFeature { parts.append((LeRobotDiffusionConfig.environmentStateKey, e)) }
+        var steps = 1
+        var tensors: [Tensor] = []
+        for (name, feature) in parts {
+            let t = try inputs.required(name)
+            guard t.count % feature.size == 0, t.count == feature.size || t.shape.count == feature.shape.count + 1 else {
+                let shape = feature.shape.map(String.init).joined(separator: ", ")
+                throw ReflexError(.shapeMismatch, "\(name) has shape \(t.shape); the policy needs [\(shape)] or [T, \(shape)]",
+                                  at: .init(file: inputs.path))
+            }
+            let n = t.count / feature.size
+            guard n == 1 || steps == 1 || n == steps else {
+                throw ReflexError(.shapeMismatch, "\(name) has \(n) steps but another input has \(steps)", at: .init(file: inputs.path))
+            }
+            steps = max(steps, n)
+            tensors.append(t)
+        }
+        let o = c.observationSize, a = c.actionFeature.size
+        let observation = Tensor(zeros: [o])
+        let selected = Tensor(zeros: [steps, a])
+        let normalized = Tensor(zeros: [c.chunkSize, a])
+        policy.reset()
+        for k in 0 ..< steps {
+            var offset = 0
+            for ((_, feature), t) in zip(parts, tensors) {
+                let row = t.count == feature.size ? 0 : k
+                (observation.data + offset).update(from: t.data + row * feature.size, count: feature.size)
+                offset += feature.size
+            }
+            for v in observation.scalars where !v.isFinite {
+                throw ReflexError(.invalidValue, "step \(k) holds a non-finite value (\(v))", at: .init(file: inputs.path))
+            }
+            policy.selectAction(observation: observation.data, action: selected.data + k * a)
+            if k == 0 {
+                policy.predictNormalizedChunk(observation: observation.data)
+                normalized.data.update(from: policy.chunk.data, count: normalized.count)
+            }
+        }
+        let raw = normalized.copy()
+        checkpoint.actionNormalizer.unnormalize(raw.data, rows: c.chunkSize)
+        return [("action.normalized", normalized), ("action", raw), ("action.selected", selected)]
     }
 }

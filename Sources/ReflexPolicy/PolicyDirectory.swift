@@ -41,11 +41,14 @@ public enum PolicyDirectory {
         }
         if access(path, F_OK) != 0, access(directory + "/" + LeRobotCheckpoint.configFile, F_OK) == 0 {
             // A LeRobot checkpoint: say what runs it instead of "policy.yaml not found".
-            let cameras = (try? LeRobotDiffusionConfig(path: directory + "/" + LeRobotCheckpoint.configFile))?.imageFeatures.map(\.name) ?? []
+            let lerobot = directory + "/" + LeRobotCheckpoint.configFile
+            let act = (try? LeRobotPolicyType(directory: directory)) == .act
+            let cameras = act ? ((try? LeRobotACTConfig(path: lerobot))?.imageFeatures.map(\.name) ?? [])
+                : ((try? LeRobotDiffusionConfig(path: lerobot))?.imageFeatures.map(\.name) ?? [])
             let why = cameras.isEmpty ? ""
                 : "; it is a camera policy (\(cameras.joined(separator: ", "))) and needs camera frames, which the simulator does not render yet"
             throw ReflexError(.invalidPolicy,
-                              "this is a LeRobot checkpoint (config.json, no policy.yaml): run it with `reflex predict` or LeRobotDiffusionPolicy\(why)",
+                              "this is a LeRobot checkpoint (config.json, no policy.yaml): run it with `reflex predict` or \(act ? "LeRobotACTPolicy" : "LeRobotDiffusionPolicy")\(why)",
                               at: .init(file: directory))
         }
         let config = try YAMLDecoder().decode(PolicyConfig.self, fromFile: path)

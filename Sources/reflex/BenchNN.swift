@@ -6,7 +6,7 @@ import ReflexNN
 struct Bench: ParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Measure Reflex's hot paths (peers run from Benchmarks/peers in the same session).",
-        subcommands: [BenchNN.self, BenchDenoiser.self, BenchUnet.self, BenchEncoder.self, BenchLoop.self, BenchSAC.self, BenchSACCurves.self, BenchSim.self, BenchRender.self]
+        subcommands: [BenchNN.self, BenchDenoiser.self, BenchUnet.self, BenchEncoder.self, BenchACT.self, BenchLoop.self, BenchSAC.self, BenchSACCurves.self, BenchSim.self, BenchRender.self]
     )
 }
 

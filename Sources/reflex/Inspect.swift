@@ -6,7 +6,7 @@ struct Inspect: ParsableCommand {
         abstract: "Show what a file holds: the tensors of a .safetensors file (name, dtype, shape, bytes), or a LeRobot checkpoint directory."
     )
 
-    @Argument(help: "A .safetensors file, or a LeRobot diffusion checkpoint directory.") var path: String
+    @Argument(help: "A .safetensors file, or a LeRobot diffusion or ACT checkpoint directory.") var path: String
 
     func run() throws {
         if isLeRobotDirectory(path) { return try inspectLeRobot(path) }

@@ -8,7 +8,7 @@ import ReflexPolicy
 /// debugging an export compare against PyTorch.
 struct Predict: ParsableCommand {
     static let configuration = CommandConfiguration(
-        abstract: "Run a policy (a LeRobot diffusion checkpoint or a Reflex policy directory) on the observations in a .safetensors file.",
+        abstract: "Run a policy (a LeRobot diffusion or ACT checkpoint, or a Reflex policy directory) on the observations in a .safetensors file.",
         discussion: """
         A Reflex policy directory (policy.yaml), with the steering its policy.yaml switches on:
           reads  observation  [O] (repeated over the history) or [n_obs_steps, O], raw, oldest first
@@ -35,12 +35,18 @@ struct Predict: ParsableCommand {
           reads  x [B, H, A], timestep [1] or [B] (one value; integers stored as floats), global_cond [G], [1, G]
                  or [B, G] (the normalized, flattened observation history)
           writes unet_output [B, H, A]
+        A LeRobot ACT checkpoint (config.json "type": "act"):
+          reads  observation.state, observation.environment_state, observation.images.<camera> as above, each
+                 one step ([S], [C, H, W]) or T steps ([T, S], [T, C, H, W], oldest first); --image as above
+          writes action.normalized [chunk_size, A] and action [chunk_size, A]: the chunk of the first observation;
+                 action.selected [T, A]: select_action at each step (the action queue of n_action_steps, or
+                 temporal ensembling when config.json has temporal_ensemble_coeff). ACT is deterministic.
         DDIM with eta 0 is deterministic given the noise; DDPM also draws per-step noise (from --seed), which
         PyTorch draws from its own generator, so DDPM chunks match LeRobot's only in distribution.
         """
     )
 
-    @Argument(help: "A LeRobot diffusion checkpoint directory (config.json, model.safetensors, processors), or a Reflex policy directory (policy.yaml).")
+    @Argument(help: "A LeRobot diffusion or ACT checkpoint directory (config.json, model.safetensors, processors), or a Reflex policy directory (policy.yaml).")
     var directory: String
     @Option(help: "Input tensors (.safetensors).") var inputs: String
     @Option(help: "Where to write the outputs (.safetensors).") var out: String
@@ -57,6 +63,14 @@ struct Predict: ParsableCommand {
         guard (1 ... 256).contains(threads) else { throw ValidationError("--threads must be in 1...256") }
     }
 
+    /// --image arguments as (feature, path).
+    func frames() throws -> [(name: String, path: String)] {
+        try image.map { arg -> (name: String, path: String) in
+            guard let eq = arg.firstIndex(of: "=") else { throw ValidationError("--image takes FEATURE=PATH, got '\(arg)'") }
+            return (String(arg[..<eq]), String(arg[arg.index(after: eq)...]))
+        }
+    }
+
     func run() throws {
         KernelBuild.setThreads(threads)
         defer { KernelBuild.setThreads(1) }
@@ -68,12 +82,15 @@ struct Predict: ParsableCommand {
                 if unetOnly || !image.isEmpty { throw ValidationError("--unet-only and --image apply to LeRobot checkpoints") }
                 outputs = try PolicyPrediction.predict(policy: try PolicyLoader.load(directory: directory), inputs: input, seed: seed)
                 producer = "reflex predict (Reflex policy)"
+            } else if try LeRobotPolicyType(directory: directory) == .act {
+                if unetOnly { throw ValidationError("--unet-only applies to LeRobot diffusion checkpoints") }
+                let checkpoint = try LeRobotACTCheckpoint(directory: directory)
+                let input = try LeRobotPrediction.addingImages(try frames(), to: input, cameras: checkpoint.config.imageFeatures)
+                outputs = try LeRobotPrediction.selectAction(checkpoint: checkpoint, inputs: input)
+                producer = "reflex predict (LeRobot ACT)"
             } else {
                 let checkpoint = try LeRobotCheckpoint(directory: directory)
-                let frames = try image.map { arg -> (name: String, path: String) in
-                    guard let eq = arg.firstIndex(of: "=") else { throw ValidationError("--image takes FEATURE=PATH, got '\(arg)'") }
-                    return (String(arg[..<eq]), String(arg[arg.index(after: eq)...]))
-                }
+                let frames = try frames()
                 let input = try LeRobotPrediction.addingImages(frames, to: input, config: checkpoint.config)
                 outputs = unetOnly ? try LeRobotPrediction.unet(checkpoint: checkpoint, inputs: input)
                     : try LeRobotPrediction.selectAction(checkpoint: checkpoint, inputs: input, candidates: candidates, seed: seed)

@@ -78,11 +78,13 @@ func fuzzMesh(_ data: [UInt8]) {
     }
 }
 
-/// LeRobot's config.json (the policy's options) and a processor pipeline file (its normalizer steps).
+/// LeRobot's config.json (a diffusion or an ACT policy's options) and a processor pipeline file (its normalizer steps).
 func fuzzLeRobotConfig(_ data: [UInt8]) {
     let (selector, payload) = split(data)
     guard let json = try? payload.withUnsafeBufferPointer({ try JSONParser.parse($0) }) else { return }
-    if selector & 1 == 0 {
+    if selector & 3 == 2 {
+        _ = try? LeRobotACTConfig(json: json)
+    } else if selector & 1 == 0 {
         _ = try? LeRobotDiffusionConfig(json: json)
     } else {
         _ = try? NormalizerStep(pipeline: json, path: "fuzz.json", registryName: "normalizer_processor", directory: "/nonexistent")
