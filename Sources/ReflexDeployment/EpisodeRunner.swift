@@ -47,6 +47,9 @@ public struct LoopEpisodesReport: Codable, Sendable {
     public var episodeResults: [LoopEpisodeResult]
     /// A bus arm's health at the end: the bus's counters, retry-budget exhaustions, the servos' readings.
     public var busHealth: BusHealthReport?
+    /// Why the run ended before its episodes were done (`refusedStartsInARowLimit` refusals in a row), if it did;
+    /// the episodes so far are all here.
+    public var stoppedEarly: String?
 }
 
 /// Seeded task episodes through the real-time loop, each from the seed `reflex eval` would give it (`firstSeed + k`):
@@ -104,7 +107,8 @@ public struct EpisodeRunner {
     public var refusedStartCoolDown = 1.0
 
     /// Runs `count` episodes from `firstSeed`. `shouldStop` is polled while episodes run (a signal); `progress`
-    /// hears each finished episode and is the place to print.
+    /// hears each finished episode and is the place to print. A run that gives up on an arm (refused starts in a
+    /// row) returns what it has with `stoppedEarly` set, so its report is not lost.
     public func run(count: Int, firstSeed: UInt64, policy: Policy, policyName: String,
                     shouldStop: () -> Bool = { false }, progress: (LoopEpisodeResult, _ successes: Int) -> Void = { _, _ in }) throws
         -> LoopEpisodesReport {
@@ -117,7 +121,8 @@ public struct EpisodeRunner {
         let label = bus?.label ?? "sim \(task.rawValue)"
         var results: [LoopEpisodeResult] = []
         var refusedInARow = 0
-        for k in 0 ..< count where !shouldStop() {
+        var stoppedEarly: String?
+        for k in 0 ..< count where !shouldStop() && stoppedEarly == nil {
             let seed = firstSeed &+ UInt64(k)
             let deployment: Deployment
             if let bus {
@@ -139,7 +144,8 @@ public struct EpisodeRunner {
             refusedInARow = r.startRefused == nil ? 0 : refusedInARow + 1
             if let why = r.startRefused {
                 guard refusedInARow < Self.refusedStartsInARowLimit else {
-                    throw ReflexError(.device, "\(refusedInARow) episodes in a row refused to start; the last: \(why)")
+                    stoppedEarly = "\(refusedInARow) episodes in a row refused to start; the last: \(why)"
+                    break
                 }
                 if let bus, bus.robot.lifecycle == .active { try bus.robot.deactivate() }
                 let coolDown = refusedStartCoolDown * Double(1 << (refusedInARow - 1))
@@ -152,7 +158,8 @@ public struct EpisodeRunner {
         return LoopEpisodesReport(backend: label, policy: policyName, rate: rate, episodeSeconds: budget,
                                   episodes: results.count, successes: successes,
                                   successRate: results.isEmpty ? 0 : Double(successes) / Double(results.count),
-                                  successInterval: [w.low, w.high], episodeResults: results, busHealth: bus?.servoHealth())
+                                  successInterval: [w.low, w.high], episodeResults: results, busHealth: bus?.servoHealth(),
+                                  stoppedEarly: stoppedEarly)
     }
 
     private func runEpisode(index k: Int, seed: UInt64, on deployment: Deployment, policy: Policy,

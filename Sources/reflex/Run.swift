@@ -127,6 +127,8 @@ struct Run: ParsableCommand {
                 try writeFileAtomically([UInt8](enc.encode(summary)), to: report)
             }
             if json { try printJSON(summary) }
+            // The report is written first: a run that gave up on the arm keeps its episodes.
+            if let why = summary.stoppedEarly { throw ReflexError(.device, why) }
             return
         }
         let deployment = try Deployment(config: arm, holdAtStart: true)

@@ -67,22 +67,22 @@ import ReflexHardware
         #expect(report.episodeResults.allSatisfy { $0.commandsOutsideLimits == 0 })
     }
 
-    /// A servo that stays overheated: after `refusedStartsInARowLimit` refusals in a row the run gives up with an
-    /// error naming the count and the fault, instead of trying forever.
+    /// A servo that stays overheated: after `refusedStartsInARowLimit` refusals in a row the run gives up, with the
+    /// reason naming the count and the fault, instead of trying forever — and returns the episodes it ran, so
+    /// `reflex run --report` still writes them (then exits with the reason).
     @Test func refusalsInARowEndTheRunWithTheReason() throws {
         let loaded = try PolicyLoader.load(directory: policy)
         var heard = 0
-        let error = try withEmulatedLift(faults: [ServoFault(.overheat, id: 2, count: nil)]) { _, arm in
-            #expect(throws: ReflexError.self) {
-                try runner(arm).run(count: 10, firstSeed: 1000, policy: loaded, policyName: "lift", progress: { r, _ in
-                    #expect(r.startRefused != nil)
-                    heard += 1
-                })
-            }
+        let report = try withEmulatedLift(faults: [ServoFault(.overheat, id: 2, count: nil)]) { _, arm in
+            try runner(arm).run(count: 10, firstSeed: 1000, policy: loaded, policyName: "lift", progress: { r, _ in
+                #expect(r.startRefused != nil)
+                heard += 1
+            })
         }
         #expect(heard == EpisodeRunner.refusedStartsInARowLimit)
-        let text = "\(error.map { "\($0)" } ?? "")"
-        #expect(text.contains("\(EpisodeRunner.refusedStartsInARowLimit) episodes in a row refused to start"), "\(text)")
-        #expect(text.contains("overheat"), "\(text)")
+        #expect(report.episodes == EpisodeRunner.refusedStartsInARowLimit && report.successes == 0)
+        let why = try #require(report.stoppedEarly)
+        #expect(why.contains("\(EpisodeRunner.refusedStartsInARowLimit) episodes in a row refused to start"), "\(why)")
+        #expect(why.contains("overheat"), "\(why)")
     }
 }
