@@ -13,11 +13,13 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 seconds=${FUZZ_SECONDS:-60}
 build=$PWD/.build-fuzz
-# SwiftPM passes its sanitizers to swiftc as separate -sanitize= flags in an order that changes from run to run (a
-# set), and swiftc keeps only the last: "-sanitize=fuzzer -sanitize=address" compiles ASan without coverage. So the
-# combined flag goes last through -Xswiftc, for every Swift module and the link; --sanitize still covers the C targets.
-(cd Fuzz && swift build -c release --build-path "$build" --sanitize=fuzzer --sanitize=address \
-    -Xswiftc -parse-as-library -Xswiftc -enable-testing -Xswiftc -sanitize=fuzzer,address)
+# Not `--sanitize=fuzzer --sanitize=address`: SwiftPM hands those to swiftc as separate -sanitize= flags in an order
+# that changes from run to run (a set) — so every other build started from nothing — and swiftc keeps only the last,
+# so "-sanitize=fuzzer -sanitize=address" compiled ASan without coverage. One SwiftPM sanitizer, fuzzer (it also
+# tells SwiftPM that libFuzzer brings main), then the combined flag last for every Swift module and the link, and
+# AddressSanitizer for the C targets through -Xcc.
+(cd Fuzz && swift build -c release --build-path "$build" --sanitize=fuzzer \
+    -Xswiftc -parse-as-library -Xswiftc -enable-testing -Xswiftc -sanitize=fuzzer,address -Xcc -fsanitize=address)
 binary=$build/release/ReflexFuzz
 # Reflex's Swift modules alone hold well over 100,000 edges; the C targets about 6,500.
 min_counters=100000
