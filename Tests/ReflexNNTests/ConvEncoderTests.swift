@@ -1,0 +1,134 @@
+import AllocationCounter
+import Foundation
+import ReflexCore
+import TestSupport
+import Testing
+
+@testable import ReflexNN
+
+private let fixture = URL(fileURLWithPath: #filePath).deletingLastPathComponent()
+    .appendingPathComponent("Fixtures/conv_encoder_grads.safetensors").path
+
+/// The trainable image encoder against torch (Fixtures/make_conv_encoder_grads.py: the same encoder with LeRobot's
+/// SpatialSoftmax, forward and backward in float64). Errors are max |a − b| / max |b| per tensor.
+@Suite struct ConvEncoderTests {
+    let file: SafetensorsFile
+    let encoder: ConvEncoder
+    init() throws {
+        file = try SafetensorsFile(path: fixture)
+        encoder = try ConvEncoder.load(from: fixture)
+    }
+
+    /// Σ features · r in double, for a forward on `tape`.
+    func loss(_ images: Tensor, _ r: Tensor, tape: ConvEncoderTape) -> Double {
+        let y = encoder.forward(images.data, batch: 2, tape: tape)
+        var l = 0.0
+        for i in 0 ..< r.count { l += Double(y[i]) * Double(r.data[i]) }
+        return l
+    }
+
+    @Test func forwardAndEveryGradientMatchTorch() throws {
+        let images = positionMajor(try file.tensor("x")), r = try file.tensor("r")
+        let tape = ConvEncoderTape(config: encoder.config, maxBatch: 2)
+        let y = encoder.forward(images.data, batch: 2, tape: tape)
+        let featureError = relativeError(y, try file.tensor("features"))
+        #expect(featureError < 2e-6, "features: \(featureError)")  // reached 1.8e-7
+        let gradient = Tensor(zeros: [encoder.parameterCount])
+        encoder.backward(tape: tape, outputGradient: r.data, gradient: gradient)
+        // The gradient has the parameters' layout, so an encoder over it permutes it to torch's names and shapes.
+        let named = try ConvEncoder(config: encoder.config, parameters: gradient).namedParameters()
+        for (name, g) in named where name != "pool.pos_grid" {
+            let want = try file.tensor("grad." + name)
+            #expect(g.shape == want.shape, "\(name): \(g.shape) vs \(want.shape)")
+            if name == "pool.nets.bias" {
+                // Exactly 0 (a softmax ignores a shift of its inputs): torch's and ours are rounding noise.
+                let largest = g.scalars.map(abs).max() ?? 0
+                #expect(largest < 1e-6, "grad.\(name): \(largest)")  // reached 2.2e-8
+                continue
+            }
+            let err = relativeError(g.data, want)
+            #expect(err < 5e-6, "grad.\(name): \(err)")  // reached ≤ 5.6e-7 (convs.0.bias)
+        }
+    }
+
+    @Test func gradientsMatchFiniteDifferences() throws {
+        let images = positionMajor(try file.tensor("x")), r = try file.tensor("r")
+        let tape = ConvEncoderTape(config: encoder.config, maxBatch: 2)
+        _ = loss(images, r, tape: tape)
+        let gradient = Tensor(zeros: [encoder.parameterCount])
+        encoder.backward(tape: tape, outputGradient: r.data, gradient: gradient)
+        // The largest gradient of each tensor; h large enough that float rounding of L stays small, small enough
+        // that few ReLUs flip.
+        let h: Float = 1e-3
+        for slot in encoder.layout.slots {
+            var i = slot.offset
+            for j in slot.offset ..< slot.offset + slot.count where abs(gradient.data[j]) > abs(gradient.data[i]) { i = j }
+            let saved = encoder.parameters.data[i]
+            encoder.parameters.data[i] = saved + h
+            let up = loss(images, r, tape: tape)
+            encoder.parameters.data[i] = saved - h
+            let down = loss(images, r, tape: tape)
+            encoder.parameters.data[i] = saved
+            let fd = (up - down) / (2 * Double(h)), g = Double(gradient.data[i])
+            // Reached: within 1.1e-3 relative (convs.0.bias), 2.2e-5 absolute for pool.nets.bias (0 exactly).
+            #expect(abs(fd - g) <= 1e-4 + 1e-2 * abs(g), "\(slot.name)[\(i - slot.offset)]: backward \(g), finite difference \(fd)")
+        }
+    }
+
+    @Test func savesPyTorchNamesAndLoadsThemBack() throws {
+        let path = FileManager.default.temporaryDirectory.appendingPathComponent("conv_encoder_\(getpid()).safetensors").path
+        defer { try? FileManager.default.removeItem(atPath: path) }
+        try encoder.save(to: path)
+        let saved = try SafetensorsFile(path: path)
+        // Every tensor torch's state dict has, under its name and shape.
+        for (name, t) in encoder.namedParameters() {
+            let want = try file.tensor(name)
+            #expect(t.shape == want.shape, "\(name)")
+            #expect(try saved.tensor(name).scalars == want.scalars, "\(name)")
+        }
+        let back = try ConvEncoder.load(from: path)
+        #expect(back.config == encoder.config)
+        #expect(back.parameters.scalars == encoder.parameters.scalars)
+    }
+
+    @Test func badConfigsAndFilesAreRefused() throws {
+        var config = encoder.config
+        config.channels = [8, 14]  // groups of 4: 3 groups, which 14 channels do not fill
+        #expect(throws: ReflexError.self) { try config.validate() }
+        config = encoder.config
+        config.imageHeight = 2
+        config.padding = 0
+        #expect(throws: ReflexError.self) { try config.validate() }
+        config = encoder.config
+        config.keypoints = 9  // pool.nets.weight in the file has 8
+        #expect(throws: ReflexError.self) { try ConvEncoder.load(config: config, from: file) }
+    }
+
+    @Test(arguments: [1, 2])
+    func trainingStepAllocatesNothing(threads: Int) throws {
+        #expect(rx_allocation_counter_active() == 1)
+        try KernelThreads.with(threads) {
+            var gen = RandomGenerator(seed: 7)
+            let config = ConvEncoderConfig(imageHeight: 32, imageWidth: 40, channels: [16, 32, 32, 64], keypoints: 16,
+                                           features: 32)
+            let net = try ConvEncoder(config: config, generator: &gen)
+            let tape = ConvEncoderTape(config: config, maxBatch: 8)
+            let grad = Tensor(zeros: [net.parameterCount])
+            var adam = Adam(parameterCount: net.parameterCount)
+            let x = Tensor(zeros: [8 * net.imageCount]), dy = Tensor(zeros: [8, config.features])
+            gen.fillGaussian(x)
+            gen.fillGaussian(dy)
+            func step(_ batch: Int) {
+                net.forward(x.data, batch: batch, tape: tape)
+                grad.fill(0)
+                net.backward(tape: tape, outputGradient: dy.data, gradient: grad)
+                adam.update(parameters: net.parameters, gradient: grad)
+            }
+            for b in [1, 3, 8] { step(b) }  // warm-up grows the per-thread GEMM packing buffers
+            let before = rx_thread_allocation_count()
+            for i in 0 ..< 30 { step([1, 3, 8][i % 3]) }
+            let allocations = rx_thread_allocation_count() - before
+            #expect(allocations == 0, "\(allocations) allocations in 30 training steps (threads \(threads))")
+        }
+    }
+}
