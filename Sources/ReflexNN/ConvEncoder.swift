@@ -176,6 +176,22 @@ public struct ConvEncoder: Sendable {
     /// Floats per input image (H·W·C).
     public var imageCount: Int { config.imageSize.pixels * config.inChannels }
 
+    /// One image for `forward` from a uint8 frame as `reflex collect` records it (H × W × C, already position-major):
+    /// scaled to [0, 1] as LeRobot's datasets give images, then, when `mean` and `std` (C each) are given,
+    /// (x − mean)/std per channel (LeRobot's MEAN_STD image normalization). Writes `imageCount` floats at `image`.
+    /// - Note: Real-time safe.
+    public func loadFrame(_ frame: UnsafePointer<UInt8>, into image: UnsafeMutablePointer<Float>,
+                          mean: UnsafePointer<Float>? = nil, std: UnsafePointer<Float>? = nil) {
+        let c = config.inChannels
+        for p in 0 ..< config.imageSize.pixels {
+            for ch in 0 ..< c {
+                var v = Float(frame[p * c + ch]) / 255
+                if let mean, let std { v = (v - mean[ch]) / std[ch] }
+                image[p * c + ch] = v
+            }
+        }
+    }
+
     /// Training forward: features (batch × features, inside the tape) from images ((batch·H·W) × C_in,
     /// position-major, already normalized), keeping what `backward` needs.
     /// - Note: Real-time safe.

@@ -91,6 +91,24 @@ private let fixture = URL(fileURLWithPath: #filePath).deletingLastPathComponent(
         #expect(back.parameters.scalars == encoder.parameters.scalars)
     }
 
+    @Test func framesLoadAsLeRobotScalesThem() throws {
+        var config = encoder.config
+        config.imageHeight = 1
+        config.imageWidth = 2
+        config.channels = [4]
+        let net = try ConvEncoder(config: config, parameters: Tensor(zeros: [ConvEncoder.layout(for: config).count]))
+        let frame: [UInt8] = [0, 51, 255, 102, 204, 153]  // two pixels, RGB
+        var image = [Float](repeating: 0, count: 6)
+        net.loadFrame(frame, into: &image)
+        #expect(image == frame.map { Float($0) / 255 })
+        let mean: [Float] = [0.5, 0.25, 0], std: [Float] = [0.5, 0.25, 2]
+        net.loadFrame(frame, into: &image, mean: mean, std: std)
+        for i in 0 ..< 6 {
+            let want = (Float(frame[i]) / 255 - mean[i % 3]) / std[i % 3]
+            #expect(abs(image[i] - want) <= 1e-6, "\(i): \(image[i]) vs \(want)")
+        }
+    }
+
     @Test func badConfigsAndFilesAreRefused() throws {
         var config = encoder.config
         config.channels = [8, 14]  // groups of 4: 3 groups, which 14 channels do not fill
