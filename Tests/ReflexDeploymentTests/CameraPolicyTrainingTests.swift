@@ -4,6 +4,7 @@ import ReflexCore
 import ReflexDeployment
 import ReflexPolicy
 import ReflexRobot
+import ReflexRuntime
 import ReflexSim
 
 /// `reflex train --camera front --exclude-features cube` on rendered lift demonstrations: a tiny run end to end.
@@ -66,5 +67,17 @@ import ReflexSim
         #expect(throws: ReflexError.self) {
             try PolicyPrediction.predict(policy: loaded, inputs: input, images: [("front", ppm), ("wrist", ppm)], seed: 3)
         }
+
+        // reflex eval: each worker's task narrowed to the policy's observations, its front camera rendered per chunk.
+        let seen = try CameraTaskEnvironment(robot: "so101", task: "lift", config: c)
+        let seenNames = seen.observationSpace.names ?? []
+        #expect(seen.observationSpace.size == c.observationSize)
+        #expect(!seenNames.contains(where: { $0.hasPrefix("cube") }), "\(seenNames)")
+        let run = try EvalRun(policy: out, robot: "so101", task: "lift", seed: 100, episodes: 2)
+        let report = try run.run(workers: 2)
+        #expect(report.episodes == 2 && report.evaluationsPerCall == 8 && report.meanSteps > 0)
+        // Episode results depend on their seeds only, not on the worker that ran them.
+        let again = try run.run(workers: 1)
+        #expect(again.episodeResults.map(\.steps) == report.episodeResults.map(\.steps))
     }
 }
