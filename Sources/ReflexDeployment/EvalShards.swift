@@ -158,7 +158,14 @@ public struct EvalRun {
             })
             return
         }
-        let makeEnv = try SimTasks.environmentFactory(robot: robot, task: task)
+        var makeEnv = try SimTasks.environmentFactory(robot: robot, task: task)
+        let full = try makeEnv().observationSpace.size
+        if pipeline.config.observationSize != full, pipeline.config.notes?["observation_names"] != nil {
+            // Trained on some of the task's observations (reflex train --exclude-features): the task narrowed to them.
+            let config = pipeline.config
+            _ = try CameraTaskEnvironment(robot: robot, task: task, config: config)
+            makeEnv = { try CameraTaskEnvironment(robot: robot, task: task, config: config) }
+        }
         // A policy reads observationSize values from the task's observation: a smaller one would feed it whatever
         // lies past the array (episodes would then depend on the heap, not on their seeds).
         let env = try makeEnv()

@@ -130,7 +130,8 @@ extension Demonstrations {
         return cameras
     }
 
-    /// Writes the directory (both files atomically).
+    /// Writes the directory (both files atomically). State only: camera frames are not written (`reflex collect`
+    /// writes them as it records).
     public func save(to directory: String, metadata: Metadata) throws {
         guard metadata.observationNames.count == observationSize, metadata.actionNames.count == actionSize else {
             throw ReflexError(.shapeMismatch, "\(metadata.observationNames.count) observation names and \(metadata.actionNames.count) action names for widths \(observationSize) and \(actionSize)")

@@ -79,5 +79,13 @@ import ReflexSim
         // Episode results depend on their seeds only, not on the worker that ran them.
         let again = try run.run(workers: 1)
         #expect(again.episodeResults.map(\.steps) == report.episodeResults.map(\.steps))
+
+        // The blind control (no camera, no cube pose) evaluates on the narrowed task too.
+        options.cameras = []
+        options.steps = 50
+        let blind = try PolicyTrainingSession(options: options, demonstrations: demos, directory: root + "/blind", resume: false, trainedWith: "test")
+        try blind.run()
+        let blindRun = try EvalRun(policy: root + "/blind", robot: "so101", task: "lift", seed: 100, episodes: 1)
+        #expect(try blindRun.run(workers: 1).episodes == 1)
     }
 }
