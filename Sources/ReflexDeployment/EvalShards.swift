@@ -132,8 +132,40 @@ public struct EvalRun {
                 delay: Int = 0, execution: ExecutionStrategy? = nil) throws {
         guard episodes >= 1 else { throw ReflexError(.invalidArgument, "episodes must be at least 1, got \(episodes)") }
         guard delay >= 0 else { throw ReflexError(.invalidValue, "the delay must be at least 0 control steps, got \(delay)") }
-        let makeEnv = try SimTasks.environmentFactory(robot: robot, task: task)
         let pipeline = try SteeringPipeline(directory: policy, sampler: sampler, overrides: steering)
+        if pipeline.config.cameras != nil {
+            // A camera policy: each worker's task renders its cameras for it (CameraTaskEnvironment).
+            guard pipeline.steering.value == nil, pipeline.steering.dsrlActor == nil else {
+                throw ReflexError(.invalidValue, "V-GPS and DSRL do not steer camera policies yet", at: .init(file: policy))
+            }
+            let config = pipeline.config
+            _ = try CameraTaskEnvironment(robot: robot, task: task, config: config) // set-up errors surface here
+            let strategy = execution ?? config.execution ?? (delay > 0 ? .naive : .sync)
+            self.execution = strategy
+            identity = EvalRunIdentity(policy: policy, weightsDigest: try EvalRunIdentity.digest(of: [policy]), robot: robot,
+                                       task: task, sampler: pipeline.label, value: nil, k: nil, beta: nil, dsrlActor: nil,
+                                       dsrlStochastic: nil, seed: seed, episodes: episodes, actionSteps: actionSteps,
+                                       delay: delay, execution: strategy.description)
+            let makeEnv: Evaluator.EnvironmentFactory = { try CameraTaskEnvironment(robot: robot, task: task, config: config) }
+            makeEnvironment = makeEnv
+            evaluator = Evaluator(environment: makeEnv, policyFor: { env in
+                guard let env = env as? CameraTaskEnvironment else {
+                    throw ReflexError(.invalidArgument, "a camera policy runs on a CameraTaskEnvironment")
+                }
+                let p = try PolicyDirectory.loadCameraPolicy(policy)
+                if let sampler { p.diffusion.sampler = sampler }
+                return CameraTaskPolicy(policy: p, environment: env)
+            })
+            return
+        }
+        var makeEnv = try SimTasks.environmentFactory(robot: robot, task: task)
+        let full = try makeEnv().observationSpace.size
+        if pipeline.config.observationSize != full, pipeline.config.notes?["observation_names"] != nil {
+            // Trained on some of the task's observations (reflex train --exclude-features): the task narrowed to them.
+            let config = pipeline.config
+            _ = try CameraTaskEnvironment(robot: robot, task: task, config: config)
+            makeEnv = { try CameraTaskEnvironment(robot: robot, task: task, config: config) }
+        }
         // A policy reads observationSize values from the task's observation: a smaller one would feed it whatever
         // lies past the array (episodes would then depend on the heap, not on their seeds).
         let env = try makeEnv()

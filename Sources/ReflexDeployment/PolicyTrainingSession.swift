@@ -25,8 +25,30 @@ public struct PolicyTrainingOptions: Sendable {
     public var checkpointEvery = 1000
     /// Save the raw weights instead of their exponential moving average.
     public var noEMA = false
+    /// Cameras of the demonstrations whose frames condition the policy (diffusion), each through its own
+    /// `ConvEncoder` trained with the denoiser; `["all"]` takes every camera the file has. Empty: a state policy.
+    public var cameras: [String] = []
+    /// Observation dimensions left out of the policy's inputs: every name containing one of these (e.g. `cube`,
+    /// so a camera policy sees the cube only through its cameras).
+    public var excludeFeatures: [String] = []
 
     public init() {}
+
+    /// The demonstrations with `excludeFeatures` removed from the observations (and their names).
+    public func selectingInputs(_ data: Demonstrations, _ meta: Demonstrations.Metadata) throws
+        -> (Demonstrations, Demonstrations.Metadata) {
+        guard !excludeFeatures.isEmpty else { return (data, meta) }
+        let kept = meta.observationNames.indices.filter { i in
+            !excludeFeatures.contains { meta.observationNames[i].lowercased().contains($0.lowercased()) }
+        }
+        for f in excludeFeatures where !meta.observationNames.contains(where: { $0.lowercased().contains(f.lowercased()) }) {
+            throw ReflexError(.invalidValue, "--exclude-features: no observation is named like '\(f)' (observations: \(meta.observationNames.joined(separator: ", ")))")
+        }
+        guard !kept.isEmpty else { throw ReflexError(.invalidValue, "--exclude-features \(excludeFeatures) leaves no observation") }
+        var m = meta
+        m.observationNames = kept.map { meta.observationNames[$0] }
+        return (try data.keepingObservations(kept), m)
+    }
 
     /// The policy's config for demonstrations `data` described by `meta`, with where it came from in its notes.
     public func policyConfig(data: Demonstrations, meta: Demonstrations.Metadata, demonstrations: String,
@@ -44,7 +66,7 @@ public struct PolicyTrainingOptions: Sendable {
         }
         var scheduler = NoiseScheduler.Config()
         scheduler.predictionType = prediction
-        let config = PolicyConfig(
+        var config = PolicyConfig(
             kind: kind, observationSize: data.observationSize, actionSize: data.actionSize,
             nObsSteps: nObsSteps, horizon: horizon, nActionSteps: nActionSteps,
             normalization: .init(observation: .identity(size: data.observationSize), action: .identity(size: data.actionSize)),
@@ -55,6 +77,17 @@ public struct PolicyTrainingOptions: Sendable {
                     "episodes": String(data.episodes.count), "observation_names": meta.observationNames.joined(separator: ","),
                     "action_names": meta.actionNames.joined(separator: ","), "control_hz": String(meta.controlHz),
                     "trained_with": trainedWith])
+        if !cameras.isEmpty {
+            guard kind == .diffusion else { throw ReflexError(.invalidValue, "camera inputs are supported for diffusion policies only") }
+            let names = cameras == ["all"] ? data.cameras.map(\.name) : cameras
+            guard !names.isEmpty else { throw ReflexError(.invalidValue, "--camera all: the demonstrations hold no frames (record them with reflex collect --camera)") }
+            config.cameras = try names.map { name in
+                guard let c = data.cameras.first(where: { $0.name == name }) else {
+                    throw ReflexError(.invalidValue, "no frames of camera '\(name)' in \(demonstrations) (it has \(data.cameras.isEmpty ? "none" : data.cameras.map(\.name).joined(separator: ", ")))")
+                }
+                return PolicyCamera(name: name, encoder: ConvEncoderConfig(imageHeight: c.height, imageWidth: c.width))
+            }
+        }
         try config.validate()
         return config
     }
@@ -77,7 +110,8 @@ public final class PolicyTrainingSession {
 
     /// Prepares the run; with `resume`, continues from `directory`'s training state and keeps its loss curve.
     public init(options: PolicyTrainingOptions, demonstrations: String, directory: String, resume: Bool, trainedWith: String) throws {
-        let (data, meta) = try Demonstrations.load(directory: demonstrations)
+        let (all, allMeta) = try Demonstrations.load(directory: demonstrations)
+        let (data, meta) = try options.selectingInputs(all, allMeta)
         let config = try options.policyConfig(data: data, meta: meta, demonstrations: demonstrations, trainedWith: trainedWith)
         trainer = try PolicyTrainer(config: config, data: data, training: options.training)
         self.directory = directory

@@ -171,3 +171,111 @@ public struct MaxPool2d: Sendable {
         rx_max_pool2d(channels, batch, size.height, size.width, kernelSize, stride, padding, x, y)
     }
 }
+
+/// A 2-D convolution for training: plain F32 weights (views into a network's flat parameters, so Adam steps them in
+/// place) multiplied with rx_sgemm, and the backward pass beside the forward.
+///
+/// Same layouts as `Conv2d`, for the same reason: feature maps position-major (NHWC), the weight (C_out, kh, kw, C_in)
+/// so an im2col row is kh·kw input pixels side by side. The forward keeps its im2col matrix (the caller's `column`),
+/// which is exactly what dW needs, so the backward is two GEMMs and a col2im.
+public struct TrainableConv2d: Sendable {
+    /// C_out × (kh·kw·C_in).
+    public let weight: Tensor
+    /// C_out.
+    public let bias: Tensor?
+    public let inChannels: Int
+    public let outChannels: Int
+    public let kernelSize: Int
+    public let stride: Int
+    public let padding: Int
+
+    public init(weight: Tensor, bias: Tensor?, inChannels: Int, kernel: Int, stride: Int = 1, padding: Int = 0) {
+        precondition(weight.count == weight.shape[0] * kernel * kernel * inChannels, "TrainableConv2d: weight shape \(weight.shape)")
+        self.weight = weight
+        self.bias = bias
+        self.inChannels = inChannels
+        outChannels = weight.shape[0]
+        kernelSize = kernel
+        self.stride = stride
+        self.padding = padding
+    }
+
+    /// Values in one im2col row.
+    public var rowWidth: Int { kernelSize * kernelSize * inChannels }
+    var isPointwise: Bool { kernelSize == 1 && stride == 1 && padding == 0 }
+
+    public func outputSize(_ size: ImageSize) -> ImageSize {
+        ImageSize(height: (size.height + 2 * padding - kernelSize) / stride + 1,
+                  width: (size.width + 2 * padding - kernelSize) / stride + 1)
+    }
+
+    /// Floats of the im2col matrix `forward` writes when given a `column` buffer.
+    public func columnCount(batch: Int, size: ImageSize) -> Int { batch * outputSize(size).pixels * rowWidth }
+
+    /// y ((batch·H_out·W_out) × C_out) = im2col(x) · Wᵀ + b; `column` (kept for `backward`) needs `columnCount`.
+    /// A 1×1 convolution may pass nil: its input is its own im2col (then `backward` reads x).
+    /// - Note: Real-time safe.
+    public func forward(_ x: UnsafePointer<Float>, batch: Int, size: ImageSize, column: UnsafeMutablePointer<Float>?,
+                        output y: UnsafeMutablePointer<Float>) {
+        let n = batch * outputSize(size).pixels, k = rowWidth
+        var rows = x
+        precondition(column != nil || isPointwise, "TrainableConv2d: a \(kernelSize)×\(kernelSize) convolution needs im2col scratch")
+        if let column {
+            rx_conv2d_im2col(inChannels, batch, size.height, size.width, kernelSize, kernelSize, stride, padding, 1, x,
+                             column)
+            rows = UnsafePointer(column)
+        }
+        rx_sgemm(0, 1, n, outChannels, k, 1, rows, k, weight.data, k, 0, y, outChannels)
+        if let bias { rx_bias_add(n, outChannels, y, outChannels, bias.data) }
+    }
+
+    /// From dy (same layout as y): dW += dyᵀ · im2col(x), db += Σ dy (when given), and, when `inputGradient` is
+    /// given, dx = col2im(dy · W) through `columnGradient` (`columnCount` floats; unused for a 1×1 convolution).
+    /// `columns` is what `forward` read: its `column`, or x itself for a 1×1 convolution.
+    /// - Note: Real-time safe.
+    public func backward(columns: UnsafePointer<Float>, outputGradient dy: UnsafePointer<Float>, batch: Int,
+                         size: ImageSize, weightGradient: UnsafeMutablePointer<Float>?,
+                         biasGradient: UnsafeMutablePointer<Float>?, columnGradient: UnsafeMutablePointer<Float>?,
+                         inputGradient dx: UnsafeMutablePointer<Float>?) {
+        let n = batch * outputSize(size).pixels, k = rowWidth
+        if let dw = weightGradient { rx_sgemm(1, 0, outChannels, k, n, 1, dy, outChannels, columns, k, 1, dw, k) }
+        if let db = biasGradient, bias != nil { rx_bias_grad(n, outChannels, dy, outChannels, db, 1) }
+        guard let dx else { return }
+        if isPointwise {
+            rx_sgemm(0, 0, n, k, outChannels, 1, dy, outChannels, weight.data, k, 0, dx, k)
+        } else if let dcol = columnGradient {
+            rx_sgemm(0, 0, n, k, outChannels, 1, dy, outChannels, weight.data, k, 0, dcol, k)
+            TrainableConv2d.col2im(dcol, inChannels: inChannels, batch: batch, size: size, kernel: kernelSize,
+                                   stride: stride, padding: padding, output: dx)
+        }
+    }
+
+    /// The adjoint of rx_conv2d_im2col (dilation 1): each im2col row's kh·kw pixel runs are added back onto the
+    /// input pixels they were copied from; x is overwritten.
+    /// - Note: Real-time safe.
+    public static func col2im(_ col: UnsafePointer<Float>, inChannels c: Int, batch: Int, size: ImageSize, kernel: Int,
+                              stride: Int, padding: Int, output x: UnsafeMutablePointer<Float>) {
+        let h = size.height, w = size.width
+        let hout = (h + 2 * padding - kernel) / stride + 1, wout = (w + 2 * padding - kernel) / stride + 1
+        x.update(repeating: 0, count: batch * h * w * c)
+        var row = col
+        for b in 0 ..< batch {
+            let xb = x + b * h * w * c
+            for oy in 0 ..< hout {
+                for ox in 0 ..< wout {
+                    for i in 0 ..< kernel {
+                        let sy = oy * stride + i - padding
+                        for j in 0 ..< kernel {
+                            let sx = ox * stride + j - padding
+                            if sy >= 0 && sy < h && sx >= 0 && sx < w {
+                                let dst = xb + (sy * w + sx) * c
+                                for ch in 0 ..< c { dst[ch] += row[ch] }
+                            }
+                            row += c
+                        }
+                    }
+                }
+            }
+        }
+    }
+}

@@ -82,4 +82,52 @@ public struct SpatialSoftmax: Sendable {
             }
         }
     }
+
+    /// Training forward of the soft-argmax from keypoint maps ((batch·H·W) × K, position-major, the projection's
+    /// output): writes the softmax over each map's pixels into `softmax` (same layout, kept for `backward`) and the
+    /// expected (x, y) into y (batch × K·2). `grid` is H·W × 2.
+    /// - Note: Real-time safe.
+    public static func forward(maps: UnsafePointer<Float>, batch: Int, keypoints k: Int, grid: UnsafePointer<Float>,
+                               pixels p: Int, softmax s: UnsafeMutablePointer<Float>, output y: UnsafeMutablePointer<Float>) {
+        for b in 0 ..< batch {
+            let m = maps + b * p * k, sb = s + b * p * k
+            for c in 0 ..< k {
+                var top = -Float.infinity
+                for i in 0 ..< p { top = max(top, m[i * k + c]) }
+                var sum = 0.0
+                for i in 0 ..< p {
+                    let e = expf(m[i * k + c] - top)
+                    sb[i * k + c] = e
+                    sum += Double(e)
+                }
+                let inv = Float(1 / sum)
+                var ex = 0.0, ey = 0.0
+                for i in 0 ..< p {
+                    let v = sb[i * k + c] * inv
+                    sb[i * k + c] = v
+                    ex += Double(v * grid[2 * i])
+                    ey += Double(v * grid[2 * i + 1])
+                }
+                y[(b * k + c) * 2] = Float(ex)
+                y[(b * k + c) * 2 + 1] = Float(ey)
+            }
+        }
+    }
+
+    /// From dy (batch × K·2): d(map)ᵢ = sᵢ (gᵢ · dy − E[g] · dy), the softmax's Jacobian applied to the grid's
+    /// projection; `y` is the forward's output (E[g]).
+    /// - Note: Real-time safe.
+    public static func backward(softmax s: UnsafePointer<Float>, output y: UnsafePointer<Float>,
+                                outputGradient dy: UnsafePointer<Float>, batch: Int, keypoints k: Int,
+                                grid: UnsafePointer<Float>, pixels p: Int, mapGradient dm: UnsafeMutablePointer<Float>) {
+        for b in 0 ..< batch {
+            let sb = s + b * p * k, db = dm + b * p * k
+            for c in 0 ..< k {
+                let o = (b * k + c) * 2
+                let dx = dy[o], dyy = dy[o + 1]
+                let centre = y[o] * dx + y[o + 1] * dyy
+                for i in 0 ..< p { db[i * k + c] = sb[i * k + c] * (grid[2 * i] * dx + grid[2 * i + 1] * dyy - centre) }
+            }
+        }
+    }
 }

@@ -7,7 +7,9 @@ import ReflexCore
 ///   episode concatenated in order;
 /// - `DIR/meta.json`: `{"format": "reflex-demonstrations", "version": 1, "robot", "task", "control_hz",
 ///   "observation_names", "action_names", "episodes": [{"seed", "length", "success", "return"}, …]}`; the episode
-///   boundaries are the cumulative lengths (diffusion_policy's `episode_ends`).
+///   boundaries are the cumulative lengths (diffusion_policy's `episode_ends`);
+/// - with cameras (`reflex collect --camera`), U8 `images.<name>` [N, H, W, 3] in the safetensors file and
+///   `"cameras": [{"name", "tensor", "width", "height"}, …]` in meta.json.
 extension Demonstrations {
     public static let formatName = "reflex-demonstrations"
     public static let formatVersion = 1
@@ -68,6 +70,21 @@ extension Demonstrations {
                               "observations \(observations.shape), actions \(actions.shape), rewards \(rewards?.shape ?? []) do not match \(obsSize) observation and \(actSize) action names",
                               at: .init(file: dataPath))
         }
+        let cameras = try readCameras(json, fail: fail)
+        var cameraBytes: [[UInt8]] = []
+        for c in cameras {
+            let element = "tensor '\(c.tensor)' (camera '\(c.name)' of meta.json)"
+            guard let entry = file.entry(c.tensor) else {
+                throw ReflexError(.safetensorsMissingTensor, "meta.json lists camera '\(c.name)' but the file has no tensor '\(c.tensor)'",
+                                  at: .init(file: dataPath, element: element))
+            }
+            let want = [observations.shape[0], c.height, c.width, 3]
+            guard entry.dtype == .u8, entry.shape == want else {
+                throw ReflexError(.shapeMismatch, "\(entry.dtype.rawValue) \(entry.shape); expected U8 \(want) (one \(c.width)×\(c.height) RGB frame per step)",
+                                  at: .init(file: dataPath, element: element))
+            }
+            cameraBytes.append(try file.rawBytes(c.tensor))
+        }
         var episodes: [Episode] = []
         var start = 0
         for (i, item) in list.enumerated() {
@@ -86,16 +103,35 @@ extension Demonstrations {
                 actions: Array(UnsafeBufferPointer(start: actions.data + start * actSize, count: length * actSize)),
                 length: length, success: success,
                 rewards: rewards.map { Array(UnsafeBufferPointer(start: $0.data + start, count: length)) } ?? [],
-                seed: seed))
+                seed: seed,
+                frames: zip(cameras, cameraBytes).map { c, b in Array(b[start * c.frameBytes ..< (start + length) * c.frameBytes]) }))
             start += length
         }
         guard start == observations.shape[0] else {
             throw fail("episodes", "episode lengths add up to \(start) steps but the file holds \(observations.shape[0])")
         }
-        return (try Demonstrations(observationSize: obsSize, actionSize: actSize, episodes: episodes), metadata)
+        return (try Demonstrations(observationSize: obsSize, actionSize: actSize, episodes: episodes, cameras: cameras), metadata)
     }
 
-    /// Writes the directory (both files atomically).
+    /// meta.json's `cameras` list (absent: none).
+    static func readCameras(_ json: JSONValue, fail: (String, String) -> ReflexError) throws -> [Camera] {
+        guard let value = json["cameras"] else { return [] }
+        guard let list = value.arrayValue else { throw fail("cameras", "must be a list of {name, tensor, width, height}") }
+        var cameras: [Camera] = []
+        for (i, item) in list.enumerated() {
+            guard let name = item["name"]?.stringValue, !name.isEmpty else { throw fail("cameras[\(i)].name", "missing or not a string") }
+            guard let w = item["width"]?.numberValue, let h = item["height"]?.numberValue, w >= 1, h >= 1,
+                  w == w.rounded(), h == h.rounded(), w <= 4096, h <= 4096 else {
+                throw fail("cameras[\(i)]", "width and height must be integers in 1…4096")
+            }
+            if cameras.contains(where: { $0.name == name }) { throw fail("cameras[\(i)].name", "camera '\(name)' listed twice") }
+            cameras.append(Camera(name: name, tensor: item["tensor"]?.stringValue ?? "images.\(name)", height: Int(h), width: Int(w)))
+        }
+        return cameras
+    }
+
+    /// Writes the directory (both files atomically). State only: camera frames are not written (`reflex collect`
+    /// writes them as it records).
     public func save(to directory: String, metadata: Metadata) throws {
         guard metadata.observationNames.count == observationSize, metadata.actionNames.count == actionSize else {
             throw ReflexError(.shapeMismatch, "\(metadata.observationNames.count) observation names and \(metadata.actionNames.count) action names for widths \(observationSize) and \(actionSize)")

@@ -124,7 +124,7 @@ extension DiffusionPolicy {
     public func x0JacobianGain(timestep t: Int, probes: Int, generator: inout RandomGenerator) -> Double? {
         guard let guided = diffusion.guidable else { return nil }
         let n = config.horizon * config.actionSize
-        var cond = [Float](repeating: 0, count: config.conditionSize)
+        var cond = [Float](repeating: 0, count: config.denoiserConditionSize)
         var x0 = [Float](repeating: 0, count: n), eps = x0, out = x0, v = x0, g = x0
         let a = scheduler.alphaBar(t)
         let sqrtA = a.squareRoot(), sqrtB = (1 - a).squareRoot()

@@ -146,10 +146,10 @@ public final class DiffusionPolicy: Policy {
             throw ReflexError(.invalidValue, "DiffusionPolicy needs kind: diffusion and a scheduler")
         }
         guard denoiser.horizon == config.horizon, denoiser.actionSize == config.actionSize,
-              denoiser.conditionSize == config.conditionSize
+              denoiser.conditionSize == config.denoiserConditionSize
         else {
             throw ReflexError(.shapeMismatch,
-                              "denoiser is H=\(denoiser.horizon) A=\(denoiser.actionSize) C=\(denoiser.conditionSize); policy needs H=\(config.horizon) A=\(config.actionSize) C=\(config.conditionSize)")
+                              "denoiser is H=\(denoiser.horizon) A=\(denoiser.actionSize) C=\(denoiser.conditionSize); policy needs H=\(config.horizon) A=\(config.actionSize) C=\(config.denoiserConditionSize)")
         }
         self.config = config
         self.denoiser = denoiser
@@ -158,7 +158,8 @@ public final class DiffusionPolicy: Policy {
         freshKind = DiffusionPolicy.freshSchedule(sampler, scheduler)
         actions = ActionSpace(config: config)
         diffusion = DiffusionSampler(denoiser: denoiser, scheduler: scheduler)
-        condition = Tensor(zeros: [config.conditionSize])
+        // A camera policy's features follow the history; `CameraDiffusionPolicy` writes them (`setCameraFeatures`).
+        condition = Tensor(zeros: [config.denoiserConditionSize])
         samples = Tensor(zeros: [denoiser.maxBatch, config.horizon * config.actionSize])
         noise = Tensor(zeros: [denoiser.maxBatch, config.horizon * config.actionSize])
         warmStart = Tensor(zeros: [config.horizon * config.actionSize])
@@ -168,6 +169,13 @@ public final class DiffusionPolicy: Policy {
     }
 
     public func reset() { hasWarmStart = false }
+
+    /// Writes `count` camera features at `offset` within the condition's camera part (after the history), where
+    /// every following chunk reads them until they are written again.
+    /// - Note: Real-time safe.
+    func setCameraFeatures(_ features: UnsafePointer<Float>, offset: Int, count: Int) {
+        (condition.data + config.conditionSize + offset).update(from: features, count: count)
+    }
 
     /// The timesteps a fresh (not warm-started) call runs under `sampler`; RTI's first call runs its first-chunk
     /// sampler (the full DDPM chain unless told otherwise).

@@ -153,6 +153,19 @@ public struct GripperConfig: Codable, Sendable, Equatable {
 /// Network shape of a policy (the MLP denoiser's, or the BC MLP's; the time embedding is unused by BC).
 public typealias NetworkConfig = MLPDenoiserConfig
 
+/// A camera a policy sees through (`cameras:` in policy.yaml): its name (the demonstrations' camera, e.g. `front`)
+/// and the `ConvEncoder` that turns its newest frame (encoder.image_height × image_width RGB, uint8 scaled to
+/// [0, 1]) into features appended to the denoiser's condition. Weights: `encoders.<name>.` in model.safetensors.
+public struct PolicyCamera: Codable, Sendable, Equatable {
+    public var name: String
+    public var encoder: ConvEncoderConfig
+
+    public init(name: String, encoder: ConvEncoderConfig) {
+        self.name = name
+        self.encoder = encoder
+    }
+}
+
 /// Everything in `policy.yaml`: what the policy is, its horizons, normalization, network and sampler.
 public struct PolicyConfig: Codable, Sendable, Equatable {
     public enum Kind: String, Codable, Sendable {
@@ -195,6 +208,8 @@ public struct PolicyConfig: Codable, Sendable, Equatable {
     public var execution: ExecutionStrategy?
     /// Where the policy came from (task, robot, demonstrations), for people reading the file.
     public var notes: [String: String]?
+    /// Cameras whose newest frames condition the denoiser (a camera policy; diffusion only). Absent: state only.
+    public var cameras: [PolicyCamera]?
 
     public init(kind: Kind, observationSize: Int, actionSize: Int, nObsSteps: Int, horizon: Int, nActionSteps: Int,
                 normalization: Normalization, network: NetworkConfig, gripper: GripperConfig? = nil,
@@ -215,6 +230,12 @@ public struct PolicyConfig: Codable, Sendable, Equatable {
 
     /// Length of the conditioning vector (the flattened observation history).
     public var conditionSize: Int { nObsSteps * observationSize }
+
+    /// Features the cameras' encoders add to the denoiser's condition (0 for a state policy).
+    public var cameraFeatureSize: Int { (cameras ?? []).reduce(0) { $0 + $1.encoder.features } }
+
+    /// The denoiser's condition: the normalized observation history, then each camera's features in order.
+    public var denoiserConditionSize: Int { conditionSize + cameraFeatureSize }
 
     /// Checks every cross-field rule; the error names the key.
     public func validate() throws {
@@ -243,6 +264,20 @@ public struct PolicyConfig: Codable, Sendable, Equatable {
             guard g.factor > 0 else { throw bad("gripper.factor", "must be positive, got \(g.factor)") }
         }
         try steering?.validate(for: kind)
+        if let cameras {
+            guard kind == .diffusion else { throw bad("cameras", "camera inputs are supported by diffusion policies only") }
+            guard !cameras.isEmpty else { throw bad("cameras", "is empty (omit it for a state policy)") }
+            for (i, c) in cameras.enumerated() {
+                guard !c.name.isEmpty, cameras[..<i].allSatisfy({ $0.name != c.name }) else {
+                    throw bad("cameras[\(i)].name", "must be a distinct, non-empty name, got '\(c.name)'")
+                }
+                guard c.encoder.inChannels == 3 else { throw bad("cameras[\(i)].encoder.in_channels", "must be 3 (RGB frames)") }
+                do { try c.encoder.validate() } catch let e as ReflexError {
+                    throw bad("cameras[\(i)].encoder", e.message)
+                }
+            }
+            guard steering == nil else { throw bad("steering", "steering of camera policies is not supported yet") }
+        }
         if kind == .diffusion {
             guard let s = scheduler else { throw bad("scheduler", "a diffusion policy needs a scheduler") }
             try s.validate()

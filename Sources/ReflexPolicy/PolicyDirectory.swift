@@ -18,13 +18,24 @@ public enum PolicyDirectory {
     public static let weightsFile = "model.safetensors"
     static let weightPrefix = "network."
 
-    /// Writes `config` and `network` into `directory` (created if needed); each file is written atomically.
-    public static func save(config: PolicyConfig, network: MLP, to directory: String) throws {
+    static let encoderPrefix = "encoders."
+
+    /// Writes `config` and `network` (and a camera policy's `encoders`, one per `config.cameras` in order, under
+    /// `encoders.<camera>.` in PyTorch's names) into `directory` (created if needed); each file is written atomically.
+    public static func save(config: PolicyConfig, network: MLP, encoders: [ConvEncoder] = [], to directory: String) throws {
         try config.validate()
+        let cameras = config.cameras ?? []
+        guard encoders.count == cameras.count, zip(encoders, cameras).allSatisfy({ $0.config == $1.encoder }) else {
+            throw ReflexError(.shapeMismatch, "\(encoders.count) encoders for cameras \(cameras.map(\.name)) of other shapes")
+        }
         try makeDirectory(directory)
         let yaml = "# Reflex policy (see docs/policies.md). Weights: model.safetensors.\n" + (try YAMLEncoder().encode(config))
         try writeFileAtomically(Array(yaml.utf8), to: directory + "/" + configFile)
-        try writeSafetensors(network.namedParameters(prefix: weightPrefix), to: directory + "/" + weightsFile,
+        var tensors = network.namedParameters(prefix: weightPrefix)
+        for (camera, encoder) in zip(cameras, encoders) {
+            tensors += encoder.namedParameters(prefix: encoderPrefix + camera.name + ".")
+        }
+        try writeSafetensors(tensors, to: directory + "/" + weightsFile,
                              metadata: ["format": "reflex", "kind": config.kind.rawValue])
     }
 
@@ -64,7 +75,7 @@ public enum PolicyDirectory {
     public static func networkConfig(for config: PolicyConfig) -> MLPConfig {
         switch config.kind {
         case .diffusion: return config.network.mlp(horizon: config.horizon, actionSize: config.actionSize,
-                                                   conditionSize: config.conditionSize)
+                                                   conditionSize: config.denoiserConditionSize)
         case .bc: return BCPolicy.networkConfig(for: config)
         }
     }
@@ -81,6 +92,12 @@ public enum PolicyDirectory {
     /// Loads a policy ready to run. `maxCandidates` sizes the batch of a diffusion policy (V-GPS's K).
     public static func load(_ directory: String, maxCandidates: Int = 1) throws -> Policy {
         let config = try readConfig(directory)
+        if let cameras = config.cameras {
+            // Without frames its features would be stale zeros: say what runs it rather than run it blind.
+            throw ReflexError(.invalidPolicy,
+                              "a camera policy (\(cameras.map(\.name).joined(separator: ", "))): it needs frames each step; load it with PolicyDirectory.loadCameraPolicy (reflex predict --image)",
+                              at: .init(file: directory))
+        }
         let network = try readNetwork(directory, config: config)
         switch config.kind {
         case .bc:
@@ -94,3 +111,25 @@ public enum PolicyDirectory {
     }
 }
 
+
+extension PolicyDirectory {
+    /// Reads a camera policy's encoders (`encoders.<camera>.` in model.safetensors), each tensor checked.
+    public static func readEncoders(_ directory: String, config: PolicyConfig) throws -> [ConvEncoder] {
+        let file = try SafetensorsFile(path: directory + "/" + weightsFile)
+        return try (config.cameras ?? []).map { c in
+            try ConvEncoder.load(config: c.encoder, from: file, prefix: encoderPrefix + c.name + ".")
+        }
+    }
+
+    /// Loads a camera policy (policy.yaml with `cameras:`) ready to run on state and frames.
+    public static func loadCameraPolicy(_ directory: String) throws -> CameraDiffusionPolicy {
+        let config = try readConfig(directory)
+        guard config.cameras != nil else {
+            throw ReflexError(.invalidPolicy, "not a camera policy (policy.yaml has no cameras); load it with PolicyDirectory.load",
+                              at: .init(file: directory))
+        }
+        let network = try readNetwork(directory, config: config)
+        let encoders = try readEncoders(directory, config: config)
+        return try CameraDiffusionPolicy(config: config, network: network, encoders: encoders)
+    }
+}

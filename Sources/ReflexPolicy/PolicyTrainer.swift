@@ -65,6 +65,19 @@ public final class PolicyTrainer {
     private let observationWindow: Tensor
     private let actionWindow: Tensor
     private let noise: Tensor
+    /// A camera policy's encoders (one per `config.cameras`), trained jointly with the denoiser through its input
+    /// gradient; their EMA copies when `emaDecay` is set.
+    public let encoders: [ConvEncoder]
+    public let emaEncoders: [ConvEncoder]?
+    public internal(set) var encoderAdams: [Adam]
+    /// For each of `config.cameras`, its index in `data.cameras`.
+    private let cameraIndices: [Int]
+    private let encoderTapes: [ConvEncoderTape]
+    private let encoderGradients: [Tensor]
+    /// Per camera, batch × H × W × 3 floats.
+    private let images: [Tensor]
+    /// The MLP's input gradient (batch × input), whose condition part holds the encoders' feature gradients.
+    private let inputGradient: Tensor
 
     /// Sets up training. `config`'s normalization is replaced by min-max ranges of `data` (LeRobot's default for
     /// state and action features).
@@ -89,10 +102,9 @@ public final class PolicyTrainer {
         let mlpConfig = PolicyDirectory.networkConfig(for: config)
         network = MLP(config: mlpConfig, generator: &gen)
         ema = training.emaDecay == nil ? nil : network.copy()
-        generator = gen
-        adam = Adam(parameterCount: network.parameterCount,
-                    config: .init(learningRate: training.learningRate, beta1: 0.95, beta2: 0.999, epsilon: 1e-8,
-                                  weightDecay: training.weightDecay, decoupled: true))
+        let adamConfig = Adam.Config(learningRate: training.learningRate, beta1: 0.95, beta2: 0.999, epsilon: 1e-8,
+                                     weightDecay: training.weightDecay, decoupled: true)
+        adam = Adam(parameterCount: network.parameterCount, config: adamConfig)
         if config.kind == .diffusion, let s = config.scheduler {
             let sch = NoiseScheduler(s)
             scheduler = sch
@@ -106,6 +118,28 @@ public final class PolicyTrainer {
         for (e, ep) in data.episodes.enumerated() { for i in 0 ..< ep.length { windows.append((e, i)) } }
         self.windows = windows
         let b = training.batchSize
+        let cameras = config.cameras ?? []
+        var cameraIndices: [Int] = [], encoders: [ConvEncoder] = []
+        for c in cameras {
+            guard let i = data.cameras.firstIndex(where: { $0.name == c.name }) else {
+                throw ReflexError(.invalidArgument, "the policy sees camera '\(c.name)' but the demonstrations have frames of \(data.cameras.isEmpty ? "no camera" : data.cameras.map(\.name).joined(separator: ", "))")
+            }
+            let d = data.cameras[i]
+            guard d.height == c.encoder.imageHeight, d.width == c.encoder.imageWidth else {
+                throw ReflexError(.shapeMismatch, "camera '\(c.name)' recorded \(d.width)×\(d.height) frames; its encoder takes \(c.encoder.imageWidth)×\(c.encoder.imageHeight)")
+            }
+            cameraIndices.append(i)
+            encoders.append(try ConvEncoder(config: c.encoder, generator: &gen))
+        }
+        generator = gen
+        self.cameraIndices = cameraIndices
+        self.encoders = encoders
+        emaEncoders = training.emaDecay == nil ? nil : try encoders.map { try ConvEncoder(config: $0.config, parameters: $0.parameters.copy()) }
+        encoderAdams = encoders.map { Adam(parameterCount: $0.parameterCount, config: adamConfig) }
+        encoderTapes = encoders.map { ConvEncoderTape(config: $0.config, maxBatch: b) }
+        encoderGradients = encoders.map { Tensor(zeros: [$0.parameterCount]) }
+        images = encoders.map { Tensor(zeros: [b * $0.imageCount]) }
+        inputGradient = Tensor(zeros: [encoders.isEmpty ? 0 : b * mlpConfig.inputSize])
         tape = MLPTape(config: mlpConfig, maxBatch: b)
         gradient = Tensor(zeros: [network.parameterCount])
         inputs = Tensor(zeros: [b, mlpConfig.inputSize])
@@ -127,6 +161,12 @@ public final class PolicyTrainer {
         let T = scheduler?.config.trainTimesteps ?? 1
         for r in 0 ..< b {
             let w = windows[generator.index(below: windows.count)]
+            // The frame seen with the newest observation of the window (what the policy sees at inference).
+            for (k, encoder) in encoders.enumerated() {
+                data.withFrame(episode: w.episode, index: w.index, camera: cameraIndices[k]) {
+                    encoder.loadFrame($0, into: images[k].data + r * encoder.imageCount)
+                }
+            }
             data.window(episode: w.episode, index: w.index, nObs: config.nObsSteps, horizon: config.horizon,
                         observations: observationWindow.data, actions: actionWindow.data)
             config.normalization.observation.normalize(observationWindow.data, rows: config.nObsSteps)
@@ -151,6 +191,13 @@ public final class PolicyTrainer {
                 target.update(from: actionWindow.data, count: out)
             }
         }
+        // Camera features follow the history in each row's condition: [x_t, emb(t), history, features…].
+        var featureOffset = out + (embedding?.size ?? 0) + cond
+        for (k, encoder) in encoders.enumerated() {
+            let f = encoder.forward(images[k].data, batch: b, tape: encoderTapes[k]), n = encoder.featureCount
+            for r in 0 ..< b { (inputs.data + r * width + featureOffset).update(from: f + r * n, count: n) }
+            featureOffset += n
+        }
         let pred = network.forward(inputs.data, batch: b, tape: tape)
         var loss: Float = 0
         let n = b * out
@@ -161,13 +208,26 @@ public final class PolicyTrainer {
             outputGradient.data[i] = scale * e
         }
         gradient.fill(0)
-        network.backward(tape: tape, outputGradient: outputGradient.data, gradient: gradient, inputGradient: nil)
+        network.backward(tape: tape, outputGradient: outputGradient.data, gradient: gradient,
+                         inputGradient: encoders.isEmpty ? nil : inputGradient.data)
         adam.config.learningRate = training.learningRate(at: step)
         adam.update(parameters: network.parameters, gradient: gradient)
+        featureOffset = out + (embedding?.size ?? 0) + cond
+        for (k, encoder) in encoders.enumerated() {
+            encoderGradients[k].fill(0)
+            encoder.backward(tape: encoderTapes[k], outputGradient: inputGradient.data + featureOffset, rowStride: width,
+                             gradient: encoderGradients[k])
+            featureOffset += encoder.featureCount
+            encoderAdams[k].config.learningRate = adam.config.learningRate
+            encoderAdams[k].update(parameters: encoder.parameters, gradient: encoderGradients[k])
+        }
         if let ema, let decay = training.emaDecay {
             // Warm-up of the average as in diffusion_policy's EMAModel: decay_t = min(decay, (1 + t) / (10 + t)).
             let d = min(decay, Float(1 + step) / Float(10 + step))
             polyakAverage(target: ema.parameters, source: network.parameters, tau: 1 - d)
+            if let emaEncoders {
+                for (e, s) in zip(emaEncoders, encoders) { polyakAverage(target: e.parameters, source: s.parameters, tau: 1 - d) }
+            }
         }
         step += 1
         return loss / Float(n)
@@ -175,15 +235,21 @@ public final class PolicyTrainer {
 
     /// The weights to deploy (the EMA when kept).
     public var deployedNetwork: MLP { ema ?? network }
+    /// The encoders to deploy (their EMA when kept).
+    public var deployedEncoders: [ConvEncoder] { emaEncoders ?? encoders }
 
     /// Writes the policy directory with the deployed weights.
     public func save(to directory: String) throws {
-        try PolicyDirectory.save(config: config, network: deployedNetwork, to: directory)
+        try PolicyDirectory.save(config: config, network: deployedNetwork, encoders: deployedEncoders, to: directory)
     }
 
     /// A policy object over the current deployed weights (for evaluation during training).
     public func policy(maxCandidates: Int = 1) throws -> Policy {
         let net = deployedNetwork.copy()
+        if config.cameras != nil {
+            let copies = try deployedEncoders.map { try ConvEncoder(config: $0.config, parameters: $0.parameters.copy()) }
+            return try CameraDiffusionPolicy(config: config, network: net, encoders: copies, maxCandidates: maxCandidates)
+        }
         switch config.kind {
         case .bc: return try BCPolicy(config: config, network: net)
         case .diffusion:
@@ -207,6 +273,12 @@ extension PolicyTrainer {
         var tensors = [("network", network.parameters)] + adam.namedState(prefix: "adam.")
         if let ema { tensors.append(("ema", ema.parameters)) }
         var meta = adam.metadata(prefix: "adam.")
+        for (k, c) in (config.cameras ?? []).enumerated() {
+            tensors.append(("encoder.\(c.name)", encoders[k].parameters))
+            if let emaEncoders { tensors.append(("ema.encoder.\(c.name)", emaEncoders[k].parameters)) }
+            tensors += encoderAdams[k].namedState(prefix: "adam.encoder.\(c.name).")
+            meta.merge(encoderAdams[k].metadata(prefix: "adam.encoder.\(c.name)."), uniquingKeysWith: { $1 })
+        }
         meta["step"] = String(step)
         let g = generator.state
         meta["generator"] = g.s.map(String.init).joined(separator: ",")
@@ -230,6 +302,11 @@ extension PolicyTrainer {
         try load("network", into: network.parameters)
         if let ema { try load("ema", into: ema.parameters) }
         try adam.load(from: file, prefix: "adam.")
+        for (k, c) in (config.cameras ?? []).enumerated() {
+            try load("encoder.\(c.name)", into: encoders[k].parameters)
+            if let emaEncoders { try load("ema.encoder.\(c.name)", into: emaEncoders[k].parameters) }
+            try encoderAdams[k].load(from: file, prefix: "adam.encoder.\(c.name).")
+        }
         guard let s = file.metadata["step"].flatMap(Int.init), s >= 0,
               let words = file.metadata["generator"]?.split(separator: ",").compactMap({ UInt64($0) }), words.count == 4 else {
             throw ReflexError(.invalidValue, "missing step or generator state in metadata", at: .init(file: path))

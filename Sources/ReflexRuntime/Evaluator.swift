@@ -149,13 +149,20 @@ public struct EvaluationReport: Codable, Sendable {
 public struct Evaluator {
     public typealias EnvironmentFactory = @Sendable () throws -> any Environment
     public typealias PolicyFactory = @Sendable () throws -> Policy
+    /// A policy made for one worker's environment (a camera policy renders that environment's cameras).
+    public typealias PairedPolicyFactory = @Sendable (any Environment) throws -> Policy
 
     public let makeEnvironment: EnvironmentFactory
-    public let makePolicy: PolicyFactory
+    public let makePolicy: PairedPolicyFactory
 
     public init(environment: @escaping EnvironmentFactory, policy: @escaping PolicyFactory) {
         makeEnvironment = environment
-        makePolicy = policy
+        makePolicy = { _ in try policy() }
+    }
+
+    public init(environment: @escaping EnvironmentFactory, policyFor: @escaping PairedPolicyFactory) {
+        makeEnvironment = environment
+        makePolicy = policyFor
     }
 
     /// The generator of episode `k`'s policy noise: a function of (seed, k) only.
@@ -234,8 +241,9 @@ public struct Evaluator {
         // Build every worker's environment and policy before starting, so set-up errors surface here.
         var setups: [(any Environment, PolicyRunner)] = []
         for _ in 0 ..< workers {
-            setups.append((try makeEnvironment(), PolicyRunner(policy: try makePolicy(), actionSteps: config.actionSteps,
-                                                               delay: config.delay, strategy: config.execution)))
+            let env = try makeEnvironment()
+            setups.append((env, PolicyRunner(policy: try makePolicy(env), actionSteps: config.actionSteps,
+                                             delay: config.delay, strategy: config.execution)))
         }
         let boxes = setups.map { WorkerBox(environment: $0.0, runner: $0.1) }
         let group = DispatchGroup()

@@ -10,7 +10,9 @@ struct Predict: ParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Run a policy (a LeRobot diffusion or ACT checkpoint, or a Reflex policy directory) on the observations in a .safetensors file.",
         discussion: """
-        A Reflex policy directory (policy.yaml), with the steering its policy.yaml switches on:
+        A Reflex policy directory (policy.yaml), with the steering its policy.yaml switches on (a camera policy, one
+        trained with reflex train --camera, also takes each camera's frame: --image front=frame.ppm, binary PPM of the
+        size in policy.yaml's cameras):
           reads  observation  [O] (repeated over the history) or [n_obs_steps, O], raw, oldest first
           writes action       [horizon, A], raw: one chunk from a fresh episode with the generator seeded by --seed
                               (the same chunk as reflex_policy_reset(seed) + reflex_policy_predict in the C ABI)
@@ -51,7 +53,7 @@ struct Predict: ParsableCommand {
     @Option(help: "Input tensors (.safetensors).") var inputs: String
     @Option(help: "Where to write the outputs (.safetensors).") var out: String
     @Flag(help: "Evaluate the U-Net once on x, timestep and global_cond instead of sampling actions.") var unetOnly = false
-    @Option(help: ArgumentHelp("A camera frame from a binary PPM (P6) or PGM (P5) file, as FEATURE=PATH (e.g. observation.images.top=frame.ppm); repeatable; replaces that tensor of --inputs.", valueName: "feature=path"))
+    @Option(help: ArgumentHelp("A camera frame from a binary PPM (P6) or PGM (P5) file, as FEATURE=PATH (e.g. observation.images.top=frame.ppm for a LeRobot checkpoint, front=frame.ppm for a Reflex camera policy); repeatable; replaces that tensor of --inputs.", valueName: "feature=path"))
     var image: [String] = []
     @Option(help: "Chunks to sample when no noise is given (LeRobot checkpoints).") var candidates = 1
     @Option(help: "Seed for the initial noise (when not given) and DDPM's per-step noise.") var seed: UInt64 = 0
@@ -63,7 +65,7 @@ struct Predict: ParsableCommand {
         guard (1 ... 256).contains(threads) else { throw ValidationError("--threads must be in 1...256") }
     }
 
-    /// --image arguments as (feature, path).
+    /// --image arguments as (feature or camera name, path).
     func frames() throws -> [(name: String, path: String)] {
         try image.map { arg -> (name: String, path: String) in
             guard let eq = arg.firstIndex(of: "=") else { throw ValidationError("--image takes FEATURE=PATH, got '\(arg)'") }
@@ -79,8 +81,14 @@ struct Predict: ParsableCommand {
             let outputs: [(String, Tensor)]
             let producer: String
             if PolicyDirectory.isPolicyDirectory(directory) {
-                if unetOnly || !image.isEmpty { throw ValidationError("--unet-only and --image apply to LeRobot checkpoints") }
-                outputs = try PolicyPrediction.predict(policy: try PolicyLoader.load(directory: directory), inputs: input, seed: seed)
+                if unetOnly { throw ValidationError("--unet-only applies to LeRobot checkpoints") }
+                if try PolicyDirectory.readConfig(directory).cameras != nil {
+                    outputs = try PolicyPrediction.predict(policy: try PolicyDirectory.loadCameraPolicy(directory), inputs: input,
+                                                           images: try frames(), seed: seed)
+                } else {
+                    if !image.isEmpty { throw ValidationError("--image: this Reflex policy has no cameras") }
+                    outputs = try PolicyPrediction.predict(policy: try PolicyLoader.load(directory: directory), inputs: input, seed: seed)
+                }
                 producer = "reflex predict (Reflex policy)"
             } else if try LeRobotPolicyType(directory: directory) == .act {
                 if unetOnly { throw ValidationError("--unet-only applies to LeRobot diffusion checkpoints") }

@@ -13,6 +13,8 @@ struct Train: ParsableCommand {
         Writes OUT/policy.yaml + OUT/model.safetensors (EMA weights), OUT/loss.csv and OUT/loss.svg, and a
         training state at every checkpoint: a killed run continues with --resume from the last one.
         Example: reflex train --algo diffusion --demos demos/lift --out policies/lift --steps 8000
+        A camera policy, on frames recorded by reflex collect --camera front:96x96, seeing the cube only through them:
+                 reflex train --demos demos/lift-cam --camera front --exclude-features cube --out policies/lift-cam
         """)
 
     enum Algo: String, ExpressibleByArgument, CaseIterable { case diffusion, bc }
@@ -37,6 +39,10 @@ struct Train: ParsableCommand {
     @Option(help: "Threads for the kernels.") var threads = 2
     @Flag(help: "Continue from OUT's training state.") var resume = false
     @Flag(help: "Save the raw weights instead of their exponential moving average.") var noEma = false
+    @Option(help: ArgumentHelp("A camera of the demonstrations (reflex collect --camera) whose frames condition the policy through a trained conv encoder; repeatable; 'all' for every camera in the file (diffusion only).", valueName: "name"))
+    var camera: [String] = []
+    @Option(help: ArgumentHelp("Leave out of the policy's inputs every observation whose name contains one of these, comma-separated (e.g. cube: the policy sees the cube only through its camera).", valueName: "names"))
+    var excludeFeatures: String?
 
     func run() throws {
         KernelBuild.setThreads(threads)
@@ -51,12 +57,15 @@ struct Train: ParsableCommand {
         options.prediction = prediction == .epsilon ? .epsilon : .sample
         options.sampler = try SamplerSpec(parsing: sampler)
         (options.gripper, options.checkpointEvery, options.noEMA) = (gripper, checkpointEvery, noEma)
+        options.cameras = camera
+        options.excludeFeatures = excludeFeatures.map { $0.split(separator: ",").map(String.init) } ?? []
         let session = try PolicyTrainingSession(options: options, demonstrations: demos, directory: out, resume: resume,
                                                 trainedWith: (["reflex"] + CommandLine.arguments.dropFirst()).joined(separator: " "))
         let t = session.trainer
+        let cameraNote = t.encoders.isEmpty ? "" : " + \(t.encoders.reduce(0) { $0 + $1.parameterCount }) encoder parameters (\((t.config.cameras ?? []).map { "\($0.name) \($0.encoder.imageWidth)×\($0.encoder.imageHeight)" }.joined(separator: ", ")))"
         if resume { FileHandle.standardError.write(Data("resuming \(out) at step \(t.step)\n".utf8)) }
         print("training \(algo.rawValue) on \(t.data.episodes.count) episodes (\(t.data.stepCount) steps): " +
-              "\(t.network.parameterCount) parameters, batch \(batchSize), \(steps) steps, \(threads) threads")
+              "\(t.network.parameterCount) parameters\(cameraNote), batch \(batchSize), \(steps) steps, \(threads) threads")
         let progress = ProgressLine(total: steps, label: "train")
         let start = Date()
         try session.run { step, loss in progress.update(step, status: String(format: "loss %.4f", loss)) }

@@ -60,5 +60,19 @@ import ReflexRobot
         #expect(cameras.map { $0["tensor"]?.stringValue } == ["images.front", "images.wrist"])
         let (loaded, _) = try Demonstrations.load(directory: dir)
         #expect(loaded.stepCount == n)
+        // The reader gives each episode's frames per camera, as the file holds them.
+        #expect(loaded.cameras == specs.map { Demonstrations.Camera(name: $0.placement.rawValue, tensor: $0.tensorName, height: $0.height, width: $0.width) })
+        for (c, s) in specs.enumerated() {
+            let all = try file.rawBytes(s.tensorName)
+            #expect(loaded.episodes[0].frames[c] + loaded.episodes[1].frames[c] == all, "\(s)")
+        }
+        // meta.json naming a tensor the file lacks, or a camera of another size: refused, naming the tensor.
+        let metaText = try readTextFile(dir + "/meta.json")
+        try writeFileAtomically(Array(metaText.replacingOccurrences(of: "\"images.wrist\"", with: "\"images.side\"").utf8), to: dir + "/meta.json")
+        let missing = try #require(throws: ReflexError.self) { try Demonstrations.load(directory: dir) }
+        #expect(missing.description.contains("images.side"))
+        try writeFileAtomically(Array(metaText.replacingOccurrences(of: "\"width\":16", with: "\"width\":17").utf8), to: dir + "/meta.json")
+        let shape = try #require(throws: ReflexError.self) { try Demonstrations.load(directory: dir) }
+        #expect(shape.description.contains("images.wrist"), "\(shape)")
     }
 }
