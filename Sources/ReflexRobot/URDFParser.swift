@@ -56,10 +56,11 @@ public enum URDFParser {
                               at: .init(file: file, byteOffset: offset))
         }
         // It also crashes (strlen of a null pointer) on a processing instruction with no data, `<?name?>` — found by
-        // the urdf fuzz target once its Swift code was instrumented — so that shape is refused here too.
-        if let offset = emptyProcessingInstructionOffset(data) {
-            throw ReflexError(.urdfSyntax, "a processing instruction with no data ('<?name?>') at byte \(offset): URDF uses none; remove it",
-                              at: .init(file: file, byteOffset: offset))
+        // the urdf fuzz target once its Swift code was instrumented — wherever libxml2 meets one: after a malformed
+        // XML declaration it recovers and reads on, and an entity's replacement text can spell one. So the bytes are
+        // searched for that shape anywhere, and a DTD (the only source of entities; URDF uses none) is refused.
+        if let (offset, what) = unsafeXMLConstruct(data) {
+            throw ReflexError(.urdfSyntax, "\(what) at byte \(offset): URDF uses none; remove it", at: .init(file: file, byteOffset: offset))
         }
         let parser = XMLParser(data: data)
         let builder = XMLTreeBuilder()
@@ -86,37 +87,29 @@ public enum URDFParser {
         }
     }
 
-    /// The offset of the first `<?target?>` (a processing instruction whose target is followed directly by `?>`)
-    /// outside comments and CDATA sections, or nil.
-    static func emptyProcessingInstructionOffset(_ data: Data) -> Int? {
-        data.withUnsafeBytes { (raw: UnsafeRawBufferPointer) -> Int? in
+    /// The first construct Foundation's XMLParser cannot be trusted with, anywhere in the bytes (comments and
+    /// attribute values included: libxml2's recovery decides where those end, not this scan): a processing
+    /// instruction with no data (`<?name?>`), or a document type declaration.
+    static func unsafeXMLConstruct(_ data: Data) -> (offset: Int, what: String)? {
+        data.withUnsafeBytes { (raw: UnsafeRawBufferPointer) -> (Int, String)? in
             let b = raw.bindMemory(to: UInt8.self)
             let n = b.count
-            func starts(_ at: Int, _ text: StaticString) -> Bool {
-                let count = text.utf8CodeUnitCount
-                guard at + count <= n else { return false }
-                for k in 0 ..< count where b[at + k] != text.utf8Start[k] { return false }
-                return true
-            }
-            func skip(past end: StaticString, from: Int) -> Int {
-                var i = from
-                while i < n && !starts(i, end) { i += 1 }
-                return i + end.utf8CodeUnitCount
-            }
+            let doctype = Array("<!DOCTYPE".utf8)
             var i = 0
-            while i < n {
-                if starts(i, "<!--") {
-                    i = skip(past: "-->", from: i + 4)
-                } else if starts(i, "<![CDATA[") {
-                    i = skip(past: "]]>", from: i + 9)
-                } else if starts(i, "<?") {
+            while i + 1 < n {
+                if b[i] == 0x3C && b[i + 1] == 0x3F { // "<?"
+                    // A name is never empty and holds neither blanks nor '?'; libxml2 passes no data exactly when "?>"
+                    // follows the name.
                     var j = i + 2
-                    while j < n, !starts(j, "?>"), ![0x20, 0x09, 0x0A, 0x0D].contains(b[j]) { j += 1 }
-                    if j > i + 2 && starts(j, "?>") { return i }
-                    i = skip(past: "?>", from: i + 2)
-                } else {
-                    i += 1
+                    while j < n, b[j] != 0x3F, ![0x20, 0x09, 0x0A, 0x0D].contains(b[j]) { j += 1 }
+                    if j > i + 2 && j + 1 < n && b[j] == 0x3F && b[j + 1] == 0x3E {
+                        return (i, "a processing instruction with no data ('<?name?>')")
+                    }
+                } else if b[i] == 0x3C && b[i + 1] == 0x21 && i + doctype.count <= n
+                            && (0 ..< doctype.count).allSatisfy({ b[i + $0] == doctype[$0] }) {
+                    return (i, "a document type declaration ('<!DOCTYPE')")
                 }
+                i += 1
             }
             return nil
         }

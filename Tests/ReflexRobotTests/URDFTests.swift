@@ -125,28 +125,39 @@ private func expectURDFError(_ xml: String, base: String = ".", code: ReflexErro
 
     /// Found by the urdf fuzz target: Foundation's XMLParser traps on a comment holding a byte that is not UTF-8
     /// (here a Latin-1 "é"); the parser refuses such a file with the byte's offset instead.
-    /// `<?name?>` crashed Foundation's XMLParser on Linux (the urdf fuzz target's find; its input is in
-    /// Fuzz/Corpus/urdf/crash-empty-processing-instruction); it is refused at its byte. A processing instruction with
-    /// data, or one inside a comment, is left to the XML parser as before.
+    /// `<?name?>` crashed Foundation's XMLParser on Linux (the urdf fuzz target's finds: one plain, one after a
+    /// malformed XML declaration that libxml2 recovered from; reproducers in Fuzz/Corpus/urdf/crash-*-processing-
+    /// instruction*); that shape is refused at its byte wherever it stands, and so is a DTD (an entity could spell it).
+    /// A processing instruction with data is left to the XML parser as before.
     @Test func emptyProcessingInstructionIsRefusedNotACrash() throws {
-        let text = "<?xml version=\"1.0\"?>\n<robot name='r'>\n  <link name='a'/>\n  <?l?>\n</robot>"
-        let offset = text.utf8.distance(from: text.startIndex, to: try #require(text.range(of: "<?l?>")).lowerBound)
-        do {
-            _ = try URDFParser.parse(Data(text.utf8), file: "pi.urdf")
-            Issue.record("an empty processing instruction was accepted")
-        } catch let e as ReflexError {
-            #expect(e.code == .urdfSyntax)
-            #expect(e.location.byteOffset == offset)
-            #expect(e.message.contains("processing instruction"))
+        let cases = [
+            ("<?xml version=\"1.0\"?>\n<robot name='r'>\n  <link name='a'/>\n  <?l?>\n</robot>", "<?l?>", "processing instruction"),
+            ("<?xml version=\"0.0\"?TT-->\n<robot name='r'><?lv?></robot>", "<?lv?>", "processing instruction"),
+            ("<robot name='r'><!-- <?l?> --><link name='a'/></robot>", "<?l?>", "processing instruction"),
+            ("<!DOCTYPE r [<!ENTITY e \"&#60;?x?>\">]><robot name='r'>&e;</robot>", "<!DOCTYPE", "document type declaration"),
+        ]
+        for (text, construct, words) in cases {
+            let offset = text.utf8.distance(from: text.startIndex, to: try #require(text.range(of: construct)).lowerBound)
+            do {
+                _ = try URDFParser.parse(Data(text.utf8), file: "pi.urdf")
+                Issue.record("accepted: \(text)")
+            } catch let e as ReflexError {
+                #expect(e.code == .urdfSyntax)
+                #expect(e.location.byteOffset == offset, "\(text)")
+                #expect(e.message.contains(words), "\(e.message)")
+            }
         }
-        for fine in ["<robot name='r'><link name='a'/><?l data?></robot>", "<robot name='r'><!-- <?l?> --><link name='a'/></robot>",
-                     "<robot name='r'><link name='a'/><? l?></robot>"] {
-            #expect(URDFParser.emptyProcessingInstructionOffset(Data(fine.utf8)) == nil, "\(fine)")
+        for fine in ["<robot name='r'><link name='a'/><?l data?></robot>", "<robot name='r'><link name='a'/><? l?></robot>"] {
+            #expect(URDFParser.unsafeXMLConstruct(Data(fine.utf8)) == nil, "\(fine)")
             _ = try? URDFParser.parse(Data(fine.utf8), file: "fine.urdf") // must not crash
         }
-        let reproducer = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
-            .appendingPathComponent("Fuzz/Corpus/urdf/crash-empty-processing-instruction")
-        #expect(throws: ReflexError.self) { _ = try URDFParser.parse(try Data(contentsOf: reproducer), file: "crash.urdf") }
+        let corpus = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+            .appendingPathComponent("Fuzz/Corpus/urdf")
+        for name in ["crash-empty-processing-instruction", "crash-empty-processing-instruction-after-bad-declaration"] {
+            #expect(throws: ReflexError.self, "\(name)") {
+                _ = try URDFParser.parse(try Data(contentsOf: corpus.appendingPathComponent(name)), file: name)
+            }
+        }
     }
 
     @Test func latin1CommentIsRefusedNotACrash() throws {
