@@ -17,8 +17,9 @@ build=$PWD/.build-fuzz
 # that changes from run to run (a set) — so every other build started from nothing — and swiftc keeps only the last,
 # so "-sanitize=fuzzer -sanitize=address" compiled ASan without coverage. One SwiftPM sanitizer, fuzzer (it also
 # tells SwiftPM that libFuzzer brings main), then the combined flag last for every Swift module and the link, and
-# AddressSanitizer for the C targets through -Xcc.
-(cd Fuzz && swift build -c release --build-path "$build" --sanitize=fuzzer \
+# AddressSanitizer for the C targets through -Xcc. Without the cached build manifest: SwiftPM would not notice source
+# files added to Reflex (a path dependency of Fuzz/) since the last build.
+(cd Fuzz && swift build -c release --build-path "$build" --sanitize=fuzzer --disable-build-manifest-caching \
     -Xswiftc -parse-as-library -Xswiftc -enable-testing -Xswiftc -sanitize=fuzzer,address -Xcc -fsanitize=address)
 binary=$build/release/ReflexFuzz
 # Reflex's Swift modules alone hold well over 100,000 edges; the C targets about 6,500.

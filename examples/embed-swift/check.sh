@@ -4,7 +4,9 @@
 set -euo pipefail
 flags=(-c release -Xcxx -O3 -Xcxx -march=native)
 [ -x .build/release/reflex ] || swift build "${flags[@]}" --product reflex
-swift build "${flags[@]}" --package-path examples/embed-swift
+# Without the cached build manifest: SwiftPM would not notice source files added to Reflex (a path dependency) since
+# the example's last build, and compile Reflex's modules without them.
+swift build "${flags[@]}" --package-path examples/embed-swift --disable-build-manifest-caching
 out=$(examples/embed-swift/.build/release/EmbedReflex policies/so101-lift 7)
 echo "$out"
 python3 - "$out" <<'PY'
