@@ -92,9 +92,10 @@ final class HeadlessChromium: @unchecked Sendable {
             let browser = try HeadlessChromium(path: chromium, url: url, profile: profile)
             defer { browser.close() }
             try browser.attach(urlPart: "127.0.0.1:\(port)")
-            // Wait (real time) for the page to have rendered a few frames of the stream.
+            // Wait (real time) for the page to have rendered a few frames of the stream: about a second alone, but in
+            // the full parallel suite on two cores Chromium is starved for tens of seconds (1 frame in 20 s once).
             var frames = 0
-            let deadline = Date().addingTimeInterval(20)
+            let deadline = Date().addingTimeInterval(90)
             while frames < 10 && Date() < deadline {
                 frames = Int(try browser.evaluate("Number(document.body.dataset.frames || 0)") as? Double ?? 0)
                 usleep(50_000)
