@@ -65,11 +65,23 @@ func string(_ p: UnsafePointer<CChar>?, _ what: String) throws -> String {
     return String(cString: p)
 }
 
-/// A policy handle: one policy instance and its generator, for one thread at a time.
+/// A policy handle: one policy instance and its generator, for one thread at a time, and the buffers its inputs
+/// are gathered in (frames, state), made once.
 final class PolicyHandle {
     let policy: Policy
     var generator = RandomGenerator(seed: 0)
-    init(policy: Policy) { self.policy = policy }
+    let inputs: ObservationFeatures
+    /// Each camera's feature and short name as NUL-terminated bytes, compared with a C string without allocating.
+    let names: [(full: [CChar], short: [CChar])]
+    init(policy: Policy) {
+        self.policy = policy
+        inputs = ObservationFeatures(policy: policy)
+        names = inputs.cameras.map { (Array($0.name.utf8CString), Array($0.shortName.utf8CString)) }
+    }
+
+    func cameraIndex(_ name: UnsafePointer<CChar>) -> Int? {
+        names.firstIndex { strcmp($0.full, name) == 0 || strcmp($0.short, name) == 0 }
+    }
 }
 
 /// A controller handle: the deployment (arm, scene) and its controller.
@@ -107,7 +119,7 @@ public func reflex_policy_open(_ directory: UnsafePointer<CChar>?, _ sampler: Un
         out.pointee = nil
         let dir = try string(directory, "directory")
         let spec = try sampler.map { try SamplerSpec(parsing: String(cString: $0)) }
-        let box = PolicyHandle(policy: try PolicyLoader.load(directory: dir, sampler: spec))
+        let box = PolicyHandle(policy: try PolicyLoader.load(directory: dir, sampler: spec, acceptingFrames: true))
         out.pointee = OpaquePointer(Unmanaged.passRetained(box).toOpaque())
     }
 }
@@ -148,6 +160,9 @@ public func reflex_policy_predict(_ policy: OpaquePointer?, _ history: UnsafePoi
         let h = try handle(policy, PolicyHandle.self)
         let c = h.policy.config
         guard let history, let chunk else { throw argumentError("history and chunk must not be NULL") }
+        if h.inputs.cameras.contains(where: { $0.rowOffset == nil }) {
+            throw argumentError("a camera policy (\(h.inputs.cameras.map(\.name).joined(separator: ", "))): set its frames with reflex_policy_set_image and predict with reflex_policy_predict_images")
+        }
         guard historyCount == c.conditionSize else {
             throw ReflexError(.shapeMismatch, "history holds \(historyCount) values; the policy needs \(c.nObsSteps) × \(c.observationSize) = \(c.conditionSize)")
         }
@@ -159,6 +174,77 @@ public func reflex_policy_predict(_ policy: OpaquePointer?, _ history: UnsafePoi
             throw argumentError("history value \(i) is not finite (\(history[i])); nothing was predicted")
         }
         _ = h.policy.predictChunk(history: history, stepsExecuted: stepsExecuted, output: chunk, generator: &h.generator)
+    }
+}
+
+// MARK: Policies that look through cameras
+
+@_cdecl("reflex_policy_inputs")
+public func reflex_policy_inputs(_ policy: OpaquePointer?, _ stateSize: UnsafeMutablePointer<Int>?,
+                                 _ cameraCount: UnsafeMutablePointer<Int>?) -> Int32 {
+    guarded {
+        let h = try handle(policy, PolicyHandle.self)
+        stateSize?.pointee = h.inputs.stateSize
+        cameraCount?.pointee = h.inputs.cameras.count
+    }
+}
+
+@_cdecl("reflex_policy_camera")
+public func reflex_policy_camera(_ policy: OpaquePointer?, _ index: Int, _ name: UnsafeMutablePointer<CChar>?, _ capacity: Int,
+                                 _ height: UnsafeMutablePointer<Int>?, _ width: UnsafeMutablePointer<Int>?,
+                                 _ channels: UnsafeMutablePointer<Int>?) -> Int32 {
+    guarded {
+        let h = try handle(policy, PolicyHandle.self)
+        guard index >= 0, index < h.inputs.cameras.count else {
+            throw argumentError("camera index \(index) is out of range (the policy has \(h.inputs.cameras.count) cameras)")
+        }
+        let cam = h.inputs.cameras[index]
+        if let name {
+            let bytes = h.names[index].full
+            guard capacity >= bytes.count else { throw argumentError("the name '\(cam.name)' needs \(bytes.count) bytes, the buffer holds \(capacity)") }
+            for (i, b) in bytes.enumerated() { name[i] = b }
+        }
+        height?.pointee = cam.height
+        width?.pointee = cam.width
+        channels?.pointee = cam.channels
+    }
+}
+
+@_cdecl("reflex_policy_set_image")
+public func reflex_policy_set_image(_ policy: OpaquePointer?, _ camera: UnsafePointer<CChar>?, _ rgb: UnsafePointer<UInt8>?,
+                                    _ height: Int, _ width: Int) -> Int32 {
+    guarded {
+        let h = try handle(policy, PolicyHandle.self)
+        guard let camera, let rgb else { throw argumentError("camera and rgb must not be NULL") }
+        guard let k = h.cameraIndex(camera) else {
+            throw argumentError("the policy has no camera '\(String(cString: camera))' (it has: \(h.inputs.cameras.map(\.name).joined(separator: ", ")))")
+        }
+        let cam = h.inputs.cameras[k]
+        guard height == cam.height, width == cam.width, cam.channels == 3 else {
+            throw ReflexError(.shapeMismatch, "camera '\(cam.name)' takes \(cam.height) x \(cam.width) x \(cam.channels) frames, got \(height) x \(width) x 3")
+        }
+        h.inputs.setImage(camera: k, rgb: rgb)
+    }
+}
+
+@_cdecl("reflex_policy_predict_images")
+public func reflex_policy_predict_images(_ policy: OpaquePointer?, _ state: UnsafePointer<Float>?, _ stateCount: Int,
+                                         _ stepsExecuted: Int, _ chunk: UnsafeMutablePointer<Float>?, _ chunkCapacity: Int) -> Int32 {
+    guarded {
+        let h = try handle(policy, PolicyHandle.self)
+        let c = h.policy.config
+        guard let state, let chunk else { throw argumentError("state and chunk must not be NULL") }
+        guard chunkCapacity >= c.horizon * c.actionSize else {
+            throw argumentError("chunk holds \(chunkCapacity) values; the policy writes \(c.horizon) × \(c.actionSize) = \(c.horizon * c.actionSize)")
+        }
+        guard stepsExecuted >= 0 else { throw argumentError("steps_executed must be ≥ 0, got \(stepsExecuted)") }
+        if let k = h.inputs.imageSet.firstIndex(of: false) {
+            throw ReflexError(.invalidTransition, "camera '\(h.inputs.cameras[k].name)' has no frame since the last prediction: reflex_policy_set_image first")
+        }
+        try h.inputs.setState(state, count: stateCount)
+        try h.inputs.apply(to: h.policy)
+        h.inputs.clearImages()
+        _ = h.policy.predictChunk(history: h.inputs.history, stepsExecuted: stepsExecuted, output: chunk, generator: &h.generator)
     }
 }
 

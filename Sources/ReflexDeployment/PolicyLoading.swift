@@ -9,9 +9,10 @@ public enum PolicyLoader {
     /// A policy instance for one thread: `directory`'s policy with its steering, `sampler` and `steering` winning
     /// over policy.yaml's.
     /// - Warning: Not real-time safe.
-    public static func load(directory: String, sampler: SamplerSpec? = nil, steering: SteeringDefaults = SteeringDefaults())
-        throws -> Policy {
-        try SteeringPipeline(directory: directory, sampler: sampler, overrides: steering).makePolicy()
+    /// `acceptingFrames`: a Reflex camera policy loads too; the caller sets its frames before every chunk.
+    public static func load(directory: String, sampler: SamplerSpec? = nil, steering: SteeringDefaults = SteeringDefaults(),
+                            acceptingFrames: Bool = false) throws -> Policy {
+        try SteeringPipeline(directory: directory, sampler: sampler, overrides: steering).makePolicy(acceptingFrames: acceptingFrames)
     }
 }
 

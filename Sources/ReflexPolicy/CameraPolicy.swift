@@ -97,8 +97,14 @@ extension PolicyPrediction {
         let pixels = height * width
         var frame = [UInt8](repeating: 0, count: pixels * 3)
         for p in 0 ..< pixels {
-            for c in 0 ..< 3 { frame[p * 3 + c] = UInt8(max(0, min(255, (image.data[c * pixels + p] * 255).rounded()))) }
+            for c in 0 ..< 3 { frame[p * 3 + c] = quantize(image.data[c * pixels + p]) }
         }
         return frame
+    }
+
+    /// A [0, 1] float sample as the uint8 a camera frame holds (rounded, clamped).
+    /// - Note: Real-time safe.
+    @inline(__always) public static func quantize(_ v: Float) -> UInt8 {
+        UInt8(max(0, min(255, (v * 255).rounded())))
     }
 }

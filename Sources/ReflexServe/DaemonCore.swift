@@ -50,6 +50,8 @@ public final class DaemonCore: Sendable {
         var directory: String
         var steering: SteeringOptions
         var config: PolicyConfig
+        /// Cameras the policy sees (feature names); such a policy is served by `/v1/predict` only.
+        var cameras: [String] = []
         var generation = 0
     }
 
@@ -152,12 +154,18 @@ public final class DaemonCore: Sendable {
 
     @discardableResult
     func load(name: String, resolvedDirectory dir: String, steering: SteeringOptions = SteeringOptions()) throws -> PolicyConfig {
-        // A Reflex policy directory or a LeRobot diffusion checkpoint (state inputs): the pipeline reads either.
+        // A Reflex policy directory or a LeRobot diffusion or ACT checkpoint: the pipeline reads each.
         let pipeline = try PolicyFactory.pipeline(directory: dir, options: steering, maxCandidates: config.maxCandidates)
         let pc = pipeline.config
-        let policy = try pipeline.makePolicy()
-        try controller.addPolicy(name: name, policy)
-        catalog.withLock { $0[name] = CatalogEntry(directory: dir, steering: steering, config: pc) }
+        let cameras = pipeline.cameras
+        if cameras.isEmpty {
+            try controller.addPolicy(name: name, try pipeline.makePolicy())
+        } else {
+            // The loop has no frames to give a camera policy: remote inference only (the client sends them).
+            try ServeRoutes.checkName(name)
+            _ = try pipeline.makePolicy(acceptingFrames: true)
+        }
+        catalog.withLock { $0[name] = CatalogEntry(directory: dir, steering: steering, config: pc, cameras: cameras) }
         predictors.withLock { $0[name] = nil }
         return pc
     }
@@ -171,7 +179,15 @@ public final class DaemonCore: Sendable {
         return pc
     }
 
+    /// Refuses to run a camera policy in the loop (its frames come with each `/v1/predict` request only).
+    func checkLoopCanRun(_ policy: String) throws {
+        guard let cameras = catalog.withLock({ $0[policy]?.cameras }), !cameras.isEmpty else { return }
+        throw APIError(.unprocessableContent, "camera_policy",
+                       "policy '\(policy)' sees cameras \(cameras.joined(separator: ", ")); the daemon's loop has no frames for it: it is served by POST /v1/predict with its images")
+    }
+
     public func start(policy: String) async throws -> RealTimeReport {
+        try checkLoopCanRun(policy)
         let report = try await onControl { () -> RealTimeReport in
             let s = self.controller.status()
             guard s.policies.contains(policy) else {
@@ -197,6 +213,7 @@ public final class DaemonCore: Sendable {
     }
 
     public func switchPolicy(to name: String) async throws {
+        try checkLoopCanRun(name)
         try await onControl { try self.controller.switchPolicy(to: name) }
         events.note("policy_switch", "switching to '\(name)'; the loop holds until its first chunk", now: monotonicNanoseconds())
         invalidateStatus()
@@ -224,9 +241,12 @@ public final class DaemonCore: Sendable {
         let pipeline = try PolicyFactory.pipeline(directory: entry.directory, options: options, maxCandidates: config.maxCandidates)
         let final = options
         let switched = try await onControl { () -> Bool in
-            let policy = try pipeline.makePolicy()
             let running = self.controller.status().running && self.controller.status().activePolicy == name
-            try self.controller.replacePolicy(name: name, policy)
+            if entry.cameras.isEmpty {
+                try self.controller.replacePolicy(name: name, try pipeline.makePolicy())
+            } else {
+                _ = try pipeline.makePolicy(acceptingFrames: true)
+            }
             self.catalog.withLock { $0[name]?.steering = final }
             self.predictors.withLock { $0[name] = nil }
             return running
@@ -387,7 +407,7 @@ public final class DaemonCore: Sendable {
         }
         let c = entry.config
         let expected = c.nObsSteps * c.observationSize
-        guard request.observation.count == expected else {
+        guard !request.features.isEmpty || request.observation.count == expected else {
             throw APIError(.unprocessableContent, "shape_mismatch", "observation has \(request.observation.count) values; policy '\(request.policy)' takes n_obs_steps × observation_size = \(c.nObsSteps) × \(c.observationSize) = \(expected)")
         }
         guard request.observation.allSatisfy(\.isFinite) else {
@@ -407,12 +427,13 @@ public final class DaemonCore: Sendable {
             let response = try await onInference { () -> PredictResponse in
                 let predictor = try self.predictors.withLock { p -> Predictor in
                     if let existing = p[name] { return existing }
-                    let made = try Predictor(policy: PolicyFactory.make(directory: entry.directory, options: entry.steering,
-                                                                         maxCandidates: self.config.maxCandidates))
+                    let made = try Predictor(policy: PolicyFactory.pipeline(directory: entry.directory, options: entry.steering,
+                                                                             maxCandidates: self.config.maxCandidates)
+                                                .makePolicy(acceptingFrames: true))
                     p[name] = made
                     return made
                 }
-                return predictor.predict(request)
+                return try predictor.predict(request)
             }
             counters.withLock {
                 $0.predictions += 1

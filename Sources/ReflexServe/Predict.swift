@@ -22,6 +22,9 @@ public struct PredictRequest: Sendable, Codable, Equatable {
     public var committed: Int
     /// How the chunk joins the previous one (docs/delay.md; nil: policy.yaml's `execution:`, else naive).
     public var execution: ExecutionStrategy?
+    /// Named inputs instead of `observation` (the safetensors body only): `observation.state`,
+    /// `observation.environment_state` and each camera's `observation.images.<camera>` (`ObservationFeatures`).
+    public var features: [String: FeatureTensor] = [:]
 
     public init(policy: String, observation: [Float], stepsExecuted: Int = 0, episodeStart: Bool = false, seed: UInt64? = nil,
                 stepsSinceObservation: Int? = nil, committed: Int = 0, execution: ExecutionStrategy? = nil) {
@@ -89,34 +92,50 @@ public struct PredictResponse: Sendable, Codable, Equatable {
 }
 
 /// A policy instance of its own for remote inference (the loop's instance belongs to the loop's worker thread).
-/// Used on the daemon's inference queue only.
+/// Used on the daemon's inference queue only. Its `ObservationFeatures` hold the decoded history and frames, made once:
+/// decoding a request's tensors into them and encoding the frames allocate nothing after the first call.
 final class Predictor: @unchecked Sendable {
     let policy: Policy
-    private let history: UnsafeMutablePointer<Float>
+    let inputs: ObservationFeatures
     private let output: UnsafeMutablePointer<Float>
     private var generator = RandomGenerator(seed: 0)
 
     init(policy: Policy) {
         self.policy = policy
         let c = policy.config
-        history = .allocate(capacity: c.nObsSteps * c.observationSize)
+        inputs = ObservationFeatures(policy: policy)
         output = .allocate(capacity: c.horizon * c.actionSize)
-        history.initialize(repeating: 0, count: c.nObsSteps * c.observationSize)
         output.initialize(repeating: 0, count: c.horizon * c.actionSize)
     }
 
     deinit {
-        history.deallocate()
         output.deallocate()
     }
 
-    /// The request was validated (sizes, finite values) by the caller.
-    func predict(_ r: PredictRequest) -> PredictResponse {
+    /// The request's scalar fields were validated by the caller; its inputs are checked here (a refusal changes
+    /// nothing: no reset, no draw).
+    func predict(_ r: PredictRequest) throws -> PredictResponse {
         let c = policy.config
+        if r.features.isEmpty {
+            guard inputs.cameras.isEmpty || inputs.cameras.allSatisfy({ $0.rowOffset != nil }) else {
+                throw APIError(.unprocessableContent, "missing_image",
+                               "policy '\(r.policy)' sees cameras \(inputs.cameras.map(\.name).joined(separator: ", ")): send the safetensors body with observation.state and each camera's image (docs/daemon.md)")
+            }
+            r.observation.withUnsafeBufferPointer { if let b = $0.baseAddress { inputs.history.update(from: b, count: $0.count) } }
+        } else {
+            do {
+                try inputs.fill(r.features)
+            } catch let e as ReflexError {
+                throw APIError(e.code == .shapeMismatch ? .unprocessableContent : .badRequest,
+                               e.code == .shapeMismatch ? "shape_mismatch" : "invalid_input", e.message)
+            }
+        }
+        let t0 = monotonicNanoseconds()
         if r.episodeStart { policy.reset() }
         if let seed = r.seed { generator = RandomGenerator(seed: seed) }
-        r.observation.withUnsafeBufferPointer { if let b = $0.baseAddress { history.update(from: b, count: $0.count) } }
-        let t0 = monotonicNanoseconds()
+        // A Reflex camera policy's encoders run here, once per request (after the reset, which forgets frames).
+        if !r.features.isEmpty { try inputs.apply(to: policy) }
+        let history = inputs.history
         let context = ChunkContext(stepsExecuted: r.stepsExecuted, stepsSinceObservation: r.stepsSinceObservation ?? r.stepsExecuted,
                                    delay: r.committed, strategy: r.execution ?? c.execution ?? .naive)
         let info = policy.predictChunk(history: history, context: context, output: output, generator: &generator)

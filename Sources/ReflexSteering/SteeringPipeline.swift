@@ -21,7 +21,9 @@ extension SteeringDefaults {
 /// own workspaces. DSRL's actor supplies the initial noise, the sampler (RTI) warm-starts, V-GPS picks among K.
 /// A LeRobot diffusion checkpoint (config.json, no policy.yaml) runs here too, with its own or an asked-for sampler;
 /// its observation is LeRobotDiffusionPolicy's raw row (state, each camera's C × H × W image, environment state).
-/// V-GPS and DSRL are Reflex-policy steering and are refused for it.
+/// So does a LeRobot ACT checkpoint (the same raw row; deterministic, no sampler) and a Reflex camera policy
+/// (policy.yaml with `cameras:`, sampler only; its frames are set before each chunk, see `makePolicy(acceptingFrames:)`).
+/// V-GPS and DSRL are refused for all three, with the reason.
 public final class SteeringPipeline: @unchecked Sendable {
     public let directory: String
     public let config: PolicyConfig
@@ -32,22 +34,44 @@ public final class SteeringPipeline: @unchecked Sendable {
     let actor: DSRLActorDirectory?
     /// Set when `directory` is a LeRobot checkpoint: read once, shared (read-only) by every instance.
     let lerobot: LeRobotCheckpoint?
+    let lerobotACT: LeRobotACTCheckpoint?
 
     /// `sampler` and `overrides` win over policy.yaml's sampler and `steering:` section, field by field; the merged
     /// setting is checked as a whole (`SteeringDefaults.validate`). `maxCandidates` bounds K (the daemon's).
     public init(directory: String, sampler: SamplerSpec? = nil, overrides: SteeringDefaults = SteeringDefaults(),
                 maxCandidates: Int? = nil) throws {
         self.directory = directory
+        let steered = overrides.value != nil || overrides.dsrlActor != nil || overrides.k != nil || overrides.beta != nil
         if !PolicyDirectory.isPolicyDirectory(directory), LeRobotCheckpoint.isCheckpoint(directory) {
-            guard overrides.value == nil, overrides.dsrlActor == nil, overrides.k == nil, overrides.beta == nil else {
-                throw ReflexError(.invalidValue, "V-GPS and DSRL steer Reflex policies; \(directory) is a LeRobot checkpoint (only a sampler applies)")
+            guard !steered else {
+                throw ReflexError(.invalidValue, "V-GPS and DSRL steer Reflex state policies; \(directory) is a LeRobot checkpoint (only a sampler applies, to diffusion)")
             }
-            let checkpoint = try LeRobotCheckpoint(directory: directory)
-            lerobot = checkpoint
-            config = try LeRobotDiffusionPolicy(checkpoint: checkpoint, maxCandidates: 1).config
+            if try LeRobotPolicyType(directory: directory) == .act {
+                guard sampler == nil else {
+                    throw ReflexError(.invalidValue, "\(directory) is a LeRobot ACT checkpoint: one deterministic network pass per chunk, no sampler")
+                }
+                let checkpoint = try LeRobotACTCheckpoint(directory: directory)
+                lerobot = nil
+                lerobotACT = checkpoint
+                config = try LeRobotACTPolicy(checkpoint: checkpoint).config
+            } else {
+                let checkpoint = try LeRobotCheckpoint(directory: directory)
+                lerobot = checkpoint
+                lerobotACT = nil
+                config = try LeRobotDiffusionPolicy(checkpoint: checkpoint, maxCandidates: 1).config
+            }
         } else {
             lerobot = nil
+            lerobotACT = nil
             config = try PolicyDirectory.readConfig(directory)
+            if let cameras = config.cameras {
+                // The DSRL actor and the value functions condition on the state history only; a camera policy's
+                // condition also holds its encoders' features, which they never saw.
+                let own = config.steering ?? SteeringDefaults()
+                guard !steered, own.value == nil, own.dsrlActor == nil else {
+                    throw ReflexError(.invalidValue, "V-GPS and DSRL do not steer camera policies yet (\(directory) sees \(cameras.map(\.name).joined(separator: ", "))); only a sampler applies")
+                }
+            }
         }
         let s = (config.steering ?? SteeringDefaults()).resolved(against: directory).overridden(by: overrides)
         try s.validate(for: config.kind, maxCandidates: maxCandidates)
@@ -67,14 +91,25 @@ public final class SteeringPipeline: @unchecked Sendable {
 
     /// The cameras of a LeRobot camera checkpoint (empty for every other policy): their frames are part of its
     /// observation row, which a simulated task does not provide.
-    public var cameras: [String] { lerobot?.config.imageFeatures.map(\.name) ?? [] }
+    public var cameras: [String] {
+        lerobot?.config.imageFeatures.map(\.name) ?? lerobotACT?.config.imageFeatures.map(\.name)
+            ?? config.cameras?.map(\.name) ?? []
+    }
 
     /// K identical noises would give K identical candidates, so V-GPS over DSRL samples the actor.
     var stochasticActor: Bool { steering.dsrlStochastic ?? false || steering.candidates > 1 }
 
-    /// A fresh policy instance (one per thread).
-    public func makePolicy() throws -> Policy {
+    /// A fresh policy instance (one per thread). A Reflex camera policy is refused unless `acceptingFrames`: the
+    /// caller then sets each camera's frame before every chunk (`CameraDiffusionPolicy.setFrame`, or
+    /// `ObservationFeatures`), as the daemon's remote inference and the C ABI do; without frames it would run blind.
+    public func makePolicy(acceptingFrames: Bool = false) throws -> Policy {
         let k = steering.candidates
+        if let lerobotACT { return try LeRobotACTPolicy(checkpoint: lerobotACT) }
+        if config.cameras != nil, acceptingFrames {
+            let policy = try PolicyDirectory.loadCameraPolicy(directory)
+            if let spec = sampler { policy.diffusion.sampler = spec }
+            return policy
+        }
         if let lerobot {
             let policy = try LeRobotDiffusionPolicy(checkpoint: lerobot, maxCandidates: 1)
             if let spec = sampler { policy.diffusion.sampler = spec }

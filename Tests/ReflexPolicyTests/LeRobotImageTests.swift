@@ -13,16 +13,7 @@ private let imageFixtures = ["lerobot_image_1cam", "lerobot_image_2cam", "lerobo
 /// The fixture as LeRobot saved it: a copy whose model.safetensors gets back the encoder tensors the fixture script
 /// stripped (listed in encoder_tensors.json, values from `DeterministicWeights`, as the script made them).
 func materializeImageFixture(_ name: String) throws -> String {
-    let dir = NSTemporaryDirectory() + "reflex-lerobot-image-\(UUID().uuidString)"
-    try FileManager.default.copyItem(atPath: fixtures + "/" + name, toPath: dir)
-    let model = try SafetensorsFile(path: dir + "/model.safetensors")
-    var tensors = try model.allTensors().map { (name: $0.key, tensor: $0.value) }
-    let manifest = try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: dir + "/encoder_tensors.json")))
-    for (key, shape) in (manifest as? [String: [Int]]) ?? [:] {
-        tensors.append((key, DeterministicWeights.tensor(key, shape: shape)))
-    }
-    try writeSafetensors(tensors, to: dir + "/model.safetensors", metadata: ["format": "pt"])
-    return dir
+    try materializeLeRobotFixture(at: fixtures + "/" + name)
 }
 
 /// LeRobot image Diffusion Policies (Tests/Fixtures/make_lerobot_image_fixture.py) against LeRobot 0.4.4's own

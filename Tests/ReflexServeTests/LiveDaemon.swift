@@ -71,7 +71,7 @@ final class LiveDaemon: @unchecked Sendable {
     let address: ListenAddress
 
     init(unixSocket: Bool = false, token: String? = LiveDaemon.token, stopAction: SafetyConfig.StopAction = .hold,
-         preload: [String] = []) async throws {
+         preload: [String] = [], maxBodyBytes: Int = 64 * 1024) async throws {
         root = try temporaryDirectory()
         fake = FakeRobot.sixJoint()
         var policies: [String: String] = [:]
@@ -83,7 +83,7 @@ final class LiveDaemon: @unchecked Sendable {
         config.priority = 0
         config.safety = SafetyConfig(stopAction: stopAction)
         config.onExit = .init(holdSeconds: 0, torqueOff: true)
-        config.maxBodyBytes = 64 * 1024
+        config.maxBodyBytes = maxBodyBytes
         config.streamHz = 50
         let controller = try RobotController(robot: fake, safety: config.safety,
                                              loop: ControlLoopConfig(rate: 100, realTimePriority: nil, lockMemory: false)) { _ in

@@ -10,6 +10,9 @@
 The shared library is libReflexC.so (SwiftPM product ReflexC): $REFLEX_LIB, else .build/release/ next to this
 checkout. Run as a script it prints one chunk, as `reflex predict` does for the same inputs and seed:
     python3 examples/python/reflex.py policies/so101-lift 7
+A policy that looks through cameras takes each frame first (a Reflex camera policy, a LeRobot ACT checkpoint):
+    policy.set_image("observation.images.front", rgb, height, width)   # uint8 H x W x 3
+    chunk = policy.predict_images(state)      # history_steps x state_size floats
 """
 import ctypes
 import json
@@ -29,6 +32,12 @@ _lib.reflex_policy_shape.argtypes = [ctypes.c_void_p] + [_c_size_p] * 5
 _lib.reflex_policy_reset.argtypes = [ctypes.c_void_p, ctypes.c_uint64]
 _lib.reflex_policy_predict.argtypes = [ctypes.c_void_p, ctypes.POINTER(ctypes.c_float), ctypes.c_size_t, ctypes.c_size_t,
                                        ctypes.POINTER(ctypes.c_float), ctypes.c_size_t]
+_lib.reflex_policy_inputs.argtypes = [ctypes.c_void_p, _c_size_p, _c_size_p]
+_lib.reflex_policy_camera.argtypes = [ctypes.c_void_p, ctypes.c_size_t, ctypes.c_char_p, ctypes.c_size_t] + [_c_size_p] * 3
+_lib.reflex_policy_set_image.argtypes = [ctypes.c_void_p, ctypes.c_char_p, ctypes.POINTER(ctypes.c_uint8), ctypes.c_size_t,
+                                         ctypes.c_size_t]
+_lib.reflex_policy_predict_images.argtypes = [ctypes.c_void_p, ctypes.POINTER(ctypes.c_float), ctypes.c_size_t,
+                                              ctypes.c_size_t, ctypes.POINTER(ctypes.c_float), ctypes.c_size_t]
 _lib.reflex_controller_create.argtypes = [ctypes.c_char_p, ctypes.POINTER(ctypes.c_void_p)]
 _lib.reflex_controller_destroy.argtypes = [ctypes.c_void_p]
 _lib.reflex_controller_load_policy.argtypes = [ctypes.c_void_p, ctypes.c_char_p, ctypes.c_char_p]
@@ -68,6 +77,15 @@ class Policy:
         sizes = [ctypes.c_size_t() for _ in range(5)]
         _check(_lib.reflex_policy_shape(self._h, *[ctypes.byref(s) for s in sizes]))
         self.observation_size, self.history_steps, self.horizon, self.action_size, self.action_steps = (s.value for s in sizes)
+        state, count = ctypes.c_size_t(), ctypes.c_size_t()
+        _check(_lib.reflex_policy_inputs(self._h, ctypes.byref(state), ctypes.byref(count)))
+        self.state_size = state.value
+        self.cameras = []  # (name, height, width, channels), LeRobot's feature names
+        for i in range(count.value):
+            name = ctypes.create_string_buffer(256)
+            dims = [ctypes.c_size_t() for _ in range(3)]
+            _check(_lib.reflex_policy_camera(self._h, i, name, len(name), *[ctypes.byref(d) for d in dims]))
+            self.cameras.append((name.value.decode(),) + tuple(d.value for d in dims))
 
     def reset(self, seed=0):
         _check(_lib.reflex_policy_reset(self._h, seed))
@@ -78,6 +96,30 @@ class Policy:
         h = (ctypes.c_float * n)(*history)
         out = (ctypes.c_float * m)()
         _check(_lib.reflex_policy_predict(self._h, h, n, steps_executed, out, m))
+        return list(out)
+
+    def set_image(self, camera, rgb, height, width):
+        """`rgb`: height x width x 3 uint8 (bytes, bytearray, or a C-contiguous numpy array, as OpenCV gives after
+        cv2.cvtColor(frame, cv2.COLOR_BGR2RGB)); `camera`: its feature name or short name."""
+        n = height * width * 3
+        if hasattr(rgb, "ctypes"):  # numpy, without a copy
+            data = rgb.ctypes.data_as(ctypes.POINTER(ctypes.c_uint8))
+            if rgb.nbytes != n:
+                raise ReflexError(4, f"the frame holds {rgb.nbytes} bytes, {height} x {width} x 3 = {n} expected")
+        else:
+            raw = bytes(rgb)
+            if len(raw) != n:
+                raise ReflexError(4, f"the frame holds {len(raw)} bytes, {height} x {width} x 3 = {n} expected")
+            data = (ctypes.c_uint8 * n).from_buffer_copy(raw)
+        _check(_lib.reflex_policy_set_image(self._h, camera.encode(), data, height, width))
+
+    def predict_images(self, state, steps_executed=0):
+        """After set_image for every camera: `state` is history_steps x state_size floats (or state_size, repeated),
+        oldest first. Returns horizon x action_size floats."""
+        n, m = len(state), self.horizon * self.action_size
+        s = (ctypes.c_float * max(n, 1))(*state)
+        out = (ctypes.c_float * m)()
+        _check(_lib.reflex_policy_predict_images(self._h, s, n, steps_executed, out, m))
         return list(out)
 
     def close(self):
@@ -138,6 +180,19 @@ if __name__ == "__main__":
     directory = sys.argv[1] if len(sys.argv) > 1 else "policies/so101-lift"
     seed = int(sys.argv[2]) if len(sys.argv) > 2 else 0
     p = Policy(directory)
+    if p.cameras:
+        # A camera policy: camera k's frame is byte i = (i * 37 + 11 + 13 k) % 256 (H x W x 3), the state as below.
+        state = [(i % 7) * 0.05 for i in range(p.history_steps * p.state_size)]
+        p.reset(seed)
+        for k, (name, h, w, c) in enumerate(p.cameras):
+            p.set_image(name, bytes((i * 37 + 11 + 13 * k) % 256 for i in range(h * w * 3)), h, w)
+        print("chunk: " + json.dumps(p.predict_images(state)))
+        name, h, w, _ = p.cameras[0]
+        try:
+            p.set_image(name, bytes(h * (w - 1) * 3), h, w - 1)
+        except ReflexError as e:
+            print(f"wrong size: {e.status} ({e})")
+        sys.exit(0)
     history = [(i % 7) * 0.05 for i in range(p.history_steps * p.observation_size)]
     p.reset(seed)
     print("chunk: " + json.dumps(p.predict(history)))

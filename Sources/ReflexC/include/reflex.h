@@ -53,8 +53,9 @@ const char *reflex_last_error(void);
 
 /* ---- Policies ---------------------------------------------------------------------------------------------- */
 
-/* Opens a policy directory (policy.yaml + model.safetensors) with its steering. `sampler` may be NULL (the policy's
- * own) or a sampler spec such as "ddim:10" or "rti:2,1,0". The random generator starts from seed 0. */
+/* Opens a policy directory (policy.yaml + model.safetensors) with its steering, or a LeRobot diffusion or ACT
+ * checkpoint (config.json). `sampler` may be NULL (the policy's own) or a sampler spec such as "ddim:10" or
+ * "rti:2,1,0". The random generator starts from seed 0. */
 reflex_status reflex_policy_open(const char *directory, const char *sampler, reflex_policy **out);
 
 /* Closes a policy (NULL is ignored). */
@@ -78,6 +79,38 @@ reflex_status reflex_policy_reset(reflex_policy *policy, uint64_t seed);
  * A non-finite observation is refused (REFLEX_ERROR_INVALID_ARGUMENT) and nothing is written. */
 reflex_status reflex_policy_predict(reflex_policy *policy, const float *history, size_t history_count,
                                     size_t steps_executed, float *chunk, size_t chunk_capacity);
+
+/* ---- Policies that look through cameras ------------------------------------------------------------------
+ * A Reflex camera policy (policy.yaml with `cameras:`) and a LeRobot ACT or image diffusion checkpoint take each
+ * camera's frame with every prediction: reflex_policy_set_image for each camera, then reflex_policy_predict_images
+ * with the non-image values. The chunk equals `reflex predict DIR --image CAMERA=frame.ppm`'s for the same frames,
+ * state and seed. (A LeRobot checkpoint also takes reflex_policy_predict with its raw row: state, each camera's
+ * C x H x W floats in [0, 1], environment state.) */
+
+/* The policy's inputs besides images: `state_size` values per history step (observation.state, then
+ * observation.environment_state when the policy has it), and `camera_count` cameras (0: a state policy). Each
+ * pointer may be NULL. */
+reflex_status reflex_policy_inputs(const reflex_policy *policy, size_t *state_size, size_t *camera_count);
+
+/* Camera `index` (0 ..< camera_count): its name as LeRobot names the feature ("observation.images.top"; for a Reflex
+ * camera policy "observation.images.<camera in policy.yaml>") into `name` (NUL-terminated; may be NULL), and the
+ * frame it takes: height x width x channels uint8. The name is refused (REFLEX_ERROR_INVALID_ARGUMENT) when it does
+ * not fit `name_capacity` bytes. */
+reflex_status reflex_policy_camera(const reflex_policy *policy, size_t index, char *name, size_t name_capacity,
+                                   size_t *height, size_t *width, size_t *channels);
+
+/* Sets `camera`'s frame for the next reflex_policy_predict_images: `rgb` holds height x width x 3 bytes, row by row,
+ * R G B per pixel, as a camera (OpenCV after BGR -> RGB) gives it. `camera` is the feature name or the short name
+ * ("top"). A wrong size or an unknown camera is refused (REFLEX_ERROR_SHAPE, REFLEX_ERROR_INVALID_ARGUMENT). */
+reflex_status reflex_policy_set_image(reflex_policy *policy, const char *camera, const uint8_t *rgb, size_t height,
+                                      size_t width);
+
+/* Predicts one chunk from the frames set since the last prediction and `state`: history_steps x state_size raw
+ * values, oldest first (or state_size values, repeated over the history); each frame is repeated over the history.
+ * A camera without a frame since the last prediction is refused (REFLEX_ERROR_STATE); the rest as
+ * reflex_policy_predict. For ACT, one chunk per call (LeRobot's action queue runs action_steps of it). */
+reflex_status reflex_policy_predict_images(reflex_policy *policy, const float *state, size_t state_count,
+                                           size_t steps_executed, float *chunk, size_t chunk_capacity);
 
 /* ---- Controllers ------------------------------------------------------------------------------------------- */
 
