@@ -214,4 +214,43 @@ func makeCameraPolicyDirectory(_ root: String) throws -> String {
         try expectRefusal(try await d.post("/v1/episode/start", ["policy": "act"]), 400 ... 499, mentions: "camera")
         try await d.shutdown()
     }
+
+    /// A LeRobot image diffusion checkpoint (lerobot_image_1cam: `observation.image` 3×64×64, two observation steps):
+    /// the named inputs with a U8 frame per step give the chunk of today's raw row holding those frames as floats.
+    @Test func leRobotImageDiffusionTakesNamedInputs() async throws {
+        let d = try await LiveDaemon(maxBodyBytes: 1 << 20)
+        let fixture = try materializeLeRobotFixture(at: TestPeers.repositoryRoot + "/Tests/ReflexPolicyTests/Fixtures/lerobot_image_1cam")
+        defer { try? FileManager.default.removeItem(atPath: fixture) }
+        let dir = d.root + "/image"
+        try FileManager.default.copyItem(atPath: fixture, toPath: dir)
+        var r = try await d.post("/v1/policies", ["name": "img", "directory": dir])
+        #expect(r.status == 201, "\(r.text)")
+        let pixels = 64 * 64
+        let frames: [[UInt8]] = (0 ..< 2).map { t in (0 ..< pixels * 3).map { UInt8(($0 * 29 + 7 * t) % 256) } }
+        let state: [Float] = [0.1, 0.2, -0.3, 0.15, 0.25, -0.35]
+        var row: [Float] = []
+        for t in 0 ..< 2 {
+            row += state[(t * 3) ..< (t * 3 + 3)]
+            var chw = [Float](repeating: 0, count: pixels * 3)
+            for p in 0 ..< pixels { for c in 0 ..< 3 { chw[c * pixels + p] = Float(frames[t][p * 3 + c]) / 255 } }
+            row += chw
+        }
+        let path = "/v1/predict?policy=img&seed=3&episode_start=true"
+        r = try await d.postRaw(path, rawSafetensors([f32("observation", [2, row.count / 2], row)]), contentType: "application/octet-stream")
+        #expect(r.status == 200, "\(r.text)")
+        let fromRow = try actionOf(r)
+        r = try await d.postRaw(path, rawSafetensors([f32("observation.state", [2, 3], state),
+                                                      u8("observation.image", [2, 64, 64, 3], frames[0] + frames[1])]),
+                                contentType: "application/octet-stream")
+        #expect(r.status == 200, "\(r.text)")
+        let named = try actionOf(r)
+        #expect(named.count == 16 * 2 && largestDifference(named, fromRow) == 0, "\(largestDifference(named, fromRow))")
+        // Three frames for two observation steps: refused.
+        r = try await d.postRaw(path, rawSafetensors([f32("observation.state", [2, 3], state),
+                                                      u8("observation.image", [3, 64, 64, 3], frames[0] + frames[1] + frames[0])]),
+                                contentType: "application/octet-stream")
+        try expectRefusal(r, 400 ... 499, mentions: "[2, 64, 64, 3]")
+        try await d.shutdown()
+    }
+
 }
