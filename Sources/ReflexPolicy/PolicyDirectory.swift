@@ -95,7 +95,7 @@ public enum PolicyDirectory {
         if let cameras = config.cameras {
             // Without frames its features would be stale zeros: say what runs it rather than run it blind.
             throw ReflexError(.invalidPolicy,
-                              "a camera policy (\(cameras.map(\.name).joined(separator: ", "))): it needs frames each step; load it with PolicyDirectory.loadCameraPolicy (reflex predict --image)",
+                              "a camera policy (\(cameras.map(\.name).joined(separator: ", "))): it needs frames each step; load it with PolicyDirectory.loadCameraPolicy (reflex predict --image, reflex serve's /v1/predict, reflex_policy_set_image)",
                               at: .init(file: directory))
         }
         let network = try readNetwork(directory, config: config)

@@ -158,15 +158,17 @@ public final class DaemonCore: Sendable {
         let pipeline = try PolicyFactory.pipeline(directory: dir, options: steering, maxCandidates: config.maxCandidates)
         let pc = pipeline.config
         let cameras = pipeline.cameras
+        var predictor: Predictor?
         if cameras.isEmpty {
             try controller.addPolicy(name: name, try pipeline.makePolicy())
         } else {
-            // The loop has no frames to give a camera policy: remote inference only (the client sends them).
+            // The loop has no frames to give a camera policy: remote inference only (the client sends them). Its
+            // instance is the predictor's, made now (the weights are read once, errors surface at load).
             try ServeRoutes.checkName(name)
-            _ = try pipeline.makePolicy(acceptingFrames: true)
+            predictor = Predictor(policy: try pipeline.makePolicy(acceptingFrames: true))
         }
         catalog.withLock { $0[name] = CatalogEntry(directory: dir, steering: steering, config: pc, cameras: cameras) }
-        predictors.withLock { $0[name] = nil }
+        predictors.withLock { $0[name] = predictor }
         return pc
     }
 
@@ -242,13 +244,14 @@ public final class DaemonCore: Sendable {
         let final = options
         let switched = try await onControl { () -> Bool in
             let running = self.controller.status().running && self.controller.status().activePolicy == name
+            var predictor: Predictor?
             if entry.cameras.isEmpty {
                 try self.controller.replacePolicy(name: name, try pipeline.makePolicy())
             } else {
-                _ = try pipeline.makePolicy(acceptingFrames: true)
+                predictor = Predictor(policy: try pipeline.makePolicy(acceptingFrames: true))
             }
             self.catalog.withLock { $0[name]?.steering = final }
-            self.predictors.withLock { $0[name] = nil }
+            self.predictors.withLock { $0[name] = predictor }
             return running
         }
         events.note("steering", "policy '\(name)' steering: \(Self.describe(final))\(switched ? " (the running loop switched to it)" : "")", now: monotonicNanoseconds())
