@@ -102,7 +102,11 @@ class Policy:
         """`rgb`: height x width x 3 uint8 (bytes, bytearray, or a C-contiguous numpy array, as OpenCV gives after
         cv2.cvtColor(frame, cv2.COLOR_BGR2RGB)); `camera`: its feature name or short name."""
         n = height * width * 3
-        if hasattr(rgb, "ctypes"):  # numpy, without a copy
+        if hasattr(rgb, "ctypes"):  # numpy, without a copy when it is C-contiguous uint8
+            if str(rgb.dtype) != "uint8":
+                raise ReflexError(1, f"the frame is {rgb.dtype}; frames are uint8 H x W x 3")
+            if not rgb.flags["C_CONTIGUOUS"]:
+                rgb = rgb.copy(order="C")
             data = rgb.ctypes.data_as(ctypes.POINTER(ctypes.c_uint8))
             if rgb.nbytes != n:
                 raise ReflexError(4, f"the frame holds {rgb.nbytes} bytes, {height} x {width} x 3 = {n} expected")
