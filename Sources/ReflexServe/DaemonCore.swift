@@ -152,28 +152,35 @@ public final class DaemonCore: Sendable {
         events.note("startup", "\(controller.robot.name) is \(controller.robot.lifecycle) (no motion until an episode starts); \(config.policies.count) policies loaded", now: monotonicNanoseconds())
     }
 
+    /// Returns the policy's config and its named inputs (`PolicyInput`).
     @discardableResult
-    func load(name: String, resolvedDirectory dir: String, steering: SteeringOptions = SteeringOptions()) throws -> PolicyConfig {
+    func load(name: String, resolvedDirectory dir: String, steering: SteeringOptions = SteeringOptions()) throws
+        -> (PolicyConfig, [PolicyInput]) {
         // A Reflex policy directory or a LeRobot diffusion or ACT checkpoint: the pipeline reads each.
         let pipeline = try PolicyFactory.pipeline(directory: dir, options: steering, maxCandidates: config.maxCandidates)
         let pc = pipeline.config
         let cameras = pipeline.cameras
         var predictor: Predictor?
+        let inputs: [PolicyInput]
         if cameras.isEmpty {
-            try controller.addPolicy(name: name, try pipeline.makePolicy())
+            let policy = try pipeline.makePolicy()
+            inputs = PolicyInput.list(ObservationFeatures(policy: policy))
+            try controller.addPolicy(name: name, policy)
         } else {
             // The loop has no frames to give a camera policy: remote inference only (the client sends them). Its
             // instance is the predictor's, made now (the weights are read once, errors surface at load).
             try ServeRoutes.checkName(name)
-            predictor = Predictor(policy: try pipeline.makePolicy(acceptingFrames: true))
+            let made = Predictor(policy: try pipeline.makePolicy(acceptingFrames: true))
+            inputs = PolicyInput.list(made.inputs)
+            predictor = made
         }
         catalog.withLock { $0[name] = CatalogEntry(directory: dir, steering: steering, config: pc, cameras: cameras) }
         predictors.withLock { $0[name] = predictor }
-        return pc
+        return (pc, inputs)
     }
 
     /// `POST /v1/policies`.
-    public func loadPolicy(name: String, directory: String) async throws -> PolicyConfig {
+    public func loadPolicy(name: String, directory: String) async throws -> (PolicyConfig, [PolicyInput]) {
         let dir = try checkedDirectory(directory, what: "policy directory")
         let pc = try await onControl { try self.load(name: name, resolvedDirectory: dir) }
         events.note("policy_loaded", "loaded policy '\(name)' from \(dir)", now: monotonicNanoseconds())

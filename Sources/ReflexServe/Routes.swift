@@ -31,8 +31,12 @@ public struct PolicySummary: Sendable, Codable, Equatable {
     public var horizon: Int
     public var nActionSteps: Int
     public var sampler: String?
+    /// What `/v1/predict`'s safetensors body may name (`ObservationFeatures`): state vectors, and each camera with the
+    /// uint8 frame it takes; empty when not given.
+    public var inputs: [PolicyInput] = []
 
-    init(name: String, config c: PolicyConfig) {
+    init(name: String, config c: PolicyConfig, inputs: [PolicyInput] = []) {
+        self.inputs = inputs
         self.name = name
         kind = c.kind.rawValue
         observationSize = c.observationSize
@@ -41,6 +45,19 @@ public struct PolicySummary: Sendable, Codable, Equatable {
         horizon = c.horizon
         nActionSteps = c.nActionSteps
         sampler = c.sampler?.description
+    }
+}
+
+/// One named input of a policy: `observation.state` F32 [S], or a camera `observation.images.<camera>` U8 [H, W, C].
+public struct PolicyInput: Sendable, Codable, Equatable {
+    public var name: String
+    public var dtype: String
+    public var shape: [Int]
+
+    /// The inputs `features` decodes.
+    static func list(_ features: ObservationFeatures) -> [PolicyInput] {
+        features.vectors.map { PolicyInput(name: $0.name, dtype: "F32", shape: [$0.size]) }
+            + features.cameras.map { PolicyInput(name: $0.name, dtype: "U8", shape: [$0.height, $0.width, $0.channels]) }
     }
 }
 
@@ -71,8 +88,8 @@ public enum ServeRoutes {
         router.post("/v1/policies") { request, _ in
             let body = try await Self.decode(LoadPolicyRequest.self, request, limit: limit)
             try Self.checkName(body.name)
-            let config = try await core.loadPolicy(name: body.name, directory: body.directory)
-            return try Self.json(PolicySummary(name: body.name, config: config), status: .created)
+            let (config, inputs) = try await core.loadPolicy(name: body.name, directory: body.directory)
+            return try Self.json(PolicySummary(name: body.name, config: config, inputs: inputs), status: .created)
         }
         router.post("/v1/policy/switch") { request, _ in
             let body = try await Self.decode(PolicyNameRequest.self, request, limit: limit)

@@ -80,6 +80,10 @@ func makeCameraPolicyDirectory(_ root: String) throws -> String {
         let dir = try makeCameraPolicyDirectory(d.root)
         var r = try await d.post("/v1/policies", ["name": "cam", "directory": dir])
         #expect(r.status == 201, "\(r.text)")
+        // The answer lists what the body may name.
+        let inputs = try #require(try r.json()["inputs"] as? [[String: Any]])
+        #expect(inputs.map { $0["name"] as? String } == ["observation.state", "observation.images.front"])
+        #expect(inputs.map { $0["shape"] as? [Int] } == [[2], [16, 16, 3]] && inputs.last?["dtype"] as? String == "U8")
 
         let frame: [UInt8] = (0 ..< 768).map { (i: Int) -> UInt8 in UInt8((i * 37 + 11) % 256) }
         let state: [Float] = [0.25, -0.5, 0.3, -0.4]  // 2 steps × 2
