@@ -9,24 +9,16 @@ saves the module traced (TorchScript) for the C++ libtorch peer (Benchmarks/peer
 Run: $(Benchmarks/peers/setup.sh) Benchmarks/peers/nn.py [--rounds 21] [--threads 1,2] [--torchscript FILE.pt]
 """
 import argparse
-import io
 import json
-import time
 
 import torch
 import torch.nn as nn
 
+import ort_peer
+
 
 def measure(warmup, rounds, calls, body):
-    for _ in range(warmup):
-        body()
-    out = []
-    for _ in range(rounds):
-        t0 = time.perf_counter_ns()
-        for _ in range(calls):
-            body()
-        out.append((time.perf_counter_ns() - t0) / 1000 / calls)
-    return {"roundMicros": out}
+    return {"roundMicros": ort_peer.timed(body, rounds, calls, warmup)}
 
 
 def mlp(sizes, act):
@@ -78,33 +70,14 @@ def main():
     print(json.dumps(out))
 
 
-def onnx_session(model_bytes):
-    import onnxruntime as ort
-    opts = ort.SessionOptions()
-    opts.intra_op_num_threads = 1
-    opts.inter_op_num_threads = 1
-    opts.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
-    opts.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
-    return ort.InferenceSession(model_bytes, opts, providers=["CPUExecutionProvider"])
-
-
 def onnx_runtime(module, x, rounds):
-    """The same module exported to ONNX, run by ONNX Runtime's Python API; and the API's own cost per call."""
+    """The same module exported to ONNX, run by ONNX Runtime's Python API (ort_peer's session: one thread,
+    sequential, all optimizations); and the API's own cost per call on a copy-only graph."""
     import onnxruntime as ort
-    buf = io.BytesIO()
-    torch.onnx.export(module, (x,), buf, input_names=["x"], output_names=["y"], dynamo=False)
-    sess = onnx_session(buf.getvalue())
+    sess = ort_peer.session(ort_peer.export(module, (x,), ["x"]))
     feed = {"x": x.numpy()}
     net = measure(2000, rounds, 2000, lambda: sess.run(None, feed))
-
-    class Copy(torch.nn.Module):
-        def forward(self, v):
-            return v.clone()
-
-    buf = io.BytesIO()
-    torch.onnx.export(Copy(), (x,), buf, input_names=["x"], output_names=["y"], dynamo=False)
-    floor_sess = onnx_session(buf.getvalue())
-    floor = measure(2000, rounds, 2000, lambda: floor_sess.run(None, feed))
+    floor = {"roundMicros": ort_peer.call_floor(feed, rounds, 2000, 2000)}
     return {"onnxruntime": ort.__version__, "onnx_inference": net, "onnx_call_floor": floor}
 
 

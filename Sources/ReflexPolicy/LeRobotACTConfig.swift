@@ -86,24 +86,9 @@ public struct LeRobotACTConfig: Sendable, Equatable {
             throw bad("output_features", "needs a one-dimensional ACTION feature")
         }
         actionFeature = action.feature
-        for (name, f) in inputs {
-            switch f.type {
-            case "VISUAL":
-                guard f.shape.count == 3, f.shape.allSatisfy({ $0 > 0 }) else {
-                    throw bad("input_features.\(name).shape", "an image must be (channels, height, width), got \(f.shape)")
-                }
-                guard f.shape == inputs.first(where: { $0.feature.type == "VISUAL" })?.feature.shape else {
-                    throw ReflexError(.unsupportedCheckpoint, "cameras of different shapes are not supported (one backbone workspace), got \(f.shape)",
-                                      at: .init(keyPath: "input_features.\(name).shape"))
-                }
-            case "STATE", "ENV":
-                guard f.shape.count == 1, f.size > 0 else {
-                    throw bad("input_features.\(name).shape", "must be one positive dimension, got \(f.shape)")
-                }
-            default:
-                throw ReflexError(.unsupportedCheckpoint, "input feature '\(name)' has type \(f.type), which is not supported",
-                                  at: .init(keyPath: "input_features.\(name)"))
-            }
+        try LeRobotFeature.validateInputs(inputs) { name, shape in
+            ReflexError(.unsupportedCheckpoint, "cameras of different shapes are not supported (one backbone workspace), got \(shape)",
+                        at: .init(keyPath: "input_features.\(name).shape"))
         }
         guard inputs.filter({ $0.feature.type == "STATE" }).count <= 1, inputs.filter({ $0.feature.type == "ENV" }).count <= 1 else {
             throw bad("input_features", "at most one robot state (STATE) and one environment state (ENV) feature")

@@ -12,6 +12,30 @@ public struct LeRobotFeature: Sendable, Equatable {
     public var type: String
     public var shape: [Int]
     public var size: Int { shape.reduce(1, *) }
+
+    /// The input rules Diffusion Policy and ACT share: images are (C, H, W) and all of one shape, states one
+    /// positive dimension, no other types. Why cameras must share a shape differs (LeRobot's rule for Diffusion
+    /// Policy, Reflex's one backbone workspace for ACT), so the caller says it in `mixedCameraShapes`.
+    static func validateInputs(_ inputs: [(name: String, feature: LeRobotFeature)],
+                               mixedCameraShapes: (_ name: String, _ shape: [Int]) -> ReflexError) throws {
+        let firstImage = inputs.first { $0.feature.type == "VISUAL" }?.feature.shape
+        for (name, f) in inputs {
+            switch f.type {
+            case "VISUAL":
+                guard f.shape.count == 3, f.shape.allSatisfy({ $0 > 0 }) else {
+                    throw bad("input_features.\(name).shape", "an image must be (channels, height, width), got \(f.shape)")
+                }
+                guard f.shape == firstImage else { throw mixedCameraShapes(name, f.shape) }
+            case "STATE", "ENV":
+                guard f.shape.count == 1, f.size > 0 else {
+                    throw bad("input_features.\(name).shape", "must be one positive dimension, got \(f.shape)")
+                }
+            default:
+                throw ReflexError(.unsupportedCheckpoint, "input feature '\(name)' has type \(f.type), which is not supported",
+                                  at: .init(keyPath: "input_features.\(name)"))
+            }
+        }
+    }
 }
 
 /// The part of a LeRobot `DiffusionConfig` (config.json, lerobot 0.4.x) that decides inference, validated as
@@ -136,23 +160,8 @@ public struct LeRobotDiffusionConfig: Sendable, Equatable {
         normalizationMapping = mapping
 
         // Inputs: state (required), environment state, cameras.
-        for (name, f) in inputFeatures {
-            switch f.type {
-            case "VISUAL":
-                guard f.shape.count == 3, f.shape.allSatisfy({ $0 > 0 }) else {
-                    throw bad("input_features.\(name).shape", "an image must be (channels, height, width), got \(f.shape)")
-                }
-                guard f.shape == inputFeatures.first(where: { $0.feature.type == "VISUAL" })?.feature.shape else {
-                    throw bad("input_features.\(name).shape", "all cameras must have one shape (LeRobot's validate_features), got \(f.shape)")
-                }
-            case "STATE", "ENV":
-                guard f.shape.count == 1, f.size > 0 else {
-                    throw bad("input_features.\(name).shape", "must be one positive dimension, got \(f.shape)")
-                }
-            default:
-                throw ReflexError(.unsupportedCheckpoint, "input feature '\(name)' has type \(f.type), which is not supported",
-                                  at: .init(keyPath: "input_features.\(name)"))
-            }
+        try LeRobotFeature.validateInputs(inputFeatures) { name, shape in
+            bad("input_features.\(name).shape", "all cameras must have one shape (LeRobot's validate_features), got \(shape)")
         }
         guard inputFeatures.filter({ $0.feature.type == "STATE" }).count == 1 else {
             throw bad("input_features", "Diffusion Policy needs exactly one robot state feature (type STATE)")
