@@ -104,7 +104,7 @@ let package = Package(
                     exclude: ["Fixtures"]),
         .testTarget(name: "ReflexDeploymentTests", dependencies: ["ReflexDeployment", "ReflexSim", "ReflexRuntime", "ReflexRobot",
                                                                "ReflexSteering", "ReflexRL", "ReflexPolicy", "ReflexHardware",
-                                                               "ReflexCore", "TestSupport"]),
+                                                               "ReflexCore", "AllocationCounter", "TestSupport"]),
         .testTarget(name: "ReflexServeTests", dependencies: ["ReflexServe", "ReflexDeployment", "ReflexRuntime", "ReflexRobot", "ReflexHardware",
                                                           "ReflexPolicy", "ReflexSteering", "ReflexRL", "ReflexNN", "ReflexCore",
                                                           .product(name: "Logging", package: "swift-log"),
