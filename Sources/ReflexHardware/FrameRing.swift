@@ -456,6 +456,23 @@ public final class FrameRingReader: @unchecked Sendable { // one reading thread
         return .torn
     }
 
+    /// Copies frame `number` of camera `camera` if its slot still holds it (`.none` once the ring has moved past it):
+    /// for tools and tests that look at more than the newest frame (`reflex camera probe`).
+    /// - Note: Real-time safe.
+    public func read(camera: Int, number n: UInt64, into: UnsafeMutableRawPointer) -> FrameRead {
+        let p = places[camera]
+        guard n > 0, n <= mapping.atomic(p.published).pointee.load(ordering: .acquiring) else { return .none }
+        let slot = p.slot(ofFrame: n)
+        let seq = mapping.atomic(slot)
+        let s1 = seq.pointee.load(ordering: .acquiring)
+        guard s1 & 1 == 0 else { return .torn }
+        let number = mapping.u64(slot + 8), time = mapping.u64(slot + 16)
+        into.copyMemory(from: mapping.base + slot + FrameRing.slotHeaderSize, byteCount: p.frameBytes)
+        atomicMemoryFence(ordering: .acquiring)
+        guard seq.pointee.load(ordering: .relaxed) == s1 else { return .torn }
+        return number == n ? .frame(number: n, captureTime: time) : .none
+    }
+
     /// The pid the publisher wrote in the header.
     public var publisherPID: Int32 { Int32(bitPattern: mapping.u32(32)) }
 }
