@@ -153,8 +153,10 @@ public final class Deployment: @unchecked Sendable {
         if let scene { kind = scene.kind } else if camera != nil { kind = CameraTaskFeatures.task } else { return nil }
         let n = robot.jointCount
         let names = description.jointNames.map { "\($0).pos" } + description.jointNames.map { "\($0).vel" } + kind.featureNames
+        // Only a policy that takes fewer values than the task gives is narrowed: one of the full size keeps the
+        // layout it always had, whatever its notes call the values.
+        guard config.observationSize < names.count else { return nil }
         let wanted = listed.split(separator: ",").map(String.init)
-        guard wanted != names else { return nil }
         let kept = try wanted.map { name -> Int in
             guard let i = names.firstIndex(of: name) else {
                 throw ReflexError(.shapeMismatch, "the policy observes '\(name)', which \(label) does not provide (it has: \(names.joined(separator: ", ")))")

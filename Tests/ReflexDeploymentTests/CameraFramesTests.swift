@@ -75,6 +75,25 @@ import ReflexSim
         #expect(r.ageMedianMilliseconds.map { $0 >= 0 && $0 < 50 } == true, "\(r)")
     }
 
+    /// A frame through the ring reaches the policy byte for byte: the chunk equals the one from handing the same
+    /// frame to `CameraDiffusionPolicy.setFrame` directly, for the same state and seed (exactly: same arithmetic).
+    @Test func aFrameThroughTheRingGivesTheChunkOfTheFrameItself() throws {
+        let p = try Self.policy()
+        let direct = try PolicyDirectory.loadCameraPolicy(try Self.policyDirectory.get())
+        let c = try FrameRingCamera(name: "front", width: 32, height: 32)
+        let writer = try FrameRingWriter(path: nil, cameras: [c], slots: 2)
+        p.feed = try CameraFrameFeed(reader: FrameRingReader(sharing: writer), config: p.config, maxAge: 5)
+        let pixels = (0 ..< c.frameBytes).map { UInt8(truncatingIfNeeded: $0 &* 7) }
+        pixels.withUnsafeBytes { writer.publish(camera: 0, pixels: $0.baseAddress!, captureTime: monotonicNanoseconds()) }
+        let viaRing = Self.chunk(p)
+        pixels.withUnsafeBufferPointer { direct.setFrame(camera: 0, frame: $0.baseAddress!) }
+        let cfg = direct.config
+        let state = [Float](repeating: 0.1, count: cfg.observationSize * cfg.nObsSteps)
+        var out = [Float](repeating: 0, count: cfg.horizon * cfg.actionSize), gen = RandomGenerator(seed: 3)
+        _ = direct.predictChunk(history: state, stepsExecuted: 0, output: &out, generator: &gen)
+        #expect(viaRing == out && out.allSatisfy { $0.isFinite })
+    }
+
     @Test func aRingOfAnotherSizeOrWithoutThePolicysCameraIsRefused() throws {
         let p = try Self.policy()
         let small = try FrameRingWriter(path: nil, cameras: [try FrameRingCamera(name: "front", width: 16, height: 16)])
