@@ -104,7 +104,7 @@ let package = Package(
                     exclude: ["Fixtures"]),
         .testTarget(name: "ReflexDeploymentTests", dependencies: ["ReflexDeployment", "ReflexSim", "ReflexRuntime", "ReflexRobot",
                                                                "ReflexSteering", "ReflexRL", "ReflexPolicy", "ReflexHardware",
-                                                               "ReflexNN", "ReflexCore", "TestSupport"]),
+                                                               "ReflexNN", "ReflexCore", "AllocationCounter", "TestSupport"]),
         .testTarget(name: "ReflexServeTests", dependencies: ["ReflexServe", "ReflexDeployment", "ReflexRuntime", "ReflexRobot", "ReflexHardware",
                                                           "ReflexPolicy", "ReflexSteering", "ReflexRL", "ReflexNN", "ReflexCore",
                                                           .product(name: "Logging", package: "swift-log"),

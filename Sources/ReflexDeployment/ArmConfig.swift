@@ -22,8 +22,12 @@ public struct ArmConfig: Sendable, Codable, Equatable {
     /// `port` arms: the camera channel of the scene (`reflex emulate --sim lift --camera PATH`): the cube's pose
     /// comes from there, the end effector from forward kinematics, and each episode resets the scene over it.
     public var camera: String?
-    /// Oldest camera estimate the policy may act on (s); older counts as none and the loop holds.
+    /// Oldest camera estimate the policy may act on (s); older counts as none and the loop holds. It bounds a
+    /// camera policy's frames' age too.
     public var cameraMaxAge: Double?
+    /// `camera` arms running a camera policy: the frame ring's file (default `FrameRing.defaultPath(forChannel:)`,
+    /// /dev/shm/<channel name>.frames).
+    public var frames: String?
     /// `port` arms on a Dynamixel X bus: the servos' Bus Watchdog (ms, 20 ms steps; 0 turns it off; default
     /// 100). If the process dies mid-episode the servos stop by themselves after this much bus silence.
     public var busWatchdogMs: Int?
@@ -75,7 +79,7 @@ public struct ArmConfig: Sendable, Codable, Equatable {
     enum CodingKeys: String, CodingKey {
         case robot, sim, port, fake, seed, calibration
         case zeroFeatures = "zero_features", busWatchdogMs = "bus_watchdog_ms", camera
-        case cameraMaxAge = "camera_max_age"
+        case cameraMaxAge = "camera_max_age", frames
         case lerobotCalibration = "lerobot_calibration", motorUnits = "motor_units"
         case busRetryBudget = "bus_retry_budget"
     }
@@ -138,6 +142,7 @@ public struct ArmConfig: Sendable, Codable, Equatable {
         if lerobotUnits, camera != nil {
             throw bad("camera", "camera features need joint angles in radians (forward kinematics); not with LeRobot's units")
         }
+        if frames != nil, camera == nil { throw bad("frames", "a frame ring goes with a camera channel (camera:)") }
         if cameraMaxAge != nil, camera == nil { throw bad("camera_max_age", "applies to a camera channel (camera:)") }
         if let a = cameraMaxAge, !(a > 0 && a <= 10) { throw bad("camera_max_age", "must be in (0, 10] s, got \(a)") }
         if let w = busWatchdogMs, !(0 ... 2540).contains(w) {
