@@ -11,6 +11,11 @@ import ReflexRL
 /// −1 per step and 0 on the step that completes the task, so Q estimates (minus) the discounted time to success and
 /// ranks candidates by how soon they finish. An episode marked successful is taken to succeed on its last step
 /// (Reflex's tasks terminate on success); a failed one is cut off by the time limit and bootstraps.
+///
+/// The Monte-Carlo return of each step (Cal-QL's reference value) is the discounted sum of the episode's rewards
+/// from that step when it succeeded; a failed episode never earned its 0, so every step of it gets −1/(1 − γ), the
+/// return of failing forever — the official Cal-QL's `calc_return_to_go` for an all-negative sparse trajectory. The
+/// sum cut off at the time limit would be higher than what the policy earns from there and so no lower bound.
 public enum ValueData {
     /// Every step of every episode starts one transition (overlapping chunks), as the policy infers at any step.
     public static func transitions(from sets: [Demonstrations], policy config: PolicyConfig, gamma: Float) throws -> TransitionDataset {
@@ -30,8 +35,8 @@ public enum ValueData {
                 let L = episode.length
                 // Per-step sparse reward and the Monte-Carlo return from each step.
                 let reward: [Float] = (0 ..< L).map { t in episode.success && t == L - 1 ? 0 : -1 }
-                var mc = [Float](repeating: 0, count: L + 1)
-                for t in stride(from: L - 1, through: 0, by: -1) { mc[t] = reward[t] + gamma * mc[t + 1] }
+                var mc = [Float](repeating: episode.success ? 0 : -1 / (1 - gamma), count: L + 1)
+                if episode.success { for t in stride(from: L - 1, through: 0, by: -1) { mc[t] = reward[t] + gamma * mc[t + 1] } }
                 for i in 0 ..< L {
                     set.window(episode: e, index: i, nObs: nObs, horizon: window, observations: s.data, actions: chunk.data)
                     config.normalization.observation.normalize(s.data, rows: nObs)

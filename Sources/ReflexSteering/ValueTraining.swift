@@ -17,13 +17,14 @@ public struct ValueTraining: Sendable {
     public var algorithm = ValueAlgorithm.iql
     public var steps = 20_000
     public var batchSize = 256
-    /// Discount per control step (the V-GPS paper's setting is 0.98).
+    /// Discount per control step (the V-GPS paper's and its released code's setting is 0.98; Reflex keeps 0.99, with
+    /// which the benchmark's critics were trained).
     public var gamma: Float = 0.99
     /// IQL's expectile τ; nil is 0.7. Meaningless for Cal-QL.
     public var expectile: Float?
     /// Cal-QL's α_CQL; nil is 5. Meaningless for IQL.
     public var conservativeWeight: Float?
-    /// Cal-QL's actions per proposal; nil is 10. Meaningless for IQL.
+    /// Cal-QL's actions per proposal; nil is 4 (V-GPS's). Meaningless for IQL.
     public var sampledActions: Int?
     public var hiddenSizes = [256, 256]
     public var seed: UInt64 = 0
@@ -67,6 +68,8 @@ public struct ValueTraining: Sendable {
         /// conservative gap.
         public var criticLoss: Float
         public var valueLoss: Float
+        /// Cal-QL: the share of policy proposals its return bound lifted in the last update (nil for IQL).
+        public var boundRate: Float?
     }
 
     /// Learns the critics for `policyDirectory`'s policy from `dataDirectories` and writes them to `out`.
@@ -91,6 +94,7 @@ public struct ValueTraining: Sendable {
         }
         try ValueFunctionDirectory.save(learner, algorithm: algorithm, gamma: gamma, notes: notes, to: out)
         return Outcome(transitions: transitions.count, episodes: sets.reduce(0) { $0 + $1.episodes.count },
-                       stateSize: transitions.stateSize, actionSize: transitions.actionSize, criticLoss: critic, valueLoss: value)
+                       stateSize: transitions.stateSize, actionSize: transitions.actionSize, criticLoss: critic, valueLoss: value,
+                       boundRate: (learner as? CalQL)?.boundRate)
     }
 }

@@ -2,7 +2,7 @@ import Foundation
 import ReflexCore
 import ReflexNN
 import ReflexPolicy
-import ReflexRL
+@testable import ReflexRL
 import ReflexSteering
 import Testing
 
@@ -35,12 +35,31 @@ import Testing
         let outcome = try training.run(policyDirectory: policy, dataDirectories: [data], out: out)
         #expect(outcome.transitions == 30 && outcome.stateSize == 2 && outcome.actionSize == 2)
         #expect(outcome.criticLoss.isFinite && outcome.valueLoss.isFinite)
+        #expect((outcome.boundRate != nil) == (algorithm == .calQL))
         let config = try ValueFunctionDirectory.readConfig(out)
         #expect(config.algorithm == algorithm && config.gamma == 0.98 && config.hiddenSizes == [16])
         let reranker = try ValueFunctionDirectory.load(out, maxCandidates: 4, selection: .softmax(beta: 1))
         var gen = RandomGenerator(seed: 1)
         let pick = reranker.select(state: [0, 0.1], candidates: [0, 0.2, 0.4, 0.6, -0.2, 0, 1, 1], stride: 2, count: 4, generator: &gen)
         #expect((0 ..< 4).contains(pick))
+    }
+
+    /// Cal-QL's reference values: the discounted return of a successful episode from each step, and −1/(1 − γ) on
+    /// every step of a failed one (the official `calc_return_to_go`; the sum cut at the time limit is no lower bound).
+    @Test func monteCarloReturnsAreTheDataReturnsAndFailingForeverOnFailures() throws {
+        let (policy, data) = try inputs()
+        let gamma: Float = 0.98
+        let set = try Demonstrations.load(directory: data).demonstrations
+        let transitions = try ValueData.transitions(from: [set], policy: try PolicyDirectory.readConfig(policy), gamma: gamma)
+        #expect(transitions.count == 30)
+        for e in 0 ..< 6 {
+            for i in 0 ..< 5 {
+                let got = transitions.returns.data[e * 5 + i]
+                // Rewards −1 on steps 0–3 and 0 on step 4 of a success: the return from step i is −Σ_{t<4−i} γ^t.
+                let want: Float = e % 2 == 0 ? -(1 - powf(gamma, Float(4 - i))) / (1 - gamma) : -1 / (1 - gamma)
+                #expect(abs(got - want) < 1e-4, "episode \(e) step \(i): \(got) vs \(want)")
+            }
+        }
     }
 
     @Test func optionsTheChosenLearnerDoesNotHaveAreRefused() {
