@@ -55,6 +55,7 @@ public struct EvalRunIdentity: Codable, Sendable, Equatable {
     public var sampler: String
     public var value: String?
     public var k: Int?
+    /// The softmax temperature in force (nil: the argmax).
     public var beta: Float?
     public var dsrlActor: String?
     public var dsrlStochastic: Bool?
@@ -193,7 +194,7 @@ public struct EvalRun {
         let dirs = [policy] + [s.value, s.dsrlActor].compactMap { $0 }
         identity = EvalRunIdentity(policy: policy, weightsDigest: try EvalRunIdentity.digest(of: dirs), robot: robot,
                                    task: task, sampler: pipeline.label, value: s.value, k: s.value == nil ? nil : s.candidates,
-                                   beta: s.beta, dsrlActor: s.dsrlActor, dsrlStochastic: s.dsrlStochastic, seed: seed,
+                                   beta: s.softmaxTemperature, dsrlActor: s.dsrlActor, dsrlStochastic: s.dsrlStochastic, seed: seed,
                                    episodes: episodes, actionSteps: actionSteps, delay: delay, execution: strategy.description)
         makeEnvironment = makeEnv
         evaluator = Evaluator(environment: makeEnv, policy: { try pipeline.makePolicy() })

@@ -293,16 +293,20 @@ public struct SteeringDefaults: Codable, Sendable, Equatable {
     public var value: String?
     /// V-GPS candidates per call (K; default 10 when `value` is set).
     public var k: Int?
-    /// V-GPS softmax temperature β (0: argmax).
+    /// How V-GPS picks among its scored candidates; nil: softmax when `beta` is given, else argmax.
+    public var selection: Selection?
+    /// V-GPS softmax temperature β (> 0; default 1, the paper's); the argmax has none.
     public var beta: Float?
     /// DSRL run directory (`reflex finetune --dsrl`) whose noise actor supplies the initial noise.
     public var dsrlActor: String?
     /// Sample the DSRL actor instead of acting with tanh(μ).
     public var dsrlStochastic: Bool?
 
-    public init(value: String? = nil, k: Int? = nil, beta: Float? = nil, dsrlActor: String? = nil, dsrlStochastic: Bool? = nil) {
+    public init(value: String? = nil, k: Int? = nil, selection: Selection? = nil, beta: Float? = nil, dsrlActor: String? = nil,
+                dsrlStochastic: Bool? = nil) {
         self.value = value
         self.k = k
+        self.selection = selection
         self.beta = beta
         self.dsrlActor = dsrlActor
         self.dsrlStochastic = dsrlStochastic
@@ -310,8 +314,23 @@ public struct SteeringDefaults: Codable, Sendable, Equatable {
 }
 
 extension SteeringDefaults {
+    /// V-GPS's two ways to pick among scored candidates (Nakamoto et al. 2024, §4): execute the highest Q, or draw
+    /// from softmax(Q/β) as the paper's experiments and its released code do.
+    public enum Selection: String, Codable, Sendable, CaseIterable {
+        case argmax, softmax
+    }
+
+    /// The paper's temperature and its released code's default (`action_temp` 1.0).
+    public static let defaultBeta: Float = 1
+
     /// Candidates per inference call: K (default 10) with a value function, else 1.
     public var candidates: Int { value == nil ? 1 : (k ?? 10) }
+
+    /// The selection in force: the one given, else softmax when β is given, else argmax.
+    public var resolvedSelection: Selection { selection ?? (beta == nil ? .argmax : .softmax) }
+
+    /// The softmax temperature in force, nil for the argmax.
+    public var softmaxTemperature: Float? { resolvedSelection == .softmax ? (beta ?? Self.defaultBeta) : nil }
 
     /// The one check of a steering setting, wherever it comes from (policy.yaml's section, the command line's
     /// overrides merged onto it, the daemon's `POST /v1/steering`): ranges, and options that mean nothing in their
@@ -321,7 +340,7 @@ extension SteeringDefaults {
         func bad(_ key: String, _ message: String) -> ReflexError {
             ReflexError(.invalidValue, message, at: .init(keyPath: keyPrefix + "." + key))
         }
-        let any = value != nil || k != nil || beta != nil || dsrlActor != nil || dsrlStochastic != nil
+        let any = value != nil || k != nil || selection != nil || beta != nil || dsrlActor != nil || dsrlStochastic != nil
         if any, kind != .diffusion {
             throw ReflexError(.invalidValue, "V-GPS and DSRL steer diffusion policies; this one is \(kind.rawValue)",
                               at: .init(keyPath: keyPrefix))
@@ -336,9 +355,17 @@ extension SteeringDefaults {
         if let maxCandidates, value != nil, k == nil, candidates > maxCandidates {
             throw bad("k", "the default K = \(candidates) exceeds max_candidates (\(maxCandidates)); give k")
         }
+        if selection != nil, value == nil {
+            throw bad("selection", "picks among candidates scored by a value function; give a value function too")
+        }
         if let beta {
             guard value != nil else { throw bad("beta", "β is V-GPS's softmax temperature over scored candidates; give a value function too") }
-            guard beta >= 0, beta.isFinite else { throw bad("beta", "must be a finite number ≥ 0, got \(beta)") }
+            guard selection != .argmax else {
+                throw bad("beta", "β is the softmax's temperature; the argmax has none (drop β, or choose selection softmax)")
+            }
+            guard beta > 0, beta.isFinite else {
+                throw bad("beta", "must be a finite number > 0 (softmax(Q/β)'s temperature; for the argmax choose selection argmax), got \(beta)")
+            }
         }
         if dsrlStochastic == true, dsrlActor == nil {
             throw bad("dsrl_stochastic", "samples a DSRL noise actor; give dsrl_actor too")

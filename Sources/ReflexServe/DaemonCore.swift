@@ -239,10 +239,15 @@ public final class DaemonCore: Sendable {
         if let s = change.sampler { options.sampler = (s == "default" || s.isEmpty) ? nil : s }
         if let v = change.value { options.value = v.isEmpty ? nil : try checkedDirectory(v, what: "value directory") }
         if let k = change.k { options.k = k }
+        if let s = change.selection {
+            options.selection = s
+            if s == .argmax { options.beta = nil } // the argmax has no temperature
+        }
         if let b = change.beta { options.beta = b }
         if let a = change.dsrlActor { options.dsrlActor = a.isEmpty ? nil : try checkedDirectory(a, what: "DSRL run directory") }
-        if change.value == "", change.k == nil, change.beta == nil { // clearing the value function clears V-GPS
+        if change.value == "", change.k == nil, change.beta == nil, change.selection == nil { // clearing the value function clears V-GPS
             options.k = nil
+            options.selection = nil
             options.beta = nil
         }
         // Checked as a whole before anything is built: K without a value function, K above max_candidates and the
@@ -268,7 +273,10 @@ public final class DaemonCore: Sendable {
 
     static func describe(_ o: SteeringOptions) -> String {
         var parts = ["sampler \(o.sampler ?? "policy.yaml's")"]
-        if let v = o.value { parts.append("V-GPS K=\(o.overrides.candidates) β=\(o.beta ?? 0) value \(v)") }
+        if let v = o.value {
+            let pick = o.overrides.softmaxTemperature.map { "softmax β=\($0)" } ?? "argmax"
+            parts.append("V-GPS K=\(o.overrides.candidates) \(pick) value \(v)")
+        }
         return parts.joined(separator: ", ")
     }
 
@@ -463,11 +471,12 @@ public struct SteeringChange: Sendable, Codable, Equatable {
     public var sampler: String?
     public var value: String?
     public var k: Int?
+    public var selection: SteeringDefaults.Selection?
     public var beta: Float?
     public var dsrlActor: String?
 
     enum CodingKeys: String, CodingKey {
-        case policy, sampler, value, k, beta
+        case policy, sampler, value, k, selection, beta
         case dsrlActor = "dsrl_actor"
     }
 }

@@ -11,26 +11,30 @@ public struct SteeringOptions: Sendable, Codable, Equatable {
     public var value: String?
     /// V-GPS candidates per call (K).
     public var k: Int?
-    /// V-GPS softmax temperature β; 0 or nil executes the argmax.
+    /// How V-GPS picks among its candidates; nil: softmax when `beta` is given, else argmax.
+    public var selection: SteeringDefaults.Selection?
+    /// V-GPS softmax temperature β (> 0; default 1); the argmax has none.
     public var beta: Float?
     /// DSRL run directory (`reflex finetune --dsrl`) whose noise actor supplies the initial noise.
     public var dsrlActor: String?
 
-    public init(sampler: String? = nil, value: String? = nil, k: Int? = nil, beta: Float? = nil, dsrlActor: String? = nil) {
+    public init(sampler: String? = nil, value: String? = nil, k: Int? = nil, selection: SteeringDefaults.Selection? = nil,
+                beta: Float? = nil, dsrlActor: String? = nil) {
         self.sampler = sampler
         self.value = value
         self.k = k
+        self.selection = selection
         self.beta = beta
         self.dsrlActor = dsrlActor
     }
 
     enum CodingKeys: String, CodingKey {
-        case sampler, value, k, beta
+        case sampler, value, k, selection, beta
         case dsrlActor = "dsrl_actor"
     }
 
     /// The same setting as policy.yaml's `steering:` overrides (the pipeline merges them onto the file's section).
-    var overrides: SteeringDefaults { SteeringDefaults(value: value, k: k, beta: beta, dsrlActor: dsrlActor) }
+    var overrides: SteeringDefaults { SteeringDefaults(value: value, k: k, selection: selection, beta: beta, dsrlActor: dsrlActor) }
 }
 
 /// Builds policy instances from a directory and steering options: the loop's instance, and a separate one per

@@ -5,13 +5,15 @@ extension SteeringDefaults {
     /// Relative paths resolved against the policy directory they were written in.
     public func resolved(against directory: String) -> SteeringDefaults {
         func resolve(_ p: String?) -> String? { p.map { $0.hasPrefix("/") ? $0 : directory + "/" + $0 } }
-        return SteeringDefaults(value: resolve(value), k: k, beta: beta, dsrlActor: resolve(dsrlActor), dsrlStochastic: dsrlStochastic)
+        return SteeringDefaults(value: resolve(value), k: k, selection: selection, beta: beta, dsrlActor: resolve(dsrlActor),
+                                dsrlStochastic: dsrlStochastic)
     }
 
-    /// Each field of `other` that is set replaces this one's.
+    /// Each field of `other` that is set replaces this one's; choosing the argmax drops the file's β (it has none).
     public func overridden(by other: SteeringDefaults) -> SteeringDefaults {
-        SteeringDefaults(value: other.value ?? value, k: other.k ?? k, beta: other.beta ?? beta,
-                         dsrlActor: other.dsrlActor ?? dsrlActor, dsrlStochastic: other.dsrlStochastic ?? dsrlStochastic)
+        let beta = other.selection == .argmax ? other.beta : other.beta ?? beta
+        return SteeringDefaults(value: other.value ?? value, k: other.k ?? k, selection: other.selection ?? selection, beta: beta,
+                                dsrlActor: other.dsrlActor ?? dsrlActor, dsrlStochastic: other.dsrlStochastic ?? dsrlStochastic)
     }
 
 }
@@ -42,6 +44,7 @@ public final class SteeringPipeline: @unchecked Sendable {
                 maxCandidates: Int? = nil) throws {
         self.directory = directory
         let steered = overrides.value != nil || overrides.dsrlActor != nil || overrides.k != nil || overrides.beta != nil
+            || overrides.selection != nil
         if !PolicyDirectory.isPolicyDirectory(directory), LeRobotCheckpoint.isCheckpoint(directory) {
             guard !steered else {
                 throw ReflexError(.invalidValue, "V-GPS and DSRL steer Reflex state policies; \(directory) is a LeRobot checkpoint (only a sampler applies, to diffusion)")
@@ -119,9 +122,8 @@ public final class SteeringPipeline: @unchecked Sendable {
         guard let d = policy as? DiffusionPolicy else { return policy }
         if let spec = sampler { d.sampler = spec }
         if steering.value == nil && actor == nil { return d }
-        let beta = steering.beta ?? 0
         let reranker = try steering.value.map {
-            try ValueFunctionDirectory.load($0, maxCandidates: k, selection: beta > 0 ? .softmax(beta: beta) : .argmax)
+            try ValueFunctionDirectory.load($0, maxCandidates: k, selection: CandidateSelection(steering))
         }
         let noise = try actor.map { try $0.noiseSource(for: d, deterministic: !stochasticActor, maxBatch: k) }
         return try SteeredPolicy(base: d, noiseSource: noise, reranker: reranker, candidates: k)
@@ -132,6 +134,9 @@ public final class SteeringPipeline: @unchecked Sendable {
         var name = sampler?.description ?? config.kind.rawValue
         if actor != nil { name += stochasticActor ? "+dsrl-sampled" : "+dsrl" }
         if steering.value != nil { name += "+vgps\(steering.candidates)" }
+        if steering.value != nil, let beta = steering.softmaxTemperature {
+            name += "-softmax" + (beta == beta.rounded() && abs(beta) < 1e6 ? "\(Int(beta))" : "\(beta)")
+        }
         return name
     }
 }

@@ -11,8 +11,40 @@ import ReflexPolicy
 public enum CandidateSelection: Codable, Sendable, Equatable {
     /// Execute the candidate with the highest Q.
     case argmax
-    /// Draw from softmax(Q / β) (the released setting uses β = 1).
+    /// Draw candidate k with probability exp(Q_k / β) / Σ_j exp(Q_j / β): β is a temperature, as the released code's
+    /// `action_temp` ("the beta value in the paper"), whose default and the paper's setting is β = 1.
     case softmax(beta: Float)
+
+    /// The selection `SteeringDefaults` describes (policy.yaml's `selection`/`beta`, the command line's overrides).
+    public init(_ steering: SteeringDefaults) {
+        self = steering.softmaxTemperature.map { .softmax(beta: $0) } ?? .argmax
+    }
+
+    /// Checks β: a softmax temperature must be finite and positive.
+    public func validate() throws {
+        if case let .softmax(beta) = self, !(beta > 0 && beta.isFinite) {
+            throw ReflexError(.invalidValue, "V-GPS's softmax temperature β must be finite and > 0, got \(beta)")
+        }
+    }
+
+    /// The index to execute among `count` scores: the first highest, or one draw from the softmax (one uniform
+    /// number from `generator`, so a seeded generator gives the same picks).
+    /// - Note: Real-time safe.
+    public func pick(_ scores: UnsafePointer<Float>, count: Int, generator: inout RandomGenerator) -> Int {
+        precondition(count >= 1)
+        var best = 0
+        for k in 1 ..< count where scores[k] > scores[best] { best = k }
+        guard case let .softmax(beta) = self else { return best }
+        // Stable softmax: exponents relative to the largest score, so every term is in (0, 1].
+        var total = 0.0
+        for k in 0 ..< count { total += exp(Double((scores[k] - scores[best]) / beta)) }
+        var u = generator.uniform() * total
+        for k in 0 ..< count {
+            u -= exp(Double((scores[k] - scores[best]) / beta))
+            if u <= 0 { return k }
+        }
+        return count - 1
+    }
 }
 
 /// V-GPS value re-ranking: score K action chunks sampled in one batched pass with the minimum of twin critics
@@ -26,7 +58,10 @@ public final class ValueReranker {
     public let stateSize: Int
     public let actionSize: Int
     public let maxCandidates: Int
-    public var selection: CandidateSelection
+    /// Argmax or softmax; a softmax β must be finite and positive (`CandidateSelection.validate`).
+    public var selection: CandidateSelection {
+        didSet { precondition((try? selection.validate()) != nil, "V-GPS softmax temperature out of range: \(selection)") }
+    }
     private let input: Tensor
     private let q: Tensor
     private let q2: Tensor
@@ -41,6 +76,7 @@ public final class ValueReranker {
         else {
             throw ReflexError(.shapeMismatch, "V-GPS critics must share one shape with input \(stateSize + actionSize) and one output")
         }
+        try selection.validate()
         self.critics = critics
         self.stateSize = stateSize
         self.actionSize = actionSize
@@ -69,21 +105,6 @@ public final class ValueReranker {
             for k in 0 ..< count { q.data[k] = min(q.data[k], q2.data[k]) }
         }
         lastCount = count
-        var best = 0
-        for k in 1 ..< count where q.data[k] > q.data[best] { best = k }
-        switch selection {
-        case .argmax:
-            return best
-        case let .softmax(beta):
-            // Stable softmax: subtract the max before exponentiating.
-            var total = 0.0
-            for k in 0 ..< count { total += exp(Double((q.data[k] - q.data[best]) / beta)) }
-            var u = generator.uniform() * total
-            for k in 0 ..< count {
-                u -= exp(Double((q.data[k] - q.data[best]) / beta))
-                if u <= 0 { return k }
-            }
-            return count - 1
-        }
+        return selection.pick(q.data, count: count, generator: &generator)
     }
 }

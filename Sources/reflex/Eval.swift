@@ -14,7 +14,7 @@ struct Eval: ParsableCommand {
         Episode k starts from seed S+k, so two samplers (or two policies) see the same starts. Prints success with
         a 95% Wilson interval, mean return, network evaluations per inference call and per control step, and
         inference latency p50/p99; writes the results JSON and a plot of the running success rate.
-        Steering (V-GPS --value/--k/--beta, DSRL --dsrl) defaults to policy.yaml's `steering:` section; the options
+        Steering (V-GPS --value/--k/--selection/--beta, DSRL --dsrl) defaults to policy.yaml's `steering:` section; the options
         here override it field by field. --shard I/N runs one shard of the run; reflex eval-merge combines the shards
         into this command's files (docs/cluster.md; reflex slurm eval submits them as a Slurm array).
         Example: reflex eval --policy policies/lift --robot so101 --task lift --episodes 200 --sampler rti:2,1,0
@@ -38,7 +38,9 @@ struct Eval: ParsableCommand {
     @Option(help: "Plot path (SVG; default: next to the JSON).") var plot: String?
     @Option(help: "V-GPS: value function directory (reflex train-value); scores --k candidates per call.") var value: String?
     @Option(help: "V-GPS: candidates sampled per inference call, in one batched pass (default 10).") var k: Int?
-    @Option(help: "V-GPS: softmax temperature β; 0 executes the argmax (default 0).") var beta: Float?
+    @Option(help: "V-GPS: argmax (execute the best candidate) or softmax (draw from softmax(Q/β), the paper's setting); default: softmax when --beta is given, else argmax.")
+    var selection: SteeringDefaults.Selection?
+    @Option(help: "V-GPS: softmax temperature β > 0 (default 1, the paper's); refused with --selection argmax.") var beta: Float?
     @Option(help: "DSRL: a `reflex finetune --dsrl` run directory whose noise actor supplies the initial noise (sampler: its DDIM map unless --sampler).")
     var dsrl: String?
     @Flag(help: "DSRL: sample the noise actor instead of acting with tanh(μ) (always sampled when V-GPS draws K > 1 candidates).")
@@ -59,7 +61,7 @@ struct Eval: ParsableCommand {
             shard = try self.shard.map { try EvaluationShard(parsing: $0) }
             // The command line overrides policy.yaml's sampler and `steering:` section field by field.
             run = try EvalRun(policy: policy, robot: robot, task: task, sampler: spec, steering: SteeringDefaults(
-                value: value, k: k, beta: beta, dsrlActor: dsrl, dsrlStochastic: dsrlStochastic ? true : nil),
+                value: value, k: k, selection: selection, beta: beta, dsrlActor: dsrl, dsrlStochastic: dsrlStochastic ? true : nil),
                 seed: seed, episodes: episodes, actionSteps: actionSteps, delay: delay,
                 execution: try execution.map(ExecutionStrategy.init(parsing:)))
         } catch let e as ReflexError {
@@ -120,3 +122,5 @@ struct Eval: ParsableCommand {
         return title + "\n" + table(["metric", "value"], rows)
     }
 }
+
+extension SteeringDefaults.Selection: ExpressibleByArgument {}

@@ -60,6 +60,8 @@ struct Run: ParsableCommand {
     @Option(help: "DSRL: a `reflex finetune --dsrl` run whose noise actor supplies the initial noise.") var dsrl: String?
     @Option(help: "V-GPS: value function directory (reflex train-value).") var value: String?
     @Option(help: "V-GPS: candidates per inference call (default 10).") var k: Int?
+    @Option(help: "V-GPS: argmax or softmax (default: softmax when --beta is given, else argmax).") var selection: SteeringDefaults.Selection?
+    @Option(help: "V-GPS: softmax temperature β > 0 (default 1); refused with --selection argmax.") var beta: Float?
     @Option(help: "SCHED_FIFO priority to ask for (0: do not ask).") var priority: Int32 = 80
     @Flag(help: "Infer inside the tick on the loop thread (synchronous, as reflex eval steps) instead of on the worker.")
     var inline = false
@@ -104,7 +106,7 @@ struct Run: ParsableCommand {
     func run() throws {
         // policy.yaml's sampler and steering section, with the command line on top (the same pipeline as eval).
         let loaded = try PolicyLoader.loadForLoop(directory: policy, sampler: try sampler.map(SamplerSpec.init(parsing:)),
-                                           steering: SteeringDefaults(value: value, k: k, dsrlActor: dsrl))
+                                           steering: SteeringDefaults(value: value, k: k, selection: selection, beta: beta, dsrlActor: dsrl))
         let rate = self.rate ?? loaded.config.notes?["control_hz"].flatMap { Double($0) } ?? 20
         let safetyConfig = try safety.map { try YAMLDecoder().decode(SafetyConfig.self, fromFile: $0) } ?? SafetyConfig()
         let priority = self.priority > 0 ? self.priority : nil

@@ -14,7 +14,10 @@ struct TrainValue: ParsableCommand {
         States and actions are the policy's: its normalized observation history and the executed part of a chunk.
         Rewards are −1 per step and 0 on success (Nakamoto et al. 2024). Rollouts come from
         `reflex eval --record DIR`. Use the result with `reflex eval --value OUT --k 10`. The V-GPS paper's
-        setting is `--algo cal-ql --gamma 0.98`, ranked with `--beta 1` at evaluation.
+        setting is `--algo cal-ql --gamma 0.98`, ranked with `--selection softmax` (β = 1) at evaluation.
+        Cal-QL's conservative term samples its "policy actions" from a SAC actor over whole chunks, trained beside the
+        critics only for that (as V-GPS's code does) and not saved; its Monte-Carlo bound is −1/(1 − γ) on failed
+        episodes (docs/policies.md).
         """)
 
     @Option(help: "The diffusion policy the critics will rank candidates for.") var policy: String
@@ -23,10 +26,10 @@ struct TrainValue: ParsableCommand {
     @Option(name: .customLong("algo"), help: "Offline learner: iql or cal-ql.") var algorithm: String = "iql"
     @Option(help: "Updates.") var steps = 20000
     @Option(help: "Minibatch size.") var batchSize = 256
-    @Option(help: "Discount per control step.") var gamma: Float = 0.99
+    @Option(help: "Discount per control step (the V-GPS paper's: 0.98).") var gamma: Float = 0.99
     @Option(help: "IQL's expectile τ (default 0.7).") var expectile: Float?
     @Option(help: "Cal-QL's conservative weight α (default 5).") var conservativeWeight: Float?
-    @Option(help: "Cal-QL's actions per proposal (default 10).") var sampledActions: Int?
+    @Option(help: "Cal-QL's actions per proposal and for the max backup (default 4, V-GPS's).") var sampledActions: Int?
     @Option(help: "Hidden widths, comma-separated.") var hidden = "256,256"
     @Option(help: "Seed.") var seed: UInt64 = 0
     @Option(help: "Kernel threads.") var threads = 2
@@ -51,6 +54,7 @@ struct TrainValue: ParsableCommand {
             progress.update(i, status: String(format: "critic %.4f \(second) %.4f", c, v))
         }
         progress.finish(String(format: "critic %.4f \(second) %.4f", outcome.criticLoss, outcome.valueLoss))
+        if let rate = outcome.boundRate { print(String(format: "Cal-QL's return bound lifted %.1f%% of the policy proposals in the last update", 100 * rate)) }
         print("\(algo.rawValue) on \(outcome.transitions) chunk transitions from \(outcome.episodes) episodes; state \(outcome.stateSize), action \(outcome.actionSize); wrote \(out)")
     }
 }

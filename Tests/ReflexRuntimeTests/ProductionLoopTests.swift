@@ -16,7 +16,8 @@ import Testing
 
 /// A diffusion policy as `reflex run` and the daemon load it when every kind of steering is on: an MLP denoiser
 /// (3×512, wide enough that a batch of K candidates splits over the kernel threads), the RTI sampler, a DSRL noise
-/// actor (sampled, as under V-GPS) and V-GPS twin critics over K = 8 candidates, composed by `SteeredPolicy`.
+/// actor (sampled, as under V-GPS) and V-GPS twin critics over K = 8 candidates with the paper's softmax draw (β = 1),
+/// composed by `SteeredPolicy`.
 /// Random weights: what is under test is the path, not the behaviour.
 func productionSteeredPolicy(sampler: SamplerSpec = .rti(schedule: [2, 1, 0], variant: .renoise),
                              candidates k: Int = 8) throws -> SteeredPolicy {
@@ -40,7 +41,7 @@ func productionSteeredPolicy(sampler: SamplerSpec = .rti(schedule: [2, 1, 0], va
                                  outputSize: 1, activation: .relu, layerNorm: true)
     let critics = [MLP(config: criticConfig, generator: &gen), MLP(config: criticConfig, generator: &gen)]
     let reranker = try ValueReranker(critics: critics, stateSize: config.conditionSize,
-                                     actionSize: config.nActionSteps * action, maxCandidates: k)
+                                     actionSize: config.nActionSteps * action, maxCandidates: k, selection: .softmax(beta: 1))
     return try SteeredPolicy(base: base, noiseSource: actor, reranker: reranker, candidates: k)
 }
 

@@ -41,6 +41,11 @@ import Testing
         #expect(r.status == 422, "\(r.text)")
         let after = try await d.get("/v1/status").json()
         #expect((after["controller"] as? [String: Any])?["policy_generation"] as? Int == 1)
+        // β with the argmax, or a β ≤ 0 (once "argmax"), means nothing: refused with the reason, nothing changes.
+        r = try await d.post("/v1/steering", ["policy": "a", "selection": "argmax", "beta": 2.0])
+        #expect(r.status == 400 && r.text.contains("argmax has none"), "\(r.text)")
+        r = try await d.post("/v1/steering", ["policy": "a", "beta": 0.0])
+        #expect(r.status == 400 && r.text.contains("> 0"), "\(r.text)")
         // K above max_candidates is refused with the reason, and nothing changes.
         r = try await d.post("/v1/steering", ["policy": "a", "k": 100_000])
         #expect(r.status == 400 && r.text.contains("max_candidates"), "\(r.text)")

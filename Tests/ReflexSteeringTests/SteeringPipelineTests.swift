@@ -30,6 +30,28 @@ import Testing
         #expect(throws: ReflexError.self) { try SteeringPipeline(directory: dir) }
     }
 
+    /// V-GPS's selection: softmax (the paper's, β = 1 by default) beside argmax; a β that means nothing is refused.
+    @Test func selectionAndTemperatureAreCheckedAndResolved() throws {
+        func refused(_ s: SteeringDefaults) -> Bool { (try? s.validate(for: .diffusion)) == nil }
+        #expect(SteeringDefaults(value: "v").softmaxTemperature == nil)
+        #expect(SteeringDefaults(value: "v", selection: .softmax).softmaxTemperature == 1)
+        #expect(SteeringDefaults(value: "v", beta: 0.5).softmaxTemperature == 0.5)
+        #expect(SteeringDefaults(value: "v", beta: 0.5).resolvedSelection == .softmax)
+        #expect(!refused(SteeringDefaults(value: "v", selection: .softmax, beta: 2)))
+        #expect(!refused(SteeringDefaults(value: "v", selection: .argmax)))
+        for beta: Float in [0, -1, .infinity, .nan] { #expect(refused(SteeringDefaults(value: "v", beta: beta)), "β \(beta)") }
+        #expect(refused(SteeringDefaults(value: "v", selection: .argmax, beta: 1)))
+        #expect(refused(SteeringDefaults(selection: .softmax)))
+        #expect(refused(SteeringDefaults(beta: 1)))
+        // Choosing the argmax over a file that set β drops the file's β instead of refusing the merge.
+        let file = SteeringDefaults(value: "v", selection: .softmax, beta: 2)
+        let merged = file.overridden(by: SteeringDefaults(selection: .argmax))
+        #expect(merged.resolvedSelection == .argmax && merged.beta == nil && !refused(merged))
+        #expect(file.overridden(by: SteeringDefaults(beta: 0.5)).softmaxTemperature == 0.5)
+        #expect(CandidateSelection(SteeringDefaults(value: "v", selection: .softmax)) == .softmax(beta: 1))
+        #expect(CandidateSelection(SteeringDefaults(value: "v")) == .argmax)
+    }
+
     @Test func unsteeredPolicyKeepsItsSamplerUnlessOverridden() throws {
         let dir = try savedPolicy(steering: nil)
         let plain = try SteeringPipeline(directory: dir)

@@ -1,4 +1,5 @@
 import AllocationCounter
+import Foundation
 import ReflexCore
 import ReflexNN
 import ReflexPolicy
@@ -39,6 +40,57 @@ func linearCritic(stateSize: Int, actionSize: Int, weights: [Float]) -> MLP {
         var greedy = 0
         for _ in 0 ..< 200 where r.select(state: [0], candidates: [0, 1], stride: 1, count: 2, generator: &gen) == 1 { greedy += 1 }
         #expect(greedy == 200)
+    }
+
+    /// Softmax selection draws candidate k with probability exp(Q_k/β)/Z: on five fixed scores, the frequencies over
+    /// 20,000 draws stay within 4.5 binomial standard deviations of it, for β = 1 (the paper's) and β = 0.5.
+    @Test(arguments: [Float(1), 0.5]) func softmaxFrequenciesMatchTheBoltzmannDistribution(beta: Float) throws {
+        let c = linearCritic(stateSize: 1, actionSize: 1, weights: [0, 1])
+        let scores: [Float] = [-2, -0.5, -1, 0.3, -0.4]
+        let r = try ValueReranker(critics: [c, c], stateSize: 1, actionSize: 1, maxCandidates: 5, selection: .softmax(beta: beta))
+        let z = scores.reduce(0.0) { $0 + exp(Double($1 / beta)) }
+        let draws = 20_000
+        var counts = [Int](repeating: 0, count: 5)
+        var gen = RandomGenerator(seed: 17)
+        for _ in 0 ..< draws { counts[r.select(state: [0], candidates: scores, stride: 1, count: 5, generator: &gen)] += 1 }
+        #expect(Array(r.lastScores) == scores)
+        for k in 0 ..< 5 {
+            let p = exp(Double(scores[k] / beta)) / z
+            let sigma = (p * (1 - p) / Double(draws)).squareRoot()
+            let seen = Double(counts[k]) / Double(draws)
+            #expect(abs(seen - p) < 4.5 * sigma, "β \(beta), candidate \(k): \(seen) against \(p) (σ \(sigma))")
+        }
+    }
+
+    @Test func softmaxPicksAreAFunctionOfTheSeedAndAllocateNothing() throws {
+        let c = linearCritic(stateSize: 1, actionSize: 1, weights: [0.5, 1])
+        let r = try ValueReranker(critics: [c, c], stateSize: 1, actionSize: 1, maxCandidates: 8, selection: .softmax(beta: 1))
+        let candidates: [Float] = [0.1, -0.3, 0.7, 0.2, -1, 0.4, 0, 0.5]
+        func picks(seed: UInt64) -> [Int] {
+            var gen = RandomGenerator(seed: seed)
+            return (0 ..< 50).map { _ in r.select(state: [0.2], candidates: candidates, stride: 1, count: 8, generator: &gen) }
+        }
+        #expect(picks(seed: 3) == picks(seed: 3))
+        #expect(picks(seed: 3) != picks(seed: 4))
+        var gen = RandomGenerator(seed: 9)
+        let state: [Float] = [0.2]
+        state.withUnsafeBufferPointer { s in
+            candidates.withUnsafeBufferPointer { a in
+                _ = r.select(state: s.baseAddress!, candidates: a.baseAddress!, stride: 1, count: 8, generator: &gen)
+                let before = rx_thread_allocation_count()
+                for _ in 0 ..< 200 { _ = r.select(state: s.baseAddress!, candidates: a.baseAddress!, stride: 1, count: 8, generator: &gen) }
+                #expect(rx_thread_allocation_count() - before == 0)
+            }
+        }
+    }
+
+    @Test func aSoftmaxTemperatureOutOfRangeIsRefused() {
+        let c = linearCritic(stateSize: 1, actionSize: 1, weights: [0, 1])
+        for beta: Float in [0, -1, .nan, .infinity] {
+            #expect(throws: ReflexError.self) {
+                try ValueReranker(critics: [c, c], stateSize: 1, actionSize: 1, maxCandidates: 2, selection: .softmax(beta: beta))
+            }
+        }
     }
 
     @Test func mismatchedCriticsAreRefused() {
