@@ -5,6 +5,7 @@ import ReflexHardware
 import ReflexNN
 import ReflexPolicy
 import ReflexRobot
+import ReflexSim
 import Testing
 
 @testable import ReflexServe
@@ -86,6 +87,53 @@ func makeLiftPolicyDirectory(_ root: String, _ name: String = "plain_lift") thro
         let status = try r.json()
         #expect(status["frames"] == nil || status["frames"] is NSNull, "\(r.text.prefix(400))")
         try expectRefusal(try await d.post("/v1/policy/switch", ["policy": "cam"]), 422 ... 422, mentions: "start one with 'cam'")
+        r = try await d.post("/v1/episode/stop")
+        #expect(r.status == 200, "\(r.text)")
+        try await d.shutdown()
+    }
+
+    /// Hardware in the loop: the emulated SO-101 bus with the lift scene's camera channel, its front camera rendered
+    /// into the frame ring beside it (`reflex emulate --sim lift --camera --frames`); the daemon's bus arm names the
+    /// channel and ring, and its loop runs the camera policy on them.
+    @Test func busArmWithACameraChannelRunsACameraPolicyOnItsRing() async throws {
+        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("serve-camera-hil-\(UUID().uuidString.prefix(8))").path
+        try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        var o = ArmEmulation.Options(link: dir + "/so101")
+        o.robot = "so101"
+        o.sim = "lift"
+        o.camera = dir + "/so101.cam"
+        o.frames = [try TaskCameraSpec(parsing: "front:16x16")]
+        o.framesPath = dir + "/so101.frames"
+        let emulation = try ArmEmulation(options: o)
+        let stop = PIMutex(false)
+        let done = DispatchSemaphore(value: 0)
+        Thread.detachNewThread {
+            emulation.run(shouldStop: { stop.withLock { $0 } })
+            done.signal()
+        }
+        defer {
+            stop.withLock { $0 = true }
+            done.wait()
+            emulation.stop()
+        }
+        var arm = ArmConfig(robot: "so101", port: o.link, camera: o.camera, cameraMaxAge: 0.5)
+        arm.frames = o.framesPath
+        let d = try await LiveDaemon(arm: arm, rate: 20)
+        let cam = try makeLiftCameraPolicyDirectory(d.root)
+        var r = try await d.post("/v1/policies", ["name": "cam", "directory": cam])
+        #expect(r.status == 201, "\(r.text)")
+        r = try await d.post("/v1/episode/start", ["policy": "cam"])
+        #expect(r.status == 200, "\(r.text)")
+        var frames: [String: Any] = [:]
+        for _ in 0 ..< 300 {
+            r = try await d.get("/v1/status")
+            frames = try r.json()["frames"] as? [String: Any] ?? [:]
+            if (frames["frames_used"] as? Int ?? 0) >= 4 { break }
+            try await Task.sleep(nanoseconds: 100_000_000)
+        }
+        #expect((frames["frames_used"] as? Int ?? 0) >= 4 && frames["torn"] as? Int == 0, "\(frames)")
+        #expect((frames["age_median_milliseconds"] as? Double).map { $0 < 500 } == true, "\(frames)")
         r = try await d.post("/v1/episode/stop")
         #expect(r.status == 200, "\(r.text)")
         try await d.shutdown()
