@@ -57,6 +57,8 @@ public final class DaemonCore: Sendable {
         var cameras: [String] = []
         /// The loop's instance of a camera policy, its frames attached at each episode start.
         var framePolicy: CameraFramePolicy?
+        /// Why the loop cannot run this camera policy on an arm that has frames (its shapes do not fit the arm).
+        var loopProblem: String?
         var generation = 0
     }
 
@@ -167,6 +169,7 @@ public final class DaemonCore: Sendable {
         let cameras = pipeline.cameras
         var predictor: Predictor?
         var framePolicy: CameraFramePolicy?
+        var loopProblem: String?
         let inputs: [PolicyInput]
         if cameras.isEmpty {
             let policy = try pipeline.makePolicy()
@@ -181,14 +184,20 @@ public final class DaemonCore: Sendable {
             predictor = made
             // An arm with frames (a sim scene rendered in process, a bus arm's camera channel) runs it in the loop
             // too, as `reflex run` does; its frames are attached when an episode starts.
+            // One that does not fit the arm stays served by /v1/predict; starting it says why.
             if deployment?.givesFrames == true, let camera = try pipeline.makePolicy(acceptingFrames: true) as? CameraDiffusionPolicy {
                 let loop = CameraFramePolicy(policy: camera)
-                try controller.addPolicy(name: name, loop)
-                framePolicy = loop
+                do {
+                    try controller.addPolicy(name: name, loop)
+                    framePolicy = loop
+                } catch let e as ReflexError where e.code == .shapeMismatch {
+                    loopProblem = e.message
+                }
             }
         }
         catalog.withLock {
-            $0[name] = CatalogEntry(directory: dir, steering: steering, config: pc, cameras: cameras, framePolicy: framePolicy)
+            $0[name] = CatalogEntry(directory: dir, steering: steering, config: pc, cameras: cameras, framePolicy: framePolicy,
+                                     loopProblem: loopProblem)
         }
         predictors.withLock { $0[name] = predictor }
         return (pc, inputs)
@@ -210,6 +219,10 @@ public final class DaemonCore: Sendable {
         let running = controller.status() // outside the catalog's lock: episode start takes the two the other way
         let (entry, active) = catalog.withLock { c in (c[policy], running.running ? running.activePolicy.flatMap { c[$0] } : nil) }
         guard let entry, !entry.cameras.isEmpty || (switching && active?.framePolicy != nil) else { return }
+        if entry.framePolicy == nil, let problem = entry.loopProblem {
+            throw APIError(.unprocessableContent, "camera_policy",
+                           "policy '\(policy)' cannot run in the loop on this arm: \(problem); it is served by POST /v1/predict with its images")
+        }
         if entry.framePolicy == nil, !entry.cameras.isEmpty {
             throw APIError(.unprocessableContent, "camera_policy",
                            "policy '\(policy)' sees cameras \(entry.cameras.joined(separator: ", ")); the daemon's arm has no frames for it (give the arm sim: <task>, or a camera channel with its frame ring: camera: PATH on port:, then restart): it is served by POST /v1/predict with its images")

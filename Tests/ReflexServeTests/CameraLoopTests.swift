@@ -52,6 +52,10 @@ func makeLiftPolicyDirectory(_ root: String, _ name: String = "plain_lift") thro
         #expect(r.status == 201, "\(r.text)")
         r = try await d.post("/v1/policies", ["name": "plain", "directory": plain])
         #expect(r.status == 201, "\(r.text)")
+        // A camera policy for another arm (3 actions) stays served by /v1/predict; the loop says why it cannot run it.
+        r = try await d.post("/v1/policies", ["name": "other", "directory": try makeCameraPolicyDirectory(d.root)])
+        #expect(r.status == 201, "\(r.text)")
+        try expectRefusal(try await d.post("/v1/episode/start", ["policy": "other"]), 422 ... 422, mentions: "acts on 3 values")
         r = try await d.post("/v1/episode/start", ["policy": "cam"])
         #expect(r.status == 200, "\(r.text)")
 
