@@ -119,6 +119,14 @@ public final class Deployment: @unchecked Sendable {
         }
         if let narrowed = try narrowedObservation(for: config) { return narrowed }
         let frames = self.frames
+        if needed == 0, let frames {
+            // Joints only, but frames to check (and, on a simulated arm, to render) each tick: the velocities go
+            // through the feature slot, which is where a builder reads its source.
+            return try ObservationBuilder(jointCount: n, includeVelocities: false, featureCount: n, stateFeatures: { state, out in
+                for i in 0 ..< n { out[i] = Float(state.velocity[i]) }
+                return frames.fresh(now: monotonicNanoseconds())
+            })
+        }
         if needed == 0 { return try ObservationBuilder(jointCount: n, includeVelocities: true) }
         if let scene, scene.featureCount == needed {
             return try ObservationBuilder(jointCount: n, includeVelocities: true, featureCount: needed) { out in

@@ -12,9 +12,9 @@ import Testing
 
 /// A Reflex camera policy for the SO-101 lift task (random weights: the full task observation, 6 joints × 2 + 17
 /// scene features; one 16×16 'front' camera), saved under `root/name`.
-func makeLiftCameraPolicyDirectory(_ root: String, _ name: String = "camera_lift") throws -> String {
-    var config = PolicyConfig(kind: .diffusion, observationSize: 29, actionSize: 6, nObsSteps: 2, horizon: 8, nActionSteps: 4,
-                              normalization: .init(observation: .identity(size: 29), action: .identity(size: 6)),
+func makeLiftCameraPolicyDirectory(_ root: String, _ name: String = "camera_lift", observationSize: Int = 29) throws -> String {
+    var config = PolicyConfig(kind: .diffusion, observationSize: observationSize, actionSize: 6, nObsSteps: 2, horizon: 8, nActionSteps: 4,
+                              normalization: .init(observation: .identity(size: observationSize), action: .identity(size: 6)),
                               network: .init(hiddenSizes: [32, 32]), scheduler: NoiseScheduler.Config(),
                               sampler: .ddim(steps: 4, eta: 0))
     config.cameras = [PolicyCamera(name: "front", encoder: ConvEncoderConfig(imageHeight: 16, imageWidth: 16, channels: [8, 16],
@@ -91,6 +91,23 @@ func makeLiftPolicyDirectory(_ root: String, _ name: String = "plain_lift") thro
         let status = try r.json()
         #expect(status["frames"] == nil || status["frames"] is NSNull, "\(r.text.prefix(400))")
         try expectRefusal(try await d.post("/v1/policy/switch", ["policy": "cam"]), 422 ... 422, mentions: "start one with 'cam'")
+        r = try await d.post("/v1/episode/stop")
+        #expect(r.status == 200, "\(r.text)")
+
+        // A camera policy that observes the joints only (no task features): its frames are rendered all the same.
+        let joints = try makeLiftCameraPolicyDirectory(d.root, "camera_joints", observationSize: 12)
+        r = try await d.post("/v1/policies", ["name": "joints", "directory": joints])
+        #expect(r.status == 201, "\(r.text)")
+        r = try await d.post("/v1/episode/start", ["policy": "joints"])
+        #expect(r.status == 200, "\(r.text)")
+        frames = [:]
+        for _ in 0 ..< 300 {
+            r = try await d.get("/v1/status")
+            frames = try r.json()["frames"] as? [String: Any] ?? [:]
+            if (frames["frames_used"] as? Int ?? 0) >= 4 { break }
+            try await Task.sleep(nanoseconds: 100_000_000)
+        }
+        #expect((frames["frames_used"] as? Int ?? 0) >= 4 && frames["stale"] as? Int == 0, "\(frames)")
         r = try await d.post("/v1/episode/stop")
         #expect(r.status == 200, "\(r.text)")
         try await d.shutdown()
