@@ -185,13 +185,17 @@ public final class DaemonCore: Sendable {
             // An arm with frames (a sim scene rendered in process, a bus arm's camera channel) runs it in the loop
             // too, as `reflex run` does; its frames are attached when an episode starts.
             // One that does not fit the arm stays served by /v1/predict; starting it says why.
-            if deployment?.givesFrames == true, let camera = try pipeline.makePolicy(acceptingFrames: true) as? CameraDiffusionPolicy {
-                let loop = CameraFramePolicy(policy: camera)
-                do {
-                    try controller.addPolicy(name: name, loop)
-                    framePolicy = loop
-                } catch let e as ReflexError where e.code == .shapeMismatch {
-                    loopProblem = e.message
+            if deployment?.givesFrames == true {
+                if pc.cameras != nil, let camera = try pipeline.makePolicy(acceptingFrames: true) as? CameraDiffusionPolicy {
+                    let loop = CameraFramePolicy(policy: camera)
+                    do {
+                        try controller.addPolicy(name: name, loop)
+                        framePolicy = loop
+                    } catch let e as ReflexError where e.code == .shapeMismatch {
+                        loopProblem = e.message
+                    }
+                } else {
+                    loopProblem = "only Reflex camera policies (reflex train --camera) run in the loop, not LeRobot camera checkpoints"
                 }
             }
         }
@@ -303,7 +307,8 @@ public final class DaemonCore: Sendable {
         let pipeline = try PolicyFactory.pipeline(directory: entry.directory, options: options, maxCandidates: config.maxCandidates)
         let final = options
         let switched = try await onControl { () -> Bool in
-            let running = self.controller.status().running && self.controller.status().activePolicy == name
+            // A camera policy's loop instance is not steered (its /v1/predict instance is): no switch to report.
+            let running = self.controller.status().running && self.controller.status().activePolicy == name && entry.cameras.isEmpty
             var predictor: Predictor?
             if entry.cameras.isEmpty {
                 try self.controller.replacePolicy(name: name, try pipeline.makePolicy())
