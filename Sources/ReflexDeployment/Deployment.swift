@@ -79,7 +79,9 @@ public final class Deployment: @unchecked Sendable {
                 LeRobotArmUnits(calibration: try LeRobotCalibration.load(path: path),
                                 useDegrees: config.motorUnits?.lerobotUseDegrees ?? true, file: path)
             }
-            let bus = try BusRobot(description: description, port: device, calibrationFile: config.calibration, lerobot: lerobot)
+            let timeout = config.busReplyTimeoutMs ?? ArmConfig.defaultBusReplyTimeoutMs
+            let bus = try BusRobot(description: description, port: device, calibrationFile: config.calibration, lerobot: lerobot,
+                                   replyTimeoutNanoseconds: UInt64(timeout * 1_000_000))
             let ms = config.busWatchdogMs ?? ArmConfig.defaultBusWatchdogMs
             bus.busWatchdogMilliseconds = ms > 0 ? ms : nil
             bus.retryBudget = config.busRetryBudget ?? .standard
