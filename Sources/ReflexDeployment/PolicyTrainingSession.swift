@@ -45,7 +45,7 @@ public struct PolicyTrainingOptions: Sendable {
     public init() {}
 
     /// Checks the camera-only options against the rest, saying why a combination is meaningless.
-    func validateCameraOptions() throws {
+    public func validateCameraOptions() throws {
         let camera = !cameras.isEmpty
         guard auxiliaryWeight >= 0, auxiliaryWeight.isFinite else {
             throw ReflexError(.invalidValue, "--auxiliary-weight must be a finite weight ≥ 0, got \(auxiliaryWeight)")

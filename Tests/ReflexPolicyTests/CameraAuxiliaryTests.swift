@@ -16,8 +16,8 @@ func pointMassGoalTargets(_ data: Demonstrations, episodes: Int, seed: UInt64, w
 /// DrQ's random shift of training frames.
 @Suite(.serialized) struct CameraAuxiliaryTests {
     /// The head's gradients (W, b and the features') match central finite differences of weight · mean((Wf + b − y)²)
-    /// in Float64 arithmetic; reached: 2e-4 relative (float32 forward, the loss is quadratic so differences are exact
-    /// up to rounding).
+    /// in Float64 arithmetic (the loss is quadratic, so central differences are exact up to rounding); reached 1.9e-6
+    /// relative, bound 1e-5.
     @Test func auxiliaryHeadGradientMatchesFiniteDifferences() throws {
         var gen = RandomGenerator(seed: 3)
         let b = 5, fin = 7, m = 3, weight: Float = 0.7
@@ -57,12 +57,12 @@ func pointMassGoalTargets(_ data: Demonstrations, episodes: Int, seed: UInt64, w
         for i in 0 ..< m * fin { check(grad.data[i], head.weight.data + i) }
         for o in 0 ..< m { check(grad.data[m * fin + o], head.bias!.data + o) }
         for i in 0 ..< b * fin { check(dF.data[i], f.data + i) }
-        #expect(worst < 1e-3, "worst relative gradient error \(worst)")
+        #expect(worst < 1e-5, "worst relative gradient error \(worst)")
     }
 
     /// With the goal (seen only in the frames) as auxiliary target and a random shift of one pixel: the auxiliary
-    /// loss falls (the encoder learns where the goal is), the denoising loss still falls, a step allocates nothing,
-    /// and a checkpoint restores the head and its optimizer exactly.
+    /// loss falls (the encoder learns where the goal is; reached 0.646 → 0.022, bound 10×), the denoising loss still
+    /// falls, a step allocates nothing, and a checkpoint restores the head and its optimizer exactly.
     @Test func auxiliaryTrainingLearnsTheTargetsAndAllocatesNothing() throws {
         let data = try pointMassCameraDemonstrations(episodes: 20, seed: 5)
         let aux = try pointMassGoalTargets(data, episodes: 20, seed: 5, weight: 1)
@@ -78,7 +78,7 @@ func pointMassGoalTargets(_ data: Demonstrations, episodes: Int, seed: UInt64, w
         while trainer.step < training.steps - 20 { trainer.trainStep() }
         for _ in 0 ..< 20 { last += trainer.trainStep() / 20; auxLast += trainer.auxiliaryLoss / 20 }
         #expect(last < 0.5 * first, "loss \(first) → \(last)")
-        #expect(auxLast < 0.25 * auxFirst, "auxiliary loss \(auxFirst) → \(auxLast)")
+        #expect(auxLast < 0.1 * auxFirst, "auxiliary loss \(auxFirst) → \(auxLast)")
 
         let dir = FileManager.default.temporaryDirectory.appendingPathComponent("camera-aux-\(UUID().uuidString)").path
         defer { try? FileManager.default.removeItem(atPath: dir) }
