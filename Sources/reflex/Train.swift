@@ -13,8 +13,9 @@ struct Train: ParsableCommand {
         Writes OUT/policy.yaml + OUT/model.safetensors (EMA weights), OUT/loss.csv and OUT/loss.svg, and a
         training state at every checkpoint: a killed run continues with --resume from the last one.
         Example: reflex train --algo diffusion --demos demos/lift --out policies/lift --steps 8000
-        A camera policy, on frames recorded by reflex collect --camera front:96x96, seeing the cube only through them:
-                 reflex train --demos demos/lift-cam --camera front --exclude-features cube --out policies/lift-cam
+        A camera policy, on frames recorded by reflex collect --camera front:96x96, seeing the cube only through them
+        (lift's goal is 5 cm above the cube's start, so it goes too):
+                 reflex train --demos demos/lift-cam --camera front --exclude-features cube,goal --out policies/lift-cam
         """)
 
     enum Algo: String, ExpressibleByArgument, CaseIterable { case diffusion, bc }
