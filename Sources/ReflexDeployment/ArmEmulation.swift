@@ -5,6 +5,7 @@ import Glibc
 import ReflexCore
 import ReflexHardware
 import ReflexRobot
+import ReflexSim
 
 /// `reflex emulate`'s engine, usable in-process (tests, embedders): a servo bus behind a pseudo-terminal, its servos
 /// moved by first-order motors or — hardware in the loop — by the Bullet arm of a task, whose scene is published over
@@ -31,6 +32,11 @@ public final class ArmEmulation: @unchecked Sendable { // `run` on one thread; t
         /// With `sim`: the camera channel's socket path, and its frames per second.
         public var camera: String?
         public var cameraRate: Double = 30
+        /// With `camera`: task cameras rendered into the frame ring beside the channel (`FrameRing.defaultPath`, or
+        /// `framesPath`), at `frameRate` frames per second (default `cameraRate`), for camera policies.
+        public var frames: [TaskCameraSpec] = []
+        public var framesPath: String?
+        public var frameRate: Double?
         /// SCHED_FIFO priority of the bus thread (nil: normal priority).
         public var priority: Int32?
 
@@ -43,6 +49,9 @@ public final class ArmEmulation: @unchecked Sendable { // `run` on one thread; t
     public let link: EmulatorLink
     public let bullet: BulletServoModel?
     public let publisher: CameraPublisher?
+    /// The frame ring and the cameras rendered into it (`options.frames`).
+    public let frameWriter: FrameRingWriter?
+    private let rig: TaskCameraRig?
     /// Camera-stall episodes drawn so far and the frames they kept back.
     public private(set) var stalls: FaultEpisodeSchedule?
     public private(set) var framesStalled = 0
@@ -99,6 +108,23 @@ public final class ArmEmulation: @unchecked Sendable { // `run` on one thread; t
         if let rates = o.faultRates { emulator.setFaultRates(rates, seed: o.faultSeed) }
         stalls = o.faultRates?.cameraStall.map { FaultEpisodeSchedule(rate: $0, seed: o.faultSeed &+ 100) }
         publisher = try o.camera.map { try CameraPublisher(path: $0) }
+        if !o.frames.isEmpty {
+            guard let camera = o.camera, let bullet else {
+                throw ReflexError(.invalidArgument, "frames go with a camera channel (--camera) and a sim task (--sim)")
+            }
+            if let r = o.frameRate, !(r > 0 && r <= 1000) {
+                throw ReflexError(.invalidValue, "frames per second must be in (0, 1000], got \(r)")
+            }
+            let rig = try TaskCameraRig(environment: bullet.environment, specs: o.frames)
+            rig.render() // sizes the renderer's scratch before the first published frame
+            self.rig = rig
+            frameWriter = try FrameRingWriter(path: o.framesPath ?? FrameRing.defaultPath(forChannel: camera),
+                                              cameras: o.frames.map { try FrameRingCamera(name: $0.placement.rawValue, width: $0.width, height: $0.height) })
+        } else {
+            if o.framesPath != nil || o.frameRate != nil { throw ReflexError(.invalidArgument, "a frame ring path or rate needs cameras (--frames front:64x64)") }
+            rig = nil
+            frameWriter = nil
+        }
         link = try EmulatorLink(emulator: emulator, link: o.link, realTimePriority: o.priority)
         self.options = o
         self.title = title
@@ -113,8 +139,12 @@ public final class ArmEmulation: @unchecked Sendable { // `run` on one thread; t
                     resetDone: (_ episode: UInt32, _ seed: UInt64) -> Void = { _, _ in }, report: (String) -> Void = { _ in }) {
         let start = monotonicNanoseconds()
         var lastReport = start
-        let frame = UInt64(1e9 / (publisher == nil ? 10 : options.cameraRate))
+        let estimatePeriod = UInt64(1e9 / (publisher == nil ? 10 : options.cameraRate))
+        let framePeriod = UInt64(1e9 / (options.frameRate ?? options.cameraRate))
+        // One wake-up per estimate or frame, whichever comes more often; each is published when it is due.
+        let frame = rig == nil ? estimatePeriod : min(estimatePeriod, framePeriod)
         var nextFrame = start
+        var nextEstimate = start, nextImage = start
         var sequence: UInt64 = 0
         while !shouldStop() {
             nextFrame += frame
@@ -135,12 +165,28 @@ public final class ArmEmulation: @unchecked Sendable { // `run` on one thread; t
                     resetDone(r.episode, r.seed)
                 }
                 _ = stalls?.advance(dt: Double(frame) * 1e-9)
+                let now = monotonicNanoseconds()
                 if stalls?.isActive == true {
                     framesStalled += 1
                 } else {
-                    sequence += 1
-                    let estimate = link.withEmulator { _ in bullet.estimate(sequence: sequence, time: monotonicNanoseconds()) }
-                    publisher.publish(estimate)
+                    if now >= nextEstimate {
+                        nextEstimate = max(nextEstimate + estimatePeriod, now)
+                        sequence += 1
+                        let estimate = link.withEmulator { _ in bullet.estimate(sequence: sequence, time: monotonicNanoseconds()) }
+                        publisher.publish(estimate)
+                    }
+                    if let rig, let frameWriter, now >= nextImage {
+                        nextImage = max(nextImage + framePeriod, now)
+                        // Rendered under the bus's lock (the bus thread steps the world), stamped when the world
+                        // was seen; the copy into the ring happens after.
+                        let taken = link.withEmulator { _ in
+                            rig.render()
+                            return monotonicNanoseconds()
+                        }
+                        for (k, image) in rig.images.enumerated() {
+                            frameWriter.publish(camera: k, pixels: UnsafeRawPointer(image.rgb.baseAddress!), captureTime: taken)
+                        }
+                    }
                 }
             }
             let now = monotonicNanoseconds()

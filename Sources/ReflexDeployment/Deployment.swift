@@ -41,6 +41,8 @@ public final class Deployment: @unchecked Sendable {
     /// The camera channel's task features of a bus arm.
     public let camera: CameraTaskFeatures?
     private let busArm: BusRobot?
+    /// A camera policy's frames (`attachFrames(to:)`): observations built after it was set hold while they are stale.
+    public internal(set) var frames: CameraFrameFeed?
     private let episodes = EpisodeCounter()
 
     /// Opens the arm: a simulated arm is configured at its scene's start, a bus arm's port is opened (nothing is
@@ -77,7 +79,9 @@ public final class Deployment: @unchecked Sendable {
                 LeRobotArmUnits(calibration: try LeRobotCalibration.load(path: path),
                                 useDegrees: config.motorUnits?.lerobotUseDegrees ?? true, file: path)
             }
-            let bus = try BusRobot(description: description, port: device, calibrationFile: config.calibration, lerobot: lerobot)
+            let timeout = config.busReplyTimeoutMs ?? ArmConfig.defaultBusReplyTimeoutMs
+            let bus = try BusRobot(description: description, port: device, calibrationFile: config.calibration, lerobot: lerobot,
+                                   replyTimeoutNanoseconds: UInt64(timeout * 1_000_000))
             let ms = config.busWatchdogMs ?? ArmConfig.defaultBusWatchdogMs
             bus.busWatchdogMilliseconds = ms > 0 ? ms : nil
             bus.retryBudget = config.busRetryBudget ?? .standard
@@ -115,13 +119,29 @@ public final class Deployment: @unchecked Sendable {
         guard needed >= 0 else {
             throw ReflexError(.shapeMismatch, "the policy observes \(config.observationSize) values, fewer than \(description.name)'s \(n) joint positions and velocities")
         }
+        if let narrowed = try narrowedObservation(for: config) { return narrowed }
+        let frames = self.frames
+        if needed == 0, let frames {
+            // Joints only, but frames to check (and, on a simulated arm, to render) each tick: the velocities go
+            // through the feature slot, which is where a builder reads its source.
+            return try ObservationBuilder(jointCount: n, includeVelocities: false, featureCount: n, stateFeatures: { state, out in
+                for i in 0 ..< n { out[i] = Float(state.velocity[i]) }
+                return frames.fresh(now: monotonicNanoseconds())
+            })
+        }
         if needed == 0 { return try ObservationBuilder(jointCount: n, includeVelocities: true) }
         if let scene, scene.featureCount == needed {
-            return try ObservationBuilder(jointCount: n, includeVelocities: true, featureCount: needed) { scene.features($0) }
+            return try ObservationBuilder(jointCount: n, includeVelocities: true, featureCount: needed) { out in
+                let ok = scene.features(out) // judges success: every tick
+                return (frames?.fresh(now: monotonicNanoseconds()) ?? true) && ok
+            }
         }
         if let camera, CameraTaskFeatures.count == needed {
             return try ObservationBuilder(jointCount: n, includeVelocities: true, featureCount: needed,
-                                          stateFeatures: { state, out in camera.features(state, out) })
+                                          stateFeatures: { state, out in
+                                              let ok = camera.features(state, out)
+                                              return (frames?.fresh(now: monotonicNanoseconds()) ?? true) && ok
+                                          })
         }
         if kind == .fake || self.config.zeroFeatures == true {
             return try ObservationBuilder(jointCount: n, includeVelocities: true, featureCount: needed) { out in
@@ -132,6 +152,45 @@ public final class Deployment: @unchecked Sendable {
         var hint = ""
         if case .port = kind { hint = camera == nil ? " (on an arm they come from a camera channel: camera:, or zero_features for a dry run)" : "" }
         throw ReflexError(.shapeMismatch, "the policy needs \(needed) task features; \(label) provides \(featureCount)\(hint)")
+    }
+
+    /// A policy trained on some of the task's observations (`reflex train --exclude-features`, its
+    /// `notes.observation_names`): the full task observation — joint positions, velocities, the scene's or the camera
+    /// channel's features — narrowed to those, in the policy's order. Nil when the policy takes them all.
+    func narrowedObservation(for config: PolicyConfig) throws -> ObservationBuilder? {
+        guard let listed = config.notes?["observation_names"] else { return nil }
+        let kind: TaskKind
+        if let scene { kind = scene.kind } else if camera != nil { kind = CameraTaskFeatures.task } else { return nil }
+        let n = robot.jointCount
+        let names = description.jointNames.map { "\($0).pos" } + description.jointNames.map { "\($0).vel" } + kind.featureNames
+        // Only a policy that takes fewer values than the task gives is narrowed: one of the full size keeps the
+        // layout it always had, whatever its notes call the values.
+        guard config.observationSize < names.count else { return nil }
+        let wanted = listed.split(separator: ",").map(String.init)
+        let kept = try wanted.map { name -> Int in
+            guard let i = names.firstIndex(of: name) else {
+                throw ReflexError(.shapeMismatch, "the policy observes '\(name)', which \(label) does not provide (it has: \(names.joined(separator: ", ")))")
+            }
+            return i
+        }
+        guard kept.count == config.observationSize else {
+            throw ReflexError(.shapeMismatch, "the policy observes \(config.observationSize) values but names \(kept.count)")
+        }
+        let full = NarrowingScratch(count: names.count)
+        let frames = self.frames, scene = self.scene, camera = self.camera
+        return try ObservationBuilder(jointCount: n, includePositions: false, includeVelocities: false, featureCount: kept.count,
+                                      stateFeatures: { state, out in
+            let all = full.values
+            for i in 0 ..< n {
+                all[i] = Float(state.position[i])
+                all[n + i] = Float(state.velocity[i])
+            }
+            let rest = UnsafeMutableBufferPointer(rebasing: all[(2 * n)...])
+            var ok = scene?.features(rest) ?? camera?.features(state, rest) ?? false
+            if let frames, !frames.fresh(now: monotonicNanoseconds()) { ok = false }
+            for (j, i) in kept.enumerated() { out[j] = all[i] }
+            return ok
+        })
     }
 
     /// `observation(for:)` as the controller's factory.
@@ -207,6 +266,16 @@ public final class Deployment: @unchecked Sendable {
                                                            execution: execution, anytime: anytime),
                                    observation: observationFactory)
     }
+}
+
+/// The full observation a narrowed one is picked from.
+final class NarrowingScratch: @unchecked Sendable {
+    let values: UnsafeMutableBufferPointer<Float>
+    init(count: Int) {
+        values = .allocate(capacity: count)
+        values.initialize(repeating: 0)
+    }
+    deinit { values.deallocate() }
 }
 
 /// Episode numbers of a camera channel's scene (1, 2, …).

@@ -32,6 +32,8 @@ public struct LoopEpisodeResult: Codable, Sendable, Equatable {
     /// Why the loop refused to start the episode (a servo error bit or no reply in its first reads), if it did:
     /// the arm held where it was activated, the episode counts as failed.
     public var startRefused: String?
+    /// A camera policy's frames in this episode: used, stale, torn, missing, ages.
+    public var frames: CameraFrameReport? = nil
 }
 
 /// What a run of `EpisodeRunner` reports (`reflex run --episodes --report FILE`).
@@ -50,6 +52,8 @@ public struct LoopEpisodesReport: Codable, Sendable {
     /// Why the run ended before its episodes were done (`refusedStartsInARowLimit` refusals in a row), if it did;
     /// the episodes so far are all here.
     public var stoppedEarly: String?
+    /// A camera policy's frames over the whole run (counts and ages).
+    public var frames: CameraFrameReport? = nil
 }
 
 /// Seeded task episodes through the real-time loop, each from the seed `reflex eval` would give it (`firstSeed + k`):
@@ -115,7 +119,11 @@ public struct EpisodeRunner {
         guard count > 0 else { throw ReflexError(.invalidValue, "episodes must be positive, got \(count)") }
         // A bus arm is opened once; a simulated arm is made fresh per episode, so each starts from its own world.
         let bus: Deployment? = arm.port != nil ? try Deployment(config: arm) : nil
+        let cameraPolicy = policy as? CameraFramePolicy
+        if let bus, let cameraPolicy { try bus.attachFrames(to: cameraPolicy) } // a ring that does not fit: refused now
         if let bus { _ = try bus.observation(for: policy.config) } // refuse a misfit before any episode
+        var framesSoFar = CameraFrameReport.empty
+        cameraPolicy?.resetReport()
         defer { bus?.robot.finalize() }
         if let bus { try bus.robot.configure() }
         let label = bus?.label ?? "sim \(task.rawValue)"
@@ -135,7 +143,17 @@ public struct EpisodeRunner {
                 // Holding the start pose at once, as the task's reset leaves the arm.
                 deployment = try Deployment(config: config, holdAtStart: true)
             }
-            let r = try runEpisode(index: k, seed: seed, on: deployment, policy: policy, shouldStop: shouldStop)
+            if let cameraPolicy { try deployment.attachFrames(to: cameraPolicy) }
+            var r = try runEpisode(index: k, seed: seed, on: deployment, policy: policy, shouldStop: shouldStop)
+            if let cameraPolicy {
+                // This episode's share of the run's counts (ages are the run's so far).
+                let total = cameraPolicy.report()
+                r.frames = CameraFrameReport(framesUsed: total.framesUsed - framesSoFar.framesUsed, stale: total.stale - framesSoFar.stale,
+                                             torn: total.torn - framesSoFar.torn, missing: total.missing - framesSoFar.missing,
+                                             heldChunks: total.heldChunks - framesSoFar.heldChunks,
+                                             ageMedianMilliseconds: total.ageMedianMilliseconds, ageMaxMilliseconds: total.ageMaxMilliseconds)
+                framesSoFar = total
+            }
             if bus == nil { deployment.robot.finalize() }
             results.append(r)
             progress(r, results.filter(\.success).count)
@@ -155,11 +173,13 @@ public struct EpisodeRunner {
         }
         let successes = results.filter(\.success).count
         let w = Statistics.wilsonInterval(successes: successes, trials: results.count)
-        return LoopEpisodesReport(backend: label, policy: policyName, rate: rate, episodeSeconds: budget,
+        var report = LoopEpisodesReport(backend: label, policy: policyName, rate: rate, episodeSeconds: budget,
                                   episodes: results.count, successes: successes,
                                   successRate: results.isEmpty ? 0 : Double(successes) / Double(results.count),
                                   successInterval: [w.low, w.high], episodeResults: results, busHealth: bus?.servoHealth(),
                                   stoppedEarly: stoppedEarly)
+        report.frames = cameraPolicy?.report()
+        return report
     }
 
     private func runEpisode(index k: Int, seed: UInt64, on deployment: Deployment, policy: Policy,

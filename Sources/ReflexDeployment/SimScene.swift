@@ -124,6 +124,11 @@ public final class SimScene: @unchecked Sendable {
         return true
     }
 
+    /// The cube's body in the world (-1: the task has none), for a renderer.
+    public var cubeBody: Int { cube }
+    /// Half the cube's side (m).
+    public var cubeHalfExtent: Double { layout.task.cubeHalfExtent }
+
     /// The task's success test has held at some tick since the start (or the last `reset`).
     public var success: Bool { succeeded.load(ordering: .relaxed) }
     /// Highest the cube got above its start (m).

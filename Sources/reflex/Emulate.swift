@@ -7,6 +7,7 @@ import ReflexCore
 import ReflexHardware
 import ReflexDeployment
 import ReflexRobot
+import ReflexSim
 
 /// `reflex emulate`: a device node that behaves like the arm's servo bus, for trying the stack without hardware.
 struct Emulate: ParsableCommand {
@@ -37,6 +38,10 @@ struct Emulate: ParsableCommand {
     @Option(help: "With --sim: publish the cube's pose (a camera's estimate) and the task's success on a Unix datagram socket at this path, and take episode resets from the runner (reflex run --camera).")
     var camera: String?
     @Option(help: "Camera frames per second on --camera.") var cameraRate: Double = 30
+    @Option(help: "With --camera: render this task camera (PLACEMENT:WIDTHxHEIGHT, e.g. front:64x64; repeat for wrist:…) into the frame ring beside the channel, for camera policies (reflex run --camera).")
+    var frames: [String] = []
+    @Option(help: "The frame ring's file (default /dev/shm/<camera channel name>.frames).") var framesPath: String?
+    @Option(help: "Frames per second rendered into the ring (default --camera-rate).") var frameHz: Double?
     @Option(help: "SCHED_FIFO priority of the thread answering the bus (0: normal priority); below reflex run's loop (80), so the loop preempts it, above builds and other noise, as real servos would be.")
     var priority: Int32 = 70
 
@@ -61,10 +66,16 @@ struct Emulate: ParsableCommand {
         o.seed = seed
         o.camera = camera
         o.cameraRate = cameraRate
+        o.frames = try frames.map { spec in try wrap { try TaskCameraSpec(parsing: spec) } }
+        o.framesPath = framesPath
+        o.frameRate = frameHz
         o.priority = priority > 0 ? priority : nil
         let emulation = try wrap { try ArmEmulation(options: o) }
         print("emulating \(emulation.title) at \(link) -> \(emulation.link.terminal.slavePath)")
         if let camera { print("camera channel at \(camera), \(cameraRate) frames/s") }
+        if let ring = emulation.frameWriter {
+            print("frame ring at \(ring.path): \(o.frames.map(\.description).joined(separator: ", ")), \(frameHz ?? cameraRate) frames/s")
+        }
         if priority > 0 {
             var granted = emulation.link.realTimeGranted
             for _ in 0 ..< 100 where granted == nil {

@@ -19,6 +19,7 @@ struct Reflex: AsyncParsableCommand {
             Sim.self,
             Servo.self,
             Emulate.self,
+            CameraCommand.self,
             Calibrate.self,
             Inspect.self,
             Convert.self,

@@ -31,8 +31,10 @@ struct Run: ParsableCommand {
     var seed: UInt64 = 0
     @Option(help: "On --port: the camera channel of the scene (reflex emulate --sim lift --camera PATH): the cube's pose comes from there, the end effector from the joints' forward kinematics.")
     var camera: String?
-    @Option(help: "Oldest camera estimate the policy may act on (s); older counts as no estimate and the loop holds.")
+    @Option(help: "Oldest camera estimate (and, for a camera policy, frame) the policy may act on (s); older counts as none and the loop holds.")
     var cameraMaxAge: Double = 0.25
+    @Option(help: "On --port with --camera and a camera policy: the frame ring's file (default /dev/shm/<camera channel name>.frames, where reflex emulate --frames writes).")
+    var frames: String?
     @Option(help: "Evaluate: run this many lift episodes (seeds --seed, --seed+1, …) on --sim, or on --port with --camera (the scene resets over the camera channel), and report the success rate.")
     var episodes: Int?
     @Option(help: "Loop time per episode with --episodes (s); default: the task's episode length at the control rate (reflex eval's budget).")
@@ -69,6 +71,7 @@ struct Run: ParsableCommand {
         guard chosen == 1 else { throw ValidationError("choose exactly one of --sim, --port DEV, --fake") }
         if let rate, !(rate > 0 && rate <= 1000) { throw ValidationError("--rate must be in (0, 1000] Hz") }
         if camera != nil && port == nil { throw ValidationError("--camera goes with --port (on --sim the scene is in the process)") }
+        if frames != nil && camera == nil { throw ValidationError("--frames goes with --camera (the frame ring beside the camera channel)") }
         if let episodes {
             guard episodes > 0 else { throw ValidationError("--episodes must be positive") }
             guard sim || (port != nil && camera != nil) else {
@@ -91,14 +94,16 @@ struct Run: ParsableCommand {
 
     /// The arm the flags choose.
     var arm: ArmConfig {
-        ArmConfig(robot: robot, sim: sim ? task : nil, port: port, fake: fake ? true : nil, seed: sim || camera != nil ? seed : nil,
+        var config = ArmConfig(robot: robot, sim: sim ? task : nil, port: port, fake: fake ? true : nil, seed: sim || camera != nil ? seed : nil,
                   calibration: calibration, zeroFeatures: zeroFeatures ? true : nil, camera: camera,
                   cameraMaxAge: camera != nil ? cameraMaxAge : nil, lerobotCalibration: lerobotCalibration, motorUnits: motorUnits)
+        config.frames = frames
+        return config
     }
 
     func run() throws {
         // policy.yaml's sampler and steering section, with the command line on top (the same pipeline as eval).
-        let loaded = try PolicyLoader.load(directory: policy, sampler: try sampler.map(SamplerSpec.init(parsing:)),
+        let loaded = try PolicyLoader.loadForLoop(directory: policy, sampler: try sampler.map(SamplerSpec.init(parsing:)),
                                            steering: SteeringDefaults(value: value, k: k, dsrlActor: dsrl))
         let rate = self.rate ?? loaded.config.notes?["control_hz"].flatMap { Double($0) } ?? 20
         let safetyConfig = try safety.map { try YAMLDecoder().decode(SafetyConfig.self, fromFile: $0) } ?? SafetyConfig()
@@ -119,6 +124,7 @@ struct Run: ParsableCommand {
                 if let why = r.startRefused { note("episode \(r.index) seed \(r.seed): refused to start: \(why)") }
                 note("episode \(r.index) seed \(r.seed): \(r.success ? "success" : "no success") after \(fmt(r.seconds, 2)) s, \(r.ticks) ticks, \(r.deadlineMisses) misses, \(r.featureHolds) feature holds, \(r.activationRetries) activation retries — \(ok)/\(r.index + 1)")
             }
+            if let frames = summary.frames { note(frames.summary) }
             let w = summary.successInterval
             print("\(summary.backend): \(summary.successes)/\(summary.episodes) succeeded (\(fmt(100 * summary.successRate, 1))%, 95% Wilson \(fmt(100 * w[0], 1))–\(fmt(100 * w[1], 1))%), seeds \(seed)…\(seed + UInt64(max(summary.episodes, 1) - 1))")
             if let report {
@@ -136,6 +142,8 @@ struct Run: ParsableCommand {
         if fake, loaded.config.observationSize > 2 * arm.jointCount {
             note("task features: zeros (dry run; a real run takes them from the simulator or a camera)")
         }
+        let cameraPolicy = loaded as? CameraFramePolicy
+        if let cameraPolicy { try deployment.attachFrames(to: cameraPolicy) }
         let controller = try deployment.makeController(rate: rate, safety: safetyConfig, priority: priority, inlineInference: inline,
                                                        execution: strategy, anytime: anytime)
         try controller.addPolicy(name: "policy", loaded)
@@ -178,6 +186,7 @@ struct Run: ParsableCommand {
         if let task = deployment.taskStatus(), deployment.scene != nil {
             note("\(task.kind): \(task.success ? "success" : "no success") (cube lifted up to \(fmt(task.highestLift * 100, 1)) cm) after \(fmt(Date().timeIntervalSince(started), 1)) s")
         }
+        if let cameraPolicy { note(cameraPolicy.report().summary) }
         guard let s = loop?.snapshot() else { return }
         if json {
             try printJSON(s)
