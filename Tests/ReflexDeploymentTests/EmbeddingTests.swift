@@ -23,13 +23,16 @@ struct ProcessResult { var status: Int32; var stdout: String; var stderr: String
 
 /// Runs a child process to its end. Under AddressSanitizer (`scripts/sanitize.sh address` sets REFLEX_ASAN_RUNTIME
 /// to the runtime's shared library) libReflexC.so needs that runtime in its host: a C program (`cc …`) links it, and
-/// every child preloads it (it must come first); the children's own leak checks are off (Python frees little at exit).
+/// Python preloads it (it must come first), its leak check off (Python frees little at exit). Nothing else gets it:
+/// `reflex` carries its own runtime (two refuse to start) and system tools are not instrumented.
 func runProcess(_ executable: String, _ arguments: [String], environment: [String: String] = [:]) throws -> ProcessResult {
     var arguments = arguments, environment = environment
     if let asan = ProcessInfo.processInfo.environment["REFLEX_ASAN_RUNTIME"], !asan.isEmpty {
         if arguments.first == "cc" { arguments.append(asan) }
-        environment["LD_PRELOAD"] = asan
-        environment["ASAN_OPTIONS"] = "detect_leaks=0"
+        if executable.contains("python") || arguments.first?.contains("python") == true {
+            environment["LD_PRELOAD"] = asan
+            environment["ASAN_OPTIONS"] = "detect_leaks=0"
+        }
     }
     let p = Process()
     p.executableURL = URL(fileURLWithPath: executable)
