@@ -28,8 +28,12 @@ struct ProcessResult { var status: Int32; var stdout: String; var stderr: String
 func runProcess(_ executable: String, _ arguments: [String], environment: [String: String] = [:]) throws -> ProcessResult {
     var arguments = arguments, environment = environment
     if let asan = ProcessInfo.processInfo.environment["REFLEX_ASAN_RUNTIME"], !asan.isEmpty {
-        // First on the link line, so it is first in the program's library list (ASan insists).
-        if arguments.first == "cc" { arguments.insert(contentsOf: [asan, "-Wl,-rpath," + (asan as NSString).deletingLastPathComponent], at: 1) }
+        // First on the link line and kept though the program calls none of it, so it is first in the program's
+        // library list (ASan insists).
+        if arguments.first == "cc" {
+            arguments.insert(contentsOf: ["-Wl,--no-as-needed", asan, "-Wl,--as-needed",
+                                          "-Wl,-rpath," + (asan as NSString).deletingLastPathComponent], at: 1)
+        }
         if executable.contains("python") || arguments.first?.contains("python") == true {
             environment["LD_PRELOAD"] = asan
             environment["ASAN_OPTIONS"] = "detect_leaks=0"
