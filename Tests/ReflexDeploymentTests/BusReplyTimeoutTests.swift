@@ -33,9 +33,10 @@ import Testing
             Issue.record("configured although every reply is 30 ms late and the bus waits 10 ms")
             return
         }
-        // Which error depends on where a late reply lands: a status packet names no register, so a reply to an
-        // earlier one-byte read can answer a later one (seen: a voltage limit misread). It names the first servo.
-        #expect(e.description.contains("servo 1"), "\(e)")
+        // Which error, and which servo it names, depends on where a late reply lands: a status packet names no
+        // register, so a reply to an earlier one-byte read can answer a later one (seen: a voltage limit misread on
+        // servo 1; under ASan's slowness, servo 2 missing). It always names a servo.
+        #expect(e.description.contains("servo "), "\(e)")
         if case let .failure(e) = try configure(replyTimeoutMs: 200) { Issue.record("with a 200 ms timeout: \(e)") }
     }
 }
