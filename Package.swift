@@ -105,7 +105,7 @@ let package = Package(
         .testTarget(name: "ReflexDeploymentTests", dependencies: ["ReflexDeployment", "ReflexSim", "ReflexRuntime", "ReflexRobot",
                                                                "ReflexSteering", "ReflexRL", "ReflexPolicy", "ReflexHardware",
                                                                "ReflexNN", "ReflexCore", "AllocationCounter", "TestSupport"]),
-        .testTarget(name: "ReflexServeTests", dependencies: ["ReflexServe", "ReflexDeployment", "ReflexRuntime", "ReflexRobot", "ReflexHardware",
+        .testTarget(name: "ReflexServeTests", dependencies: ["ReflexServe", "ReflexDeployment", "ReflexRuntime", "ReflexRobot", "ReflexHardware", "ReflexSim",
                                                           "ReflexPolicy", "ReflexSteering", "ReflexRL", "ReflexNN", "ReflexCore",
                                                           .product(name: "Logging", package: "swift-log"),
                                                           .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"), "TestSupport"]),

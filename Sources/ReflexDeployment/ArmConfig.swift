@@ -40,6 +40,10 @@ public struct ArmConfig: Sendable, Codable, Equatable {
     /// `port` arms: retries the bus may need per window before the arm stops commanding motion (default
     /// `BusRetryBudget.standard`, 50 in 5 s), e.g. `bus_retry_budget: {retries: 50, window_seconds: 5}`.
     public var busRetryBudget: BusRetryBudget?
+    /// `port` arms: how long the bus waits for a servo's reply before it retries (ms, 1…1000; default 10). The
+    /// vendors' SDKs wait about 34 ms (a USB adapter's 16 ms latency timer, twice, plus 2 ms); Reflex's 10 ms suits
+    /// adapters set to a 1 ms latency timer (ROBOTIS' advice) or without one (the Feetech boards' CH343).
+    public var busReplyTimeoutMs: Double?
 
     /// Joint-position units a policy was trained in.
     public enum MotorUnits: String, Sendable, Codable, Equatable, CaseIterable {
@@ -61,7 +65,8 @@ public struct ArmConfig: Sendable, Codable, Equatable {
 
     public init(robot: String = "so101", sim: String? = nil, port: String? = nil, fake: Bool? = nil, seed: UInt64? = nil,
                 calibration: String? = nil, zeroFeatures: Bool? = nil, camera: String? = nil, cameraMaxAge: Double? = nil,
-                busWatchdogMs: Int? = nil, lerobotCalibration: String? = nil, motorUnits: MotorUnits? = nil) {
+                busWatchdogMs: Int? = nil, lerobotCalibration: String? = nil, motorUnits: MotorUnits? = nil,
+                busReplyTimeoutMs: Double? = nil) {
         self.robot = robot
         self.sim = sim
         self.port = port
@@ -74,6 +79,7 @@ public struct ArmConfig: Sendable, Codable, Equatable {
         self.busWatchdogMs = busWatchdogMs
         self.lerobotCalibration = lerobotCalibration
         self.motorUnits = motorUnits
+        self.busReplyTimeoutMs = busReplyTimeoutMs
     }
 
     enum CodingKeys: String, CodingKey {
@@ -81,7 +87,7 @@ public struct ArmConfig: Sendable, Codable, Equatable {
         case zeroFeatures = "zero_features", busWatchdogMs = "bus_watchdog_ms", camera
         case cameraMaxAge = "camera_max_age", frames
         case lerobotCalibration = "lerobot_calibration", motorUnits = "motor_units"
-        case busRetryBudget = "bus_retry_budget"
+        case busRetryBudget = "bus_retry_budget", busReplyTimeoutMs = "bus_reply_timeout_ms"
     }
 
     /// The three kinds of arm.
@@ -93,6 +99,8 @@ public struct ArmConfig: Sendable, Codable, Equatable {
 
     /// Default oldest camera estimate (s).
     public static let defaultCameraMaxAge = 0.25
+    /// Default time the bus waits for a reply (ms).
+    public static let defaultBusReplyTimeoutMs = 10.0
     /// Default Dynamixel Bus Watchdog (ms).
     public static let defaultBusWatchdogMs = 100
 
@@ -127,6 +135,10 @@ public struct ArmConfig: Sendable, Codable, Equatable {
         if calibration != nil, !onPort { throw bad("calibration", "a calibration file goes with port: (the servos' offsets)") }
         if busRetryBudget != nil, !onPort { throw bad("bus_retry_budget", "a retry budget goes with port: (a servo bus)") }
         if let p = busRetryBudget?.problem { throw bad("bus_retry_budget", p) }
+        if let t = busReplyTimeoutMs {
+            guard onPort else { throw bad("bus_reply_timeout_ms", "a reply timeout goes with port: (a servo bus)") }
+            guard t.isFinite, t >= 1, t <= 1000 else { throw bad("bus_reply_timeout_ms", "must be in 1…1000 ms, got \(t)") }
+        }
         if busWatchdogMs != nil, !onPort { throw bad("bus_watchdog_ms", "the Bus Watchdog goes with port: (Dynamixel servos)") }
         if lerobotCalibration != nil, !onPort { throw bad("lerobot_calibration", "a LeRobot calibration file goes with port: (the servos' offsets)") }
         if lerobotCalibration != nil, calibration != nil {

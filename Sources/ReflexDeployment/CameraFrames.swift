@@ -263,7 +263,7 @@ extension Deployment {
             frames = feed
             return
         }
-        guard let channel = config.camera, camera != nil else {
+        guard givesFrames, let channel = config.camera else {
             throw ReflexError(.invalidArgument, "a camera policy needs frames: run it on --sim, or on --port with --camera (a camera channel with a frame ring)")
         }
         let path = config.frames ?? FrameRing.defaultPath(forChannel: channel)
@@ -273,6 +273,18 @@ extension Deployment {
         policy.feed = feed
         frames = feed
     }
+}
+
+extension Deployment {
+    /// Whether `attachFrames(to:)` has frames to give: a simulated arm with its scene, or a bus arm with a camera
+    /// channel (its frame ring beside it).
+    public var givesFrames: Bool {
+        (scene != nil && robot is SimulatedRobot) || (config.camera != nil && camera != nil)
+    }
+
+    /// Observations built from now on check no frames (a policy without cameras after a camera policy's episode).
+    /// Call with no loop running.
+    public func detachFrames() { frames = nil }
 }
 
 extension PolicyLoader {

@@ -79,7 +79,9 @@ public final class Deployment: @unchecked Sendable {
                 LeRobotArmUnits(calibration: try LeRobotCalibration.load(path: path),
                                 useDegrees: config.motorUnits?.lerobotUseDegrees ?? true, file: path)
             }
-            let bus = try BusRobot(description: description, port: device, calibrationFile: config.calibration, lerobot: lerobot)
+            let timeout = config.busReplyTimeoutMs ?? ArmConfig.defaultBusReplyTimeoutMs
+            let bus = try BusRobot(description: description, port: device, calibrationFile: config.calibration, lerobot: lerobot,
+                                   replyTimeoutNanoseconds: UInt64(timeout * 1_000_000))
             let ms = config.busWatchdogMs ?? ArmConfig.defaultBusWatchdogMs
             bus.busWatchdogMilliseconds = ms > 0 ? ms : nil
             bus.retryBudget = config.busRetryBudget ?? .standard
@@ -119,6 +121,14 @@ public final class Deployment: @unchecked Sendable {
         }
         if let narrowed = try narrowedObservation(for: config) { return narrowed }
         let frames = self.frames
+        if needed == 0, let frames {
+            // Joints only, but frames to check (and, on a simulated arm, to render) each tick: the velocities go
+            // through the feature slot, which is where a builder reads its source.
+            return try ObservationBuilder(jointCount: n, includeVelocities: false, featureCount: n, stateFeatures: { state, out in
+                for i in 0 ..< n { out[i] = Float(state.velocity[i]) }
+                return frames.fresh(now: monotonicNanoseconds())
+            })
+        }
         if needed == 0 { return try ObservationBuilder(jointCount: n, includeVelocities: true) }
         if let scene, scene.featureCount == needed {
             return try ObservationBuilder(jointCount: n, includeVelocities: true, featureCount: needed) { out in

@@ -31,8 +31,51 @@ public struct PolicyTrainingOptions: Sendable {
     /// Observation dimensions left out of the policy's inputs: every name containing one of these (e.g. `cube`,
     /// so a camera policy sees the cube only through its cameras).
     public var excludeFeatures: [String] = []
+    /// Weight of an auxiliary loss in which a linear head on the camera features predicts the excluded features
+    /// (`AuxiliaryTargets`: privileged supervision at training time only; the saved policy still sees them only
+    /// through its cameras); 0 for none.
+    public var auxiliaryWeight: Float = 0
+    /// DrQ random shift of training frames, in pixels each way (`TrainingConfig.randomShift`); 0 for none.
+    public var randomShift = 0
+    /// The camera encoders' stage widths (each stage halves the map) and spatial-softmax keypoints; nil: the
+    /// `ConvEncoderConfig` defaults.
+    public var encoderChannels: [Int]?
+    public var keypoints: Int?
 
     public init() {}
+
+    /// Checks the camera-only options against the rest, saying why a combination is meaningless.
+    public func validateCameraOptions() throws {
+        let camera = !cameras.isEmpty
+        guard auxiliaryWeight >= 0, auxiliaryWeight.isFinite else {
+            throw ReflexError(.invalidValue, "--auxiliary-weight must be a finite weight ≥ 0, got \(auxiliaryWeight)")
+        }
+        if auxiliaryWeight > 0 {
+            guard camera else {
+                throw ReflexError(.invalidValue, "--auxiliary-weight trains a camera encoder to predict the excluded features; without --camera there is no encoder to train")
+            }
+            guard !excludeFeatures.isEmpty else {
+                throw ReflexError(.invalidValue, "--auxiliary-weight predicts the features left out with --exclude-features (e.g. cube); none are left out")
+            }
+        }
+        guard randomShift >= 0 else { throw ReflexError(.invalidValue, "--random-shift must be ≥ 0 pixels, got \(randomShift)") }
+        if randomShift > 0 && !camera { throw ReflexError(.invalidValue, "--random-shift shifts camera frames; without --camera there are none") }
+        if (encoderChannels != nil || keypoints != nil) && !camera {
+            throw ReflexError(.invalidValue, "--encoder-channels and --keypoints shape a camera encoder; without --camera there is none")
+        }
+    }
+
+    /// The excluded observations of `all` as auxiliary targets (nil when `auxiliaryWeight` is 0).
+    public func auxiliaryTargets(_ all: Demonstrations, _ meta: Demonstrations.Metadata) throws -> AuxiliaryTargets? {
+        guard auxiliaryWeight > 0 else { return nil }
+        try validateCameraOptions()
+        let excluded = meta.observationNames.indices.filter { i in
+            excludeFeatures.contains { meta.observationNames[i].lowercased().contains($0.lowercased()) }
+        }
+        let only = try all.keepingObservations(excluded)
+        return AuxiliaryTargets(names: excluded.map { meta.observationNames[$0] }, episodes: only.episodes.map(\.observations),
+                                weight: auxiliaryWeight)
+    }
 
     /// The demonstrations with `excludeFeatures` removed from the observations (and their names).
     public func selectingInputs(_ data: Demonstrations, _ meta: Demonstrations.Metadata) throws
@@ -60,6 +103,7 @@ public struct PolicyTrainingOptions: Sendable {
             throw ReflexError(.invalidValue, "hidden widths must be positive, got \(hiddenSizes)")
         }
         guard learningRate > 0, learningRate.isFinite else { throw ReflexError(.invalidValue, "learning rate must be positive") }
+        try validateCameraOptions()
         let gripperDims = meta.actionNames.enumerated().filter { $0.element.lowercased().contains("gripper") }.map(\.offset)
         if gripper != .none, gripperDims.isEmpty {
             throw ReflexError(.invalidValue, "gripper handling \(gripper.rawValue) needs an action named *gripper*; the demonstrations have \(meta.actionNames)")
@@ -85,7 +129,20 @@ public struct PolicyTrainingOptions: Sendable {
                 guard let c = data.cameras.first(where: { $0.name == name }) else {
                     throw ReflexError(.invalidValue, "no frames of camera '\(name)' in \(demonstrations) (it has \(data.cameras.isEmpty ? "none" : data.cameras.map(\.name).joined(separator: ", ")))")
                 }
-                return PolicyCamera(name: name, encoder: ConvEncoderConfig(imageHeight: c.height, imageWidth: c.width))
+                var encoder = ConvEncoderConfig(imageHeight: c.height, imageWidth: c.width)
+                if let encoderChannels { encoder.channels = encoderChannels }
+                if let keypoints { encoder.keypoints = keypoints }
+                try encoder.validate()
+                return PolicyCamera(name: name, encoder: encoder)
+            }
+            if auxiliaryWeight > 0 || randomShift > 0 {
+                // Training-only settings: recorded where the policy came from, not in what it runs.
+                var notes = config.notes ?? [:]
+                if auxiliaryWeight > 0 {
+                    notes["auxiliary_loss"] = "weight \(auxiliaryWeight), predicting the excluded \(excludeFeatures.joined(separator: ",")) features from the camera features (training only)"
+                }
+                if randomShift > 0 { notes["random_shift"] = String(randomShift) }
+                config.notes = notes
             }
         }
         try config.validate()
@@ -94,7 +151,7 @@ public struct PolicyTrainingOptions: Sendable {
 
     public var training: TrainingConfig {
         TrainingConfig(steps: steps, batchSize: batchSize, learningRate: learningRate, warmupSteps: min(300, steps / 10),
-                       emaDecay: noEMA ? nil : 0.995, seed: seed)
+                       emaDecay: noEMA ? nil : 0.995, seed: seed, randomShift: randomShift)
     }
 }
 
@@ -113,7 +170,8 @@ public final class PolicyTrainingSession {
         let (all, allMeta) = try Demonstrations.load(directory: demonstrations)
         let (data, meta) = try options.selectingInputs(all, allMeta)
         let config = try options.policyConfig(data: data, meta: meta, demonstrations: demonstrations, trainedWith: trainedWith)
-        trainer = try PolicyTrainer(config: config, data: data, training: options.training)
+        trainer = try PolicyTrainer(config: config, data: data, training: options.training,
+                                    auxiliary: try options.auxiliaryTargets(all, allMeta))
         self.directory = directory
         kind = options.kind
         checkpointEvery = options.checkpointEvery

@@ -137,10 +137,12 @@ public final class BusRobot: Robot {
     /// An arm on the serial port `port` (or the description's), calibrated from `calibrationFile` if given.
     /// - Warning: Not real-time safe.
     public convenience init(description: RobotDescription, port: String? = nil, calibrationFile: String? = nil,
-                            lerobot: LeRobotArmUnits? = nil) throws {
+                            lerobot: LeRobotArmUnits? = nil, replyTimeoutNanoseconds: UInt64 = 10_000_000) throws {
         let hw = try ArmBusConfiguration(description: description)
         let cal = try calibrationFile.map { try BusCalibration.load(path: $0, for: hw) }
-        try self.init(description: description, calibration: cal, lerobot: lerobot) { try openServoBus(hw, port: port) }
+        try self.init(description: description, calibration: cal, lerobot: lerobot) {
+            try openServoBus(hw, port: port, replyTimeoutNanoseconds: replyTimeoutNanoseconds)
+        }
     }
 
     private func present(_ table: ServoControlTable) -> (ServoRegister, ServoRegister) {

@@ -64,7 +64,8 @@ public final class CameraPublisher: @unchecked Sendable { // one thread at a tim
     public let path: String
     private let fd: Int32
     private var subscribers: [UnixAddress] = []
-    private let buffer = UnsafeMutableRawBufferPointer.allocate(byteCount: 256, alignment: 8)
+    // Allocated once the socket is bound: an init that throws before then would leak it (no deinit runs).
+    private let buffer: UnsafeMutableRawBufferPointer
     /// Datagrams refused as malformed, and the last reason.
     public private(set) var malformed = 0
     public private(set) var lastError: CameraDatagramError?
@@ -89,6 +90,7 @@ public final class CameraPublisher: @unchecked Sendable { // one thread at a tim
             throw ReflexError(.io, "cannot bind the camera channel at \(path) (errno \(e))", at: .init(file: path))
         }
         self.path = path
+        buffer = .allocate(byteCount: 256, alignment: 8)
     }
 
     deinit {
@@ -165,8 +167,9 @@ public final class CameraPublisher: @unchecked Sendable { // one thread at a tim
 public final class CameraSubscriber: @unchecked Sendable {
     public let path: String
     private let fd: Int32
-    private let buffer = UnsafeMutableRawBufferPointer.allocate(byteCount: 256, alignment: 8)
-    private let out = UnsafeMutableRawBufferPointer.allocate(byteCount: 256, alignment: 8)
+    // Allocated once the channel is connected: an init that throws before then would leak them (no deinit runs).
+    private let buffer: UnsafeMutableRawBufferPointer
+    private let out: UnsafeMutableRawBufferPointer
     /// The newest estimate received (by sequence number), if any.
     public private(set) var latest: CameraEstimate?
     /// The last reset the scene acknowledged.
@@ -210,6 +213,8 @@ public final class CameraSubscriber: @unchecked Sendable {
         }
         self.fd = fd
         self.path = path
+        buffer = .allocate(byteCount: 256, alignment: 8)
+        out = .allocate(byteCount: 256, alignment: 8)
         send(.subscribe)
     }
 

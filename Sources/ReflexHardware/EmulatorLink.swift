@@ -15,7 +15,8 @@ import Synchronization
 public final class EmulatorLink: @unchecked Sendable {
     public let terminal: PseudoTerminal
     private let emulator: ServoBusEmulator
-    private let mutex = UnsafeMutablePointer<pthread_mutex_t>.allocate(capacity: 1)
+    // Allocated after the terminal opened: an init that throws before then would leak it (no deinit runs).
+    private let mutex: UnsafeMutablePointer<pthread_mutex_t>
     private let running = Atomic<Bool>(true)
     private var thread: pthread_t?
     private let priority: Int32?
@@ -34,6 +35,7 @@ public final class EmulatorLink: @unchecked Sendable {
         terminal = try PseudoTerminal(link: link)
         self.emulator = emulator
         priority = realTimePriority
+        mutex = .allocate(capacity: 1)
         pthread_mutex_init(mutex, nil)
         let box = Unmanaged.passRetained(self)
         var tid = pthread_t()

@@ -179,15 +179,23 @@ public struct ConvEncoder: Sendable {
     /// One image for `forward` from a uint8 frame as `reflex collect` records it (H × W × C, already position-major):
     /// scaled to [0, 1] as LeRobot's datasets give images, then, when `mean` and `std` (C each) are given,
     /// (x − mean)/std per channel (LeRobot's MEAN_STD image normalization). Writes `imageCount` floats at `image`.
+    /// `shift` (dy, dx) moves the picture by whole pixels, edge pixels repeated: pixel (y, x) is read from
+    /// (y + dy, x + dx) clamped to the frame, which is DrQ's random-shift augmentation (pad by replication, then
+    /// crop) for |dy|, |dx| ≤ pad.
     /// - Note: Real-time safe.
     public func loadFrame(_ frame: UnsafePointer<UInt8>, into image: UnsafeMutablePointer<Float>,
-                          mean: UnsafePointer<Float>? = nil, std: UnsafePointer<Float>? = nil) {
-        let c = config.inChannels
-        for p in 0 ..< config.imageSize.pixels {
-            for ch in 0 ..< c {
-                var v = Float(frame[p * c + ch]) / 255
-                if let mean, let std { v = (v - mean[ch]) / std[ch] }
-                image[p * c + ch] = v
+                          mean: UnsafePointer<Float>? = nil, std: UnsafePointer<Float>? = nil,
+                          shift: (dy: Int, dx: Int) = (0, 0)) {
+        let c = config.inChannels, h = config.imageHeight, w = config.imageWidth
+        for y in 0 ..< h {
+            let sy = min(max(y + shift.dy, 0), h - 1)
+            for x in 0 ..< w {
+                let sx = min(max(x + shift.dx, 0), w - 1), p = y * w + x, q = sy * w + sx
+                for ch in 0 ..< c {
+                    var v = Float(frame[q * c + ch]) / 255
+                    if let mean, let std { v = (v - mean[ch]) / std[ch] }
+                    image[p * c + ch] = v
+                }
             }
         }
     }

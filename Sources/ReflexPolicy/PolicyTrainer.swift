@@ -18,9 +18,12 @@ public struct TrainingConfig: Codable, Sendable, Equatable {
     /// Exponential moving average of the weights (diffusion_policy's EMA); nil to save the raw weights.
     public var emaDecay: Float?
     public var seed: UInt64
+    /// Camera policies: each training frame is shifted by up to this many pixels each way, edges repeated (DrQ's
+    /// random shift, Kostrikov et al. 2020, pad 4 at 84×84); 0 for none. Never applied at run time.
+    public var randomShift: Int
 
     public init(steps: Int = 8000, batchSize: Int = 256, learningRate: Float = 1e-3, weightDecay: Float = 1e-6,
-                warmupSteps: Int = 300, emaDecay: Float? = 0.995, seed: UInt64 = 0) {
+                warmupSteps: Int = 300, emaDecay: Float? = 0.995, seed: UInt64 = 0, randomShift: Int = 0) {
         self.steps = steps
         self.batchSize = batchSize
         self.learningRate = learningRate
@@ -28,6 +31,7 @@ public struct TrainingConfig: Codable, Sendable, Equatable {
         self.warmupSteps = warmupSteps
         self.emaDecay = emaDecay
         self.seed = seed
+        self.randomShift = randomShift
     }
 
     /// Learning rate at `step`: linear warm-up, then cosine to zero (LeRobot's `cosine_decay_with_warmup`).
@@ -35,6 +39,23 @@ public struct TrainingConfig: Codable, Sendable, Equatable {
         if step < warmupSteps { return learningRate * Float(step + 1) / Float(warmupSteps) }
         let progress = Double(step - warmupSteps) / Double(max(1, steps - warmupSteps))
         return learningRate * Float(0.5 * (1 + cos(Double.pi * min(1, progress))))
+    }
+}
+
+/// Privileged supervision of a camera policy's encoders, at training time only: observations left out of the
+/// policy's inputs (e.g. the cube's pose) that a linear head on the encoders' features learns to predict, its
+/// squared error (targets min-max normalized to [−1, 1]) added to the denoising loss with `weight`. The head is not
+/// part of the saved policy: at run time the policy still sees these quantities only through its cameras.
+public struct AuxiliaryTargets: Sendable {
+    public var names: [String]
+    /// Per episode of the training demonstrations, length × names.count, row-major (the step's own values).
+    public var episodes: [[Float]]
+    public var weight: Float
+
+    public init(names: [String], episodes: [[Float]], weight: Float) {
+        self.names = names
+        self.episodes = episodes
+        self.weight = weight
     }
 }
 
@@ -78,10 +99,26 @@ public final class PolicyTrainer {
     private let images: [Tensor]
     /// The MLP's input gradient (batch × input), whose condition part holds the encoders' feature gradients.
     private let inputGradient: Tensor
+    /// The auxiliary loss (training only), its linear head over all cameras' features (`auxiliaryParameters`:
+    /// weight targets × features, then bias) and the head's optimizer.
+    public let auxiliary: AuxiliaryTargets?
+    public let auxiliaryParameters: Tensor
+    public internal(set) var auxiliaryAdam: Adam
+    /// The last step's auxiliary mean squared error (normalized targets, before the weight); 0 without one.
+    public private(set) var auxiliaryLoss: Float = 0
+    private let auxiliaryHead: Linear?
+    private let auxiliaryNormalizer: Normalizer?
+    private let auxiliaryGradient: Tensor
+    /// batch × (all cameras' features), batch × targets (targets, then prediction, then its gradient), batch × features.
+    private let auxiliaryFeatures: Tensor
+    private let auxiliaryTargets: Tensor
+    private let auxiliaryPrediction: Tensor
+    private let auxiliaryPredictionGradient: Tensor
+    private let auxiliaryFeatureGradient: Tensor
 
     /// Sets up training. `config`'s normalization is replaced by min-max ranges of `data` (LeRobot's default for
     /// state and action features).
-    public init(config: PolicyConfig, data: Demonstrations, training: TrainingConfig) throws {
+    public init(config: PolicyConfig, data: Demonstrations, training: TrainingConfig, auxiliary: AuxiliaryTargets? = nil) throws {
         var config = config
         guard data.observationSize == config.observationSize, data.actionSize == config.actionSize else {
             throw ReflexError(.shapeMismatch,
@@ -94,6 +131,23 @@ public final class PolicyTrainer {
         try config.validate()
         guard training.steps > 0, training.batchSize > 0 else {
             throw ReflexError(.invalidValue, "steps and batch_size must be positive")
+        }
+        let cameraCount = config.cameras?.count ?? 0
+        guard training.randomShift >= 0, training.randomShift == 0 || cameraCount > 0 else {
+            throw ReflexError(.invalidValue, "random shift \(training.randomShift): it shifts camera frames, so it needs a camera policy and a shift ≥ 0")
+        }
+        if let auxiliary {
+            guard cameraCount > 0 else {
+                throw ReflexError(.invalidValue, "an auxiliary loss predicts its targets from camera features: the policy has no camera")
+            }
+            guard !auxiliary.names.isEmpty, auxiliary.weight > 0, auxiliary.weight.isFinite else {
+                throw ReflexError(.invalidValue, "an auxiliary loss needs targets and a positive weight, got \(auxiliary.names) and \(auxiliary.weight)")
+            }
+            let m = auxiliary.names.count
+            guard auxiliary.episodes.count == data.episodes.count,
+                  zip(auxiliary.episodes, data.episodes).allSatisfy({ $0.count == $1.length * m }) else {
+                throw ReflexError(.shapeMismatch, "auxiliary targets (\(m) per step) do not match the \(data.episodes.count) episodes' lengths")
+            }
         }
         self.config = config
         self.training = training
@@ -131,7 +185,6 @@ public final class PolicyTrainer {
             cameraIndices.append(i)
             encoders.append(try ConvEncoder(config: c.encoder, generator: &gen))
         }
-        generator = gen
         self.cameraIndices = cameraIndices
         self.encoders = encoders
         emaEncoders = training.emaDecay == nil ? nil : try encoders.map { try ConvEncoder(config: $0.config, parameters: $0.parameters.copy()) }
@@ -140,6 +193,33 @@ public final class PolicyTrainer {
         encoderGradients = encoders.map { Tensor(zeros: [$0.parameterCount]) }
         images = encoders.map { Tensor(zeros: [b * $0.imageCount]) }
         inputGradient = Tensor(zeros: [encoders.isEmpty ? 0 : b * mlpConfig.inputSize])
+        self.auxiliary = auxiliary
+        let m = auxiliary?.names.count ?? 0, featureCount = encoders.reduce(0) { $0 + $1.featureCount }
+        auxiliaryParameters = Tensor(zeros: [m * featureCount + m])
+        if let auxiliary {
+            var layout = ParameterLayout()
+            _ = layout.add("weight", [m, featureCount])
+            _ = layout.add("bias", [m])
+            let views = layout.views(of: auxiliaryParameters)
+            // torch.nn.Linear's initialization, drawn after the encoders' so a run without the head is unchanged.
+            let bound = 1 / Float(featureCount).squareRoot()
+            gen.fillUniform(auxiliaryParameters, low: -bound, high: bound)
+            auxiliaryHead = Linear(weight: views[0], bias: views[1])
+            var lo = [Float](repeating: .infinity, count: m), hi = [Float](repeating: -.infinity, count: m)
+            for e in auxiliary.episodes { for (i, v) in e.enumerated() { lo[i % m] = min(lo[i % m], v); hi[i % m] = max(hi[i % m], v) } }
+            auxiliaryNormalizer = try .minMax(min: lo, max: hi)
+        } else {
+            auxiliaryHead = nil
+            auxiliaryNormalizer = nil
+        }
+        auxiliaryAdam = Adam(parameterCount: auxiliaryParameters.count, config: adamConfig)
+        auxiliaryGradient = Tensor(zeros: [auxiliaryParameters.count])
+        auxiliaryFeatures = Tensor(zeros: [b * featureCount])
+        auxiliaryTargets = Tensor(zeros: [b * m])
+        auxiliaryPrediction = Tensor(zeros: [b * m])
+        auxiliaryPredictionGradient = Tensor(zeros: [b * m])
+        auxiliaryFeatureGradient = Tensor(zeros: [b * featureCount])
+        generator = gen
         tape = MLPTape(config: mlpConfig, maxBatch: b)
         gradient = Tensor(zeros: [network.parameterCount])
         inputs = Tensor(zeros: [b, mlpConfig.inputSize])
@@ -162,10 +242,17 @@ public final class PolicyTrainer {
         for r in 0 ..< b {
             let w = windows[generator.index(below: windows.count)]
             // The frame seen with the newest observation of the window (what the policy sees at inference).
+            let pad = training.randomShift
             for (k, encoder) in encoders.enumerated() {
+                let shift = pad == 0 ? (0, 0) : (generator.index(below: 2 * pad + 1) - pad, generator.index(below: 2 * pad + 1) - pad)
                 data.withFrame(episode: w.episode, index: w.index, camera: cameraIndices[k]) {
-                    encoder.loadFrame($0, into: images[k].data + r * encoder.imageCount)
+                    encoder.loadFrame($0, into: images[k].data + r * encoder.imageCount, shift: shift)
                 }
+            }
+            if let auxiliary, let auxiliaryNormalizer {
+                let m = auxiliary.names.count, row = auxiliaryTargets.data + r * m
+                auxiliary.episodes[w.episode].withUnsafeBufferPointer { row.update(from: $0.baseAddress! + w.index * m, count: m) }
+                auxiliaryNormalizer.normalize(row)
             }
             data.window(episode: w.episode, index: w.index, nObs: config.nObsSteps, horizon: config.horizon,
                         observations: observationWindow.data, actions: actionWindow.data)
@@ -192,10 +279,16 @@ public final class PolicyTrainer {
             }
         }
         // Camera features follow the history in each row's condition: [x_t, emb(t), history, features…].
-        var featureOffset = out + (embedding?.size ?? 0) + cond
+        let firstFeature = out + (embedding?.size ?? 0) + cond, featureWidth = width - firstFeature
+        var featureOffset = firstFeature
         for (k, encoder) in encoders.enumerated() {
             let f = encoder.forward(images[k].data, batch: b, tape: encoderTapes[k]), n = encoder.featureCount
             for r in 0 ..< b { (inputs.data + r * width + featureOffset).update(from: f + r * n, count: n) }
+            if auxiliary != nil {
+                for r in 0 ..< b {
+                    (auxiliaryFeatures.data + r * featureWidth + featureOffset - firstFeature).update(from: f + r * n, count: n)
+                }
+            }
             featureOffset += n
         }
         let pred = network.forward(inputs.data, batch: b, tape: tape)
@@ -212,7 +305,8 @@ public final class PolicyTrainer {
                          inputGradient: encoders.isEmpty ? nil : inputGradient.data)
         adam.config.learningRate = training.learningRate(at: step)
         adam.update(parameters: network.parameters, gradient: gradient)
-        featureOffset = out + (embedding?.size ?? 0) + cond
+        if let auxiliary, let auxiliaryHead { auxiliaryStep(auxiliary, auxiliaryHead, batch: b, firstFeature: firstFeature) }
+        featureOffset = firstFeature
         for (k, encoder) in encoders.enumerated() {
             encoderGradients[k].fill(0)
             encoder.backward(tape: encoderTapes[k], outputGradient: inputGradient.data + featureOffset, rowStride: width,
@@ -230,6 +324,48 @@ public final class PolicyTrainer {
             }
         }
         step += 1
+        return loss / Float(n)
+    }
+
+    /// The auxiliary head's step on this step's features: its loss and gradients (`auxiliaryLoss(...)`), the
+    /// features' gradient added to the denoiser's in `inputGradient`, and the head's own AdamW step at the step's
+    /// learning rate.
+    /// - Note: Real-time safe.
+    private func auxiliaryStep(_ auxiliary: AuxiliaryTargets, _ head: Linear, batch b: Int, firstFeature: Int) {
+        let fw = head.inputSize, width = network.config.inputSize
+        auxiliaryGradient.fill(0)
+        auxiliaryLoss = Self.auxiliaryLoss(head: head, features: auxiliaryFeatures.data, targets: auxiliaryTargets.data,
+                                           batch: b, weight: auxiliary.weight, prediction: auxiliaryPrediction.data,
+                                           predictionGradient: auxiliaryPredictionGradient.data,
+                                           gradient: auxiliaryGradient.data, featureGradient: auxiliaryFeatureGradient.data)
+        for r in 0 ..< b {
+            let dst = inputGradient.data + r * width + firstFeature, src = auxiliaryFeatureGradient.data + r * fw
+            for j in 0 ..< fw { dst[j] += src[j] }
+        }
+        auxiliaryAdam.config.learningRate = adam.config.learningRate
+        auxiliaryAdam.update(parameters: auxiliaryParameters, gradient: auxiliaryGradient)
+    }
+
+    /// The auxiliary loss of a linear head ŷ = W f + b on features f (batch × in) against targets y (batch × out):
+    /// returns mean((ŷ − y)²) (unweighted); accumulates the gradient of weight · mean((ŷ − y)²) with respect to
+    /// (W, b) into `gradient` (W then b, the head's flat layout) and writes its gradient with respect to f into
+    /// `featureGradient` (batch × in): dŷ = weight · 2(ŷ − y)/(batch · out), dW = dŷᵀ f, db = Σ dŷ, df = dŷ W.
+    /// - Note: Real-time safe.
+    static func auxiliaryLoss(head: Linear, features: UnsafePointer<Float>, targets: UnsafePointer<Float>, batch b: Int,
+                              weight: Float, prediction: UnsafeMutablePointer<Float>,
+                              predictionGradient: UnsafeMutablePointer<Float>, gradient: UnsafeMutablePointer<Float>,
+                              featureGradient: UnsafeMutablePointer<Float>) -> Float {
+        let m = head.outputSize, n = b * m
+        head.forward(features, batch: b, output: prediction)
+        var loss: Float = 0
+        let scale = 2 * weight / Float(n)
+        for i in 0 ..< n {
+            let e = prediction[i] - targets[i]
+            loss += e * e
+            predictionGradient[i] = scale * e
+        }
+        head.backward(input: features, outputGradient: predictionGradient, batch: b, weightGradient: gradient,
+                      biasGradient: gradient + m * head.inputSize, inputGradient: featureGradient)
         return loss / Float(n)
     }
 
@@ -279,6 +415,10 @@ extension PolicyTrainer {
             tensors += encoderAdams[k].namedState(prefix: "adam.encoder.\(c.name).")
             meta.merge(encoderAdams[k].metadata(prefix: "adam.encoder.\(c.name)."), uniquingKeysWith: { $1 })
         }
+        if auxiliary != nil {
+            tensors += [("auxiliary", auxiliaryParameters)] + auxiliaryAdam.namedState(prefix: "adam.auxiliary.")
+            meta.merge(auxiliaryAdam.metadata(prefix: "adam.auxiliary."), uniquingKeysWith: { $1 })
+        }
         meta["step"] = String(step)
         let g = generator.state
         meta["generator"] = g.s.map(String.init).joined(separator: ",")
@@ -306,6 +446,10 @@ extension PolicyTrainer {
             try load("encoder.\(c.name)", into: encoders[k].parameters)
             if let emaEncoders { try load("ema.encoder.\(c.name)", into: emaEncoders[k].parameters) }
             try encoderAdams[k].load(from: file, prefix: "adam.encoder.\(c.name).")
+        }
+        if auxiliary != nil {
+            try load("auxiliary", into: auxiliaryParameters)
+            try auxiliaryAdam.load(from: file, prefix: "adam.auxiliary.")
         }
         guard let s = file.metadata["step"].flatMap(Int.init), s >= 0,
               let words = file.metadata["generator"]?.split(separator: ",").compactMap({ UInt64($0) }), words.count == 4 else {

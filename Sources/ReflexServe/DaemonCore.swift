@@ -24,6 +24,8 @@ public struct DaemonStatus: Sendable, Codable, Equatable {
     public var task: TaskStatus?
     /// Each servo's latest health reading and the bus's counters (bus arms only).
     public var servos: BusHealthReport?
+    /// The frames the running (or last) episode's camera policy saw: used, stale, torn, missing, their ages.
+    public var frames: CameraFrameReport?
 }
 
 /// The daemon without HTTP: the controller, the policy catalog and steering, remote-inference predictors, and the
@@ -50,8 +52,13 @@ public final class DaemonCore: Sendable {
         var directory: String
         var steering: SteeringOptions
         var config: PolicyConfig
-        /// Cameras the policy sees (feature names); such a policy is served by `/v1/predict` only.
+        /// Cameras the policy sees (feature names); such a policy is served by `/v1/predict`, and by the loop when
+        /// the arm has frames (`framePolicy`).
         var cameras: [String] = []
+        /// The loop's instance of a camera policy, its frames attached at each episode start.
+        var framePolicy: CameraFramePolicy?
+        /// Why the loop cannot run this camera policy on an arm that has frames (its shapes do not fit the arm).
+        var loopProblem: String?
         var generation = 0
     }
 
@@ -161,6 +168,8 @@ public final class DaemonCore: Sendable {
         let pc = pipeline.config
         let cameras = pipeline.cameras
         var predictor: Predictor?
+        var framePolicy: CameraFramePolicy?
+        var loopProblem: String?
         let inputs: [PolicyInput]
         if cameras.isEmpty {
             let policy = try pipeline.makePolicy()
@@ -173,8 +182,27 @@ public final class DaemonCore: Sendable {
             let made = Predictor(policy: try pipeline.makePolicy(acceptingFrames: true))
             inputs = PolicyInput.list(made.inputs)
             predictor = made
+            // An arm with frames (a sim scene rendered in process, a bus arm's camera channel) runs it in the loop
+            // too, as `reflex run` does; its frames are attached when an episode starts.
+            // One that does not fit the arm stays served by /v1/predict; starting it says why.
+            if deployment?.givesFrames == true {
+                if pc.cameras != nil, let camera = try pipeline.makePolicy(acceptingFrames: true) as? CameraDiffusionPolicy {
+                    let loop = CameraFramePolicy(policy: camera)
+                    do {
+                        try controller.addPolicy(name: name, loop)
+                        framePolicy = loop
+                    } catch let e as ReflexError where e.code == .shapeMismatch {
+                        loopProblem = e.message
+                    }
+                } else {
+                    loopProblem = "only Reflex camera policies (reflex train --camera) run in the loop, not LeRobot camera checkpoints"
+                }
+            }
         }
-        catalog.withLock { $0[name] = CatalogEntry(directory: dir, steering: steering, config: pc, cameras: cameras) }
+        catalog.withLock {
+            $0[name] = CatalogEntry(directory: dir, steering: steering, config: pc, cameras: cameras, framePolicy: framePolicy,
+                                     loopProblem: loopProblem)
+        }
         predictors.withLock { $0[name] = predictor }
         return (pc, inputs)
     }
@@ -188,11 +216,37 @@ public final class DaemonCore: Sendable {
         return pc
     }
 
-    /// Refuses to run a camera policy in the loop (its frames come with each `/v1/predict` request only).
-    func checkLoopCanRun(_ policy: String) throws {
-        guard let cameras = catalog.withLock({ $0[policy]?.cameras }), !cameras.isEmpty else { return }
-        throw APIError(.unprocessableContent, "camera_policy",
-                       "policy '\(policy)' sees cameras \(cameras.joined(separator: ", ")); the daemon's loop has no frames for it: it is served by POST /v1/predict with its images")
+    /// Refuses to run in the loop a camera policy the arm has no frames for (its frames come with each
+    /// `/v1/predict` request only), and, mid-episode, a switch to or from a camera policy (its frames are attached
+    /// when an episode starts).
+    func checkLoopCanRun(_ policy: String, switching: Bool = false) throws {
+        let running = controller.status() // outside the catalog's lock: episode start takes the two the other way
+        let (entry, active) = catalog.withLock { c in (c[policy], running.running ? running.activePolicy.flatMap { c[$0] } : nil) }
+        guard let entry, !entry.cameras.isEmpty || (switching && active?.framePolicy != nil) else { return }
+        if entry.framePolicy == nil, let problem = entry.loopProblem {
+            throw APIError(.unprocessableContent, "camera_policy",
+                           "policy '\(policy)' cannot run in the loop on this arm: \(problem); it is served by POST /v1/predict with its images")
+        }
+        if entry.framePolicy == nil, !entry.cameras.isEmpty {
+            throw APIError(.unprocessableContent, "camera_policy",
+                           "policy '\(policy)' sees cameras \(entry.cameras.joined(separator: ", ")); the daemon's arm has no frames for it (give the arm sim: <task>, or a camera channel with its frame ring: camera: PATH on port:, then restart): it is served by POST /v1/predict with its images")
+        }
+        if switching {
+            throw APIError(.unprocessableContent, "camera_policy",
+                           "switching to or from a camera policy mid-episode is not supported (its frames are set up when an episode starts): stop the episode and start one with '\(policy)'")
+        }
+    }
+
+    /// Before an episode, under the controller's lock: the policy's frames attached (a sim scene's cameras, the
+    /// camera channel's ring, opened afresh), its frame counts forgotten; none for a policy without cameras.
+    func attachFrames(for policy: String) throws {
+        guard let deployment else { return }
+        if let camera = catalog.withLock({ $0[policy]?.framePolicy }) {
+            try deployment.attachFrames(to: camera)
+            camera.resetReport()
+        } else {
+            deployment.detachFrames()
+        }
     }
 
     public func start(policy: String) async throws -> RealTimeReport {
@@ -205,7 +259,10 @@ public final class DaemonCore: Sendable {
             if s.running { throw ReflexError(.invalidTransition, "an episode is running with '\(s.activePolicy ?? "?")'; stop it or switch") }
             if s.emergencyStop { throw ReflexError(.invalidTransition, "the emergency stop is engaged; clear it first") }
             try self.deployment?.resetRemoteSceneToNextEpisode()
-            return try self.controller.start(policy: policy, prepare: self.deployment.map { d in { try d.prepareEpisode() } })
+            return try self.controller.start(policy: policy, prepare: self.deployment.map { d in {
+                try d.prepareEpisode()
+                try self.attachFrames(for: policy)
+            } })
         }
         events.note("episode_start", "episode started with '\(policy)' (\(report))", now: monotonicNanoseconds())
         invalidateStatus()
@@ -222,7 +279,7 @@ public final class DaemonCore: Sendable {
     }
 
     public func switchPolicy(to name: String) async throws {
-        try checkLoopCanRun(name)
+        try checkLoopCanRun(name, switching: true)
         try await onControl { try self.controller.switchPolicy(to: name) }
         events.note("policy_switch", "switching to '\(name)'; the loop holds until its first chunk", now: monotonicNanoseconds())
         invalidateStatus()
@@ -255,7 +312,8 @@ public final class DaemonCore: Sendable {
         let pipeline = try PolicyFactory.pipeline(directory: entry.directory, options: options, maxCandidates: config.maxCandidates)
         let final = options
         let switched = try await onControl { () -> Bool in
-            let running = self.controller.status().running && self.controller.status().activePolicy == name
+            // A camera policy's loop instance is not steered (its /v1/predict instance is): no switch to report.
+            let running = self.controller.status().running && self.controller.status().activePolicy == name && entry.cameras.isEmpty
             var predictor: Predictor?
             if entry.cameras.isEmpty {
                 try self.controller.replacePolicy(name: name, try pipeline.makePolicy())
@@ -389,15 +447,31 @@ public final class DaemonCore: Sendable {
         let s = DaemonStatus(controller: controller.status(), sample: controller.jointSample(),
                              steering: catalog.withLock { $0.mapValues(\.steering) }, events: events.entries(limit: 20),
                              uptime: Double(now - started) * 1e-9, task: deployment?.taskStatus(),
-                             servos: deployment?.servoHealth())
+                             servos: deployment?.servoHealth(), frames: frameReport())
         statusCache.withLock { $0 = (now, s) }
         return s
+    }
+
+    /// The frame report of the active (or last active) policy, when it is a camera policy in the loop.
+    func frameReport() -> CameraFrameReport? {
+        guard let active = controller.status().activePolicy else { return nil }
+        return catalog.withLock { $0[active]?.framePolicy }?.report()
     }
 
     /// Prometheus text: the controller's families, then the daemon's own.
     public func metrics() -> String {
         var out = controller.metrics()
         if let health = deployment?.servoHealth() { out += ServoHealthMetrics.text(health) }
+        if let f = frameReport() {
+            out += "# HELP reflex_camera_frames_total Camera frames a camera policy's chunks wanted in this episode, by outcome (all but used hold the chunk)\n# TYPE reflex_camera_frames_total counter\n"
+            for (outcome, n) in [("used", f.framesUsed), ("stale", f.stale), ("torn", f.torn), ("missing", f.missing)] {
+                out += "reflex_camera_frames_total{outcome=\"\(outcome)\"} \(n)\n"
+            }
+            if let median = f.ageMedianMilliseconds, let max = f.ageMaxMilliseconds {
+                out += "# HELP reflex_camera_frame_age_seconds Age of the frames used (capture to hand-over) in this episode\n# TYPE reflex_camera_frame_age_seconds gauge\n"
+                out += "reflex_camera_frame_age_seconds{stat=\"median\"} \(median * 1e-3)\nreflex_camera_frame_age_seconds{stat=\"max\"} \(max * 1e-3)\n"
+            }
+        }
         let c = counters.withLock { $0 }
         out += "# HELP reflex_predict_requests_total Remote inference requests answered\n# TYPE reflex_predict_requests_total counter\n"
         out += "reflex_predict_requests_total \(c.predictions)\n"

@@ -44,6 +44,8 @@ struct Run: ParsableCommand {
     var calibration: String?
     @Option(help: "On --port: a LeRobot calibration file (~/.cache/huggingface/lerobot/calibration/robots/<type>/<id>.json) for a LeRobot-trained checkpoint; goes with --motor-units.")
     var lerobotCalibration: String?
+    @Option(help: "On --port: how long the bus waits for a servo's reply (ms, 1–1000; default 10). Raise it for a USB adapter with a 16 ms latency timer (FTDI, U2D2).")
+    var busReplyTimeoutMs: Double?
     @Option(help: "Joint-position units the policy was trained in: radians (default), lerobot_degrees (LeRobot use_degrees, SO followers' default) or lerobot_range (±100, Koch's default).")
     var motorUnits: ArmConfig.MotorUnits?
     @Flag(help: "On --port, feed zeros for task features the arm cannot provide (a dry run of a task policy).")
@@ -100,6 +102,7 @@ struct Run: ParsableCommand {
                   calibration: calibration, zeroFeatures: zeroFeatures ? true : nil, camera: camera,
                   cameraMaxAge: camera != nil ? cameraMaxAge : nil, lerobotCalibration: lerobotCalibration, motorUnits: motorUnits)
         config.frames = frames
+        config.busReplyTimeoutMs = busReplyTimeoutMs
         return config
     }
 

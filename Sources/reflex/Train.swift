@@ -13,8 +13,9 @@ struct Train: ParsableCommand {
         Writes OUT/policy.yaml + OUT/model.safetensors (EMA weights), OUT/loss.csv and OUT/loss.svg, and a
         training state at every checkpoint: a killed run continues with --resume from the last one.
         Example: reflex train --algo diffusion --demos demos/lift --out policies/lift --steps 8000
-        A camera policy, on frames recorded by reflex collect --camera front:96x96, seeing the cube only through them:
-                 reflex train --demos demos/lift-cam --camera front --exclude-features cube --out policies/lift-cam
+        A camera policy, on frames recorded by reflex collect --camera front:96x96, seeing the cube only through them
+        (lift's goal is 5 cm above the cube's start, so it goes too):
+                 reflex train --demos demos/lift-cam --camera front --exclude-features cube,goal --out policies/lift-cam
         """)
 
     enum Algo: String, ExpressibleByArgument, CaseIterable { case diffusion, bc }
@@ -43,6 +44,13 @@ struct Train: ParsableCommand {
     var camera: [String] = []
     @Option(help: ArgumentHelp("Leave out of the policy's inputs every observation whose name contains one of these, comma-separated (e.g. cube: the policy sees the cube only through its camera).", valueName: "names"))
     var excludeFeatures: String?
+    @Option(help: ArgumentHelp("Camera policies: weight of an auxiliary loss in which a linear head on the camera features predicts the excluded features (privileged supervision while training only; the policy still sees them only through its cameras); 0 for none.", valueName: "weight"))
+    var auxiliaryWeight: Float = 0
+    @Option(help: ArgumentHelp("Camera policies: shift each training frame by up to N pixels each way, edges repeated (DrQ's random shift); 0 for none.", valueName: "N"))
+    var randomShift = 0
+    @Option(help: ArgumentHelp("Camera policies: the encoder's stage widths, comma-separated (each stage halves the map; default 16,32,32,64).", valueName: "widths"))
+    var encoderChannels: String?
+    @Option(help: "Camera policies: spatial-softmax keypoints of the encoder (default 32).") var keypoints: Int?
 
     func run() throws {
         KernelBuild.setThreads(threads)
@@ -59,6 +67,13 @@ struct Train: ParsableCommand {
         (options.gripper, options.checkpointEvery, options.noEMA) = (gripper, checkpointEvery, noEma)
         options.cameras = camera
         options.excludeFeatures = excludeFeatures.map { $0.split(separator: ",").map(String.init) } ?? []
+        (options.auxiliaryWeight, options.randomShift, options.keypoints) = (auxiliaryWeight, randomShift, keypoints)
+        options.encoderChannels = try encoderChannels.map { list in
+            try list.split(separator: ",").map { s -> Int in
+                guard let n = Int(s), n > 0 else { throw ValidationError("--encoder-channels: '\(s)' is not a positive integer") }
+                return n
+            }
+        }
         let session = try PolicyTrainingSession(options: options, demonstrations: demos, directory: out, resume: resume,
                                                 trainedWith: (["reflex"] + CommandLine.arguments.dropFirst()).joined(separator: " "))
         let t = session.trainer
@@ -68,7 +83,10 @@ struct Train: ParsableCommand {
               "\(t.network.parameterCount) parameters\(cameraNote), batch \(batchSize), \(steps) steps, \(threads) threads")
         let progress = ProgressLine(total: steps, label: "train")
         let start = Date()
-        try session.run { step, loss in progress.update(step, status: String(format: "loss %.4f", loss)) }
+        try session.run { step, loss in
+            let aux = t.auxiliary == nil ? "" : String(format: ", auxiliary %.4f", t.auxiliaryLoss)
+            progress.update(step, status: String(format: "loss %.4f", loss) + aux)
+        }
         progress.finish(String(format: "loss %.4f", session.losses.last?.y ?? .nan))
         print("wrote \(out) (\(String(format: "%.1f", Date().timeIntervalSince(start))) s); loss curve \(out)/loss.svg")
     }

@@ -21,7 +21,24 @@ enum Checkout {
 
 struct ProcessResult { var status: Int32; var stdout: String; var stderr: String }
 
+/// Runs a child process to its end. Under AddressSanitizer (`scripts/sanitize.sh address` sets REFLEX_ASAN_RUNTIME
+/// to the runtime's shared library) libReflexC.so needs that runtime in its host: a C program (`cc …`) links it, and
+/// Python preloads it (it must come first), its leak check off (Python frees little at exit). Nothing else gets it:
+/// `reflex` carries its own runtime (two refuse to start) and system tools are not instrumented.
 func runProcess(_ executable: String, _ arguments: [String], environment: [String: String] = [:]) throws -> ProcessResult {
+    var arguments = arguments, environment = environment
+    if let asan = ProcessInfo.processInfo.environment["REFLEX_ASAN_RUNTIME"], !asan.isEmpty {
+        // First on the link line and kept though the program calls none of it, so it is first in the program's
+        // library list (ASan insists).
+        if arguments.first == "cc" {
+            arguments.insert(contentsOf: ["-Wl,--no-as-needed", asan, "-Wl,--as-needed",
+                                          "-Wl,-rpath," + (asan as NSString).deletingLastPathComponent], at: 1)
+        }
+        if executable.contains("python") || arguments.first?.contains("python") == true {
+            environment["LD_PRELOAD"] = asan
+            environment["ASAN_OPTIONS"] = "detect_leaks=0"
+        }
+    }
     let p = Process()
     p.executableURL = URL(fileURLWithPath: executable)
     p.arguments = arguments

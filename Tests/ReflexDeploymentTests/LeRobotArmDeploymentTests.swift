@@ -56,8 +56,9 @@ import Testing
         }
         let link = try EmulatorLink(emulator: emu)
         defer { link.stop() }
+        // A generous reply timeout: this test reads units, not bus timing (an emulator starved on a loaded machine).
         let deployment = try Deployment(config: ArmConfig(robot: "so101", port: link.path, lerobotCalibration: path,
-                                                          motorUnits: .lerobotDegrees))
+                                                          motorUnits: .lerobotDegrees, busReplyTimeoutMs: 100))
         let robot = deployment.robot
         try robot.configure()
         defer { robot.finalize() }

@@ -1,6 +1,7 @@
 import Foundation
 import Logging
 import ReflexCore
+import ReflexDeployment
 import ReflexSteering
 import ReflexRL
 import ReflexNN
@@ -58,7 +59,7 @@ func temporaryDirectory() throws -> String {
     return dir
 }
 
-/// A daemon on a fake arm, served for real over loopback TCP (port 0) or a Unix socket, inside a service group the
+/// A daemon on a fake arm (or, given `arm`, the arm its config names, opened as `reflex serve` opens it), served for real over loopback TCP (port 0) or a Unix socket, inside a service group the
 /// test shuts down as SIGTERM would.
 final class LiveDaemon: @unchecked Sendable {
     static let token = "test-token-0123456789abcdef"
@@ -71,15 +72,15 @@ final class LiveDaemon: @unchecked Sendable {
     let address: ListenAddress
 
     init(unixSocket: Bool = false, token: String? = LiveDaemon.token, stopAction: SafetyConfig.StopAction = .hold,
-         preload: [String] = [], maxBodyBytes: Int = 64 * 1024) async throws {
+         preload: [String] = [], maxBodyBytes: Int = 64 * 1024, arm: ArmConfig? = nil, rate: Double = 100) async throws {
         root = try temporaryDirectory()
         fake = FakeRobot.sixJoint()
         var policies: [String: String] = [:]
         for name in preload { policies[name] = try makePolicyDirectory(root, name) }
         address = unixSocket ? .unix(path: root + "/reflex.sock") : .tcp(host: "127.0.0.1", port: 0)
-        var config = ServeConfig(arm: .init(fake: true), policies: policies, listen: address.description)
+        var config = ServeConfig(arm: arm ?? .init(fake: true), policies: policies, listen: address.description)
         config.policyRoots = [root]
-        config.rate = 100
+        config.rate = rate
         config.priority = 0
         config.safety = SafetyConfig(stopAction: stopAction)
         config.onExit = .init(holdSeconds: 0, torqueOff: true)
@@ -91,7 +92,7 @@ final class LiveDaemon: @unchecked Sendable {
         }
         var logger = Logger(label: "reflex.serve.test")
         logger.logLevel = .warning
-        core = try DaemonCore(controller: controller, config: config, logger: logger)
+        core = try arm == nil ? DaemonCore(controller: controller, config: config, logger: logger) : DaemonCore(config: config, logger: logger)
         try core.bringUp()
         let (ports, continuation) = AsyncStream<Int?>.makeStream()
         try ReflexDaemon.prepareSocket(address)

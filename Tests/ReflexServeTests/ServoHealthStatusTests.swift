@@ -8,6 +8,10 @@ import Testing
 
 @testable import ReflexServe
 
+/// These tests read servo health, not bus timing: the bus waits up to 100 ms for a reply (not 10), so an emulator
+/// thread starved on a loaded two-core machine is not taken for a missing servo.
+private let patientReplyMs = 100.0
+
 /// The daemon over an emulated SO-101 bus: `/v1/status` and `/metrics` carry each servo's health and the bus's
 /// counters (labelled by joint and servo id, and by the bus's device).
 @Suite struct ServoHealthStatusTests {
@@ -17,7 +21,7 @@ import Testing
         let emu = try ServoBusEmulator(servos: hw.servos.map { EmulatedServo(table: $0.controlTable, id: $0.id, position: Double($0.offset)) })
         let link = try EmulatorLink(emulator: emu)
         defer { link.stop() }
-        let core = try DaemonCore(config: ServeConfig(arm: .init(robot: "so101", port: link.path)), logger: Logger(label: "test"))
+        let core = try DaemonCore(config: ServeConfig(arm: .init(robot: "so101", port: link.path, busReplyTimeoutMs: patientReplyMs)), logger: Logger(label: "test"))
         try core.bringUp()
         defer { core.controller.shutdown() }
         // Start-up read every servo once (the loop reads them while an episode runs).
@@ -60,7 +64,7 @@ import Testing
         let emu = try ServoBusEmulator(servos: hw.servos.map { EmulatedServo(table: $0.controlTable, id: $0.id, position: Double($0.offset)) })
         let link = try EmulatorLink(emulator: emu)
         defer { link.stop() }
-        var config = ServeConfig(arm: .init(robot: "so101", port: link.path), policies: ["a": try makePolicyDirectory(root, "a")])
+        var config = ServeConfig(arm: .init(robot: "so101", port: link.path, busReplyTimeoutMs: patientReplyMs), policies: ["a": try makePolicyDirectory(root, "a")])
         config.rate = 50
         config.priority = 0
         var logger = Logger(label: "test")
@@ -98,6 +102,17 @@ import Testing
         try text.write(toFile: path, atomically: true, encoding: .utf8)
         defer { try? FileManager.default.removeItem(atPath: path) }
         return try ServeConfig.read(path)
+    }
+
+    @Test func configDecodesAndValidatesTheReplyTimeout() throws {
+        let c = try read("arm:\n  robot: so101\n  port: /dev/ttyACM0\n  bus_reply_timeout_ms: 34\n")
+        #expect(c.arm.busReplyTimeoutMs == 34)
+        for bad in ["  port: /dev/ttyACM0\n  bus_reply_timeout_ms: 0.5\n", "  port: /dev/ttyACM0\n  bus_reply_timeout_ms: 5000\n",
+                    "  fake: true\n  bus_reply_timeout_ms: 34\n"] {
+            #expect { try read("arm:\n  robot: so101\n" + bad) } throws: {
+                ($0 as? ReflexError)?.location.keyPath == "arm.bus_reply_timeout_ms"
+            }
+        }
     }
 
     @Test func configDecodesAndValidatesTheBudget() throws {
