@@ -184,6 +184,7 @@ namespace {
 typedef float v16 __attribute__((vector_size(64)));
 constexpr long kGroup = 64; // output rows per packed group (4 vectors of 16)
 constexpr long kBlock = 1024; // K block
+constexpr long kSlice = 128; // k per L1-resident slice of a block (see packedSerial)
 
 inline v16 load16(const float *p) {
   v16 v;
@@ -192,6 +193,10 @@ inline v16 load16(const float *p) {
 }
 
 inline void store16(float *p, v16 v) { __builtin_memcpy(p, &v, sizeof(v)); }
+
+/// s in every lane. Written as a splat (not `v16{} + s`, whose −0 semantics keep a scalar add in front of a
+/// register broadcast: two uops on the FMA ports per input instead of one broadcast load).
+inline v16 splat(float s) { return v16{s, s, s, s, s, s, s, s, s, s, s, s, s, s, s, s}; }
 
 typedef uint16_t u16x16 __attribute__((vector_size(32)));
 typedef uint32_t u32x16 __attribute__((vector_size(64)));
@@ -218,7 +223,7 @@ void tile(const WT *Wb, long kb, const float *X, long ldx, float *Y, long ldy, b
     v16 wv[R];
     for (int r = 0; r < R; ++r) wv[r] = loadWeights(w + 16 * r);
     for (int p = 0; p < P; ++p) {
-      const v16 xv = v16{} + X[p * ldx + k];
+      const v16 xv = splat(X[p * ldx + k]);
       for (int r = 0; r < R; ++r) acc[r][p] += wv[r] * xv;
     }
   }
@@ -269,7 +274,12 @@ void packedSerial(long N, long g0, long g1, long M, long K, const float *X, long
       const long kb = std::min(kBlock, K - k0);
       const WT *block = group + k0 * rows;
       if (!ragged) {
-        tileDispatch(R, N, block, kb, X + k0, ldx, Y + m0, ldy, k0 > 0);
+        // Many positions (a convolution's im2col rows, a transformer's tokens): sweep the block in slices of
+        // kSlice k so the slice of weights (64 × 128 floats, 32 KB) stays in L1 while every position passes over
+        // it; one slice per block when there are too few positions to reuse it.
+        const long slice = N >= 12 ? kSlice : kb;
+        for (long ks = 0; ks < kb; ks += slice)
+          tileDispatch(R, N, block + ks * rows, std::min(slice, kb - ks), X + k0 + ks, ldx, Y + m0, ldy, k0 + ks > 0);
         continue;
       }
       for (long n = 0; n < N; n += 6) { // through `spill`, 6 positions at a time
