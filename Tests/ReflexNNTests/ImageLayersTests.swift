@@ -88,7 +88,7 @@ func positionMajor(_ t: Tensor) -> Tensor {
         direct.evaluate(x.data, batch: 2, size: size, column: col.data, output: want.data)
         fast.evaluate(x.data, batch: 2, size: size, column: col.data, output: y.data)
         let err = relativeError(y.data, want)
-        #expect(err < 1e-5, "\(cin)→\(cout) \(h)×\(w): \(err)")
+        #expect(err < 3e-6, "\(cin)→\(cout) \(h)×\(w): \(err)")  // 3.9e-7, 5.4e-7, 1.2e-6 reached; against float64 Winograd is the closer of the two (C harness: 2–6e-7 vs 5e-7–1.8e-6)
         // Allocation-free after set-up.
         let before = rx_thread_allocation_count()
         for _ in 0 ..< 2 { fast.evaluate(x.data, batch: 2, size: size, column: col.data, output: y.data) }
