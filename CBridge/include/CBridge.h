@@ -273,6 +273,20 @@ void rx_conv2d_im2col_rows(long in_channels, long batch, long height, long width
 void rx_max_pool2d(long channels, long batch, long height, long width, long kernel, long stride, long padding,
                    const float *x, float *y);
 
+/// Winograd F(2×2, 3×3) for a 3×3 convolution with stride 1, padding 1, dilation 1 (Lavin & Gray 2016): the output
+/// is cut into 2×2 tiles, tile t = b·⌈H/2⌉·⌈W/2⌉ + ty·⌈W/2⌉ + tx. Weights: w (C_out, C_in, 3, 3) as PyTorch stores
+/// them → u, 16 matrices C_out × C_in (u[ξ] = (G g Gᵀ) at point ξ = 4i + j), computed in double. Done once at load.
+void rx_winograd23_weights(long out_channels, long in_channels, const float *w, float *u);
+/// Input transform of tiles tile0 ..< tile0 + tiles of position-major x: v holds 16 matrices tiles × channels
+/// (matrix ξ at v + ξ·tiles·channels), row t − tile0 of matrix ξ = (Bᵀ d B)[ξ] for the tile's 4×4 input patch d
+/// (zeros outside the map). channels ≤ 4096.
+void rx_winograd23_input(long channels, long batch, long height, long width, long tile0, long tiles, const float *x,
+                         float *v);
+/// Output transform: m holds 16 matrices tiles × channels (the products of the 16 GEMMs); writes y's pixels of
+/// those tiles, Aᵀ m A + bias (bias may be NULL), skipping the pixels past an odd edge.
+void rx_winograd23_output(long channels, long batch, long height, long width, long tile0, long tiles, const float *m,
+                          const float *bias, float *y);
+
 /// Floats rx_pack_panels writes for an M × K matrix (M rounded up to a multiple of 16, times K).
 long rx_packed_size(long M, long K);
 /// Packs W (M × K, row stride ldw) into `out` (rx_packed_size floats): groups of 64 rows, each split into K blocks

@@ -184,6 +184,7 @@ namespace {
 typedef float v16 __attribute__((vector_size(64)));
 constexpr long kGroup = 64; // output rows per packed group (4 vectors of 16)
 constexpr long kBlock = 1024; // K block
+constexpr long kSlice = 128; // k per L1-resident slice of a block (see packedSerial)
 
 inline v16 load16(const float *p) {
   v16 v;
@@ -192,6 +193,10 @@ inline v16 load16(const float *p) {
 }
 
 inline void store16(float *p, v16 v) { __builtin_memcpy(p, &v, sizeof(v)); }
+
+/// s in every lane. Written as a splat (not `v16{} + s`, whose −0 semantics keep a scalar add in front of a
+/// register broadcast: two uops on the FMA ports per input instead of one broadcast load).
+inline v16 splat(float s) { return v16{s, s, s, s, s, s, s, s, s, s, s, s, s, s, s, s}; }
 
 typedef uint16_t u16x16 __attribute__((vector_size(32)));
 typedef uint32_t u32x16 __attribute__((vector_size(64)));
@@ -218,7 +223,7 @@ void tile(const WT *Wb, long kb, const float *X, long ldx, float *Y, long ldy, b
     v16 wv[R];
     for (int r = 0; r < R; ++r) wv[r] = loadWeights(w + 16 * r);
     for (int p = 0; p < P; ++p) {
-      const v16 xv = v16{} + X[p * ldx + k];
+      const v16 xv = splat(X[p * ldx + k]);
       for (int r = 0; r < R; ++r) acc[r][p] += wv[r] * xv;
     }
   }
@@ -269,7 +274,12 @@ void packedSerial(long N, long g0, long g1, long M, long K, const float *X, long
       const long kb = std::min(kBlock, K - k0);
       const WT *block = group + k0 * rows;
       if (!ragged) {
-        tileDispatch(R, N, block, kb, X + k0, ldx, Y + m0, ldy, k0 > 0);
+        // Many positions (a convolution's im2col rows, a transformer's tokens): sweep the block in slices of
+        // kSlice k so the slice of weights (64 × 128 floats, 32 KB) stays in L1 while every position passes over
+        // it; one slice per block when there are too few positions to reuse it.
+        const long slice = N >= 12 ? kSlice : kb;
+        for (long ks = 0; ks < kb; ks += slice)
+          tileDispatch(R, N, block + ks * rows, std::min(slice, kb - ks), X + k0 + ks, ldx, Y + m0, ldy, k0 + ks > 0);
         continue;
       }
       for (long n = 0; n < N; n += 6) { // through `spill`, 6 positions at a time
@@ -336,6 +346,129 @@ extern "C" void rx_sgemm_panels(long N, long M, long K, const float *X, long ldx
 extern "C" void rx_sgemm_panels_bf16(long N, long M, long K, const float *X, long ldx, const uint16_t *Wp, float *Y,
                                      long ldy) {
   sgemmPanels(N, M, K, X, ldx, Wp, Y, ldy);
+}
+
+// MARK: - Winograd F(2×2, 3×3) (Lavin & Gray 2016, "Fast Algorithms for Convolutional Neural Networks", §4) for the
+// 3×3 stride-1 padding-1 convolutions of a ResNet. Each 2×2 output tile is Aᵀ[(G g Gᵀ) ⊙ (Bᵀ d B)]A over a 4×4
+// input tile d: 16 multiplies per output pair of pixels and channel pair instead of 36, so the convolution becomes
+// 16 GEMMs (one per point ξ of the 4×4 transform domain), tiles × C_in against C_out × C_in, 2.25× fewer
+// multiply-adds than the direct convolution. The transforms hold only 0, ±1 and ±½, so the extra rounding is a few
+// ulps of the inputs' magnitude (stated in ImageLayersTests).
+namespace {
+
+/// Stands in for the input pixels of a tile that fall in the zero padding.
+alignas(64) const float kZeros[4096] = {};
+
+template <typename T, typename Load, typename Store> inline void inputTile(Load ld, Store st) {
+  T d[4][4], r[4][4];
+  for (int i = 0; i < 4; ++i)
+    for (int j = 0; j < 4; ++j) d[i][j] = ld(i, j);
+  for (int j = 0; j < 4; ++j) { // Bᵀ d
+    r[0][j] = d[0][j] - d[2][j];
+    r[1][j] = d[1][j] + d[2][j];
+    r[2][j] = d[2][j] - d[1][j];
+    r[3][j] = d[1][j] - d[3][j];
+  }
+  for (int i = 0; i < 4; ++i) { // (Bᵀ d) B
+    st(4 * i + 0, r[i][0] - r[i][2]);
+    st(4 * i + 1, r[i][1] + r[i][2]);
+    st(4 * i + 2, r[i][2] - r[i][1]);
+    st(4 * i + 3, r[i][1] - r[i][3]);
+  }
+}
+
+template <typename T, typename Load, typename Store> inline void outputTile(Load ld, Store st) {
+  T m[4][4], s[2][4];
+  for (int i = 0; i < 4; ++i)
+    for (int j = 0; j < 4; ++j) m[i][j] = ld(4 * i + j);
+  for (int j = 0; j < 4; ++j) { // Aᵀ m
+    s[0][j] = m[0][j] + m[1][j] + m[2][j];
+    s[1][j] = m[1][j] - m[2][j] - m[3][j];
+  }
+  for (int i = 0; i < 2; ++i) { // (Aᵀ m) A
+    st(i, 0, s[i][0] + s[i][1] + s[i][2]);
+    st(i, 1, s[i][1] - s[i][2] - s[i][3]);
+  }
+}
+
+} // namespace
+
+extern "C" void rx_winograd23_weights(long out_channels, long in_channels, const float *w, float *u) {
+  const long plane = out_channels * in_channels;
+  for (long o = 0; o < out_channels; ++o) {
+    for (long c = 0; c < in_channels; ++c) {
+      const float *g = w + (o * in_channels + c) * 9;
+      double t[4][3], v[4][4];
+      for (int j = 0; j < 3; ++j) { // G g
+        t[0][j] = g[j];
+        t[1][j] = 0.5 * (double(g[j]) + g[3 + j] + g[6 + j]);
+        t[2][j] = 0.5 * (double(g[j]) - g[3 + j] + g[6 + j]);
+        t[3][j] = g[6 + j];
+      }
+      for (int i = 0; i < 4; ++i) { // (G g) Gᵀ
+        v[i][0] = t[i][0];
+        v[i][1] = 0.5 * (t[i][0] + t[i][1] + t[i][2]);
+        v[i][2] = 0.5 * (t[i][0] - t[i][1] + t[i][2]);
+        v[i][3] = t[i][2];
+      }
+      for (int i = 0; i < 4; ++i)
+        for (int j = 0; j < 4; ++j) u[(4 * i + j) * plane + o * in_channels + c] = float(v[i][j]);
+    }
+  }
+}
+
+extern "C" void rx_winograd23_input(long channels, long batch, long height, long width, long tile0, long tiles,
+                                    const float *x, float *v) {
+  (void)batch;
+  const long th = (height + 1) / 2, tw = (width + 1) / 2, plane = tiles * channels;
+  for (long t = tile0; t < tile0 + tiles; ++t) {
+    const long b = t / (th * tw), r = t % (th * tw), ty = r / tw, tx = r % tw;
+    const float *p[4][4];
+    for (int i = 0; i < 4; ++i) {
+      const long sy = 2 * ty - 1 + i;
+      for (int j = 0; j < 4; ++j) {
+        const long sx = 2 * tx - 1 + j;
+        p[i][j] = (sy >= 0 && sy < height && sx >= 0 && sx < width) ? x + ((b * height + sy) * width + sx) * channels
+                                                                     : kZeros;
+      }
+    }
+    float *out = v + (t - tile0) * channels;
+    long c = 0;
+    for (; c + 16 <= channels; c += 16)
+      inputTile<v16>([&](int i, int j) { return load16(p[i][j] + c); },
+                     [&](int xi, v16 val) { store16(out + xi * plane + c, val); });
+    for (; c < channels; ++c)
+      inputTile<float>([&](int i, int j) { return p[i][j][c]; }, [&](int xi, float val) { out[xi * plane + c] = val; });
+  }
+}
+
+extern "C" void rx_winograd23_output(long channels, long batch, long height, long width, long tile0, long tiles,
+                                     const float *m, const float *bias, float *y) {
+  (void)batch;
+  const long th = (height + 1) / 2, tw = (width + 1) / 2, plane = tiles * channels;
+  for (long t = tile0; t < tile0 + tiles; ++t) {
+    const long b = t / (th * tw), r = t % (th * tw), ty = r / tw, tx = r % tw;
+    float *q[2][2];
+    for (int i = 0; i < 2; ++i)
+      for (int j = 0; j < 2; ++j) {
+        const long oy = 2 * ty + i, ox = 2 * tx + j;
+        q[i][j] = (oy < height && ox < width) ? y + ((b * height + oy) * width + ox) * channels : nullptr;
+      }
+    const float *in = m + (t - tile0) * channels;
+    long c = 0;
+    for (; c + 16 <= channels; c += 16) {
+      const v16 bv = bias ? load16(bias + c) : v16{};
+      outputTile<v16>([&](int xi) { return load16(in + xi * plane + c); }, [&](int i, int j, v16 val) {
+        if (q[i][j]) store16(q[i][j] + c, val + bv);
+      });
+    }
+    for (; c < channels; ++c) {
+      const float bc = bias ? bias[c] : 0.0f;
+      outputTile<float>([&](int xi) { return in[xi * plane + c]; }, [&](int i, int j, float val) {
+        if (q[i][j]) q[i][j][c] = val + bc;
+      });
+    }
+  }
 }
 
 // MARK: - Memory read bandwidth (for the U-Net benchmark's floor)
