@@ -80,7 +80,7 @@ struct LeRobotFollowerTests {
                                        model: HeldStill())
         // Joints where a hand left them, the servos still at factory offsets: LeRobot writes the file's.
         for (k, s) in emu.servos.enumerated() { s.moveByHand(toActual: Double(1500 + 173 * k)) }
-        let link = try EmulatorLink(emulator: emu)
+        let link = try EmulatorLink(emulator: emu, realTimePriority: 50) // answers as servos do, whatever the suite runs beside it
         defer { link.stop() }
         let file = FileManager.default.temporaryDirectory.appendingPathComponent("lerobot-cal-\(UUID().uuidString).json").path
         try calibrationText.write(toFile: file, atomically: true, encoding: .utf8)
@@ -135,7 +135,7 @@ struct LeRobotFollowerTests {
         let middle: [Double] = [1900, 2300, 1700, 2500, 2100, 1800]
         let low: [Double] = [700, 900, 650, 1000, 0, 1200], high: [Double] = [3300, 3100, 3000, 3400, 0, 2900]
         for (k, s) in emu.servos.enumerated() { s.moveByHand(toActual: middle[k]) }
-        let link = try EmulatorLink(emulator: emu)
+        let link = try EmulatorLink(emulator: emu, realTimePriority: 50) // answers as servos do, whatever the suite runs beside it
         defer { link.stop() }
         // LeRobot records no range for its full-turn joints (SO: wrist_roll; Koch: shoulder_pan too).
         let fullTurn = Set((type == .kochFollower ? ["shoulder_pan", "wrist_roll"] : ["wrist_roll"]).compactMap { type.motors.firstIndex(of: $0) })
@@ -147,7 +147,7 @@ struct LeRobotFollowerTests {
         let action = String(decoding: try JSONEncoder().encode(Dictionary(uniqueKeysWithValues: type.motors.map { ($0 + ".pos", 10.0) })), as: UTF8.self)
         let r = try runFollower(python, type, port: link.path, calibrationFile: "-", useDegrees: false,
                                 actionJSON: action) { stdin in
-            stdin.write(Data("\n".utf8)) // "Move … to the middle of its range of motion and press ENTER"
+            try stdin.write(contentsOf: Data("\n".utf8)) // "Move … to the middle of its range of motion and press ENTER"
             // LeRobot writes the half-turn homings, then records: wait for the offsets to land on the servos.
             let deadline = Date().addingTimeInterval(120)
             while link.withEmulator({ e in e.servos.contains { $0.load($0.homingOffsetRegister) == 0 } }) {
@@ -161,7 +161,7 @@ struct LeRobotFollowerTests {
             Thread.sleep(forTimeInterval: 1.0)
             moveAll { middle[$0] }
             Thread.sleep(forTimeInterval: 0.5)
-            stdin.write(Data("\n".utf8)) // "Press ENTER to stop…"
+            try stdin.write(contentsOf: Data("\n".utf8)) // "Press ENTER to stop…"
         }
         let saved = try LeRobotCalibration.parse(r.calibration_file)
         #expect(saved.motors.map(\.motor) == type.motors)
@@ -208,7 +208,7 @@ struct LeRobotFollowerTests {
     @Test func lerobotsMotorSetupFindsAndNumbersEachEmulatedServo() throws {
         let python = try #require(lerobotPython, Comment(rawValue: TestPeers.missing("lerobot (Tests/peers-lerobot-requirements.txt)")))
         let emu = try ServoBusEmulator(table: STS3215.table, ids: [1], model: HeldStill())
-        let link = try EmulatorLink(emulator: emu)
+        let link = try EmulatorLink(emulator: emu, realTimePriority: 50) // answers as servos do, whatever the suite runs beside it
         defer { link.stop() }
         let servo = emu.servos[0]
         var numbered: [Int] = []
@@ -225,7 +225,7 @@ struct LeRobotFollowerTests {
         try p.run()
         // LeRobot goes from the gripper (6) down to shoulder_pan (1).
         for target in stride(from: 6, through: 1, by: -1) {
-            input.fileHandleForWriting.write(Data("\n".utf8)) // "Connect the controller board to the '…' motor only"
+            try input.fileHandleForWriting.write(contentsOf: Data("\n".utf8)) // "Connect the controller board to the '…' motor only"
             guard target > 1 else { break } // the last one keeps id 1: nothing to wait for
             let deadline = Date().addingTimeInterval(120)
             while link.withEmulator({ _ in Int(servo.id) }) != target && Date() < deadline { Thread.sleep(forTimeInterval: 0.02) }
