@@ -23,8 +23,9 @@ E="--episodes 200 --seed 3000 --workers 1 --quiet"
 run "$W/eval-base.json" $R eval --policy "$W/base" --sampler ddim:10 $E --out "$W/eval-base.json"
 
 # seed1 (re-run: bit-identical to the first, now with the critic's checks), the min over three critics (actor on their
-# mean), then what is not yet measured: the same on seed 11, REDQ's 10 critics with random pairs, gradient clipping.
-FIXES="seed1:--seed 1;seed1-min3:--seed 1 --critics 3 --critic-subset 3;seed11-min3:--seed 11 --critics 3 --critic-subset 3;seed1-redq10:--seed 1 --critics 10 --critic-subset 2;seed1-clip1:--seed 1 --grad-clip 1"
+# mean), target entropy −12 (half of −dim) instead of 0, then what is not yet measured: seed 11, REDQ's 10 critics
+# with random pairs, gradient clipping.
+FIXES="seed1:--seed 1;seed1-min3:--seed 1 --critics 3 --critic-subset 3;seed1-ent-12:--seed 1 --target-entropy=-12;seed11-min3:--seed 11 --critics 3 --critic-subset 3;seed1-redq10:--seed 1 --critics 10 --critic-subset 2;seed1-clip1:--seed 1 --grad-clip 1"
 [ "${MODE:-}" = fixes ] && VARIANTS=${VARIANTS:-$FIXES}
 VARIANTS=${VARIANTS:-"seed1:--seed 1;seed1-best:--seed 1 --keep best-evaluation;seed11-best:--seed 11 --keep best-evaluation;seed1-mag1:--seed 1 --dsrl-magnitude 1.0;seed1-lr1e-4:--seed 1 --lr 1e-4;seed1-512-best:--seed 1 --hidden 512,512,512 --keep best-evaluation;seed1-utd2-best:--seed 1 --utd 2 --keep best-evaluation;seed1-pd2-best:--seed 1 --policy-delay 2 --keep best-evaluation;seed11-utd2-best:--seed 11 --utd 2 --keep best-evaluation"}
 IFS=';' read -ra list <<< "$VARIANTS"
