@@ -5,6 +5,9 @@
 # The base: steering.sh's recipe with demonstrations from seed 7000 and training seed 3 (20.5% on the held-out starts
 # 3000–3199). Each DSRL run: the documented settings (5,000 chunks, UTD 4, warm-up 1,500), evaluated every 500 chunks
 # on the trainer's 50 starts, then on the 200 held-out starts. Variants: VARIANTS="name:extra options;…".
+# MODE=fixes runs the critic stabilizers of issue 21 instead (critic ensembles, gradient clipping) on the collapsing seeds;
+# every run's metrics.csv also holds the critic's checks (Q against Monte-Carlo returns, TD targets, replay contents),
+# summarized by Benchmarks/dsrl_critic_report.py.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 W=${1:-/tmp/reflex-dsrl-seeds}
@@ -19,6 +22,11 @@ run "$W/base" $R train --demos "$W/demos" --out "$W/base" --steps 3000 --hidden 
 E="--episodes 200 --seed 3000 --workers 1 --quiet"
 run "$W/eval-base.json" $R eval --policy "$W/base" --sampler ddim:10 $E --out "$W/eval-base.json"
 
+# seed1 (re-run: bit-identical to the first, now with the critic's checks), the min over three critics (actor on their
+# mean), target entropy −12 (half of −dim) instead of 0, then what is not yet measured: seed 11, REDQ's 10 critics
+# with random pairs, gradient clipping.
+FIXES="seed1:--seed 1;seed1-min3:--seed 1 --critics 3 --critic-subset 3;seed1-ent-12:--seed 1 --target-entropy=-12;seed11-min3:--seed 11 --critics 3 --critic-subset 3;seed1-redq10:--seed 1 --critics 10 --critic-subset 2;seed1-clip1:--seed 1 --grad-clip 1"
+[ "${MODE:-}" = fixes ] && VARIANTS=${VARIANTS:-$FIXES}
 VARIANTS=${VARIANTS:-"seed1:--seed 1;seed1-best:--seed 1 --keep best-evaluation;seed11-best:--seed 11 --keep best-evaluation;seed1-mag1:--seed 1 --dsrl-magnitude 1.0;seed1-lr1e-4:--seed 1 --lr 1e-4;seed1-512-best:--seed 1 --hidden 512,512,512 --keep best-evaluation;seed1-utd2-best:--seed 1 --utd 2 --keep best-evaluation;seed1-pd2-best:--seed 1 --policy-delay 2 --keep best-evaluation;seed11-utd2-best:--seed 11 --utd 2 --keep best-evaluation"}
 IFS=';' read -ra list <<< "$VARIANTS"
 for v in "${list[@]}"; do
@@ -28,6 +36,7 @@ for v in "${list[@]}"; do
         --eval-every 500 --eval-episodes 50 --checkpoint-every 500 --threads 1 --out "$W/$name" --quiet $opts
     run "$W/eval-$name.json" $R eval --policy "$W/base" $E --dsrl "$W/$name" --out "$W/eval-$name.json"
     echo "$name: trainer starts $(awk -F, 'NR>1 && $3!="" {printf "%s:%.0f%% ", $1, 100*$5}' "$W/$name/metrics.csv")"
+    python3 Benchmarks/dsrl_critic_report.py "$W/$name"
     echo "$name: held-out $(python3 -c "import json,sys;r=json.load(open(sys.argv[1]))['report'];print(f\"{100*r['success_rate']:.1f}% ({r['successes']}/{r['episodes']})\")" "$W/eval-$name.json")"
 done
 # The last actor of seed 1 sampled instead of taking tanh(μ).

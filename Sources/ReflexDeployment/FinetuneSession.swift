@@ -35,6 +35,13 @@ public struct FinetuneOptions: Sendable {
     public var dsrlVariant: DSRLSettings.Variant?
     public var dsrlNoiseCriticSteps: Int?
     public var keep: FinetuneSpec.PolicySelection?
+    /// SAC: critics in the ensemble (REDQ above 2) and how many the target's min is over.
+    public var critics: Int?
+    public var criticSubset: Int?
+    /// Global gradient-norm bound of critic and actor steps.
+    public var gradientClip: Float?
+    /// The temperature's target entropy H̄.
+    public var targetEntropy: Float?
 
     public init() {}
 
@@ -49,6 +56,8 @@ public struct FinetuneOptions: Sendable {
             ("threads", threads != nil), ("dsrl", dsrlPolicy != nil), ("dsrl-magnitude", dsrlMagnitude != nil),
             ("dsrl-ddim-steps", dsrlDDIMSteps != nil), ("dsrl-reward", dsrlReward != nil), ("dsrl-variant", dsrlVariant != nil),
             ("dsrl-noise-critic-steps", dsrlNoiseCriticSteps != nil), ("keep", keep != nil),
+            ("critics", critics != nil), ("critic-subset", criticSubset != nil), ("grad-clip", gradientClip != nil),
+            ("target-entropy", targetEntropy != nil),
         ]
         return set.filter(\.1).map(\.0)
     }
@@ -86,6 +95,23 @@ public struct FinetuneOptions: Sendable {
         if let distributionalLoss {
             guard algo == .dsacT else { throw bad("the distributional critic loss applies to dsac-t, not \(algo.rawValue)") }
             learner.distributionalLoss = distributionalLoss
+        }
+        if let critics {
+            guard algo == .sac, dsrlVariant ?? .sac == .sac else {
+                throw bad("--critics applies to SAC and DSRL-SAC (DSAC-T's twin distributions and DSRL-NA's critics are two by design)")
+            }
+            learner.critics = critics
+        }
+        if let criticSubset {
+            guard learner.criticCount > 2 else {
+                throw bad("--critic-subset needs more than two critics (--critics N): with two, the target is already the min of both")
+            }
+            learner.criticSubset = criticSubset
+        }
+        if let gradientClip { learner.gradientClipNorm = gradientClip }
+        if let targetEntropy {
+            guard learner.learnAlpha else { throw bad("--target-entropy needs a learned temperature") }
+            learner.targetEntropy = targetEntropy
         }
         let totalSteps = steps ?? 20_000
         var trainer = TrainerConfig(totalSteps: totalSteps, warmupSteps: warmup ?? 100, updatesPerStep: updatesPerStep ?? 1,
@@ -342,12 +368,14 @@ public struct FinetuneSession {
     /// resumed run's files are complete.
     func writeReports<Env>(_ trainer: OffPolicyTrainer<Env>) throws {
         func cell<T>(_ value: T?) -> String { value.map { "\($0)" } ?? "" }
-        var rows: [(Int, String)] = trainer.episodeReturns.map { ($0.step, "\($0.step),\($0.episodeReturn),,,,,,,,,,") }
+        var rows: [(Int, String)] = trainer.episodeReturns.map { ($0.step, "\($0.step),\($0.episodeReturn)" + String(repeating: ",", count: 17)) }
         rows += trainer.evaluations.map {
-            ($0.step, "\($0.step),,\($0.meanReturn),\($0.stdReturn),\($0.successRate),\($0.alpha),\($0.criticLoss),\($0.meanQ),\($0.meanSigma),\(cell($0.entropy)),\(cell($0.actionSaturation)),\(cell($0.meanAbsAction))")
+            ($0.step, "\($0.step),,\($0.meanReturn),\($0.stdReturn),\($0.successRate),\($0.alpha),\($0.criticLoss),\($0.meanQ),\($0.meanSigma),\(cell($0.entropy)),\(cell($0.actionSaturation)),\(cell($0.meanAbsAction)),"
+                + "\(cell($0.meanTarget)),\(cell($0.evaluationQ)),\(cell($0.evaluationReturn)),\(cell($0.successQ)),\(cell($0.successReturn)),\(cell($0.replaySize)),\(cell($0.replayTerminals))")
         }
         rows.sort { $0.0 < $1.0 }
-        let csv = "step,episode_return,eval_mean_return,eval_std_return,eval_success_rate,alpha,critic_loss,mean_q,mean_sigma,entropy,action_saturation,mean_abs_action\n"
+        let csv = "step,episode_return,eval_mean_return,eval_std_return,eval_success_rate,alpha,critic_loss,mean_q,mean_sigma,entropy,action_saturation,mean_abs_action,"
+            + "td_target,eval_q,eval_mc_return,success_q,success_mc_return,replay_size,replay_terminals\n"
             + rows.map(\.1).joined(separator: "\n") + "\n"
         try writeFileAtomically(Array(csv.utf8), to: directory.path + "/metrics.csv")
         var plot = LinePlot(title: "\(spec.learnerName) on \(spec.run.env) (seed \(spec.run.seed))", xLabel: "environment steps",

@@ -89,7 +89,7 @@ public final class CalQL: OfflineValueLearner {
     public let config: Config
     public let stateSize: Int
     public let actionSize: Int
-    public let critics: TwinCritics
+    public let critics: CriticEnsemble
     public let actor: SoftPolicyImprovement
     public private(set) var updates = 0
     public var targets: [MLP] { critics.targets }
@@ -135,7 +135,7 @@ public final class CalQL: OfflineValueLearner {
                                         activation: config.activation, layerNorm: config.layerNorm, batchSize: b,
                                         tau: config.tau, actorLearningRate: config.actorLearningRate,
                                         criticLearningRate: config.criticLearningRate)
-        let twin = TwinCritics(inputSize: w, outputSize: 1, config: offPolicy, generator: &generator)
+        let twin = CriticEnsemble(inputSize: w, outputSize: 1, config: offPolicy, generator: &generator)
         let criticNetwork = twin.networks[0].config
         critics = twin
         let policy = TanhGaussianPolicy(observationSize: stateSize, actionSize: actionSize, hiddenSizes: config.hiddenSizes,

@@ -50,7 +50,7 @@ public final class DSACT: OffPolicyLearner, @unchecked Sendable {
     public let config: OffPolicyConfig
     public let observationSize: Int
     public let actionSize: Int
-    public let critics: TwinCritics
+    public let critics: CriticEnsemble
     public let improvement: SoftPolicyImprovement
     /// π_φ̄, Polyak-averaged with the target critics.
     public let targetPolicy: TanhGaussianPolicy
@@ -72,6 +72,9 @@ public final class DSACT: OffPolicyLearner, @unchecked Sendable {
 
     public init(observationSize: Int, actionSize: Int, config: OffPolicyConfig = .dsacT, generator: inout RandomGenerator) throws {
         try config.validate()
+        guard config.criticCount == 2 else {
+            throw ReflexError(.invalidValue, "DSAC-T's twin value distributions are two critics; a larger ensemble is SAC's (got \(config.criticCount))")
+        }
         self.config = config
         self.observationSize = observationSize
         self.actionSize = actionSize
@@ -79,7 +82,7 @@ public final class DSACT: OffPolicyLearner, @unchecked Sendable {
                                         hiddenSizes: config.actorHiddenSizes, activation: config.activation,
                                         layerNorm: config.layerNorm, logStdMin: config.logStdMin,
                                         logStdMax: config.logStdMax, generator: &generator)
-        critics = TwinCritics(inputSize: observationSize + actionSize, outputSize: 2, config: config, generator: &generator)
+        critics = CriticEnsemble(inputSize: observationSize + actionSize, outputSize: 2, config: config, generator: &generator)
         improvement = SoftPolicyImprovement(policy: policy, criticConfig: critics.networks[0].config, config: config)
         targetPolicy = policy.copy()
         let b = config.batchSize
@@ -184,7 +187,7 @@ public final class DSACT: OffPolicyLearner, @unchecked Sendable {
     }
 
     public func estimateQ(_ observationActions: UnsafePointer<Float>, batch: Int, output: UnsafeMutablePointer<Float>) {
-        estimateTwinQ(critics, observationActions, batch: batch, output: output)
+        estimateEnsembleQ(critics, observationActions, batch: batch, output: output)
     }
 
     public func namedState() -> [(name: String, tensor: Tensor)] {

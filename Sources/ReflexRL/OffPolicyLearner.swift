@@ -34,6 +34,18 @@ public struct OffPolicyConfig: Codable, Sendable, Equatable {
     public var varianceEpsilon: Float
     /// DSAC-T: the paper's critic gradient or the official code's July 2025 variant (see `DSACT`).
     public var distributionalLoss: DistributionalCriticLoss
+    /// SAC: critics in the ensemble (nil: 2, clipped double Q). Above 2, REDQ (Chen et al. 2021): the TD target
+    /// takes the min over `criticSubset` critics drawn afresh for each update, the actor ascends the mean of all.
+    public var critics: Int? = nil
+    /// SAC with more than two critics: how many the target's min is over (nil: 2, REDQ's M).
+    public var criticSubset: Int? = nil
+    /// Clip each critic's and the actor's gradient to this global norm before Adam (nil: no clipping).
+    public var gradientClipNorm: Float? = nil
+
+    /// Critics in the ensemble (2 unless `critics` says otherwise).
+    public var criticCount: Int { critics ?? 2 }
+    /// Critics the TD target's min is over.
+    public var targetSubset: Int { criticSubset ?? 2 }
 
     public init(actorHiddenSizes: [Int] = [256, 256], criticHiddenSizes: [Int] = [256, 256],
                 activation: Activation = .relu, layerNorm: Bool = false, batchSize: Int = 256, gamma: Float = 0.99,
@@ -96,6 +108,11 @@ public struct OffPolicyConfig: Codable, Sendable, Equatable {
         if !(initialAlpha > 0) { throw bad("initial_alpha", "must be positive, got \(initialAlpha)") }
         if !(clipSigmas > 0) { throw bad("clip_sigmas", "must be positive, got \(clipSigmas)") }
         if !(varianceEpsilon > 0) { throw bad("variance_epsilon", "must be positive, got \(varianceEpsilon)") }
+        if criticCount < 2 { throw bad("critics", "must be at least 2, got \(criticCount)") }
+        if targetSubset < 2 || targetSubset > criticCount {
+            throw bad("critic_subset", "must be between 2 and the number of critics (\(criticCount)), got \(targetSubset)")
+        }
+        if let c = gradientClipNorm, !(c > 0 && c.isFinite) { throw bad("gradient_clip_norm", "must be a positive number, got \(c)") }
         if policyDelay < 1 { throw bad("policy_delay", "must be at least 1, got \(policyDelay)") }
         if !(logStdMin < logStdMax) { throw bad("log_std_min", "must be below log_std_max") }
         for (name, lr) in [("actor", actorLearningRate), ("critic", criticLearningRate), ("alpha", alphaLearningRate)] where !(lr > 0) {
@@ -113,6 +130,8 @@ public struct UpdateMetrics: Sendable, Equatable {
     public var entropy: Float = 0
     /// Mean Q(s, a) of the first critic over the batch.
     public var meanQ: Float = 0
+    /// Mean TD target y over the batch (SAC and DSRL-NA; 0 where a learner does not report it).
+    public var meanTarget: Float = 0
     /// DSAC-T: the moving average σ̄ of the first critic (0 for SAC).
     public var meanSigma: Float = 0
     public init() {}

@@ -64,6 +64,21 @@ public struct EvaluationRecord: Codable, Sendable, Equatable {
     /// from what the diffusion policy was trained on.
     public var actionSaturation: Double?
     public var meanAbsAction: Double?
+    /// Mean TD target y of the last update (the critic's regression target's scale).
+    public var meanTarget: Float?
+    /// The critics' estimate Q(s, tanh μ) (min over the twins) against the discounted Monte-Carlo return from the
+    /// same step of the evaluation's own episodes, averaged over every step (`evaluationQ`, `evaluationReturn`;
+    /// a time-limited episode's return is truncated there, while the critic bootstraps past the limit) and over
+    /// the steps of the episodes that succeeded (`successQ`, `successReturn`: exact returns, no truncation).
+    /// Q above the return is overestimation, below it underestimation.
+    public var evaluationQ: Double?
+    public var evaluationReturn: Double?
+    public var successQ: Double?
+    public var successReturn: Double?
+    /// What the replay buffer holds: transitions, and terminal ones (for tasks that end on success, the
+    /// successful episodes it holds).
+    public var replaySize: Int?
+    public var replayTerminals: Int?
 }
 
 /// One finished training episode.
@@ -191,16 +206,27 @@ public final class OffPolicyTrainer<Env: Environment> {
         var envAct = act
         var unused = RandomGenerator(seed: 0)
         var saturated = 0, components = 0, absSum = 0.0
+        // Q against Monte-Carlo returns (cold path: a few small arrays per evaluation).
+        let o = observation.count, gamma = Double(learner.config.gamma)
+        var row = [Float](repeating: 0, count: o + action.count), q: Float = 0
+        var episodeQ: [Double] = [], episodeRewards: [Double] = []
+        var qSum = 0.0, gSum = 0.0, steps = 0, qSuccess = 0.0, gSuccess = 0.0, successSteps = 0
         for e in 0 ..< episodes {
             evaluationEnvironment.reset(seed: Self.evaluationSeedBase + UInt64(e), observation: &obs)
             var total = 0.0
             var succeeded = false
+            episodeQ.removeAll(keepingCapacity: true)
+            episodeRewards.removeAll(keepingCapacity: true)
             for _ in 0 ..< evaluationEnvironment.maxEpisodeSteps {
                 obs.withUnsafeBufferPointer { o in
                     act.withUnsafeMutableBufferPointer { a in
                         learner.act(o.baseAddress!, batch: 1, deterministic: true, output: a.baseAddress!, generator: &unused)
                     }
                 }
+                for j in 0 ..< o { row[j] = obs[j] }
+                for j in 0 ..< act.count { row[o + j] = act[j] }
+                row.withUnsafeBufferPointer { learner.estimateQ($0.baseAddress!, batch: 1, output: &q) }
+                episodeQ.append(Double(q))
                 for v in act {
                     if abs(v) > 0.99 { saturated += 1 }
                     absSum += Double(abs(v))
@@ -209,20 +235,40 @@ public final class OffPolicyTrainer<Env: Environment> {
                 scale(act, into: &envAct)
                 let out = evaluationEnvironment.step(envAct, observation: &obs)
                 total += out.reward
+                episodeRewards.append(out.reward)
                 succeeded = succeeded || out.success
                 if out.done { break }
+            }
+            var g = 0.0
+            for t in stride(from: episodeRewards.count - 1, through: 0, by: -1) {
+                g = episodeRewards[t] + gamma * g
+                qSum += episodeQ[t]
+                gSum += g
+                steps += 1
+                if succeeded {
+                    qSuccess += episodeQ[t]
+                    gSuccess += g
+                    successSteps += 1
+                }
             }
             returns.append(total)
             if succeeded { successes += 1 }
         }
-        return EvaluationRecord(step: step, meanReturn: Statistics.mean(returns),
-                                stdReturn: Statistics.standardDeviation(returns), episodes: episodes,
-                                alpha: learner.alpha, criticLoss: lastMetrics.criticLoss, meanQ: lastMetrics.meanQ,
-                                meanSigma: lastMetrics.meanSigma,
-                                successRate: episodes > 0 ? Double(successes) / Double(episodes) : 0,
-                                entropy: lastMetrics.entropy,
-                                actionSaturation: components > 0 ? Double(saturated) / Double(components) : 0,
-                                meanAbsAction: components > 0 ? absSum / Double(components) : 0)
+        var terminals = 0
+        for i in 0 ..< buffer.count where buffer.terminals.data[i] != 0 { terminals += 1 }
+        var record = EvaluationRecord(step: step, meanReturn: Statistics.mean(returns),
+                                      stdReturn: Statistics.standardDeviation(returns), episodes: episodes,
+                                      alpha: learner.alpha, criticLoss: lastMetrics.criticLoss, meanQ: lastMetrics.meanQ,
+                                      meanSigma: lastMetrics.meanSigma,
+                                      successRate: episodes > 0 ? Double(successes) / Double(episodes) : 0,
+                                      entropy: lastMetrics.entropy,
+                                      actionSaturation: components > 0 ? Double(saturated) / Double(components) : 0,
+                                      meanAbsAction: components > 0 ? absSum / Double(components) : 0)
+        record.meanTarget = lastMetrics.meanTarget
+        if steps > 0 { (record.evaluationQ, record.evaluationReturn) = (qSum / Double(steps), gSum / Double(steps)) }
+        if successSteps > 0 { (record.successQ, record.successReturn) = (qSuccess / Double(successSteps), gSuccess / Double(successSteps)) }
+        (record.replaySize, record.replayTerminals) = (buffer.count, terminals)
+        return record
     }
 
     /// Runs `evaluate` now and records it in `evaluations`.

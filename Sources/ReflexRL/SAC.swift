@@ -12,7 +12,7 @@ public final class SAC: OffPolicyLearner, @unchecked Sendable {
     public let config: OffPolicyConfig
     public let observationSize: Int
     public let actionSize: Int
-    public let critics: TwinCritics
+    public let critics: CriticEnsemble
     public let improvement: SoftPolicyImprovement
     public private(set) var updates = 0
     let batch: ReplayBatch
@@ -21,6 +21,8 @@ public final class SAC: OffPolicyLearner, @unchecked Sendable {
     let targetQ: Tensor
     let otherQ: Tensor
     let outputGradient: Tensor
+    /// Critic indices, shuffled in place to draw the target's subset (more than two critics).
+    var subsetOrder: [Int]
     let actWorkspace: TanhGaussianPolicy.Workspace
 
     public var policy: TanhGaussianPolicy { improvement.policy }
@@ -36,8 +38,11 @@ public final class SAC: OffPolicyLearner, @unchecked Sendable {
                                         hiddenSizes: config.actorHiddenSizes, activation: config.activation,
                                         layerNorm: config.layerNorm, logStdMin: config.logStdMin,
                                         logStdMax: config.logStdMax, generator: &generator)
-        critics = TwinCritics(inputSize: observationSize + actionSize, outputSize: 1, config: config, generator: &generator)
-        improvement = SoftPolicyImprovement(policy: policy, criticConfig: critics.networks[0].config, config: config)
+        critics = CriticEnsemble(inputSize: observationSize + actionSize, outputSize: 1, config: config,
+                                 count: config.criticCount, generator: &generator)
+        improvement = SoftPolicyImprovement(policy: policy, criticConfig: critics.networks[0].config, config: config,
+                                            criticCount: config.criticCount)
+        subsetOrder = Array(0 ..< config.criticCount)
         let b = config.batchSize
         batch = ReplayBatch(size: b, observationSize: observationSize, actionSize: actionSize)
         nextTape = TanhGaussianPolicy.Tape(policy: policy, maxBatch: b)
@@ -63,17 +68,28 @@ public final class SAC: OffPolicyLearner, @unchecked Sendable {
             row.update(from: batch.nextObservations.data + r * o, count: o)
             (row + o).update(from: nextTape.actions.data + r * a, count: a)
         }
-        critics.targets[0].evaluate(nextObservationActions.data, batch: b, output: targetQ.data, workspace: critics.workspace)
-        critics.targets[1].evaluate(nextObservationActions.data, batch: b, output: otherQ.data, workspace: critics.workspace)
+        // The min over the target critics: both of two, or a fresh random subset of M of N (REDQ, Chen et al. 2021,
+        // Algorithm 1 line 7); two critics draw nothing, so runs with them are unchanged.
+        let n = critics.count
+        if n > 2 {
+            for i in 0 ..< config.targetSubset { subsetOrder.swapAt(i, i + generator.index(below: n - i)) }
+        }
+        critics.targets[subsetOrder[0]].evaluate(nextObservationActions.data, batch: b, output: targetQ.data, workspace: critics.workspace)
+        for i in 1 ..< (n > 2 ? config.targetSubset : 2) {
+            critics.targets[subsetOrder[i]].evaluate(nextObservationActions.data, batch: b, output: otherQ.data, workspace: critics.workspace)
+            for r in 0 ..< b { targetQ.data[r] = min(targetQ.data[r], otherQ.data[r]) }
+        }
+        var targetSum: Float = 0
         for r in 0 ..< b {
-            let next = min(targetQ.data[r], otherQ.data[r]) - alphaNow * nextTape.logProbabilities.data[r]
+            let next = targetQ.data[r] - alphaNow * nextTape.logProbabilities.data[r]
             targetQ.data[r] = batch.rewards.data[r] + config.gamma * (1 - batch.terminals.data[r]) * next
+            targetSum += targetQ.data[r]
         }
 
         // Critic steps: ∂/∂Q of ½ mean (Q − y)² is (Q − y)/B.
         var loss: Float = 0, meanQ: Float = 0
         let inv = 1 / Float(b)
-        for k in 0 ..< 2 {
+        for k in 0 ..< critics.count {
             let q = critics.forward(k, batch.observationActions.data, batch: b)
             for r in 0 ..< b {
                 let e = q[r] - targetQ.data[r]
@@ -85,6 +101,7 @@ public final class SAC: OffPolicyLearner, @unchecked Sendable {
         }
         metrics.criticLoss = loss * inv
         metrics.meanQ = meanQ * inv
+        metrics.meanTarget = targetSum * inv
 
         updates += 1
         if updates % config.policyDelay == 0 {
@@ -104,7 +121,7 @@ public final class SAC: OffPolicyLearner, @unchecked Sendable {
     }
 
     public func estimateQ(_ observationActions: UnsafePointer<Float>, batch: Int, output: UnsafeMutablePointer<Float>) {
-        estimateTwinQ(critics, observationActions, batch: batch, output: output)
+        estimateEnsembleQ(critics, observationActions, batch: batch, output: output)
     }
 
     public func namedState() -> [(name: String, tensor: Tensor)] {
@@ -124,16 +141,26 @@ public final class SAC: OffPolicyLearner, @unchecked Sendable {
     }
 }
 
-/// min over the twins of the mean-Q column, in chunks of the critics' workspace batch (cold path).
-package func estimateTwinQ(_ critics: TwinCritics, _ input: UnsafePointer<Float>, batch: Int, output: UnsafeMutablePointer<Float>) {
+/// What the actor ascends, from the mean-Q column: the min over two critics, the mean over more (REDQ); in chunks
+/// of the critics' workspace batch (cold path).
+package func estimateEnsembleQ(_ critics: CriticEnsemble, _ input: UnsafePointer<Float>, batch: Int, output: UnsafeMutablePointer<Float>) {
     let chunk = critics.workspace.maxBatch, width = critics.outputSize, inSize = critics.networks[0].config.inputSize
     let a = Tensor(zeros: [chunk, width]), b = Tensor(zeros: [chunk, width])
     var start = 0
     while start < batch {
         let n = min(chunk, batch - start)
         critics.networks[0].evaluate(input + start * inSize, batch: n, output: a.data, workspace: critics.workspace)
-        critics.networks[1].evaluate(input + start * inSize, batch: n, output: b.data, workspace: critics.workspace)
-        for r in 0 ..< n { output[start + r] = min(a.data[r * width], b.data[r * width]) }
+        if critics.count == 2 {
+            critics.networks[1].evaluate(input + start * inSize, batch: n, output: b.data, workspace: critics.workspace)
+            for r in 0 ..< n { output[start + r] = min(a.data[r * width], b.data[r * width]) }
+        } else {
+            for r in 0 ..< n { output[start + r] = a.data[r * width] }
+            for k in 1 ..< critics.count {
+                critics.networks[k].evaluate(input + start * inSize, batch: n, output: b.data, workspace: critics.workspace)
+                for r in 0 ..< n { output[start + r] += b.data[r * width] }
+            }
+            for r in 0 ..< n { output[start + r] /= Float(critics.count) }
+        }
         start += n
     }
 }

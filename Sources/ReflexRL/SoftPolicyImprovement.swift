@@ -32,7 +32,9 @@ public final class SoftPolicyImprovement: @unchecked Sendable {
 
     public var alpha: Float { expf(logAlpha.data[0]) }
 
-    package init(policy: TanhGaussianPolicy, criticConfig: MLPConfig, config: OffPolicyConfig) {
+    let gradientClipNorm: Float?
+
+    package init(policy: TanhGaussianPolicy, criticConfig: MLPConfig, config: OffPolicyConfig, criticCount: Int = 2) {
         self.policy = policy
         let b = config.batchSize, a = policy.actionSize
         observationSize = policy.observationSize
@@ -44,7 +46,8 @@ public final class SoftPolicyImprovement: @unchecked Sendable {
         learnAlpha = config.learnAlpha
         tape = TanhGaussianPolicy.Tape(policy: policy, maxBatch: b)
         observationActions = Tensor(zeros: [b, observationSize + a])
-        criticTapes = (0 ..< 2).map { _ in MLPTape(config: criticConfig, maxBatch: b) }
+        criticTapes = (0 ..< criticCount).map { _ in MLPTape(config: criticConfig, maxBatch: b) }
+        gradientClipNorm = config.gradientClipNorm
         criticOutputGradient = Tensor(zeros: [b, criticConfig.outputSize])
         inputGradient = Tensor(zeros: [b, observationSize + a])
         actionGradient = Tensor(zeros: [b, a])
@@ -56,7 +59,7 @@ public final class SoftPolicyImprovement: @unchecked Sendable {
     /// One actor step (and one temperature step) on the observations of `batch` against `critics`' current
     /// (not target) networks. Writes actor loss, α and entropy into `metrics`.
     /// - Note: Real-time safe.
-    package func update(batch: ReplayBatch, critics: TwinCritics, metrics: inout UpdateMetrics, generator: inout RandomGenerator) {
+    package func update(batch: ReplayBatch, critics: CriticEnsemble, metrics: inout UpdateMetrics, generator: inout RandomGenerator) {
         let b = batch.size, a = policy.actionSize, o = observationSize, w = o + a
         let alphaNow = alpha
         policy.sample(batch.observations.data, batch: b, tape: tape, generator: &generator)
@@ -65,13 +68,36 @@ public final class SoftPolicyImprovement: @unchecked Sendable {
             row.update(from: batch.observations.data + r * o, count: o)
             (row + o).update(from: tape.actions.data + r * a, count: a)
         }
-        let q0 = critics.networks[0].forward(observationActions.data, batch: b, tape: criticTapes[0])
-        let q1 = critics.networks[1].forward(observationActions.data, batch: b, tape: criticTapes[1])
         let width = critics.outputSize
-        // ∂J/∂a flows only through the smaller critic of each sample (the min's subgradient).
         actionGradient.fill(0)
         var loss: Float = 0, sumLogP: Float = 0
         let inv = 1 / Float(b)
+        if critics.count > 2 {
+            // REDQ's actor (Chen et al. 2021, Algorithm 1 line 12): the mean over all N critics.
+            let n = critics.count, share = inv / Float(n)
+            criticOutputGradient.fill(0)
+            for r in 0 ..< b { criticOutputGradient.data[r * width] = -share }
+            for k in 0 ..< n {
+                let q = critics.networks[k].forward(observationActions.data, batch: b, tape: criticTapes[k])
+                for r in 0 ..< b { loss -= q[r * width] / Float(n) }
+                critics.networks[k].backward(tape: criticTapes[k], outputGradient: criticOutputGradient.data, gradient: nil,
+                                             inputGradient: inputGradient.data)
+                for r in 0 ..< b {
+                    for j in 0 ..< a { actionGradient.data[r * a + j] += inputGradient.data[r * w + o + j] }
+                }
+            }
+            for r in 0 ..< b {
+                let logp = tape.logProbabilities.data[r]
+                loss += alphaNow * logp
+                sumLogP += logp
+                logProbabilityGradient.data[r] = alphaNow * inv
+            }
+            finish(loss: loss, sumLogP: sumLogP, inv: inv, metrics: &metrics)
+            return
+        }
+        let q0 = critics.networks[0].forward(observationActions.data, batch: b, tape: criticTapes[0])
+        let q1 = critics.networks[1].forward(observationActions.data, batch: b, tape: criticTapes[1])
+        // ∂J/∂a flows only through the smaller critic of each sample (the min's subgradient).
         for k in 0 ..< 2 {
             criticOutputGradient.fill(0)
             var any = false
@@ -95,9 +121,16 @@ public final class SoftPolicyImprovement: @unchecked Sendable {
             sumLogP += logp
             logProbabilityGradient.data[r] = alphaNow * inv
         }
+        finish(loss: loss, sumLogP: sumLogP, inv: inv, metrics: &metrics)
+    }
+
+    /// The actor's backward and Adam step (its gradient clipped when asked), then the temperature step.
+    /// - Note: Real-time safe.
+    private func finish(loss: Float, sumLogP: Float, inv: Float, metrics: inout UpdateMetrics) {
         gradient.fill(0)
         policy.backward(tape: tape, actionGradient: actionGradient.data, logProbabilityGradient: logProbabilityGradient.data,
                         gradient: gradient)
+        if let bound = gradientClipNorm { clipGradientNorm(gradient, to: bound) }
         optimizer.update(parameters: policy.network.parameters, gradient: gradient)
         let meanLogP = sumLogP * inv
         if learnAlpha {

@@ -39,9 +39,9 @@ public final class DSRLNoiseAliasing: OffPolicyLearner, @unchecked Sendable {
     /// The frozen diffusion policy (loaded for at least `config.batchSize` candidates).
     public let diffusion: DiffusionPolicy
     /// Q^A(s, a) over executed actions.
-    public let actionCritics: TwinCritics
+    public let actionCritics: CriticEnsemble
     /// Q^W(s, w) over noise in [−1, 1] (w·magnitude is the noise denoised).
-    public let noiseCritics: TwinCritics
+    public let noiseCritics: CriticEnsemble
     public let improvement: SoftPolicyImprovement
     public private(set) var updates = 0
     /// ½ mean squared error of the last distillation step (first noise critic).
@@ -70,6 +70,9 @@ public final class DSRLNoiseAliasing: OffPolicyLearner, @unchecked Sendable {
     public init(diffusion: DiffusionPolicy, magnitude: Float = 1.5, ddimSteps: Int = 10, noiseCriticSteps: Int = 1,
                 config: OffPolicyConfig, generator: inout RandomGenerator) throws {
         try config.validate()
+        guard config.criticCount == 2 else {
+            throw ReflexError(.invalidValue, "DSRL-NA keeps two action and two noise critics; a larger ensemble is DSRL-SAC's (got \(config.criticCount))")
+        }
         guard magnitude > 0 else { throw ReflexError(.invalidValue, "action magnitude must be positive") }
         guard noiseCriticSteps >= 1 else {
             throw ReflexError(.invalidValue, "noise critic steps must be at least 1, got \(noiseCriticSteps)")
@@ -91,8 +94,8 @@ public final class DSRLNoiseAliasing: OffPolicyLearner, @unchecked Sendable {
         let actor = TanhGaussianPolicy(observationSize: o, actionSize: actionSize, hiddenSizes: config.actorHiddenSizes,
                                        activation: config.activation, layerNorm: config.layerNorm,
                                        logStdMin: config.logStdMin, logStdMax: config.logStdMax, generator: &generator)
-        actionCritics = TwinCritics(inputSize: o + executedSize, outputSize: 1, config: config, generator: &generator)
-        noiseCritics = TwinCritics(inputSize: o + actionSize, outputSize: 1, config: config, generator: &generator)
+        actionCritics = CriticEnsemble(inputSize: o + executedSize, outputSize: 1, config: config, generator: &generator)
+        noiseCritics = CriticEnsemble(inputSize: o + actionSize, outputSize: 1, config: config, generator: &generator)
         improvement = SoftPolicyImprovement(policy: actor, criticConfig: noiseCritics.networks[0].config, config: config)
         batch = ReplayBatch(size: b, observationSize: o, actionSize: actionSize)
         nextTape = TanhGaussianPolicy.Tape(policy: actor, maxBatch: b)
@@ -134,9 +137,11 @@ public final class DSRLNoiseAliasing: OffPolicyLearner, @unchecked Sendable {
         denoiseExecuted(states: batch.nextObservations.data)
         actionCritics.targets[0].evaluate(stateActions.data, batch: b, output: targetQ.data, workspace: actionCritics.workspace)
         actionCritics.targets[1].evaluate(stateActions.data, batch: b, output: otherQ.data, workspace: actionCritics.workspace)
+        var targetSum: Float = 0
         for r in 0 ..< b {
             let next = min(targetQ.data[r], otherQ.data[r]) - alphaNow * nextTape.logProbabilities.data[r]
             targetQ.data[r] = batch.rewards.data[r] + config.gamma * (1 - batch.terminals.data[r]) * next
+            targetSum += targetQ.data[r]
         }
 
         // Q^A step on the executed chunks a = π_dp(s, w·m).
@@ -158,6 +163,7 @@ public final class DSRLNoiseAliasing: OffPolicyLearner, @unchecked Sendable {
         }
         metrics.criticLoss = loss * inv
         metrics.meanQ = meanQ * inv
+        metrics.meanTarget = targetSum * inv
 
         for _ in 0 ..< noiseCriticSteps { distil(generator: &generator) }
 
@@ -210,7 +216,7 @@ public final class DSRLNoiseAliasing: OffPolicyLearner, @unchecked Sendable {
 
     /// min_i Q^W_i over rows of [s, w] with w in [−1, 1] (the learner's own action space).
     public func estimateQ(_ observationActions: UnsafePointer<Float>, batch: Int, output: UnsafeMutablePointer<Float>) {
-        estimateTwinQ(noiseCritics, observationActions, batch: batch, output: output)
+        estimateEnsembleQ(noiseCritics, observationActions, batch: batch, output: output)
     }
 
     public func namedState() -> [(name: String, tensor: Tensor)] {

@@ -47,6 +47,10 @@ struct Finetune: ParsableCommand {
     @Option(help: "DSRL-NA: Q^W distillation steps per gradient update (default 1).") var dsrlNoiseCriticSteps: Int?
     @Option(help: "Which actor becomes policy.safetensors: last, or best-evaluation (the best periodic evaluation on the trainer's own starts; the last stays in policy-last.safetensors).")
     var keep: FinetuneSpec.PolicySelection?
+    @Option(help: "SAC: critics in the ensemble (default 2; above 2, REDQ: the target's min over a random --critic-subset, the actor on the mean of all).") var critics: Int?
+    @Option(help: "SAC with --critics above 2: critics the TD target's min is over (default 2).") var criticSubset: Int?
+    @Option(help: "Clip each critic and actor gradient to this global norm.") var gradClip: Float?
+    @Option(help: "Target entropy of the learned temperature (default: −dim, or 0 with --dsrl).") var targetEntropy: Float?
     @Option(help: "Run directory to create.") var out: String?
     @Option(help: "Run directory to continue from its last checkpoint (its run.json fixes every option but --steps, which extends or ends the run).") var resume: String?
     @Flag(help: "No progress line.") var quiet = false
@@ -69,6 +73,7 @@ struct Finetune: ParsableCommand {
             (o.dsrlPolicy, o.dsrlMagnitude, o.dsrlDDIMSteps) = (dsrl, dsrlMagnitude, dsrlDdimSteps)
             (o.dsrlReward, o.dsrlVariant, o.dsrlNoiseCriticSteps) = (dsrlReward, dsrlVariant, dsrlNoiseCriticSteps)
             o.keep = keep
+            (o.critics, o.criticSubset, o.gradientClip, o.targetEntropy) = (critics, criticSubset, gradClip, targetEntropy)
             return o
         }
     }

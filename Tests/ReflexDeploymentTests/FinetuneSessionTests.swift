@@ -19,6 +19,16 @@ import Testing
         o.distributionalLoss = .huberRatio2025 // a DSAC-T option on SAC
         #expect(throws: ReflexError.self) { try o.makeSpec() }
         o = FinetuneOptions()
+        o.criticSubset = 2 // a subset of two critics is both of them
+        #expect(throws: ReflexError.self) { try o.makeSpec() }
+        o = FinetuneOptions()
+        (o.algo, o.critics) = (.dsacT, 4) // DSAC-T's twin distributions are two
+        #expect(throws: ReflexError.self) { try o.makeSpec() }
+        o = FinetuneOptions()
+        (o.critics, o.criticSubset, o.gradientClip, o.targetEntropy) = (6, 3, 10, -4)
+        let ensemble = try o.makeSpec().run.learner
+        #expect(ensemble.criticCount == 6 && ensemble.targetSubset == 3 && ensemble.gradientClipNorm == 10 && ensemble.targetEntropy == -4)
+        o = FinetuneOptions()
         o.env = "so101:juggle"
         #expect(throws: ReflexError.self) { try o.makeSpec() }
         o = FinetuneOptions()

@@ -162,7 +162,7 @@ import Testing
 }
 
 /// min over the twins of critic column 0, for a test's single batch.
-private func estimateMinQ(_ critics: TwinCritics, _ input: UnsafePointer<Float>, _ batch: Int, _ output: UnsafeMutablePointer<Float>) {
+private func estimateMinQ(_ critics: CriticEnsemble, _ input: UnsafePointer<Float>, _ batch: Int, _ output: UnsafeMutablePointer<Float>) {
     let a = Tensor(zeros: [batch]), b = Tensor(zeros: [batch])
     let ws = MLPWorkspace(config: critics.networks[0].config, maxBatch: batch)
     critics.networks[0].evaluate(input, batch: batch, output: a.data, workspace: ws)

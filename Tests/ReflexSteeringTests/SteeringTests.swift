@@ -17,7 +17,7 @@ func linearCritic(stateSize: Int, actionSize: Int, weights: [Float]) -> MLP {
 }
 
 @Suite struct ValueRerankerTests {
-    @Test func argmaxPicksTheHighestMinimumOfTheTwinCritics() throws {
+    @Test func argmaxPicksTheHighestMinimumOfTheCriticEnsemble() throws {
         // Critic 1 likes a[0], critic 2 likes a[1]; the min of the two decides.
         let c1 = linearCritic(stateSize: 1, actionSize: 2, weights: [0, 1, 0])
         let c2 = linearCritic(stateSize: 1, actionSize: 2, weights: [0, 0, 1])
