@@ -293,8 +293,12 @@ extension PolicyLoader {
     /// - Warning: Not real-time safe.
     public static func loadForLoop(directory: String, sampler: SamplerSpec? = nil, steering: SteeringDefaults = SteeringDefaults())
         throws -> Policy {
-        let config = try PolicyDirectory.readConfig(directory)
-        guard config.cameras != nil else { return try load(directory: directory, sampler: sampler, steering: steering) }
+        // A LeRobot checkpoint (config.json, no policy.yaml) goes through the steering pipeline as any non-camera
+        // policy does; its camera checkpoints are refused there with the reason (the loop has no frames for them).
+        guard PolicyDirectory.isPolicyDirectory(directory),
+              try PolicyDirectory.readConfig(directory).cameras != nil else {
+            return try load(directory: directory, sampler: sampler, steering: steering)
+        }
         guard steering.value == nil, steering.dsrlActor == nil, sampler == nil else {
             throw ReflexError(.invalidArgument, "a camera policy runs without --sampler, --value or --dsrl in reflex run (not supported yet)",
                               at: .init(file: directory))

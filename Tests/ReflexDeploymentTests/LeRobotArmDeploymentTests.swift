@@ -75,4 +75,13 @@ import Testing
         let observation = try deployment.observation(for: config)
         #expect(observation.size == 6 && !observation.includeVelocities)
     }
+
+    /// `reflex run --policy` with a LeRobot checkpoint (config.json, no policy.yaml) loads it for the loop: the loop's
+    /// loader, made for camera policies, once refused it as "not a Reflex policy".
+    @Test func aLeRobotCheckpointLoadsForTheLoop() throws {
+        let dir = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
+            .appendingPathComponent("ReflexPolicyTests/Fixtures/lerobot_sixjoint").path
+        let policy = try PolicyLoader.loadForLoop(directory: dir)
+        #expect(policy.config.actionSize == 6 && !(policy is CameraFramePolicy))
+    }
 }
