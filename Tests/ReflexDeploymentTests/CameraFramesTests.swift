@@ -160,7 +160,9 @@ import ReflexSim
         arm.frames = o.framesPath
         let loaded = try PolicyLoader.loadForLoop(directory: try Self.policyDirectory.get())
         let policy = try #require(loaded as? CameraFramePolicy)
-        let bus = try EpisodeRunner(arm: arm, rate: 20, priority: nil, episodeSeconds: 1.0)
+        // Two-second episodes: each must see a frame, and with two fuzzers and the suite beside it a one-second
+        // episode once used none (the emulator renders each episode's frames after its scene reset).
+        let bus = try EpisodeRunner(arm: arm, rate: 20, priority: nil, episodeSeconds: 2.0)
             .run(count: 2, firstSeed: 100, policy: policy, policyName: "camera")
         #expect(bus.episodes == 2 && bus.episodeResults.allSatisfy { $0.startRefused == nil && $0.ticks > 0 })
         #expect(bus.episodeResults.allSatisfy { $0.commandsOutsideLimits == 0 })
