@@ -203,6 +203,34 @@ public final class ArmEmulation: @unchecked Sendable { // `run` on one thread; t
     /// Stops answering the bus and closes the pseudo-terminal.
     public func stop() { link.stop() }
 
+    /// Runs `run` on a thread of its own — hardware in the loop within one process (tests, an embedder's bench) — until
+    /// the handle's `stop()`, which also ends the bus.
+    public func runInBackground(resetDone: @escaping @Sendable (_ episode: UInt32, _ seed: UInt64) -> Void = { _, _ in })
+        -> BackgroundRun {
+        let handle = BackgroundRun(emulation: self)
+        Thread.detachNewThread {
+            self.run(shouldStop: { handle.stopRequested.withLock { $0 } }, resetDone: resetDone)
+            handle.done.signal()
+        }
+        return handle
+    }
+
+    /// A `runInBackground` run.
+    public final class BackgroundRun: Sendable {
+        fileprivate let stopRequested = PIMutex(false)
+        fileprivate let done = DispatchSemaphore(value: 0)
+        private let emulation: ArmEmulation
+        fileprivate init(emulation: ArmEmulation) { self.emulation = emulation }
+
+        /// Ends the run (waiting for its thread) and the bus; a second call does nothing.
+        public func stop() {
+            let already = stopRequested.withLock { (stop: inout Bool) -> Bool in defer { stop = true }; return stop }
+            guard !already else { return }
+            done.wait()
+            emulation.stop()
+        }
+    }
+
     /// Requests, noise, the faults injected and the fault episodes so far, the cube's position, camera stalls.
     public var summary: String {
         var text = link.withEmulator { e in

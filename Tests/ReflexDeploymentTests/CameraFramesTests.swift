@@ -144,18 +144,8 @@ import ReflexSim
         o.camera = dir + "/so101.cam"
         o.frames = [try TaskCameraSpec(parsing: "front:32x32")]
         o.framesPath = dir + "/so101.frames"
-        let emulation = try ArmEmulation(options: o)
-        let stop = PIMutex(false)
-        let done = DispatchSemaphore(value: 0)
-        Thread.detachNewThread {
-            emulation.run(shouldStop: { stop.withLock { $0 } })
-            done.signal()
-        }
-        defer {
-            stop.withLock { $0 = true }
-            done.wait()
-            emulation.stop()
-        }
+        let emulation = try ArmEmulation(options: o).runInBackground()
+        defer { emulation.stop() }
         var arm = ArmConfig(robot: "so101", port: o.link, camera: o.camera, cameraMaxAge: 0.5)
         arm.frames = o.framesPath
         let loaded = try PolicyLoader.loadForLoop(directory: try Self.policyDirectory.get())

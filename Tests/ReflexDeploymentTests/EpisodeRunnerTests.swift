@@ -22,19 +22,10 @@ import ReflexHardware
         o.sim = "lift"
         o.camera = dir + "/so101.cam"
         let emulation = try ArmEmulation(options: o)
-        let stop = PIMutex(false)
-        let done = DispatchSemaphore(value: 0)
-        Thread.detachNewThread {
-            emulation.run(shouldStop: { stop.withLock { $0 } }, resetDone: { episode, _ in
-                if episode == 1 { emulation.link.withEmulator { e in faults.forEach(e.inject) } }
-            })
-            done.signal()
+        let running = emulation.runInBackground { episode, _ in
+            if episode == 1 { emulation.link.withEmulator { e in faults.forEach(e.inject) } }
         }
-        defer {
-            stop.withLock { $0 = true }
-            done.wait()
-            emulation.stop()
-        }
+        defer { running.stop() }
         return try body(emulation, ArmConfig(robot: "so101", port: o.link, camera: o.camera))
     }
 
