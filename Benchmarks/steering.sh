@@ -43,7 +43,11 @@ ev dsrl-na --dsrl "$W/dsrl-na"
 ev vgps10 --sampler ddim:10 --value "$W/value" --k 10
 ev vgps50 --sampler ddim:10 --value "$W/value" --k 50
 ev dsrl-vgps10 --dsrl "$W/dsrl" --value "$W/value" --k 10
-ev all --dsrl "$W/dsrl" --sampler rti:2,1,0 --action-steps 2 --value "$W/value" --k 10
+# RTI with DSRL: the official warm start (rti:…) would drop the actor's noise after each episode's first chunk, so
+# Reflex refuses that combination; rti-renoise re-noises every warm start to k0 with the actor's noise (docs/policies.md).
+ev rti-renoise --sampler rti-renoise:2,1,0/ddim:10 --action-steps 2
+ev dsrl-rti --dsrl "$W/dsrl" --sampler rti-renoise:2,1,0/ddim:10 --action-steps 2
+ev all --dsrl "$W/dsrl" --sampler rti-renoise:2,1,0/ddim:10 --action-steps 2 --value "$W/value" --k 10
 # Batched candidates: one call with K = 8 against K = 1 for the same denoiser.
 ev vgps8 --sampler ddim:10 --value "$W/value" --k 8
 ev vgps1 --sampler ddim:10 --value "$W/value" --k 1

@@ -6,7 +6,8 @@ import csv, json, os, sys
 w = sys.argv[1] if len(sys.argv) > 1 else "/tmp/reflex-steering"
 rows = [("base", "ddim:10, w ~ N(0, I)"), ("rti", "RTI 2,1,0, 2 actions per call"), ("dsrl", "DSRL-SAC noise actor"),
         ("dsrl-na", "DSRL-NA noise actor"), ("vgps10", "V-GPS K = 10"), ("vgps50", "V-GPS K = 50"),
-        ("dsrl-vgps10", "DSRL + V-GPS K = 10"), ("all", "DSRL + RTI + V-GPS K = 10"),
+        ("dsrl-vgps10", "DSRL + V-GPS K = 10"), ("rti-renoise", "RTI re-noised 2,1,0 (first chunk DDIM:10), 2 actions per call"),
+        ("dsrl-rti", "DSRL + RTI re-noised"), ("all", "DSRL + RTI re-noised + V-GPS K = 10"),
         ("vgps1", "K = 1 (latency reference)"), ("vgps8", "V-GPS K = 8")]
 print("| run | success | 95% CI | evals / call | evals / control step | latency p50 / p99 (µs) |")
 print("|---|---|---|---|---|---|")
