@@ -6,12 +6,14 @@
 #
 #   scripts/fuzz.sh                 # every target, 60 s each, one per core at a time (make fuzz; make test)
 #   FUZZ_SECONDS=3600 scripts/fuzz.sh safetensors yaml   # long runs, for RELIABILITY.md's table
+#   FUZZ_SECONDS=3600 FUZZ_RUNS=10000000 scripts/fuzz.sh json   # stop at 10M executions or the hour, whichever first
 #
 # The corpus a run grows is kept in .build-fuzz/corpus/<target> (reused by the next run), not in git; a new crash's
 # input is written to .build-fuzz/artifacts/<target>/ — fix it, then copy it into Fuzz/Corpus/<target>/.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 seconds=${FUZZ_SECONDS:-60}
+runs=${FUZZ_RUNS:--1}   # libFuzzer's -runs: -1 is unlimited
 build=$PWD/.build-fuzz
 # Not `--sanitize=fuzzer --sanitize=address`: SwiftPM hands those to swiftc as separate -sanitize= flags in an order
 # that changes from run to run (a set) — so every other build started from nothing — and swiftc keeps only the last,
@@ -32,10 +34,11 @@ fi
 run_target() {
     local t=$1 work=$build/corpus/$1 artifacts=$build/artifacts/$1/ log=$build/fuzz-$1.log status
     mkdir -p "$work" "$artifacts"
+    local start=$SECONDS
     set +e
     # Leaks are not findings here: the targets keep nothing, and Swift's runtime metadata caches look like leaks.
     ASAN_OPTIONS=detect_leaks=0 REFLEX_FUZZ_TARGET=$t "$binary" "$work" "Fuzz/Corpus/$t" \
-        -max_total_time="$seconds" -timeout=10 -rss_limit_mb=2048 -malloc_limit_mb=1024 -max_len=65536 \
+        -max_total_time="$seconds" -runs="$runs" -timeout=10 -rss_limit_mb=2048 -malloc_limit_mb=1024 -max_len=65536 \
         -artifact_prefix="$artifacts" -print_final_stats=1 >"$log" 2>&1
     status=$?
     set -e
@@ -56,7 +59,7 @@ run_target() {
         result="FAILED (exit $status; log $log; input in $artifacts)"
         grep -m5 -E "ERROR: |SUMMARY: |Fatal error|crashed" "$log" >&2 || tail -20 "$log" >&2
     fi
-    printf '%-20s %6s %12s %10s %8s %8s %s\n' "$t" "$seconds" "${execs:-?}" "${rate:-?}" "${cov:-?}" "${ft:-?}" "$result"
+    printf '%-20s %6s %12s %10s %8s %8s %s\n' "$t" "$((SECONDS - start))" "${execs:-?}" "${rate:-?}" "${cov:-?}" "${ft:-?}" "$result"
     return "$status"
 }
 
