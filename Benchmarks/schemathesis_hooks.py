@@ -2,19 +2,25 @@
 
 Seeds valid policy loads: a generated `POST /v1/policies` body names a directory that does not exist, so a load
 almost never succeeds and the stateful phase rarely follows the links from a loaded policy (switch, start, steer,
-predict). The `directory` of the load body becomes "one of REFLEX_ST_POLICY_DIRS (colon-separated, directories under
-the daemon's policy_roots) or any non-empty string", so most loads succeed and invalid directories are still tried.
-The daemon's own document is untouched; only this run's copy of it changes.
+predict). Here a load body's `directory` is, half of the time, one of REFLEX_ST_POLICY_DIRS (colon-separated,
+directories under the daemon's policy_roots); the other half keeps the generated value, so invalid directories are
+still tried. (A schema `anyOf` with an `enum` does not do it: the generator merges it into the broader string.)
 """
 import os
 
 import schemathesis
+from hypothesis import strategies as st
 
 
 @schemathesis.hook
-def before_load_schema(context, raw_schema):
+def before_generate_body(context, strategy):
     dirs = [d for d in os.environ.get("REFLEX_ST_POLICY_DIRS", "").split(":") if d]
-    if not dirs:
-        return
-    load = raw_schema["components"]["schemas"]["LoadPolicy"]["properties"]
-    load["directory"] = {"anyOf": [{"type": "string", "enum": dirs}, load["directory"]]}
+    op = context.operation
+    if not dirs or op is None or op.method.upper() != "POST" or op.path != "/v1/policies":
+        return strategy
+
+    def seeded(pair):
+        body, directory = pair
+        return {**body, "directory": directory} if isinstance(body, dict) else body
+
+    return st.one_of(st.tuples(strategy, st.sampled_from(dirs)).map(seeded), strategy)

@@ -24,5 +24,5 @@ YAML
 .build/release/reflex serve --config "$tmp/serve.yaml" --log-level error &
 for _ in $(seq 50); do curl -s "http://127.0.0.1:$port/openapi.json" > /dev/null && break; sleep 0.1; done
 SCHEMATHESIS_HOOKS=$PWD/Benchmarks/schemathesis_hooks.py REFLEX_ST_POLICY_DIRS=$PWD/policies/so101-lift \
-  "$venv/bin/schemathesis" run "http://127.0.0.1:$port/openapi.json" -H "Authorization: Bearer $(cat "$tmp/token")" \
+  "$venv/bin/schemathesis" --config-file "$PWD/Benchmarks/schemathesis.toml" run "http://127.0.0.1:$port/openapi.json" -H "Authorization: Bearer $(cat "$tmp/token")" \
   --checks all --exclude-checks unsupported_method --max-examples "${MAX_EXAMPLES:-50}" "$@"

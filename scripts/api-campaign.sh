@@ -64,9 +64,10 @@ wrk_status=$!
 set +e
 # From .build-api/: Schemathesis keeps its cache in the working directory.
 # Loads seeded with the bundled policy's directory, so the stateful phase follows the links from a loaded policy.
+SCHEMATHESIS_CONFIG=$PWD/Benchmarks/schemathesis.toml
 export SCHEMATHESIS_HOOKS=$PWD/Benchmarks/schemathesis_hooks.py REFLEX_ST_POLICY_DIRS=$PWD/policies/so101-lift
 (cd "$out" && \
-    "$venv/bin/schemathesis" run "$base/openapi.json" -H "Authorization: Bearer $token" --max-time "$seconds" \
+    "$venv/bin/schemathesis" --config-file "$SCHEMATHESIS_CONFIG" run "$base/openapi.json" -H "Authorization: Bearer $token" --max-time "$seconds" \
     --workers 1 --exclude-path /v1/stream --suppress-health-check all --continue-on-failure \
     --checks not_a_server_error,status_code_conformance,content_type_conformance,response_schema_conformance \
     >"$out/schemathesis.txt" 2>&1)

@@ -7,6 +7,7 @@ import ReflexHardware
 import ReflexPolicy
 import ReflexRobot
 import ReflexRuntime
+import ReflexSteering
 import Synchronization
 
 /// What `GET /v1/status` returns.
@@ -133,7 +134,7 @@ public final class DaemonCore: Sendable {
     /// escape); otherwise 403, or 404 when it does not exist.
     public func checkedDirectory(_ path: String, what: String) throws -> String {
         guard !path.isEmpty, path.utf8.count < 4096, !path.contains("\0") else {
-            throw APIError.badRequest("\(what) must be a non-empty path")
+            throw APIError.badRequest("\(what) must be a non-empty path of fewer than 4096 bytes without NUL")
         }
         guard let resolved = Self.resolve(path) else {
             throw APIError(.notFound, "not_found", "\(what) '\(path)' does not exist")
@@ -308,8 +309,14 @@ public final class DaemonCore: Sendable {
             options.beta = nil
         }
         // Checked as a whole before anything is built: K without a value function, K above max_candidates and the
-        // like are refused with the reason, never dropped.
-        let pipeline = try PolicyFactory.pipeline(directory: entry.directory, options: options, maxCandidates: config.maxCandidates)
+        // like are refused with the reason, never dropped. 422, not 400: the request is as the document describes,
+        // but not a steering this policy and configuration can take (which the document cannot state).
+        let pipeline: SteeringPipeline
+        do {
+            pipeline = try PolicyFactory.pipeline(directory: entry.directory, options: options, maxCandidates: config.maxCandidates)
+        } catch let e as ReflexError where e.code == .invalidValue || e.code == .invalidArgument {
+            throw APIError(.unprocessableContent, "invalid_steering", e.description)
+        }
         let final = options
         let switched = try await onControl { () -> Bool in
             // A camera policy's loop instance is not steered (its /v1/predict instance is): no switch to report.
@@ -552,5 +559,32 @@ public struct SteeringChange: Sendable, Codable, Equatable {
     enum CodingKeys: String, CodingKey {
         case policy, sampler, value, k, selection, beta
         case dsrlActor = "dsrl_actor"
+    }
+}
+
+extension SteeringChange {
+    /// As synthesized, except `k` and `beta`: Foundation's JSONDecoder calls a number beyond Int's or Float's range
+    /// "not valid JSON" without naming the key, so both are read as a Double and refused by name.
+    public init(from decoder: any Decoder) throws {
+        let c = try decoder.container(keyedBy: CodingKeys.self)
+        policy = try c.decode(String.self, forKey: .policy)
+        sampler = try c.decodeIfPresent(String.self, forKey: .sampler)
+        value = try c.decodeIfPresent(String.self, forKey: .value)
+        k = nil
+        if let n = try c.decodeIfPresent(Double.self, forKey: .k) {
+            guard n == n.rounded(), abs(n) <= Double(Int32.max) else {
+                throw DecodingError.dataCorruptedError(forKey: .k, in: c, debugDescription: "\(n) is not an integer of at most \(Int32.max)")
+            }
+            k = Int(n)
+        }
+        selection = try c.decodeIfPresent(SteeringDefaults.Selection.self, forKey: .selection)
+        dsrlActor = try c.decodeIfPresent(String.self, forKey: .dsrlActor)
+        beta = nil
+        if let b = try c.decodeIfPresent(Double.self, forKey: .beta) {
+            guard b.isFinite, abs(b) <= Double(Float.greatestFiniteMagnitude) else {
+                throw DecodingError.dataCorruptedError(forKey: .beta, in: c, debugDescription: "\(b) is outside single precision (±3.4e38)")
+            }
+            beta = Float(b)
+        }
     }
 }

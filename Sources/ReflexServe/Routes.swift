@@ -157,7 +157,7 @@ public enum ServeRoutes {
     static func checkName(_ name: String) throws {
         guard !name.isEmpty, name.count <= 64, name.allSatisfy({ $0.isASCII && ($0.isLetter || $0.isNumber || "-_.".contains($0)) }),
               name != ".", name != ".." else {
-            throw APIError.badRequest("policy names are 1–64 ASCII letters, digits, '-', '_' or '.', got '\(name)'")
+            throw APIError.badRequest("policy names are 1–64 ASCII letters, digits, '-', '_' or '.', and not '.' or '..', got '\(name)'")
         }
     }
 

@@ -178,7 +178,7 @@ import Testing
         try expectRefused(try await d.post("/v1/estop/clear", token: .some(nil)), 401)
 
         // Steering that cannot be applied.
-        try expectRefused(try await d.post("/v1/steering", ["policy": "a", "sampler": "warp:9"]), 400)
+        try expectRefused(try await d.post("/v1/steering", ["policy": "a", "sampler": "warp:9"]), 422, "invalid_steering")
         try expectRefused(try await d.post("/v1/steering", ["policy": "a", "dsrl_actor": d.root + "/a"]), 404, "not_found", "a policy directory is not a DSRL run")
         try expectRefused(try await d.post("/v1/steering", ["policy": "a", "dsrl_actor": "/etc"]), 403)
         try expectRefused(try await d.post("/v1/steering", ["policy": "zzz", "sampler": "ddpm"]), 404)
@@ -245,7 +245,7 @@ import Testing
         #expect(try await d.post("/v1/episode/start", ["policy": "a"]).status == 200)
         try await waitFor(d) { ((Self.counters($0)["chunks_received"] as? Int) ?? 0) >= 1 }
         #expect(try await d.post("/v1/policy/switch", ["policy": "nope"]).status == 404)
-        #expect(try await d.post("/v1/steering", ["policy": "a", "k": 1000, "value": d.root + "/a"]).status == 400)
+        #expect(try await d.post("/v1/steering", ["policy": "a", "k": 1000, "value": d.root + "/a"]).status == 422)
         #expect(try await d.post("/v1/policies", ["name": "a", "directory": d.root + "/a"]).status == 409) // running
         #expect(try await d.post("/v1/episode/start", ["policy": "a"]).status == 409)
         let s = try await d.get("/v1/status").json()

@@ -41,14 +41,25 @@ import Testing
         #expect(r.status == 422, "\(r.text)")
         let after = try await d.get("/v1/status").json()
         #expect((after["controller"] as? [String: Any])?["policy_generation"] as? Int == 1)
-        // β with the argmax, or a β ≤ 0 (once "argmax"), means nothing: refused with the reason, nothing changes.
+        // β with the argmax, or a β ≤ 0 (once "argmax"), means nothing: refused with the reason (422: well-formed, not
+        // a steering this policy can take), nothing changes.
         r = try await d.post("/v1/steering", ["policy": "a", "selection": "argmax", "beta": 2.0])
-        #expect(r.status == 400 && r.text.contains("argmax has none"), "\(r.text)")
+        #expect(r.status == 422 && r.text.contains("argmax has none"), "\(r.text)")
         r = try await d.post("/v1/steering", ["policy": "a", "beta": 0.0])
-        #expect(r.status == 400 && r.text.contains("> 0"), "\(r.text)")
+        #expect(r.status == 422 && r.text.contains("> 0"), "\(r.text)")
+        // A β beyond single precision is refused by name (Foundation's decoder alone says "not valid JSON").
+        r = try await d.post("/v1/steering", ["policy": "a", "beta": 1.37e307])
+        #expect(r.status == 400 && r.text.contains("beta") && r.text.contains("single precision"), "\(r.text)")
+        r = try await d.post("/v1/steering", ["policy": "a", "k": 1.8e25])
+        #expect(r.status == 400 && r.text.contains("k: ") && r.text.contains("not an integer"), "\(r.text)")
+        // A directory with a NUL byte cannot be a path: refused as the document says (Schemathesis found the message wrong).
+        r = try await d.post("/v1/policies", ["name": "n", "directory": "\u{0}x"])
+        #expect(r.status == 400 && r.text.contains("without NUL"), "\(r.text)")
+        r = try await d.post("/v1/policies", ["name": ".", "directory": value])
+        #expect(r.status == 400 && r.text.contains("not '.' or '..'"), "\(r.text)")
         // K above max_candidates is refused with the reason, and nothing changes.
         r = try await d.post("/v1/steering", ["policy": "a", "k": 100_000])
-        #expect(r.status == 400 && r.text.contains("max_candidates"), "\(r.text)")
+        #expect(r.status == 422 && r.text.contains("max_candidates"), "\(r.text)")
         // Back to the plain policy.
         r = try await d.post("/v1/steering", ["policy": "a", "value": "", "sampler": "default"])
         #expect(r.status == 200)
@@ -56,7 +67,7 @@ import Testing
         // K or β without a value function mean nothing: refused with the reason, never dropped.
         for body: [String: Any] in [["policy": "a", "k": 100_000], ["policy": "a", "k": 4], ["policy": "a", "beta": 1.0]] {
             r = try await d.post("/v1/steering", body)
-            #expect(r.status == 400 && r.text.contains("value function"), "\(r.text)")
+            #expect(r.status == 422 && r.text.contains("value function"), "\(r.text)")
         }
         let final = try await d.get("/v1/status").json()
         #expect((final["steering"] as? [String: Any])?["a"] as? [String: Any] != nil)
