@@ -10,6 +10,11 @@
 #include <cmath>
 #include <cstring>
 
+// 64-byte vectors (v16) passed between this file's inlined helpers: without AVX-512 the compiler warns that their
+// calling convention differs from an AVX-512 build's. None crosses this file (anonymous namespace), so none can
+// meet code built the other way.
+#pragma clang diagnostic ignored "-Wpsabi"
+
 extern "C" {
 
 void rx_conv1d_im2col(long in_channels, long batch, long length, long kernel, long stride, long padding,

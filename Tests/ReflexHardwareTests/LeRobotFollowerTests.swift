@@ -51,7 +51,7 @@ struct LeRobotFollowerTests {
         p.arguments = [followerScript, type == .kochFollower ? "koch" : "so101", port, calibrationFile, useDegrees ? "1" : "0", actionJSON]
         let input = Pipe(), out = Pipe()
         let errPath = FileManager.default.temporaryDirectory.appendingPathComponent("lerobot-follower-\(UUID().uuidString).log").path
-        FileManager.default.createFile(atPath: errPath, contents: nil)
+        _ = FileManager.default.createFile(atPath: errPath, contents: nil)
         defer { try? FileManager.default.removeItem(atPath: errPath) }
         p.standardInput = input
         p.standardOutput = out
@@ -219,7 +219,7 @@ struct LeRobotFollowerTests {
         p.standardInput = input
         p.standardOutput = out
         let errPath = FileManager.default.temporaryDirectory.appendingPathComponent("lerobot-setup-\(UUID().uuidString).log").path
-        FileManager.default.createFile(atPath: errPath, contents: nil)
+        _ = FileManager.default.createFile(atPath: errPath, contents: nil)
         defer { try? FileManager.default.removeItem(atPath: errPath) }
         p.standardError = try FileHandle(forWritingTo: URL(fileURLWithPath: errPath))
         try p.run()
