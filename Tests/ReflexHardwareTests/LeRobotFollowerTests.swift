@@ -223,12 +223,17 @@ struct LeRobotFollowerTests {
         defer { try? FileManager.default.removeItem(atPath: errPath) }
         p.standardError = try FileHandle(forWritingTo: URL(fileURLWithPath: errPath))
         try p.run()
+        func prompts() -> Int {
+            ((try? String(contentsOfFile: errPath, encoding: .utf8)) ?? "").components(separatedBy: "press enter").count - 1
+        }
         // LeRobot goes from the gripper (6) down to shoulder_pan (1).
-        for target in stride(from: 6, through: 1, by: -1) {
+        for (n, target) in stride(from: 6, through: 1, by: -1).enumerated() {
             try input.fileHandleForWriting.write(contentsOf: Data("\n".utf8)) // "Connect the controller board to the '…' motor only"
             guard target > 1 else { break } // the last one keeps id 1: nothing to wait for
+            // LeRobot writes the id, then the baud rate to the new id, then asks for the next motor: swap the servo
+            // only at that prompt (swapped at the id write, the baud-rate write found no servo with the new id).
             let deadline = Date().addingTimeInterval(120)
-            while link.withEmulator({ _ in Int(servo.id) }) != target && Date() < deadline { Thread.sleep(forTimeInterval: 0.02) }
+            while prompts() < n + 2 && p.isRunning && Date() < deadline { Thread.sleep(forTimeInterval: 0.02) }
             let id = link.withEmulator { _ in Int(servo.id) }
             numbered.append(id)
             guard id == target else { break }
