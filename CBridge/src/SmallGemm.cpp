@@ -16,14 +16,13 @@
 
 namespace {
 
+constexpr int kRows = 4; // rows per tile (6 with AVX2, 12 accumulators, measured slower on SAC's batch of 100)
 #if defined(__AVX512F__)
 constexpr long kLanes = 16; // floats per vector register
 constexpr int kWide = 4;    // vectors per tile row: 4 x 64 tiles
-constexpr int kRows = 4;
 #else
 constexpr long kLanes = 8;
-constexpr int kWide = 2; // 4 x 16 tiles (6 x 16, 12 accumulators, measured slower on SAC's batch of 100)
-constexpr int kRows = 4;
+constexpr int kWide = 2; // 4 x 16 tiles
 #endif
 typedef float vec __attribute__((vector_size(kLanes * sizeof(float)), aligned(4)));
 
