@@ -28,6 +28,8 @@ struct BenchLoop: ParsableCommand {
     @Flag(help: "Do not ask for mlockall.") var noMlock = false
     @Flag(help: "Infer inside the tick (a synchronous loop, as in Python), not on the worker thread.") var inline = false
     @Option(help: "Kernel threads for inference.") var threads = 1
+    @Option(help: "Microseconds before each deadline spent spinning on the clock instead of sleeping (0: sleep all the way).")
+    var wakeSpin = ControlLoopConfig.defaultWakeSpinMicroseconds
     @Flag(help: "Print JSON instead of tables.") var json = false
 
     struct Output: Encodable {
@@ -69,7 +71,8 @@ struct BenchLoop: ParsableCommand {
         try robot.activate()
         let safety = try SafetyLayer(limits: robot.limits, config: SafetyConfig(), period: 1 / rate)
         let config = ControlLoopConfig(rate: rate, realTimePriority: priority > 0 ? priority : nil, lockMemory: !noMlock,
-                                       actionSteps: actionSteps, inlineInference: inline, seed: 0)
+                                       actionSteps: actionSteps, inlineInference: inline, seed: 0,
+                                       wakeSpinMicroseconds: wakeSpin)
         let loop = try ControlLoop(robot: robot, safety: safety, policy: loaded, observation: observation, config: config)
         let rt = try loop.start()
         if !json { FileHandle.standardError.write(Data("real time: \(rt)\n".utf8)) }
@@ -88,11 +91,11 @@ struct BenchLoop: ParsableCommand {
         let samplerText = (loaded as? DiffusionPolicy)?.sampler.description ?? loaded.config.kind.rawValue
         let meta = ["rate": "\(rate)", "seconds": "\(seconds)", "sampler": samplerText, "inline": "\(inline)",
                     "policy": policy ?? "random \(hidden)", "action_steps": "\(loop.actionSteps)",
-                    "threads": "\(threads)"]
+                    "threads": "\(threads)", "wake_spin_us": "\(wakeSpin)"]
         if json {
             try printJSON(Output(meta: meta, realtime: rt, snapshot: s))
         } else {
-            print("control loop at \(rate) Hz for \(seconds) s, policy \(meta["policy"] ?? "?") (\(samplerText)), inference \(inline ? "inside the tick" : "on the worker thread")")
+            print("control loop at \(rate) Hz for \(seconds) s, policy \(meta["policy"] ?? "?") (\(samplerText)), inference \(inline ? "inside the tick" : "on the worker thread"), wake spin \(wakeSpin) µs")
             print("real time: \(rt)")
             print(loopCounts(s))
             print(loopTable(s))

@@ -212,6 +212,44 @@ private func inline(_ steps: Int? = nil) -> ControlLoopConfig {
         #expect(throws: ReflexError.self) { try map.validate(joints: 3, actionSize: 2) }
     }
 
+    @Test func wakeSpinOutsideThePeriodIsRefusedWithTheReason() throws {
+        let clock = ManualClock()
+        let fake = try activeFake(clock)
+        let safety = try SafetyLayer(limits: fake.limits, config: SafetyConfig(), period: 0.01)
+        for bad in [-1.0, 10_000, 20_000, .nan, .infinity] { // the period at 100 Hz is 10,000 µs
+            var c = noRT
+            c.wakeSpinMicroseconds = bad
+            #expect {
+                try ControlLoop(robot: fake, safety: safety, policy: nil, observation: try ObservationBuilder(jointCount: 6),
+                                config: c, clock: clock)
+            } throws: { ($0 as? ReflexError)?.message.contains("wake spin") == true }
+        }
+        var c = noRT
+        c.wakeSpinMicroseconds = 0
+        #expect(try ControlLoop(robot: fake, safety: safety, policy: nil, observation: try ObservationBuilder(jointCount: 6),
+                                config: c, clock: clock).wakeSpin == 0)
+        let byDefault = try ControlLoop(robot: fake, safety: safety, policy: nil,
+                                        observation: try ObservationBuilder(jointCount: 6), config: noRT, clock: clock)
+        #expect(byDefault.wakeSpin == 100_000)
+        // A manual clock ignores the spin (it would otherwise wait forever for time that only tests move).
+        try byDefault.run(ticks: 3)
+        #expect(byDefault.snapshot().counters.ticks == 3)
+    }
+
+    @Test func monotonicClockSpinNeverReturnsBeforeTheDeadline() {
+        let clock = MonotonicClock()
+        for spin: UInt64 in [0, 50_000, 1_000_000, 5_000_000] {
+            for _ in 0 ..< 20 {
+                let deadline = clock.now() + 2_000_000
+                clock.sleep(until: deadline, spin: spin)
+                #expect(clock.now() >= deadline)
+            }
+        }
+        let past = clock.now() - 1_000 // a deadline already gone returns at once, spin or not
+        clock.sleep(until: past, spin: 100_000)
+        #expect(clock.now() >= past)
+    }
+
     @Test func manualClockSleepsToDeadlines() {
         let clock = ManualClock(start: 100)
         clock.sleep(until: 50)
