@@ -68,6 +68,7 @@ def main():
     ap.add_argument("--connections", type=int, default=16)
     ap.add_argument("--threads", type=int, default=1, help="wrk threads per wrk process")
     ap.add_argument("--rate", type=float, default=100)
+    ap.add_argument("--sampler", help="steer the bundled policy to this sampler first (e.g. ddpm: 100 denoiser evaluations a chunk)")
     ap.add_argument("--json", help="write the figures here")
     a = ap.parse_args()
 
@@ -98,6 +99,8 @@ priority: 80
                 break
             except Exception:
                 time.sleep(0.1)
+        if a.sampler:
+            call(port, token, "POST", "/v1/steering", {"policy": "lift", "sampler": a.sampler})
         phases = {}
         for phase in ("baseline", "load"):
             # A fresh episode per phase: its telemetry (histograms, counters) covers that phase only.
@@ -125,7 +128,7 @@ priority: 80
     finally:
         if daemon.poll() is None:
             daemon.kill()
-    res = {"seconds": a.seconds, "connections_per_wrk": a.connections, "rate_hz": a.rate, "daemon_exit_code": rc,
+    res = {"seconds": a.seconds, "sampler": a.sampler or "the policy's own", "connections_per_wrk": a.connections, "rate_hz": a.rate, "daemon_exit_code": rc,
            "load_average_before": load_before, "load_average_after": os.getloadavg(),
            "misses_logged": [l.strip() for l in open(tmp / "serve.log") if "deadline missed" in l],
            "predict_requests_counted_by_daemon": int(re.search(r"^reflex_predict_requests_total (\d+)", metrics, re.M).group(1))}
