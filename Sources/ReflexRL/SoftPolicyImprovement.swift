@@ -80,48 +80,45 @@ public final class SoftPolicyImprovement: @unchecked Sendable {
             for k in 0 ..< n {
                 let q = critics.networks[k].forward(observationActions.data, batch: b, tape: criticTapes[k])
                 for r in 0 ..< b { loss -= q[r * width] / Float(n) }
-                critics.networks[k].backward(tape: criticTapes[k], outputGradient: criticOutputGradient.data, gradient: nil,
-                                             inputGradient: inputGradient.data)
+                addActionGradient(critic: k, of: critics, batch: b)
+            }
+        } else {
+            let q0 = critics.networks[0].forward(observationActions.data, batch: b, tape: criticTapes[0])
+            let q1 = critics.networks[1].forward(observationActions.data, batch: b, tape: criticTapes[1])
+            for r in 0 ..< b { loss -= min(q0[r * width], q1[r * width]) }
+            // ∂J/∂a flows only through the smaller critic of each sample (the min's subgradient).
+            for k in 0 ..< 2 {
+                criticOutputGradient.fill(0)
+                var any = false
                 for r in 0 ..< b {
-                    for j in 0 ..< a { actionGradient.data[r * a + j] += inputGradient.data[r * w + o + j] }
+                    let useFirst = q0[r * width] <= q1[r * width]
+                    if (k == 0) == useFirst {
+                        criticOutputGradient.data[r * width] = -inv
+                        any = true
+                    }
                 }
-            }
-            for r in 0 ..< b {
-                let logp = tape.logProbabilities.data[r]
-                loss += alphaNow * logp
-                sumLogP += logp
-                logProbabilityGradient.data[r] = alphaNow * inv
-            }
-            finish(loss: loss, sumLogP: sumLogP, inv: inv, metrics: &metrics)
-            return
-        }
-        let q0 = critics.networks[0].forward(observationActions.data, batch: b, tape: criticTapes[0])
-        let q1 = critics.networks[1].forward(observationActions.data, batch: b, tape: criticTapes[1])
-        // ∂J/∂a flows only through the smaller critic of each sample (the min's subgradient).
-        for k in 0 ..< 2 {
-            criticOutputGradient.fill(0)
-            var any = false
-            for r in 0 ..< b {
-                let useFirst = q0[r * width] <= q1[r * width]
-                if (k == 0) == useFirst {
-                    criticOutputGradient.data[r * width] = -inv
-                    any = true
-                }
-            }
-            guard any else { continue }
-            critics.networks[k].backward(tape: criticTapes[k], outputGradient: criticOutputGradient.data, gradient: nil,
-                                         inputGradient: inputGradient.data)
-            for r in 0 ..< b {
-                for j in 0 ..< a { actionGradient.data[r * a + j] += inputGradient.data[r * w + o + j] }
+                if any { addActionGradient(critic: k, of: critics, batch: b) }
             }
         }
         for r in 0 ..< b {
             let logp = tape.logProbabilities.data[r]
-            loss += alphaNow * logp - min(q0[r * width], q1[r * width])
+            loss += alphaNow * logp
             sumLogP += logp
             logProbabilityGradient.data[r] = alphaNow * inv
         }
         finish(loss: loss, sumLogP: sumLogP, inv: inv, metrics: &metrics)
+    }
+
+    /// Back-propagates `criticOutputGradient` through critic `k` (its tape from this update's forward) and adds the
+    /// action part of the input gradient into `actionGradient`.
+    /// - Note: Real-time safe.
+    private func addActionGradient(critic k: Int, of critics: CriticEnsemble, batch b: Int) {
+        let a = policy.actionSize, o = observationSize, w = o + a
+        critics.networks[k].backward(tape: criticTapes[k], outputGradient: criticOutputGradient.data, gradient: nil,
+                                     inputGradient: inputGradient.data)
+        for r in 0 ..< b {
+            for j in 0 ..< a { actionGradient.data[r * a + j] += inputGradient.data[r * w + o + j] }
+        }
     }
 
     /// The actor's backward and Adam step (its gradient clipped when asked), then the temperature step.
