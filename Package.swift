@@ -18,7 +18,6 @@ let package = Package(
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
         .package(url: "https://github.com/apple/swift-log", from: "1.6.0"),
-        .package(url: "https://github.com/HdrHistogram/hdrhistogram-swift", from: "0.1.0"),
         // The daemon (ReflexServe) only: HTTP, WebSocket, graceful shutdown. No default traits (no swift-configuration).
         .package(url: "https://github.com/hummingbird-project/hummingbird", from: "2.28.0", traits: []),
         .package(url: "https://github.com/hummingbird-project/hummingbird-websocket", from: "2.8.0"),
@@ -54,10 +53,7 @@ let package = Package(
         .target(name: "ReflexRobot", dependencies: ["ReflexCore", "ReflexRobotDescriptions"]),
         .target(name: "ReflexSim", dependencies: ["ReflexCore", "ReflexRobot", "CBridge"]),
         .target(name: "ReflexHardware", dependencies: ["ReflexCore", "ReflexRobot"]),
-        .target(name: "ReflexRuntime", dependencies: [
-            "ReflexCore", "ReflexPolicy", "ReflexRobot",
-            .product(name: "Histogram", package: "hdrhistogram-swift"),
-        ]),
+        .target(name: "ReflexRuntime", dependencies: ["ReflexCore", "ReflexPolicy", "ReflexRobot"]),
         // Config → arm (sim, bus, fake, camera channel) + observation + per-episode reset; scenes, episode runner,
         // fine-tuning sessions. What the CLI, the daemon and embedders call.
         .target(name: "ReflexDeployment", dependencies: [

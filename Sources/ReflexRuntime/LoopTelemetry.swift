@@ -1,8 +1,7 @@
-import Histogram
 import ReflexCore
 import ReflexRobot
 
-/// The timings a control loop records per tick, each into an HdrHistogram (nanoseconds, 3 significant digits).
+/// The timings a control loop records per tick, each into a `TimingHistogram` (nanoseconds, 3 significant digits).
 public enum LoopMetric: Int, CaseIterable, Sendable, Codable, CustomStringConvertible {
     /// |time between two consecutive wake-ups − period|: how evenly commands go out.
     case periodJitter
@@ -59,16 +58,17 @@ public struct HistogramSummary: Sendable, Codable, Equatable {
     public var p999: Double
     public var max: Double
 
-    init(_ h: Histogram<UInt64>) {
+    init(_ h: TimingHistogram) {
         count = h.totalCount
         let us = { (v: UInt64) in Double(v) / 1000 }
-        min = count == 0 ? 0 : us(h.min)
-        mean = count == 0 ? 0 : h.mean / 1000
-        p50 = us(h.valueAtPercentile(50))
-        p90 = us(h.valueAtPercentile(90))
-        p99 = us(h.valueAtPercentile(99))
-        p999 = us(h.valueAtPercentile(99.9))
-        max = count == 0 ? 0 : us(h.max)
+        let p = h.values(atPercentiles: [50, 90, 99, 99.9])
+        min = count == 0 ? 0 : us(h.minValue)
+        mean = h.mean / 1000
+        p50 = us(p[0])
+        p90 = us(p[1])
+        p99 = us(p[2])
+        p999 = us(p[3])
+        max = us(h.maxValue)
     }
 }
 
@@ -89,7 +89,7 @@ public struct LoopSnapshot: Sendable, Codable, Equatable {
 /// the loop's next record reallocate it).
 final class LoopTelemetry: @unchecked Sendable {
     struct Shared {
-        var histograms: [Histogram<UInt64>]
+        var histograms: [TimingHistogram]
         var counters = LoopCounters()
         var safety = SafetyCounters()
         var mode = SafetyLayer.Mode.waiting
@@ -106,7 +106,7 @@ final class LoopTelemetry: @unchecked Sendable {
     var counters = LoopCounters()
 
     init(pendingCapacity: Int = 4096) {
-        let hist = Histogram<UInt64>(lowestDiscernibleValue: 1, highestTrackableValue: Self.highest, numberOfSignificantValueDigits: .three)
+        let hist = TimingHistogram(highest: Self.highest)
         shared = PIMutex(Shared(histograms: Array(repeating: hist, count: LoopMetric.allCases.count)))
         pendingMetric = .allocate(capacity: pendingCapacity)
         pendingValue = .allocate(capacity: pendingCapacity)
@@ -173,7 +173,7 @@ final class LoopTelemetry: @unchecked Sendable {
 
     /// Reads the histograms in place under the lock (Prometheus exposition); `body` must not keep them.
     /// - Warning: Not real-time safe.
-    func withHistograms<T>(_ body: ([Histogram<UInt64>], LoopCounters, SafetyCounters) -> T) -> T {
+    func withHistograms<T>(_ body: ([TimingHistogram], LoopCounters, SafetyCounters) -> T) -> T {
         shared.withLock { s in body(s.histograms, s.counters, s.safety) }
     }
 }

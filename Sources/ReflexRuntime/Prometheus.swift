@@ -1,10 +1,10 @@
-import Histogram
 import ReflexRobot
 
 /// Prometheus text exposition (format 0.0.4) of a loop's counters, safety counts and timing histograms.
 public enum Prometheus {
     /// Bucket bounds of the timing histograms, in seconds (10 µs … 100 ms, then +Inf).
     public static let bounds: [Double] = [1e-5, 2.5e-5, 5e-5, 1e-4, 2.5e-4, 5e-4, 1e-3, 2.5e-3, 5e-3, 1e-2, 2.5e-2, 5e-2, 0.1]
+    static let nanosecondBounds = bounds.map { UInt64(($0 * 1e9).rounded()) }
 
     /// Metric names and help of each loop timing.
     static let timingNames: [(LoopMetric, String, String)] = [
@@ -58,11 +58,9 @@ public enum Prometheus {
             for (metric, name, help) in timingNames {
                 let h = histograms[metric.rawValue]
                 var samples: [(String, Double)] = []
-                for b in bounds {
-                    samples.append(("_bucket{le=\"\(b)\"}", Double(h.count(within: 0 ... UInt64(b * 1e9)))))
-                }
+                for (b, n) in zip(bounds, h.count(atOrBelow: nanosecondBounds)) { samples.append(("_bucket{le=\"\(b)\"}", Double(n))) }
                 samples.append(("_bucket{le=\"+Inf\"}", Double(h.totalCount)))
-                samples.append(("_sum", h.totalCount == 0 ? 0 : h.mean * Double(h.totalCount) * 1e-9))
+                samples.append(("_sum", h.sum * 1e-9))
                 samples.append(("_count", Double(h.totalCount)))
                 out += "# HELP \(name) \(help)\n# TYPE \(name) histogram\n"
                 for (suffix, v) in samples { out += "\(name)\(suffix) \(format(v))\n" }

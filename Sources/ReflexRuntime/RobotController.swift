@@ -204,6 +204,9 @@ public final class RobotController: @unchecked Sendable {
         }
     }
 
+    /// The policy the loop runs or last ran (without the loop's timing summary `status()` computes).
+    public var activePolicyName: String? { state.withLock { $0.s.active } }
+
     public func status() -> ControllerStatus {
         let loop = loopRef.withLock { $0.loop }
         return state.withLock { st in

@@ -451,17 +451,18 @@ public final class DaemonCore: Sendable {
     public func status() -> DaemonStatus {
         let now = monotonicNanoseconds()
         if let s = statusCache.withLock({ c in now &- c.time < Self.statusMaxAge ? c.status : nil }) { return s }
-        let s = DaemonStatus(controller: controller.status(), sample: controller.jointSample(),
+        let c = controller.status()
+        let s = DaemonStatus(controller: c, sample: controller.jointSample(),
                              steering: catalog.withLock { $0.mapValues(\.steering) }, events: events.entries(limit: 20),
                              uptime: Double(now - started) * 1e-9, task: deployment?.taskStatus(),
-                             servos: deployment?.servoHealth(), frames: frameReport())
+                             servos: deployment?.servoHealth(), frames: frameReport(active: c.activePolicy))
         statusCache.withLock { $0 = (now, s) }
         return s
     }
 
     /// The frame report of the active (or last active) policy, when it is a camera policy in the loop.
-    func frameReport() -> CameraFrameReport? {
-        guard let active = controller.status().activePolicy else { return nil }
+    func frameReport(active: String?) -> CameraFrameReport? {
+        guard let active else { return nil }
         return catalog.withLock { $0[active]?.framePolicy }?.report()
     }
 
@@ -469,7 +470,7 @@ public final class DaemonCore: Sendable {
     public func metrics() -> String {
         var out = controller.metrics()
         if let health = deployment?.servoHealth() { out += ServoHealthMetrics.text(health) }
-        if let f = frameReport() {
+        if let f = frameReport(active: controller.activePolicyName) {
             out += "# HELP reflex_camera_frames_total Camera frames a camera policy's chunks wanted in this episode, by outcome (all but used hold the chunk)\n# TYPE reflex_camera_frames_total counter\n"
             for (outcome, n) in [("used", f.framesUsed), ("stale", f.stale), ("torn", f.torn), ("missing", f.missing)] {
                 out += "reflex_camera_frames_total{outcome=\"\(outcome)\"} \(n)\n"
