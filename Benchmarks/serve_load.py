@@ -68,6 +68,7 @@ def main():
     ap.add_argument("--connections", type=int, default=16)
     ap.add_argument("--threads", type=int, default=1, help="wrk threads per wrk process")
     ap.add_argument("--rate", type=float, default=100)
+    ap.add_argument("--baseline-seconds", type=int, help="length of the window without traffic (default: --seconds)")
     ap.add_argument("--sampler", help="steer the bundled policy to this sampler first (e.g. ddpm: 100 denoiser evaluations a chunk)")
     ap.add_argument("--json", help="write the figures here")
     a = ap.parse_args()
@@ -111,7 +112,7 @@ priority: 80
             outs = {}
             estops = []
             if phase == "baseline":
-                time.sleep(a.seconds)
+                time.sleep(a.baseline_seconds if a.baseline_seconds is not None else a.seconds)
             else:
                 outs, estops = run_load(a, port, token)
             after_status = call(port, token, "GET", "/v1/status")
