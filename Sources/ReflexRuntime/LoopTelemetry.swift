@@ -129,7 +129,7 @@ final class LoopTelemetry: @unchecked Sendable {
             return
         }
         pendingMetric[pendingCount] = UInt8(metric.rawValue)
-        pendingValue[pendingCount] = Swift.min(nanoseconds, Self.highest)
+        pendingValue[pendingCount] = nanoseconds // the histogram clamps to its highest
         pendingCount += 1
     }
 
