@@ -3,6 +3,7 @@ import ReflexPolicy
 import ReflexRobot
 import ReflexRuntime
 import ReflexSim
+import ReflexSteering
 
 /// A sim task as a camera policy sees it: the task's observation narrowed to the observations the policy was trained
 /// on (`notes.observation_names`; `reflex train --exclude-features cube` drops the cube's pose), and the task's
@@ -15,8 +16,9 @@ public final class CameraTaskEnvironment: Environment, @unchecked Sendable {
     public let kept: [Int]
     private var full: [Float]
 
-    public init(robot: String, task: String, config: PolicyConfig) throws {
-        let env = try SimTask.make(robot: try RobotDescription.named(robot), task: task)
+    /// `sparseReward`: the task's success-only reward, as DSRL's sparse mode trains on.
+    public init(robot: String, task: String, config: PolicyConfig, sparseReward: Bool = false) throws {
+        let env = try SimTask.make(robot: try RobotDescription.named(robot), task: task, sparseReward: sparseReward)
         let names = env.observationSpace.names ?? []
         let wanted = config.notes?["observation_names"].map { $0.split(separator: ",").map(String.init) } ?? names
         let kept = try wanted.map { name -> Int in
@@ -61,8 +63,9 @@ public final class CameraTaskEnvironment: Environment, @unchecked Sendable {
 }
 
 /// A camera policy bound to one `CameraTaskEnvironment`: before each chunk it renders the environment's cameras as
-/// the world is now (the state of the newest observation) and feeds the frames.
-public final class CameraTaskPolicy: Policy {
+/// the world is now (the state of the newest observation) and feeds the frames. DSRL's latent-noise task feeds them
+/// through it too (`CameraFeed`).
+public final class CameraTaskPolicy: Policy, CameraFeed {
     public let policy: CameraDiffusionPolicy
     public let environment: CameraTaskEnvironment
     public var config: PolicyConfig { policy.config }
@@ -74,7 +77,7 @@ public final class CameraTaskPolicy: Policy {
 
     public func reset() { policy.reset() }
 
-    private func feedFrames() {
+    public func feedFrames() {
         environment.rig.render()
         for (k, image) in environment.rig.images.enumerated() { policy.setFrame(camera: k, frame: UnsafePointer(image.rgb.baseAddress!)) }
     }

@@ -4,6 +4,7 @@ import ReflexPolicy
 import ReflexRobot
 import ReflexRuntime
 import ReflexSim
+import ReflexSteering
 import Synchronization
 
 /// The frames a camera policy saw in a run (`reflex run`'s report): how many chunks got fresh frames, how many were
@@ -289,7 +290,8 @@ extension Deployment {
 
 extension PolicyLoader {
     /// `load(directory:…)` for the real-time loop of `reflex run`: a camera policy comes back as a
-    /// `CameraFramePolicy` waiting for its frames (`Deployment.attachFrames(to:)`); steering does not apply to it.
+    /// `CameraFramePolicy` waiting for its frames (`Deployment.attachFrames(to:)`), with its sampler and DSRL actor
+    /// (`SteeringPipeline` refuses V-GPS for it, with the reason).
     /// - Warning: Not real-time safe.
     public static func loadForLoop(directory: String, sampler: SamplerSpec? = nil, steering: SteeringDefaults = SteeringDefaults())
         throws -> Policy {
@@ -299,10 +301,10 @@ extension PolicyLoader {
               try PolicyDirectory.readConfig(directory).cameras != nil else {
             return try load(directory: directory, sampler: sampler, steering: steering)
         }
-        guard steering.value == nil, steering.dsrlActor == nil, sampler == nil else {
-            throw ReflexError(.invalidArgument, "a camera policy runs without --sampler, --value or --dsrl in reflex run (not supported yet)",
-                              at: .init(file: directory))
+        let pipeline = try SteeringPipeline(directory: directory, sampler: sampler, overrides: steering)
+        guard let policy = try pipeline.makePolicy(acceptingFrames: true) as? CameraDiffusionPolicy else {
+            throw ReflexError(.invalidPolicy, "not a camera policy", at: .init(file: directory))
         }
-        return CameraFramePolicy(policy: try PolicyDirectory.loadCameraPolicy(directory))
+        return CameraFramePolicy(policy: policy)
     }
 }

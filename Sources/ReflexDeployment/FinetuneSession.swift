@@ -245,6 +245,18 @@ public struct FinetuneSession {
             guard let d = spec.dsrl else {
                 return try run(environment: try sim(), evaluationEnvironment: try sim(), progress: progress, stopRequested: stopRequested)
             }
+            let config = try PolicyDirectory.readConfig(d.policy)
+            if config.cameras != nil {
+                // A camera policy: the task narrowed to its observations, its cameras rendered after every chunk.
+                func latent() throws -> LatentNoiseEnvironment<CameraTaskEnvironment> {
+                    let env = try CameraTaskEnvironment(robot: robot, task: task.rawValue, config: config, sparseReward: sparse)
+                    let policy = try PolicyDirectory.loadCameraPolicy(d.policy)
+                    return try LatentNoiseEnvironment(base: env, policy: policy.diffusion, magnitude: d.magnitude,
+                                                      ddimSteps: d.ddimSteps, rewardMode: d.reward == .sparse ? .sparse : .task,
+                                                      camera: CameraTaskPolicy(policy: policy, environment: env))
+                }
+                return try run(environment: try latent(), evaluationEnvironment: try latent(), progress: progress, stopRequested: stopRequested)
+            }
             func latent() throws -> LatentNoiseEnvironment<ArmTaskEnvironment> {
                 guard let policy = try PolicyDirectory.load(d.policy) as? DiffusionPolicy else {
                     throw ReflexError(.invalidPolicy, "not a diffusion policy", at: .init(file: d.policy))

@@ -6,9 +6,14 @@ import ReflexNN
 ///
 /// Per control step: `setFrame(camera:frame:)` for every camera (encoded at once), then `predictChunk` as any policy,
 /// so `PolicyRunner` drives it unchanged. A chunk is sampled from the frames last set.
+///
+/// Steering (DSRL's noise actor, V-GPS's re-ranking) wraps `diffusion` and is installed with `steer(with:)`: the frames
+/// still arrive here, and the steering reads their features from the diffusion policy's condition.
 public final class CameraDiffusionPolicy: Policy {
     public let config: PolicyConfig
     public let diffusion: DiffusionPolicy
+    /// What samples each chunk: `diffusion` itself, or a steered policy over it.
+    public private(set) var chunker: Policy
     public let encoders: [ConvEncoder]
     private let tapes: [ConvEncoderTape]
     private let image: Tensor
@@ -28,6 +33,7 @@ public final class CameraDiffusionPolicy: Policy {
                                    actionSize: config.actionSize, conditionSize: config.denoiserConditionSize,
                                    trainTimesteps: config.scheduler?.trainTimesteps ?? 100, maxBatch: maxCandidates)
         diffusion = try DiffusionPolicy(config: config, denoiser: denoiser)
+        chunker = diffusion
         self.config = config
         self.encoders = encoders
         tapes = encoders.map { ConvEncoderTape(config: $0.config, maxBatch: 1) }
@@ -36,6 +42,14 @@ public final class CameraDiffusionPolicy: Policy {
         for e in encoders { offsets.append(o); o += e.featureCount }
         self.offsets = offsets
         framesSet = [Bool](repeating: false, count: cameras.count)
+    }
+
+    /// Samples chunks through `steered`, a policy over `diffusion` (refused when it is over another one).
+    public func steer(with steered: Policy, over base: DiffusionPolicy) throws {
+        guard base === diffusion else {
+            throw ReflexError(.invalidArgument, "the steering wraps another diffusion policy than this camera policy's")
+        }
+        chunker = steered
     }
 
     /// Index of the camera named `name`, nil when the policy has none.
@@ -52,18 +66,18 @@ public final class CameraDiffusionPolicy: Policy {
     }
 
     public func reset() {
-        diffusion.reset()
+        chunker.reset()
         for i in framesSet.indices { framesSet[i] = false }
     }
 
     public func predictChunk(history: UnsafePointer<Float>, stepsExecuted: Int, output: UnsafeMutablePointer<Float>,
                              generator: inout RandomGenerator) -> InferenceInfo {
-        diffusion.predictChunk(history: history, stepsExecuted: stepsExecuted, output: output, generator: &generator)
+        chunker.predictChunk(history: history, stepsExecuted: stepsExecuted, output: output, generator: &generator)
     }
 
     public func predictChunk(history: UnsafePointer<Float>, context: ChunkContext, output: UnsafeMutablePointer<Float>,
                              generator: inout RandomGenerator) -> InferenceInfo {
-        diffusion.predictChunk(history: history, context: context, output: output, generator: &generator)
+        chunker.predictChunk(history: history, context: context, output: output, generator: &generator)
     }
 }
 

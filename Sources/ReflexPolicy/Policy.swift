@@ -177,6 +177,19 @@ public final class DiffusionPolicy: Policy {
         (condition.data + config.conditionSize + offset).update(from: features, count: count)
     }
 
+    /// The denoiser's condition for `history` (raw, nObsSteps × observationSize) written to `output`
+    /// (`denoiserConditionSize` values): the normalized history, then the camera features last set. What DSRL's noise
+    /// actor and V-GPS's critics see, so a camera policy is steered on what its denoiser sees.
+    /// - Note: Real-time safe.
+    public func writeCondition(history: UnsafePointer<Float>, into output: UnsafeMutablePointer<Float>) {
+        let n = config.conditionSize
+        if output != condition.data { // sampleCandidates writes the policy's own condition
+            (output + n).update(from: condition.data + n, count: config.cameraFeatureSize)
+        }
+        output.update(from: history, count: n)
+        config.normalization.observation.normalize(output, rows: config.nObsSteps)
+    }
+
     /// The timesteps a fresh (not warm-started) call runs under `sampler`; RTI's first call runs its first-chunk
     /// sampler (the full DDPM chain unless told otherwise).
     private static func freshSchedule(_ sampler: SamplerSpec, _ scheduler: NoiseScheduler) -> SamplerKind {
@@ -200,8 +213,7 @@ public final class DiffusionPolicy: Policy {
                                  stepsExecuted: Int, generator: inout RandomGenerator, deadline: UInt64 = 0) -> InferenceInfo {
         precondition(count >= 1 && count <= maxCandidates, "count \(count) outside 1...\(maxCandidates)")
         let n = config.horizon * config.actionSize
-        condition.data.update(from: history, count: config.conditionSize)
-        config.normalization.observation.normalize(condition.data, rows: config.nObsSteps)
+        writeCondition(history: history, into: condition.data)
         let x = samples.data
         let kind: SamplerKind
         var warm = false
@@ -296,8 +308,7 @@ public final class DiffusionPolicy: Policy {
         }
         let h = config.horizon, a = config.actionSize
         let shift = max(0, context.stepsSinceObservation)
-        condition.data.update(from: history, count: config.conditionSize)
-        config.normalization.observation.normalize(condition.data, rows: config.nObsSteps)
+        writeCondition(history: history, into: condition.data)
         let x = samples.data
         let kind: SamplerKind
         var warm = false

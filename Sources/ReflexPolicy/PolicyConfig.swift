@@ -234,7 +234,8 @@ public struct PolicyConfig: Codable, Sendable, Equatable {
     /// Features the cameras' encoders add to the denoiser's condition (0 for a state policy).
     public var cameraFeatureSize: Int { (cameras ?? []).reduce(0) { $0 + $1.encoder.features } }
 
-    /// The denoiser's condition: the normalized observation history, then each camera's features in order.
+    /// The denoiser's condition: the normalized observation history, then each camera's features in order. DSRL's
+    /// noise actor and V-GPS's critics condition on the same vector (`DiffusionPolicy.writeCondition`).
     public var denoiserConditionSize: Int { conditionSize + cameraFeatureSize }
 
     /// Checks every cross-field rule; the error names the key.

@@ -121,8 +121,9 @@ extension PolicyDirectory {
         }
     }
 
-    /// Loads a camera policy (policy.yaml with `cameras:`) ready to run on state and frames.
-    public static func loadCameraPolicy(_ directory: String) throws -> CameraDiffusionPolicy {
+    /// Loads a camera policy (policy.yaml with `cameras:`) ready to run on state and frames, sampling up to
+    /// `maxCandidates` chunks per call (V-GPS's K, DSRL-NA's minibatch).
+    public static func loadCameraPolicy(_ directory: String, maxCandidates: Int = 1) throws -> CameraDiffusionPolicy {
         let config = try readConfig(directory)
         guard config.cameras != nil else {
             throw ReflexError(.invalidPolicy, "not a camera policy (policy.yaml has no cameras); load it with PolicyDirectory.load",
@@ -130,6 +131,6 @@ extension PolicyDirectory {
         }
         let network = try readNetwork(directory, config: config)
         let encoders = try readEncoders(directory, config: config)
-        return try CameraDiffusionPolicy(config: config, network: network, encoders: encoders)
+        return try CameraDiffusionPolicy(config: config, network: network, encoders: encoders, maxCandidates: maxCandidates)
     }
 }

@@ -27,11 +27,11 @@ public struct DSRLActorDirectory: Sendable {
         let weights = path + "/policy.safetensors"
         let finished = FileManager.default.fileExists(atPath: weights)
         let file = try SafetensorsFile(path: finished ? weights : try run.resumableCheckpoint())
-        // The actor sees the policy's normalized condition and emits one noise chunk (H × A).
+        // The actor sees the denoiser's condition (a camera policy's features included) and emits one noise chunk.
         let base = try PolicyDirectory.readConfig(dsrl.policy)
         var unused = RandomGenerator(seed: 0)
         let l = spec.run.learner
-        policy = TanhGaussianPolicy(observationSize: base.conditionSize, actionSize: base.horizon * base.actionSize,
+        policy = TanhGaussianPolicy(observationSize: base.denoiserConditionSize, actionSize: base.horizon * base.actionSize,
                                     hiddenSizes: l.actorHiddenSizes, activation: l.activation, layerNorm: l.layerNorm,
                                     logStdMin: l.logStdMin, logStdMax: l.logStdMax, generator: &unused)
         try policy.network.layout.load(into: policy.network.parameters, from: file, prefix: finished ? "policy." : "actor.")
@@ -47,9 +47,9 @@ public struct DSRLActorDirectory: Sendable {
     /// actor was trained on. `deterministic` acts with tanh(μ); V-GPS over DSRL needs it sampled.
     public func noiseSource(for base: DiffusionPolicy, deterministic: Bool, maxBatch: Int) throws -> LatentNoiseActor {
         let c = base.config
-        guard policy.observationSize == c.conditionSize, policy.actionSize == c.horizon * c.actionSize else {
+        guard policy.observationSize == c.denoiserConditionSize, policy.actionSize == c.horizon * c.actionSize else {
             throw ReflexError(.shapeMismatch,
-                              "the DSRL actor maps \(policy.observationSize) → \(policy.actionSize) noise values; this policy needs \(c.conditionSize) → \(c.horizon * c.actionSize) (it was trained on \(policyDirectory))")
+                              "the DSRL actor maps \(policy.observationSize) → \(policy.actionSize) noise values; this policy needs \(c.denoiserConditionSize) → \(c.horizon * c.actionSize) (it was trained on \(policyDirectory))")
         }
         return LatentNoiseActor(policy: policy, magnitude: magnitude, deterministic: deterministic, maxBatch: maxBatch)
     }

@@ -87,7 +87,7 @@ public final class DSRLNoiseAliasing: OffPolicyLearner, @unchecked Sendable {
         self.diffusion = diffusion
         self.magnitude = magnitude
         self.noiseCriticSteps = noiseCriticSteps
-        observationSize = c.conditionSize
+        observationSize = c.denoiserConditionSize
         actionSize = c.horizon * c.actionSize
         executedSize = c.nActionSteps * c.actionSize
         let o = observationSize, b = config.batchSize

@@ -173,9 +173,16 @@ public struct FinetuneSpec: Codable, Sendable, Equatable {
                                             seed: run.seed)
         }
         var gen = OffPolicyAlgorithm.initializationGenerator(seed: run.seed)
-        // Its own copy of the frozen policy, sized to denoise whole minibatches in one pass.
-        guard let diffusion = try PolicyDirectory.load(d.policy, maxCandidates: run.learner.batchSize) as? DiffusionPolicy else {
-            throw ReflexError(.invalidPolicy, "not a diffusion policy", at: .init(file: d.policy))
+        // Its own copy of the frozen policy, sized to denoise whole minibatches in one pass (a camera policy's
+        // features come with each replayed condition, so its encoders stay unused here).
+        let diffusion: DiffusionPolicy
+        if try PolicyDirectory.readConfig(d.policy).cameras != nil {
+            diffusion = try PolicyDirectory.loadCameraPolicy(d.policy, maxCandidates: run.learner.batchSize).diffusion
+        } else {
+            guard let d = try PolicyDirectory.load(d.policy, maxCandidates: run.learner.batchSize) as? DiffusionPolicy else {
+                throw ReflexError(.invalidPolicy, "not a diffusion policy", at: .init(file: d.policy))
+            }
+            diffusion = d
         }
         let na = try DSRLNoiseAliasing(diffusion: diffusion, magnitude: d.magnitude, ddimSteps: d.ddimSteps,
                                        noiseCriticSteps: d.noiseCriticSteps ?? 1, config: run.learner, generator: &gen)

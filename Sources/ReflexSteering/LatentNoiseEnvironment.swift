@@ -1,12 +1,20 @@
 import ReflexCore
 import ReflexPolicy
 
+/// What hands a camera policy the frames of the world as it is now (rendered and encoded), so the next condition
+/// holds their features. A simulated camera task implements it (`CameraTaskPolicy`).
+public protocol CameraFeed: AnyObject {
+    /// Renders every camera and sets its frame on the policy.
+    func feedFrames()
+}
+
 /// DSRL's view of a task (Wagenmaker et al. 2025, §4): the frozen diffusion policy becomes part of the environment,
 /// and the agent's action is the policy's initial noise w.
 ///
 /// One step of this environment takes w (H × A values in [−magnitude, magnitude]), denoises it deterministically
 /// (DDIM at η = 0, so w ↦ chunk is a fixed map), executes the chunk's `n_action_steps` actions in the base task and
-/// returns one reward for the chunk. The observation is the policy's normalized observation history, the same input
+/// returns one reward for the chunk. The observation is the denoiser's condition — the policy's normalized observation
+/// history and, for a camera policy, its encoders' features of the newest frames (`camera`) — the same input
 /// `LatentNoiseActor` gets at deployment. Any off-policy learner then runs DSRL-SAC unchanged: the diffusion weights
 /// never change and each chunk is denoised once per step (the official code denoises it twice).
 public struct LatentNoiseEnvironment<Base: Environment>: Environment {
@@ -24,6 +32,8 @@ public struct LatentNoiseEnvironment<Base: Environment>: Environment {
     public let policy: DiffusionPolicy
     public let magnitude: Float
     public let rewardMode: RewardMode
+    /// A camera policy's frames, fed after every reset and chunk (nil for a state policy).
+    public let camera: CameraFeed?
     public let observationSpace: BoxSpace
     public let actionSpace: BoxSpace
     public let maxEpisodeSteps: Int
@@ -34,10 +44,16 @@ public struct LatentNoiseEnvironment<Base: Environment>: Environment {
     private var baseSteps = 0
     private var scratch = RandomGenerator(seed: 0)
 
-    /// `policy`'s sampler is set to DDIM with `ddimSteps` steps at η = 0 (deterministic).
+    /// `policy`'s sampler is set to DDIM with `ddimSteps` steps at η = 0 (deterministic). A camera policy needs
+    /// `camera`, which renders `base`'s scene into `policy`'s features.
     public init(base: Base, policy: DiffusionPolicy, magnitude: Float = 1.5, ddimSteps: Int = 10,
-                rewardMode: RewardMode = .sparse) throws {
+                rewardMode: RewardMode = .sparse, camera: CameraFeed? = nil) throws {
         let c = policy.config
+        guard (c.cameras != nil) == (camera != nil) else {
+            throw ReflexError(.invalidArgument, c.cameras != nil
+                ? "a camera policy's noise is learned from its frames: give the task's camera feed"
+                : "a camera feed was given for a policy without cameras")
+        }
         guard base.observationSpace.size == c.observationSize, base.actionSpace.size == c.actionSize else {
             throw ReflexError(.shapeMismatch,
                               "policy is \(c.observationSize)→\(c.actionSize), task \(base.observationSpace.size)→\(base.actionSpace.size)")
@@ -48,7 +64,8 @@ public struct LatentNoiseEnvironment<Base: Environment>: Environment {
         self.policy = policy
         self.magnitude = magnitude
         self.rewardMode = rewardMode
-        observationSpace = BoxSpace(unbounded: c.conditionSize)
+        self.camera = camera
+        observationSpace = BoxSpace(unbounded: c.denoiserConditionSize)
         actionSpace = BoxSpace(symmetric: magnitude, size: c.horizon * c.actionSize)
         maxEpisodeSteps = (base.maxEpisodeSteps + c.nActionSteps - 1) / c.nActionSteps
         history = ObservationHistory(steps: c.nObsSteps, observationSize: c.observationSize)
@@ -61,6 +78,7 @@ public struct LatentNoiseEnvironment<Base: Environment>: Environment {
         base.reset(seed: seed, observation: &baseObservation)
         baseSteps = 0
         baseObservation.withUnsafeBufferPointer { history.fill(with: $0.baseAddress!) }
+        camera?.feedFrames()
         writeCondition(into: &observation)
     }
 
@@ -85,15 +103,12 @@ public struct LatentNoiseEnvironment<Base: Environment>: Environment {
             if out.truncated || baseSteps >= base.maxEpisodeSteps { outcome.truncated = true; break }
         }
         if rewardMode == .sparse { outcome.reward = outcome.success ? 0 : -1 }
+        camera?.feedFrames()
         writeCondition(into: &observation)
         return outcome
     }
 
     private func writeCondition(into observation: inout [Float]) {
-        let c = policy.config
-        observation.withUnsafeMutableBufferPointer { out in
-            out.baseAddress!.update(from: history.data, count: c.conditionSize)
-            c.normalization.observation.normalize(out.baseAddress!, rows: c.nObsSteps)
-        }
+        observation.withUnsafeMutableBufferPointer { policy.writeCondition(history: history.data, into: $0.baseAddress!) }
     }
 }

@@ -42,16 +42,16 @@ public final class SteeredPolicy: Policy {
             throw Self.officialRTIRefusal(base.sampler)
         }
         if let r = reranker {
-            guard r.stateSize == c.conditionSize, r.actionSize == c.nActionSteps * c.actionSize, r.maxCandidates >= k else {
+            guard r.stateSize == c.denoiserConditionSize, r.actionSize == c.nActionSteps * c.actionSize, r.maxCandidates >= k else {
                 throw ReflexError(.shapeMismatch,
-                                  "V-GPS critic expects state \(r.stateSize) and action \(r.actionSize); this policy gives \(c.conditionSize) and \(c.nActionSteps * c.actionSize)")
+                                  "V-GPS critic expects state \(r.stateSize) and action \(r.actionSize); this policy gives \(c.denoiserConditionSize) and \(c.nActionSteps * c.actionSize)")
             }
         }
         self.base = base
         self.noiseSource = noiseSource
         self.reranker = reranker
         self.candidates = k
-        condition = Tensor(zeros: [c.conditionSize])
+        condition = Tensor(zeros: [c.denoiserConditionSize])
         noise = Tensor(zeros: [k, c.horizon * c.actionSize])
         executed = Tensor(zeros: [k, c.nActionSteps * c.actionSize])
     }
@@ -66,8 +66,7 @@ public final class SteeredPolicy: Policy {
     public func predictChunk(history: UnsafePointer<Float>, stepsExecuted: Int, output: UnsafeMutablePointer<Float>,
                              generator: inout RandomGenerator) -> InferenceInfo {
         let c = base.config
-        condition.data.update(from: history, count: c.conditionSize)
-        c.normalization.observation.normalize(condition.data, rows: c.nObsSteps)
+        base.writeCondition(history: history, into: condition.data) // a camera policy's features included
         var initial: UnsafePointer<Float>?
         if let noiseSource {
             noiseSource.noise(condition: condition.data, count: candidates, output: noise.data, generator: &generator)

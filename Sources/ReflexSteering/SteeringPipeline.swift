@@ -23,9 +23,10 @@ extension SteeringDefaults {
 /// own workspaces. DSRL's actor supplies the initial noise, the sampler (RTI) warm-starts, V-GPS picks among K.
 /// A LeRobot diffusion checkpoint (config.json, no policy.yaml) runs here too, with its own or an asked-for sampler;
 /// its observation is LeRobotDiffusionPolicy's raw row (state, each camera's C × H × W image, environment state).
-/// So does a LeRobot ACT checkpoint (the same raw row; deterministic, no sampler) and a Reflex camera policy
-/// (policy.yaml with `cameras:`, sampler only; its frames are set before each chunk, see `makePolicy(acceptingFrames:)`).
-/// V-GPS and DSRL are refused for all three, with the reason.
+/// So does a LeRobot ACT checkpoint (the same raw row; deterministic, no sampler); V-GPS and DSRL are refused for both,
+/// with the reason. A Reflex camera policy (policy.yaml with `cameras:`; its frames are set before each chunk, see
+/// `makePolicy(acceptingFrames:)`) takes a sampler and DSRL, whose actor conditions on the denoiser's whole
+/// condition, the encoders' features included; V-GPS is refused for it (its value data has no frames yet).
 public final class SteeringPipeline: @unchecked Sendable {
     public let directory: String
     public let config: PolicyConfig
@@ -68,11 +69,11 @@ public final class SteeringPipeline: @unchecked Sendable {
             lerobotACT = nil
             config = try PolicyDirectory.readConfig(directory)
             if let cameras = config.cameras {
-                // The DSRL actor and the value functions condition on the state history only; a camera policy's
-                // condition also holds its encoders' features, which they never saw.
+                // V-GPS's critics are trained on demonstrations' state rows (`ValueData`), which hold no frames.
                 let own = config.steering ?? SteeringDefaults()
-                guard !steered, own.value == nil, own.dsrlActor == nil else {
-                    throw ReflexError(.invalidValue, "V-GPS and DSRL do not steer camera policies yet (\(directory) sees \(cameras.map(\.name).joined(separator: ", "))); only a sampler applies")
+                guard overrides.value == nil, overrides.k == nil, overrides.beta == nil, overrides.selection == nil,
+                      own.value == nil else {
+                    throw ReflexError(.invalidValue, "V-GPS does not steer camera policies yet (\(directory) sees \(cameras.map(\.name).joined(separator: ", "))); a sampler and a DSRL actor apply")
                 }
             }
         }
@@ -109,8 +110,9 @@ public final class SteeringPipeline: @unchecked Sendable {
         let k = steering.candidates
         if let lerobotACT { return try LeRobotACTPolicy(checkpoint: lerobotACT) }
         if config.cameras != nil, acceptingFrames {
-            let policy = try PolicyDirectory.loadCameraPolicy(directory)
+            let policy = try PolicyDirectory.loadCameraPolicy(directory, maxCandidates: k)
             if let spec = sampler { policy.diffusion.sampler = spec }
+            if let steered = try steer(policy.diffusion) { try policy.steer(with: steered, over: policy.diffusion) }
             return policy
         }
         if let lerobot {
@@ -121,7 +123,13 @@ public final class SteeringPipeline: @unchecked Sendable {
         let policy = try PolicyDirectory.load(directory, maxCandidates: k)
         guard let d = policy as? DiffusionPolicy else { return policy }
         if let spec = sampler { d.sampler = spec }
-        if steering.value == nil && actor == nil { return d }
+        return try steer(d) ?? d
+    }
+
+    /// `d` under this pipeline's DSRL actor and V-GPS critics, nil when neither is set.
+    private func steer(_ d: DiffusionPolicy) throws -> SteeredPolicy? {
+        if steering.value == nil && actor == nil { return nil }
+        let k = steering.candidates
         let reranker = try steering.value.map {
             try ValueFunctionDirectory.load($0, maxCandidates: k, selection: CandidateSelection(steering))
         }

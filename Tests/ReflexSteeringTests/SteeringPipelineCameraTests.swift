@@ -5,8 +5,8 @@ import ReflexPolicy
 import ReflexSteering
 import Testing
 
-/// A Reflex camera policy through the pipeline: a sampler applies, V-GPS and DSRL are refused with the reason, and
-/// it loads only for a caller that feeds frames (`acceptingFrames`).
+/// A Reflex camera policy through the pipeline: a sampler applies, V-GPS is refused with the reason (DSRL on it is
+/// CameraDSRLTests'), and it loads only for a caller that feeds frames (`acceptingFrames`).
 @Suite struct SteeringPipelineCameraTests {
     func savedCameraPolicy() throws -> String {
         var config = PolicyConfig(kind: .diffusion, observationSize: 2, actionSize: 1, nObsSteps: 1, horizon: 4, nActionSteps: 2,
@@ -34,7 +34,7 @@ import Testing
             _ = try SteeringPipeline(directory: dir, overrides: SteeringDefaults(value: dir, k: 2))
             Issue.record("V-GPS on a camera policy was accepted")
         } catch let e as ReflexError {
-            #expect(e.message.contains("camera"), "\(e.message)")
+            #expect(e.message.contains("V-GPS does not steer camera policies"), "\(e.message)")
         }
     }
 }
