@@ -85,6 +85,9 @@ let package = Package(
         // Where the tests' independent peers are (the venv of Tests/peers-requirements.txt, Chromium), and CI's rule
         // that a missing peer fails instead of skipping.
         .target(name: "TestSupport", dependencies: ["ReflexCore", "AllocationCounter"], path: "Tests/TestSupport"),
+        // The lift fixtures camera and hardware-in-the-loop tests share across the deployment and daemon test targets.
+        .target(name: "DeploymentTestSupport", dependencies: ["ReflexDeployment", "ReflexSim", "ReflexPolicy", "ReflexRobot"],
+                path: "Tests/DeploymentTestSupport"),
         .testTarget(name: "ReflexCoreTests", dependencies: ["ReflexCore"], exclude: ["Fixtures"]),
         .testTarget(name: "ReflexNNTests", dependencies: ["ReflexNN", "ReflexCore", "CBridge", "AllocationCounter", "TestSupport"], exclude: ["Fixtures"]),
         .testTarget(name: "ReflexPolicyTests", dependencies: ["ReflexPolicy", "ReflexNN", "ReflexCore", "AllocationCounter", "TestSupport"],
@@ -100,11 +103,13 @@ let package = Package(
                     exclude: ["Fixtures"]),
         .testTarget(name: "ReflexDeploymentTests", dependencies: ["ReflexDeployment", "ReflexSim", "ReflexRuntime", "ReflexRobot",
                                                                "ReflexSteering", "ReflexRL", "ReflexPolicy", "ReflexHardware",
-                                                               "ReflexNN", "ReflexCore", "AllocationCounter", "TestSupport"]),
+                                                               "ReflexNN", "ReflexCore", "AllocationCounter", "TestSupport",
+                                                               "DeploymentTestSupport"]),
         .testTarget(name: "ReflexServeTests", dependencies: ["ReflexServe", "ReflexDeployment", "ReflexRuntime", "ReflexRobot", "ReflexHardware", "ReflexSim",
                                                           "ReflexPolicy", "ReflexSteering", "ReflexRL", "ReflexNN", "ReflexCore",
                                                           .product(name: "Logging", package: "swift-log"),
-                                                          .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"), "TestSupport"]),
+                                                          .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"), "TestSupport",
+                                                          "DeploymentTestSupport"]),
         .testTarget(name: "ReflexHardwareTests", dependencies: ["ReflexHardware", "ReflexRobot", "ReflexCore", "AllocationCounter", "TestSupport"],
                     exclude: ["Fixtures"]),
     ],

@@ -1,3 +1,4 @@
+import DeploymentTestSupport
 import Foundation
 import Testing
 import ReflexCore
@@ -20,22 +21,11 @@ import TestSupport
     }
 
     func dsrlOnCameraPolicy() throws {
-        let robot = try RobotDescription.named("so101")
-        let specs = [try TaskCameraSpec(parsing: "front:32x32")]
-        let episodes = try DemonstrationCollector.collect(robot: robot, task: .lift, episodes: 2, seed: 7, workers: 1, cameras: specs)
-        let task = try SimTask.make(robot: robot, task: "lift")
         let root = FileManager.default.temporaryDirectory.appendingPathComponent("camera-dsrl-\(UUID().uuidString)").path
         defer { try? FileManager.default.removeItem(atPath: root) }
         let demos = root + "/demos", policyDir = root + "/policy", runDir = root + "/dsrl"
-        try DemonstrationCollector.write(episodes, robot: "so101", task: .lift, controlHz: task.config.controlHz,
-                                         observationNames: task.observationSpace.names ?? [],
-                                         actionNames: task.actionSpace.names ?? [], cameras: specs, to: demos)
-        var options = PolicyTrainingOptions()
-        (options.steps, options.batchSize, options.hiddenSizes, options.horizon, options.nActionSteps) = (40, 8, [32], 8, 4)
-        options.sampler = .ddim(steps: 4, eta: 0)
-        options.checkpointEvery = 40
-        options.cameras = ["front"]
-        options.excludeFeatures = ["cube", "goal"]
+        try CameraLiftFixture.writeDemonstrations(episodes: 2, to: demos)
+        let options = CameraLiftFixture.trainingOptions(steps: 40, batchSize: 8, hidden: [32], exclude: ["cube", "goal"])
         try PolicyTrainingSession(options: options, demonstrations: demos, directory: policyDir, resume: false, trainedWith: "test").run()
         let config = try PolicyDirectory.readConfig(policyDir)
         #expect(config.cameraFeatureSize > 0)

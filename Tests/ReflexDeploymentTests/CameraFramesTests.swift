@@ -1,4 +1,5 @@
 import AllocationCounter
+import DeploymentTestSupport
 import Foundation
 import Testing
 import ReflexCore
@@ -17,21 +18,10 @@ import ReflexSim
     /// A tiny camera policy (front camera 32×32, no cube pose in its inputs), trained for a few steps on two
     /// rendered lift demonstrations: valid, not good. Made once per test process.
     static let policyDirectory: Result<String, Error> = Result {
-        let robot = try RobotDescription.named("so101")
-        let specs = [try TaskCameraSpec(parsing: "front:32x32")]
-        let episodes = try DemonstrationCollector.collect(robot: robot, task: .lift, episodes: 2, seed: 7, workers: 2, cameras: specs)
-        let env = try SimTask.make(robot: robot, task: "lift")
         let root = FileManager.default.temporaryDirectory.appendingPathComponent("camera-frames-\(UUID().uuidString)").path
         let demos = root + "/demos", out = root + "/policy"
-        try DemonstrationCollector.write(episodes, robot: "so101", task: .lift, controlHz: env.config.controlHz,
-                                         observationNames: env.observationSpace.names ?? [],
-                                         actionNames: env.actionSpace.names ?? [], cameras: specs, to: demos)
-        var options = PolicyTrainingOptions()
-        (options.steps, options.batchSize, options.hiddenSizes, options.horizon, options.nActionSteps) = (20, 8, [32, 32], 8, 4)
-        options.sampler = .ddim(steps: 4, eta: 0)
-        options.checkpointEvery = 20
-        options.cameras = ["front"]
-        options.excludeFeatures = ["cube"]
+        try CameraLiftFixture.writeDemonstrations(episodes: 2, to: demos)
+        let options = CameraLiftFixture.trainingOptions(steps: 20, batchSize: 8, hidden: [32, 32], exclude: ["cube"])
         let session = try PolicyTrainingSession(options: options, demonstrations: demos, directory: out, resume: false, trainedWith: "test")
         try session.run()
         return out
@@ -138,16 +128,10 @@ import ReflexSim
         let dir = FileManager.default.temporaryDirectory.appendingPathComponent("camera-hil-\(UUID().uuidString)").path
         try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
         defer { try? FileManager.default.removeItem(atPath: dir) }
-        var o = ArmEmulation.Options(link: dir + "/so101")
-        o.robot = "so101"
-        o.sim = "lift"
-        o.camera = dir + "/so101.cam"
-        o.frames = [try TaskCameraSpec(parsing: "front:32x32")]
-        o.framesPath = dir + "/so101.frames"
+        let o = try EmulatedLiftArm.options(in: dir, frames: "front:32x32")
         let emulation = try ArmEmulation(options: o).runInBackground()
         defer { emulation.stop() }
-        var arm = ArmConfig(robot: "so101", port: o.link, camera: o.camera, cameraMaxAge: 0.5)
-        arm.frames = o.framesPath
+        let arm = EmulatedLiftArm.arm(for: o, cameraMaxAge: 0.5)
         let loaded = try PolicyLoader.loadForLoop(directory: try Self.policyDirectory.get())
         let policy = try #require(loaded as? CameraFramePolicy)
         // Two-second episodes: each must see a frame, and with two fuzzers and the suite beside it a one-second

@@ -1,3 +1,4 @@
+import DeploymentTestSupport
 import Foundation
 import Testing
 import ReflexCore
@@ -13,22 +14,13 @@ import ReflexSim
     /// directory gives the trainer's chunk back for the same seed and frame, and `reflex predict`'s path (a PPM
     /// frame) gives it too; a missing frame and an unknown camera are refused.
     @Test func tinyLiftRunLearnsAndRoundTrips() throws {
-        let robot = try RobotDescription.named("so101")
-        let specs = [try TaskCameraSpec(parsing: "front:32x32")]
-        let episodes = try DemonstrationCollector.collect(robot: robot, task: .lift, episodes: 3, seed: 7, workers: 2, cameras: specs)
-        let env = try SimTask.make(robot: robot, task: "lift")
+        let env = try SimTask.make(robot: try RobotDescription.named("so101"), task: "lift")
         let root = FileManager.default.temporaryDirectory.appendingPathComponent("camera-train-\(UUID().uuidString)").path
         defer { try? FileManager.default.removeItem(atPath: root) }
         let demos = root + "/demos", out = root + "/policy"
-        try DemonstrationCollector.write(episodes, robot: "so101", task: .lift, controlHz: env.config.controlHz,
-                                         observationNames: env.observationSpace.names ?? [],
-                                         actionNames: env.actionSpace.names ?? [], cameras: specs, to: demos)
-        var options = PolicyTrainingOptions()
-        (options.steps, options.batchSize, options.hiddenSizes, options.horizon, options.nActionSteps) = (300, 16, [128, 128], 8, 4)
+        try CameraLiftFixture.writeDemonstrations(episodes: 3, to: demos)
+        var options = CameraLiftFixture.trainingOptions(steps: 300, batchSize: 16, hidden: [128, 128], exclude: ["cube"])
         options.sampler = .ddim(steps: 8, eta: 0)
-        options.checkpointEvery = 300
-        options.cameras = ["front"]
-        options.excludeFeatures = ["cube"]
         let session = try PolicyTrainingSession(options: options, demonstrations: demos, directory: out, resume: false, trainedWith: "test")
         let names = session.trainer.config.notes?["observation_names"] ?? ""
         #expect(!names.contains("cube") && names.contains("ee.x"), "\(names)")

@@ -1,3 +1,4 @@
+import DeploymentTestSupport
 import Foundation
 import Testing
 import ReflexCore
@@ -17,16 +18,13 @@ import ReflexHardware
         let dir = FileManager.default.temporaryDirectory.appendingPathComponent("episode-runner-\(UUID().uuidString)").path
         try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
         defer { try? FileManager.default.removeItem(atPath: dir) }
-        var o = ArmEmulation.Options(link: dir + "/so101")
-        o.robot = "so101"
-        o.sim = "lift"
-        o.camera = dir + "/so101.cam"
+        let o = try EmulatedLiftArm.options(in: dir)
         let emulation = try ArmEmulation(options: o)
         let running = emulation.runInBackground { episode, _ in
             if episode == 1 { emulation.link.withEmulator { e in faults.forEach(e.inject) } }
         }
         defer { running.stop() }
-        return try body(emulation, ArmConfig(robot: "so101", port: o.link, camera: o.camera))
+        return try body(emulation, EmulatedLiftArm.arm(for: o))
     }
 
     func runner(_ arm: ArmConfig) throws -> EpisodeRunner {

@@ -1,3 +1,4 @@
+import DeploymentTestSupport
 import Foundation
 import ReflexCore
 import ReflexDeployment
@@ -120,16 +121,10 @@ func makeLiftPolicyDirectory(_ root: String, _ name: String = "plain_lift") thro
         let dir = FileManager.default.temporaryDirectory.appendingPathComponent("serve-camera-hil-\(UUID().uuidString.prefix(8))").path
         try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
         defer { try? FileManager.default.removeItem(atPath: dir) }
-        var o = ArmEmulation.Options(link: dir + "/so101")
-        o.robot = "so101"
-        o.sim = "lift"
-        o.camera = dir + "/so101.cam"
-        o.frames = [try TaskCameraSpec(parsing: "front:16x16")]
-        o.framesPath = dir + "/so101.frames"
+        let o = try EmulatedLiftArm.options(in: dir, frames: "front:16x16")
         let emulation = try ArmEmulation(options: o).runInBackground()
         defer { emulation.stop() }
-        var arm = ArmConfig(robot: "so101", port: o.link, camera: o.camera, cameraMaxAge: 0.5)
-        arm.frames = o.framesPath
+        let arm = EmulatedLiftArm.arm(for: o, cameraMaxAge: 0.5)
         let d = try await LiveDaemon(arm: arm, rate: 20)
         let cam = try makeLiftCameraPolicyDirectory(d.root)
         var r = try await d.post("/v1/policies", ["name": "cam", "directory": cam])
