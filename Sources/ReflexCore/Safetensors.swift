@@ -525,3 +525,18 @@ public func writeSafetensors(streaming entries: [SafetensorsLayoutEntry], to pat
     }
     try file.commit()
 }
+
+/// Writes F32 tensors and U8 tensors given as byte chunks, appended in order (a demonstration file's camera frames,
+/// one chunk per episode), streaming the bytes so a dataset's frames are never joined in memory first.
+public func writeSafetensors(_ floats: [(name: String, tensor: Tensor)], bytes: [(name: String, shape: [Int], chunks: [[UInt8]])],
+                             to path: String) throws {
+    var layout = floats.map { SafetensorsLayoutEntry(name: $0.name, dtype: .f32, shape: $0.tensor.shape) }
+    layout += bytes.map { SafetensorsLayoutEntry(name: $0.name, dtype: .u8, shape: $0.shape) }
+    try writeSafetensors(streaming: layout, to: path) { entry, append in
+        if let t = floats.first(where: { $0.name == entry.name })?.tensor {
+            try append(UnsafeRawBufferPointer(start: t.data, count: 4 * t.count))
+        } else if let b = bytes.first(where: { $0.name == entry.name }) {
+            for chunk in b.chunks { try chunk.withUnsafeBytes { try append($0) } }
+        }
+    }
+}

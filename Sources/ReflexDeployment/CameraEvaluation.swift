@@ -8,7 +8,7 @@ import ReflexSteering
 /// A sim task as a camera policy sees it: the task's observation narrowed to the observations the policy was trained
 /// on (`notes.observation_names`; `reflex train --exclude-features cube` drops the cube's pose), and the task's
 /// cameras (`TaskCameraRig`) at the policy's frame sizes, rendered when the policy asks.
-public final class CameraTaskEnvironment: Environment, @unchecked Sendable {
+public final class CameraTaskEnvironment: Environment, FrameRecordingEnvironment, @unchecked Sendable {
     public let task: ArmTaskEnvironment
     public let rig: TaskCameraRig
     public let observationSpace: BoxSpace
@@ -55,6 +55,15 @@ public final class CameraTaskEnvironment: Environment, @unchecked Sendable {
         let out = task.step(action, observation: &full)
         narrow(&observation)
         return out
+    }
+
+    public var recordedCameras: [Demonstrations.Camera] {
+        rig.specs.map { Demonstrations.Camera(name: $0.placement.rawValue, tensor: $0.tensorName, height: $0.height, width: $0.width) }
+    }
+
+    public func appendFrames(to frames: inout [[UInt8]]) {
+        rig.render()
+        for (k, image) in rig.images.enumerated() { frames[k].append(contentsOf: UnsafeBufferPointer(image.rgb)) }
     }
 
     private func narrow(_ observation: inout [Float]) {

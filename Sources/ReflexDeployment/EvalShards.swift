@@ -135,17 +135,18 @@ public struct EvalRun {
         guard delay >= 0 else { throw ReflexError(.invalidValue, "the delay must be at least 0 control steps, got \(delay)") }
         let pipeline = try SteeringPipeline(directory: policy, sampler: sampler, overrides: steering)
         if pipeline.config.cameras != nil {
-            // A camera policy: each worker's task renders its cameras for it (CameraTaskEnvironment); a DSRL actor
-            // steers it from the features of those frames (the pipeline refuses V-GPS for it).
+            // A camera policy: each worker's task renders its cameras for it (CameraTaskEnvironment); DSRL and V-GPS
+            // steer it from the features of those frames.
             let config = pipeline.config
             let s = pipeline.steering
             _ = try CameraTaskEnvironment(robot: robot, task: task, config: config) // set-up errors surface here
             let strategy = execution ?? config.execution ?? (delay > 0 ? .naive : .sync)
             self.execution = strategy
-            identity = EvalRunIdentity(policy: policy, weightsDigest: try EvalRunIdentity.digest(of: [policy] + [s.dsrlActor].compactMap { $0 }),
-                                       robot: robot, task: task, sampler: pipeline.label, value: nil, k: nil, beta: nil,
-                                       dsrlActor: s.dsrlActor, dsrlStochastic: s.dsrlStochastic, seed: seed, episodes: episodes,
-                                       actionSteps: actionSteps, delay: delay, execution: strategy.description)
+            identity = EvalRunIdentity(policy: policy, weightsDigest: try EvalRunIdentity.digest(of: [policy] + [s.value, s.dsrlActor].compactMap { $0 }),
+                                       robot: robot, task: task, sampler: pipeline.label, value: s.value,
+                                       k: s.value == nil ? nil : s.candidates, beta: s.softmaxTemperature, dsrlActor: s.dsrlActor,
+                                       dsrlStochastic: s.dsrlStochastic, seed: seed, episodes: episodes, actionSteps: actionSteps,
+                                       delay: delay, execution: strategy.description)
             let makeEnv: Evaluator.EnvironmentFactory = { try CameraTaskEnvironment(robot: robot, task: task, config: config) }
             makeEnvironment = makeEnv
             evaluator = Evaluator(environment: makeEnv, policyFor: { env in

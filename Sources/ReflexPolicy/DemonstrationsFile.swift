@@ -130,8 +130,8 @@ extension Demonstrations {
         return cameras
     }
 
-    /// Writes the directory (both files atomically). State only: camera frames are not written (`reflex collect`
-    /// writes them as it records).
+    /// Writes the directory (both files atomically), the cameras' frames included (`reflex eval --record` of a camera
+    /// policy; `reflex collect` writes its own as it records).
     public func save(to directory: String, metadata: Metadata) throws {
         guard metadata.observationNames.count == observationSize, metadata.actionNames.count == actionSize else {
             throw ReflexError(.shapeMismatch, "\(metadata.observationNames.count) observation names and \(metadata.actionNames.count) action names for widths \(observationSize) and \(actionSize)")
@@ -146,7 +146,10 @@ extension Demonstrations {
             if !e.rewards.isEmpty { (rew.data + start).update(from: e.rewards, count: e.length) }
             start += e.length
         }
-        try writeSafetensors([("observations", obs), ("actions", act), ("rewards", rew)], to: directory + "/demos.safetensors")
+        try writeSafetensors([("observations", obs), ("actions", act), ("rewards", rew)],
+                             bytes: cameras.indices.map { c in
+                                 (cameras[c].tensor, [n, cameras[c].height, cameras[c].width, 3], episodes.map { $0.frames[c] })
+                             }, to: directory + "/demos.safetensors")
         let items: [JSONValue] = episodes.map { e in
             var fields: [(key: String, value: JSONValue)] = []
             if let seed = e.seed { fields.append(("seed", .number(Double(seed)))) }
@@ -155,14 +158,21 @@ extension Demonstrations {
             fields.append(("return", .number(Double(e.rewards.reduce(0, +)))))
             return .object(fields)
         }
-        let meta = JSONValue.object([
+        var members: [(key: String, value: JSONValue)] = [
             ("format", .string(Self.formatName)), ("version", .number(Double(Self.formatVersion))),
             ("robot", .string(metadata.robot)), ("task", .string(metadata.task)),
             ("control_hz", .number(metadata.controlHz)),
             ("observation_names", .array(metadata.observationNames.map { .string($0) })),
             ("action_names", .array(metadata.actionNames.map { .string($0) })),
-            ("episodes", .array(items)),
-        ])
+        ]
+        if !cameras.isEmpty {
+            members.append(("cameras", .array(cameras.map { c in
+                .object([("name", .string(c.name)), ("tensor", .string(c.tensor)),
+                         ("width", .number(Double(c.width))), ("height", .number(Double(c.height)))])
+            })))
+        }
+        members.append(("episodes", .array(items)))
+        let meta = JSONValue.object(members)
         try writeFileAtomically(Array(meta.serialized.utf8), to: directory + "/meta.json")
     }
 }

@@ -29,6 +29,11 @@ public final class TransitionDataset: @unchecked Sendable {
         returns = Tensor(zeros: [capacity])
     }
 
+    /// Transition `index`'s state (`stateSize` values), for inspection.
+    public func state(_ index: Int) -> UnsafeBufferPointer<Float> {
+        UnsafeBufferPointer(start: states.data + index * stateSize, count: stateSize)
+    }
+
     /// Appends one transition; returns false when full.
     @discardableResult
     public func append(state: UnsafePointer<Float>, action: UnsafePointer<Float>, reward: Float,

@@ -3,6 +3,15 @@ import ReflexCore
 import ReflexPolicy
 
 /// Settings of a sim evaluation run.
+/// An environment with cameras: a recorded episode keeps each camera's frame beside every observation, as
+/// `reflex collect --camera` does (the data V-GPS's critics of a camera policy learn from).
+public protocol FrameRecordingEnvironment: AnyObject {
+    /// The cameras, in the order `appendFrames` appends them.
+    var recordedCameras: [Demonstrations.Camera] { get }
+    /// Renders every camera as the world is now and appends its frame (H × W × 3 uint8) to `frames[camera]`.
+    func appendFrames(to frames: inout [[UInt8]])
+}
+
 public struct EvaluationConfig: Sendable {
     public var episodes: Int
     /// Episode k starts from environment seed `seed + k` and draws its policy noise from a generator seeded by
@@ -182,6 +191,8 @@ public struct Evaluator {
         var result = EpisodeResult(index: k, seed: seed, success: false, episodeReturn: 0, steps: 0, inferenceCalls: 0,
                                    networkEvaluations: 0, maxCallEvaluations: 0, inferenceMicros: [])
         var recorded: (observations: [Float], actions: [Float], rewards: [Float]) = ([], [], [])
+        let cameras = config.record ? env as? FrameRecordingEnvironment : nil
+        var frames = [[UInt8]](repeating: [], count: cameras?.recordedCameras.count ?? 0)
         let gripper = Set(runner.policy.config.gripper?.dims ?? [])
         let joints = (0 ..< action.count).filter { !gripper.contains($0) }
         var past = [[Float]](repeating: [], count: 3) // a_{t−1}, a_{t−2}, a_{t−3}
@@ -212,6 +223,7 @@ public struct Evaluator {
             if config.record {
                 recorded.observations += observation
                 recorded.actions += action
+                cameras?.appendFrames(to: &frames)
             }
             let out = env.step(action, observation: &observation)
             if config.record { recorded.rewards.append(Float(out.reward)) }
@@ -225,7 +237,7 @@ public struct Evaluator {
         if config.record {
             result.trajectory = Demonstrations.Episode(observations: recorded.observations, actions: recorded.actions,
                                                        length: result.steps, success: result.success,
-                                                       rewards: recorded.rewards, seed: seed)
+                                                       rewards: recorded.rewards, seed: seed, frames: frames)
         }
         return result
     }

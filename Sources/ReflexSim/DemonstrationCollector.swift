@@ -142,20 +142,10 @@ public enum DemonstrationCollector {
             row += e.length
         }
         let dataPath = (directory as NSString).appendingPathComponent("demos.safetensors")
-        if cameras.isEmpty {
-            try writeSafetensors([("observations", obs), ("actions", act), ("rewards", rew)], to: dataPath)
-        } else {
-            let floats = [("observations", obs), ("actions", act), ("rewards", rew)]
-            var layout = floats.map { SafetensorsLayoutEntry(name: $0.0, dtype: .f32, shape: $0.1.shape) }
-            layout += cameras.map { SafetensorsLayoutEntry(name: $0.tensorName, dtype: .u8, shape: [n, $0.height, $0.width, 3]) }
-            try writeSafetensors(streaming: layout, to: dataPath) { entry, append in
-                if let t = floats.first(where: { $0.0 == entry.name })?.1 {
-                    try append(UnsafeRawBufferPointer(start: t.data, count: 4 * t.count))
-                } else if let c = cameras.firstIndex(where: { $0.tensorName == entry.name }) {
-                    for e in episodes { try e.frames[c].withUnsafeBytes { try append($0) } }
-                }
-            }
-        }
+        try writeSafetensors([("observations", obs), ("actions", act), ("rewards", rew)],
+                             bytes: cameras.indices.map { c in
+                                 (cameras[c].tensorName, [n, cameras[c].height, cameras[c].width, 3], episodes.map { $0.frames[c] })
+                             }, to: dataPath)
         var members: [(key: String, value: JSONValue)] = [
             ("format", .string("reflex-demonstrations")),
             ("version", .number(1)),

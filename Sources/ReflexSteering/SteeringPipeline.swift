@@ -25,8 +25,8 @@ extension SteeringDefaults {
 /// its observation is LeRobotDiffusionPolicy's raw row (state, each camera's C × H × W image, environment state).
 /// So does a LeRobot ACT checkpoint (the same raw row; deterministic, no sampler); V-GPS and DSRL are refused for both,
 /// with the reason. A Reflex camera policy (policy.yaml with `cameras:`; its frames are set before each chunk, see
-/// `makePolicy(acceptingFrames:)`) takes a sampler and DSRL, whose actor conditions on the denoiser's whole
-/// condition, the encoders' features included; V-GPS is refused for it (its value data has no frames yet).
+/// `makePolicy(acceptingFrames:)`) takes all three: DSRL's actor and V-GPS's critics condition on the denoiser's whole
+/// condition, the encoders' features included, and the K candidates share one encoding of the frames.
 public final class SteeringPipeline: @unchecked Sendable {
     public let directory: String
     public let config: PolicyConfig
@@ -68,14 +68,6 @@ public final class SteeringPipeline: @unchecked Sendable {
             lerobot = nil
             lerobotACT = nil
             config = try PolicyDirectory.readConfig(directory)
-            if let cameras = config.cameras {
-                // V-GPS's critics are trained on demonstrations' state rows (`ValueData`), which hold no frames.
-                let own = config.steering ?? SteeringDefaults()
-                guard overrides.value == nil, overrides.k == nil, overrides.beta == nil, overrides.selection == nil,
-                      own.value == nil else {
-                    throw ReflexError(.invalidValue, "V-GPS does not steer camera policies yet (\(directory) sees \(cameras.map(\.name).joined(separator: ", "))); a sampler and a DSRL actor apply")
-                }
-            }
         }
         let s = (config.steering ?? SteeringDefaults()).resolved(against: directory).overridden(by: overrides)
         try s.validate(for: config.kind, maxCandidates: maxCandidates)

@@ -78,8 +78,16 @@ public struct ValueTraining: Sendable {
                     progress: (Int, Float, Float) -> Void = { _, _, _ in }) throws -> Outcome {
         try validate()
         let config = try PolicyDirectory.readConfig(policyDirectory)
-        let sets = try dataDirectories.map { try Demonstrations.load(directory: $0).demonstrations }
-        let transitions = try ValueData.transitions(from: sets, policy: config, gamma: gamma)
+        let sets = try dataDirectories.map { directory -> Demonstrations in
+            let (data, meta) = try Demonstrations.load(directory: directory)
+            do {
+                return try ValueData.inputs(of: data, names: meta.observationNames, for: config)
+            } catch let e as ReflexError {
+                throw e.inFile(directory)
+            }
+        }
+        let encoders = config.cameras == nil ? [] : try PolicyDirectory.readEncoders(policyDirectory, config: config)
+        let transitions = try ValueData.transitions(from: sets, policy: config, encoders: encoders, gamma: gamma)
         var gen = RandomGenerator(seed: seed)
         let learner: any OfflineValueLearner = switch algorithm {
         case .iql: IQL(stateSize: transitions.stateSize, actionSize: transitions.actionSize, config: iqlConfig, generator: &gen)

@@ -90,8 +90,10 @@ struct Eval: ParsableCommand {
         }
         if let record {
             let env = try run.makeEnvironment()
+            // A camera policy's task renders its cameras at every recorded step (V-GPS's data for it).
             let rollouts = try Demonstrations(observationSize: env.observationSpace.size, actionSize: env.actionSpace.size,
-                                              episodes: report.episodeResults.compactMap(\.trajectory))
+                                              episodes: report.episodeResults.compactMap(\.trajectory),
+                                              cameras: (env as? FrameRecordingEnvironment)?.recordedCameras ?? [])
             let names = { (space: BoxSpace, prefix: String) in space.names ?? (0 ..< space.size).map { "\(prefix)\($0)" } }
             try rollouts.save(to: record, metadata: .init(robot: robot, task: task, controlHz: 0,
                                                           observationNames: names(env.observationSpace, "obs"),

@@ -11,9 +11,10 @@ struct TrainValue: ParsableCommand {
         commandName: "train-value",
         abstract: "Learn V-GPS twin critics Q(s, a) offline with IQL or Cal-QL from demonstrations and base-policy rollouts.",
         discussion: """
-        States and actions are the policy's: its normalized observation history and the executed part of a chunk.
+        States and actions are the policy's: its normalized observation history (a camera policy's followed by its
+        encoders' features of the frame recorded at that step) and the executed part of a chunk.
         Rewards are −1 per step and 0 on success (Nakamoto et al. 2024). Rollouts come from
-        `reflex eval --record DIR`. Use the result with `reflex eval --value OUT --k 10`. The V-GPS paper's
+        `reflex eval --record DIR` (a camera policy's with their frames). Use the result with `reflex eval --value OUT --k 10`. The V-GPS paper's
         setting is `--algo cal-ql --gamma 0.98`, ranked with `--selection softmax` (β = 1) at evaluation.
         Cal-QL's conservative term samples its "policy actions" from a SAC actor over whole chunks, trained beside the
         critics only for that (as V-GPS's code does) and not saved; its Monte-Carlo bound is −1/(1 − γ) on failed
