@@ -1,8 +1,10 @@
 #!/usr/bin/env bash
-# DSRL on the pixel policy (issue 14): the camera-only lift policy of BENCHMARKS.md "Pixel policy" (cube and goal
-# excluded from its inputs, a 64×64 front camera), trained with training seed SEED, then DSRL-SAC on its initial
+# DSRL and V-GPS on the pixel policy (issue 14): the camera-only lift policy of BENCHMARKS.md "Pixel policy" (cube and
+# goal excluded from its inputs, a 64×64 front camera), trained with training seed SEED, then DSRL-SAC on its initial
 # noise with the documented steering settings (5,000 chunks, UTD 4, warm-up 1,500), evaluated every 500 chunks on the
-# trainer's 50 starts and at the end on the 200 held-out starts 1000–1199 (the base policy too). Writes under
+# trainer's 50 starts and at the end on the 200 held-out starts 1000–1199 (the base policy too); and V-GPS as
+# steering.sh runs it (IQL critics from the demonstrations and 300 recorded rollouts with their frames, seeds 20000+,
+# then K = 10 candidates ranked by argmax and by softmax at β = 1) on the same held-out starts. Writes under
 # WORKDIR (default /tmp/reflex-camera-steering); every step is skipped when its output exists, so a stopped run
 # continues. DSRL_SEEDS="1 11" runs several DSRL seeds; DSRL_OPTS adds options to each (e.g. --keep best-evaluation).
 set -euo pipefail
@@ -30,4 +32,15 @@ for d in ${DSRL_SEEDS:-1}; do
     run "$W/eval-$name.json" "$R" eval --policy "$W/base-s$SEED" $E --dsrl "$W/$name" --out "$W/eval-$name.json"
     echo "$name: trainer starts $(awk -F, 'NR>1 && $3!="" {printf "%s:%.0f%% ", $1, 100*$5}' "$W/$name/metrics.csv")"
     echo "$name: held-out $(held_out "$W/eval-$name.json")"
+done
+
+# V-GPS: the rollouts keep the camera's frame at every step; the critics see the encoder's features of it.
+run "$W/rollouts-s$SEED" "$R" eval --policy "$W/base-s$SEED" --episodes 300 --seed 20000 --workers 2 --quiet \
+    --out "$W/rollouts-s$SEED.json" --record "$W/rollouts-s$SEED"
+run "$W/value-s$SEED" "$R" train-value --policy "$W/base-s$SEED" --data "$W/demos" "$W/rollouts-s$SEED" --out "$W/value-s$SEED" \
+    --steps 20000 --threads 1
+for sel in argmax softmax; do
+    run "$W/eval-vgps10-$sel-s$SEED.json" "$R" eval --policy "$W/base-s$SEED" $E --value "$W/value-s$SEED" --k 10 \
+        --selection $sel --out "$W/eval-vgps10-$sel-s$SEED.json"
+    echo "V-GPS K=10 $sel: held-out $(held_out "$W/eval-vgps10-$sel-s$SEED.json")"
 done
