@@ -99,6 +99,9 @@ public final class ControlLoop: @unchecked Sendable {
     private var previousEvents: SafetyEvents = []
     private var previousFaults: RobotFaults = []
     private let running = Atomic<Bool>(false)
+    /// True while a thread is inside `runLoop`: after `stop()` clears `running` the loop may still be in its last
+    /// tick, reading and writing the robot, until its thread ends.
+    private let inLoop = Atomic<Bool>(false)
     /// The policy generation the loop wants chunks from (bumped by `switchPolicy`).
     private let wantedGeneration = Atomic<Int>(0)
     private var generationInUse = 0
@@ -212,7 +215,9 @@ public final class ControlLoop: @unchecked Sendable {
     func runTicks(_ ticks: Int) {
         if !config.inlineInference { worker?.start() }
         running.store(true, ordering: .releasing)
+        inLoop.store(true, ordering: .releasing)
         runLoop(maxTicks: ticks)
+        inLoop.store(false, ordering: .releasing)
         running.store(false, ordering: .releasing)
         if !config.inlineInference { worker?.stop() }
     }
@@ -226,12 +231,14 @@ public final class ControlLoop: @unchecked Sendable {
         try begin()
         if !config.inlineInference { worker?.start() }
         running.store(true, ordering: .releasing)
+        inLoop.store(true, ordering: .releasing)
         let ready = DispatchSemaphore(value: 0)
         thread = JoinableThread(name: "reflex-loop") { [self] in
             let report = RealTimeReport.request(priority: config.realTimePriority, lockMemory: config.lockMemory)
             realTimeReport.withLock { $0 = report }
             ready.signal()
             runLoop(maxTicks: nil)
+            inLoop.store(false, ordering: .releasing)
         }
         ready.wait()
         return realTimeReport.withLock { $0 } ?? RealTimeReport()
@@ -247,7 +254,9 @@ public final class ControlLoop: @unchecked Sendable {
         worker?.stop()
     }
 
-    public var isRunning: Bool { running.load(ordering: .acquiring) }
+    /// True from `start()` until the loop thread has left its last tick (not merely been asked to stop), so no other
+    /// thread touches the robot while a tick may still be using it.
+    public var isRunning: Bool { running.load(ordering: .acquiring) || inLoop.load(ordering: .acquiring) }
 
     /// The loop thread's kernel id while it runs (Linux), for tools that look at it (chrt, perf, the allocation and
     /// real-time tests).
