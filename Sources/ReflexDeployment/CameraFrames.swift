@@ -290,8 +290,8 @@ extension Deployment {
 
 extension PolicyLoader {
     /// `load(directory:…)` for the real-time loop of `reflex run`: a camera policy comes back as a
-    /// `CameraFramePolicy` waiting for its frames (`Deployment.attachFrames(to:)`), with its sampler and DSRL actor
-    /// (`SteeringPipeline` refuses V-GPS for it, with the reason).
+    /// `CameraFramePolicy` waiting for its frames (`Deployment.attachFrames(to:)`), with its sampler, DSRL actor and
+    /// V-GPS critics (`SteeringPipeline`).
     /// - Warning: Not real-time safe.
     public static func loadForLoop(directory: String, sampler: SamplerSpec? = nil, steering: SteeringDefaults = SteeringDefaults())
         throws -> Policy {

@@ -7,7 +7,7 @@ import ReflexNN
 /// Per control step: `setFrame(camera:frame:)` for every camera (encoded at once), then `predictChunk` as any policy,
 /// so `PolicyRunner` drives it unchanged. A chunk is sampled from the frames last set.
 ///
-/// Steering (DSRL's noise actor, V-GPS's re-ranking) wraps `diffusion` and is installed with `steer(with:)`: the frames
+/// Steering (DSRL's noise actor, V-GPS's re-ranking) wraps `diffusion` and is installed with `steer(_:)`: the frames
 /// still arrive here, and the steering reads their features from the diffusion policy's condition.
 public final class CameraDiffusionPolicy: Policy {
     public let config: PolicyConfig
@@ -44,12 +44,9 @@ public final class CameraDiffusionPolicy: Policy {
         framesSet = [Bool](repeating: false, count: cameras.count)
     }
 
-    /// Samples chunks through `steered`, a policy over `diffusion` (refused when it is over another one).
-    public func steer(with steered: Policy, over base: DiffusionPolicy) throws {
-        guard base === diffusion else {
-            throw ReflexError(.invalidArgument, "the steering wraps another diffusion policy than this camera policy's")
-        }
-        chunker = steered
+    /// Samples chunks through the policy `steering` builds over `diffusion` (nil: `diffusion` itself).
+    public func steer(_ steering: (DiffusionPolicy) throws -> Policy?) rethrows {
+        chunker = try steering(diffusion) ?? diffusion
     }
 
     /// Index of the camera named `name`, nil when the policy has none.

@@ -179,10 +179,10 @@ public struct FinetuneSpec: Codable, Sendable, Equatable {
         if try PolicyDirectory.readConfig(d.policy).cameras != nil {
             diffusion = try PolicyDirectory.loadCameraPolicy(d.policy, maxCandidates: run.learner.batchSize).diffusion
         } else {
-            guard let d = try PolicyDirectory.load(d.policy, maxCandidates: run.learner.batchSize) as? DiffusionPolicy else {
+            guard let state = try PolicyDirectory.load(d.policy, maxCandidates: run.learner.batchSize) as? DiffusionPolicy else {
                 throw ReflexError(.invalidPolicy, "not a diffusion policy", at: .init(file: d.policy))
             }
-            diffusion = d
+            diffusion = state
         }
         let na = try DSRLNoiseAliasing(diffusion: diffusion, magnitude: d.magnitude, ddimSteps: d.ddimSteps,
                                        noiseCriticSteps: d.noiseCriticSteps ?? 1, config: run.learner, generator: &gen)

@@ -104,7 +104,7 @@ public final class SteeringPipeline: @unchecked Sendable {
         if config.cameras != nil, acceptingFrames {
             let policy = try PolicyDirectory.loadCameraPolicy(directory, maxCandidates: k)
             if let spec = sampler { policy.diffusion.sampler = spec }
-            if let steered = try steer(policy.diffusion) { try policy.steer(with: steered, over: policy.diffusion) }
+            try policy.steer { try steer($0) }
             return policy
         }
         if let lerobot {
