@@ -2,7 +2,6 @@ import Foundation
 import ReflexCore
 import ReflexPolicy
 
-/// Settings of a sim evaluation run.
 /// An environment with cameras: a recorded episode keeps each camera's frame beside every observation, as
 /// `reflex collect --camera` does (the data V-GPS's critics of a camera policy learn from).
 public protocol FrameRecordingEnvironment: AnyObject {
@@ -12,6 +11,7 @@ public protocol FrameRecordingEnvironment: AnyObject {
     func appendFrames(to frames: inout [[UInt8]])
 }
 
+/// Settings of a sim evaluation run.
 public struct EvaluationConfig: Sendable {
     public var episodes: Int
     /// Episode k starts from environment seed `seed + k` and draws its policy noise from a generator seeded by

@@ -8,8 +8,8 @@ import ReflexRL
 ///
 /// The state is the denoiser's condition: the policy's normalized observation history and, for a camera policy, its
 /// encoders' features of each camera's frame at the newest step (the frame recorded with that observation); the
-/// action is the executed part of a chunk (`n_action_steps` actions from the current step) in network space. Rewards are the paper's sparse ones,
-/// −1 per step and 0 on the step that completes the task, so Q estimates (minus) the discounted time to success and
+/// action is the executed part of a chunk (`n_action_steps` actions from the current step) in network space.
+/// Rewards are the paper's sparse ones, −1 per step and 0 on the step that completes the task, so Q estimates (minus) the discounted time to success and
 /// ranks candidates by how soon they finish. An episode marked successful is taken to succeed on its last step
 /// (Reflex's tasks terminate on success); a failed one is cut off by the time limit and bootstraps.
 ///
